@@ -1,0 +1,29 @@
+//! Curatore's domain: the types and rules every other layer speaks.
+//!
+//! Nothing here performs I/O or knows about the ORM or the web framework, so a
+//! service that imports Curatore can use these types without pulling either in.
+//! Values that carry rules (slugs, e-mail addresses, usernames, roles) are
+//! validated when they are constructed, so holding one is proof it is valid.
+
+mod audit;
+mod connection;
+mod database_url;
+mod error;
+mod ids;
+mod records;
+mod role;
+mod secret;
+mod validation;
+
+pub use audit::{AuditAction, AuditStatus};
+pub use connection::{ConnectionScope, ConnectionTestStatus, ConnectionType};
+pub use database_url::{ACCEPTED_DATABASE_URL_FORMS, DatabaseKind, DatabaseUrl};
+pub use error::DomainError;
+pub use ids::{ApiKeyId, AuditLogId, ConnectionId, OrganizationId, SystemSettingId, UserId};
+pub use records::{
+    ApiKey, AuditLogEntry, Connection, NewApiKey, NewAuditLogEntry, NewConnection, NewOrganization,
+    NewSystemSetting, NewUser, Organization, PasswordHash, SystemSetting, User,
+};
+pub use role::Role;
+pub use secret::Secret;
+pub use validation::{EmailAddress, Slug, Username};

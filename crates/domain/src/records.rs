@@ -1,0 +1,369 @@
+//! The six stored things, as the rest of the system sees them.
+//!
+//! Plain data with validated fields; the persistence layer maps its ORM rows to
+//! and from these so no ORM type reaches a caller.
+
+use crate::{
+    ApiKeyId, AuditAction, AuditLogId, AuditStatus, ConnectionId, ConnectionScope,
+    ConnectionTestStatus, ConnectionType, EmailAddress, OrganizationId, Role, Slug,
+    SystemSettingId, UserId, Username,
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::fmt;
+use uuid::Uuid;
+
+/// An argon2id PHC string. Not the password, but still kept out of `Debug`:
+/// an offline guessing attack starts from it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string produced by the password hasher.
+    pub fn new(phc: impl Into<String>) -> Self {
+        Self(phc.into())
+    }
+
+    /// The PHC string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash([REDACTED])")
+    }
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Organization {
+    /// Primary key.
+    pub id: OrganizationId,
+    /// Unique internal name.
+    pub name: String,
+    /// Name shown to people.
+    pub display_name: String,
+    /// Unique URL name.
+    pub slug: Slug,
+    /// Inactive organizations lose all access.
+    pub is_active: bool,
+    /// Free-form organization settings (a JSON object).
+    pub settings: Value,
+    /// Set on insert.
+    pub created_at: DateTime<Utc>,
+    /// Set on insert and every update.
+    pub updated_at: DateTime<Utc>,
+    /// The user who created it, while that user exists.
+    pub created_by: Option<UserId>,
+}
+
+/// What it takes to create an organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrganization {
+    /// Unique internal name.
+    pub name: String,
+    /// Name shown to people.
+    pub display_name: String,
+    /// Unique URL name.
+    pub slug: Slug,
+    /// Free-form settings; `{}` when there are none.
+    pub settings: Value,
+    /// The creating user, if any.
+    pub created_by: Option<UserId>,
+}
+
+/// A person who belongs to one organization.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// Primary key.
+    pub id: UserId,
+    /// The organization the user belongs to.
+    pub organization_id: OrganizationId,
+    /// Unique, lower-case.
+    pub email: EmailAddress,
+    /// Unique login name.
+    pub username: Username,
+    /// argon2id PHC string.
+    pub password_hash: PasswordHash,
+    /// Name shown to people.
+    pub full_name: Option<String>,
+    /// Inactive users lose all access.
+    pub is_active: bool,
+    /// Whether the e-mail address was confirmed.
+    pub is_verified: bool,
+    /// What the user may do.
+    pub role: Role,
+    /// Free-form user settings (a JSON object).
+    pub settings: Value,
+    /// Set on insert.
+    pub created_at: DateTime<Utc>,
+    /// Set on insert and every update.
+    pub updated_at: DateTime<Utc>,
+    /// Last successful login.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// What it takes to create a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUser {
+    /// The organization the user joins.
+    pub organization_id: OrganizationId,
+    /// Unique, lower-case.
+    pub email: EmailAddress,
+    /// Unique login name.
+    pub username: Username,
+    /// argon2id PHC string.
+    pub password_hash: PasswordHash,
+    /// Name shown to people.
+    pub full_name: Option<String>,
+    /// What the user may do.
+    pub role: Role,
+    /// Whether the e-mail address is already confirmed.
+    pub is_verified: bool,
+}
+
+/// A credential for headless access. The key itself is never stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    /// Primary key.
+    pub id: ApiKeyId,
+    /// The organization the key acts in.
+    pub organization_id: OrganizationId,
+    /// The user the key acts as; `None` for an organization-wide key.
+    pub user_id: Option<UserId>,
+    /// Name given by its owner.
+    pub name: String,
+    /// SHA-256 of the full key, hex.
+    pub key_hash: String,
+    /// The key's first characters, for display.
+    pub prefix: String,
+    /// What the key may be used for.
+    pub scopes: Vec<String>,
+    /// Revoked keys are inactive.
+    pub is_active: bool,
+    /// Last use, written at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// After this the key is refused.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Set on insert.
+    pub created_at: DateTime<Utc>,
+    /// Set on insert and every update.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What it takes to create an API key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey {
+    /// The organization the key acts in.
+    pub organization_id: OrganizationId,
+    /// The user the key acts as, if any.
+    pub user_id: Option<UserId>,
+    /// Name given by its owner.
+    pub name: String,
+    /// SHA-256 of the full key, hex.
+    pub key_hash: String,
+    /// The key's first characters, for display.
+    pub prefix: String,
+    /// What the key may be used for.
+    pub scopes: Vec<String>,
+    /// When the key stops working, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A configured link from an organization to an outside service.
+#[derive(Clone, PartialEq)]
+pub struct Connection {
+    /// Primary key.
+    pub id: ConnectionId,
+    /// Owning organization.
+    pub organization_id: OrganizationId,
+    /// Name given by its owner.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// What kind of service it reaches.
+    pub connection_type: ConnectionType,
+    /// Type-specific settings; holds secrets, so `Debug` hides it.
+    pub config: Value,
+    /// Inactive connections are not used.
+    pub is_active: bool,
+    /// The organization's default for its type.
+    pub is_default: bool,
+    /// When it was last tested.
+    pub last_tested_at: Option<DateTime<Utc>>,
+    /// Outcome of the last test.
+    pub test_status: Option<ConnectionTestStatus>,
+    /// Details of the last test.
+    pub test_result: Option<Value>,
+    /// Organization-wide or private to its owner.
+    pub scope: ConnectionScope,
+    /// Owner of a user-scoped connection.
+    pub owner_user_id: Option<UserId>,
+    /// Who created it, while that user exists.
+    pub created_by: Option<UserId>,
+    /// Set on insert.
+    pub created_at: DateTime<Utc>,
+    /// Set on insert and every update.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.id)
+            .field("organization_id", &self.organization_id)
+            .field("name", &self.name)
+            .field("connection_type", &self.connection_type)
+            .field("config", &"[REDACTED]")
+            .field("is_active", &self.is_active)
+            .field("is_default", &self.is_default)
+            .field("test_status", &self.test_status)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What it takes to create a connection.
+#[derive(Clone, PartialEq)]
+pub struct NewConnection {
+    /// Owning organization.
+    pub organization_id: OrganizationId,
+    /// Name given by its owner.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// What kind of service it reaches.
+    pub connection_type: ConnectionType,
+    /// Type-specific settings; holds secrets.
+    pub config: Value,
+    /// The organization's default for its type.
+    pub is_default: bool,
+    /// Organization-wide or private to its owner.
+    pub scope: ConnectionScope,
+    /// Owner of a user-scoped connection.
+    pub owner_user_id: Option<UserId>,
+    /// Who creates it.
+    pub created_by: Option<UserId>,
+}
+
+impl fmt::Debug for NewConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewConnection")
+            .field("organization_id", &self.organization_id)
+            .field("name", &self.name)
+            .field("connection_type", &self.connection_type)
+            .field("config", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A system-wide setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemSetting {
+    /// Primary key.
+    pub id: SystemSettingId,
+    /// Unique name.
+    pub key: String,
+    /// Any JSON value.
+    pub value: Value,
+    /// Free text.
+    pub description: Option<String>,
+    /// Whether unauthenticated callers may read it.
+    pub is_public: bool,
+    /// Set on insert.
+    pub created_at: DateTime<Utc>,
+    /// Set on insert and every update.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What it takes to create a system setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSystemSetting {
+    /// Unique name.
+    pub key: String,
+    /// Any JSON value.
+    pub value: Value,
+    /// Free text.
+    pub description: Option<String>,
+    /// Whether unauthenticated callers may read it.
+    pub is_public: bool,
+}
+
+/// One audited action. Append-only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditLogEntry {
+    /// Primary key.
+    pub id: AuditLogId,
+    /// The organization it happened in, while it exists.
+    pub organization_id: Option<OrganizationId>,
+    /// The acting user, while they exist.
+    pub user_id: Option<UserId>,
+    /// What was done.
+    pub action: AuditAction,
+    /// The kind of thing acted on.
+    pub entity_type: Option<String>,
+    /// The thing acted on.
+    pub entity_id: Option<Uuid>,
+    /// Structured details; never a secret.
+    pub details: Option<Value>,
+    /// Client address (IPv4 or IPv6).
+    pub ip_address: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Whether it succeeded.
+    pub status: AuditStatus,
+    /// Why it failed.
+    pub error_message: Option<String>,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What it takes to record an action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAuditLogEntry {
+    /// The organization it happened in.
+    pub organization_id: Option<OrganizationId>,
+    /// The acting user.
+    pub user_id: Option<UserId>,
+    /// What was done.
+    pub action: AuditAction,
+    /// The kind of thing acted on.
+    pub entity_type: Option<String>,
+    /// The thing acted on.
+    pub entity_id: Option<Uuid>,
+    /// Structured details; never a secret.
+    pub details: Option<Value>,
+    /// Client address.
+    pub ip_address: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Whether it succeeded.
+    pub status: AuditStatus,
+    /// Why it failed.
+    pub error_message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_stay_out_of_debug() {
+        let h = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+        assert!(!format!("{h:?}").contains("argon2id"));
+        let c = NewConnection {
+            organization_id: OrganizationId::new(),
+            name: "llm".into(),
+            description: None,
+            connection_type: ConnectionType::parse("llm").unwrap(),
+            config: serde_json::json!({"api_key": "sk-very-secret"}),
+            is_default: false,
+            scope: ConnectionScope::Organization,
+            owner_user_id: None,
+            created_by: None,
+        };
+        assert!(!format!("{c:?}").contains("sk-very-secret"));
+    }
+}

@@ -1,0 +1,190 @@
+//! Throwaway databases for tests: a SQLite file in a temporary folder, or a
+//! uniquely named PostgreSQL database that is dropped when the value is.
+//!
+//! PostgreSQL comes from `TEST_POSTGRES_URL` (a URL to any database on the
+//! server, used only to create and drop the test's own). Without it the
+//! PostgreSQL tests say that they are skipped; with `CI` set, a missing or
+//! unreachable server fails the test instead, so CI cannot pass by skipping.
+
+use sqlx::{Connection, Executor, PgConnection};
+use std::path::{Path, PathBuf};
+
+/// The variable that points the tests at a PostgreSQL server.
+pub const POSTGRES_URL_VARIABLE: &str = "TEST_POSTGRES_URL";
+
+/// A database that exists for one test.
+pub enum TestDatabase {
+    /// A SQLite file; the folder holding it is removed on drop.
+    Sqlite {
+        /// Keeps the folder alive.
+        dir: tempfile::TempDir,
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database created for this test and dropped on drop.
+    Postgres {
+        /// The server URL without a database, for maintenance connections.
+        server_url: String,
+        /// The database's name.
+        name: String,
+    },
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Splits `postgres://user@host:port/db?x` into (`postgres://user@host:port`, `?x`).
+fn server_part(url: &str) -> (String, String) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    (server.to_owned(), query)
+}
+
+impl TestDatabase {
+    /// A fresh SQLite file (not created yet: the code under test creates it).
+    pub fn sqlite() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("curatore-test-")
+            .tempdir()
+            .expect("create a temporary folder");
+        let path = dir.path().join("data").join("curatore.db");
+        Self::Sqlite { dir, path }
+    }
+
+    /// A fresh, empty PostgreSQL database, or `None` (with a message saying
+    /// the test is skipped) when `TEST_POSTGRES_URL` is unset outside CI.
+    ///
+    /// # Panics
+    /// Under `CI` when the variable is missing or the server cannot be reached.
+    pub async fn postgres() -> Option<Self> {
+        let Ok(admin_url) = std::env::var(POSTGRES_URL_VARIABLE) else {
+            assert!(
+                !in_ci(),
+                "{POSTGRES_URL_VARIABLE} is not set, and CI is: PostgreSQL tests must run in CI"
+            );
+            eprintln!("SKIPPED: PostgreSQL test ({POSTGRES_URL_VARIABLE} is not set)");
+            return None;
+        };
+        let name = format!("curatore_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = match PgConnection::connect(&admin_url).await {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    !in_ci(),
+                    "cannot reach PostgreSQL at {POSTGRES_URL_VARIABLE}: {e}"
+                );
+                eprintln!("SKIPPED: PostgreSQL test (cannot reach the server: {e})");
+                return None;
+            }
+        };
+        conn.execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+            .await
+            .expect("create the test database");
+        let _ = conn.close().await;
+        let (server_url, _) = server_part(&admin_url);
+        Some(Self::Postgres { server_url, name })
+    }
+
+    /// The `DATABASE_URL` for the code under test.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Sqlite { path, .. } => format!("sqlite://{}", path.display()),
+            Self::Postgres { server_url, name } => {
+                let admin = std::env::var(POSTGRES_URL_VARIABLE).unwrap_or_default();
+                let (_, query) = server_part(&admin);
+                format!("{server_url}/{name}{query}")
+            }
+        }
+    }
+
+    /// The SQLite file, for SQLite databases.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite { path, .. } => Some(path),
+            Self::Postgres { .. } => None,
+        }
+    }
+
+    /// `"sqlite"` or `"postgresql"`, for test messages.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Postgres { .. } => "postgresql",
+        }
+    }
+
+    /// The folder holding a SQLite database (for tests that need a working directory).
+    pub fn sqlite_dir(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite { dir, .. } => Some(dir.path()),
+            Self::Postgres { .. } => None,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Self::Postgres { name, .. } = self else {
+            return;
+        };
+        let admin = std::env::var(POSTGRES_URL_VARIABLE).unwrap_or_default();
+        let name = name.clone();
+        // Drop may run inside a runtime, which cannot block: use a thread of its own.
+        let result = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let mut conn = PgConnection::connect(&admin).await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                )))
+                .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = result {
+            eprintln!("warning: could not drop a test database: {e}");
+        }
+    }
+}
+
+/// Runs `body` against a SQLite file and, when available, a PostgreSQL
+/// database: the usual shape of an engine-parametrised test.
+pub async fn each_engine<F, Fut>(body: F)
+where
+    F: Fn(TestDatabase) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    body(TestDatabase::sqlite()).await;
+    if let Some(pg) = TestDatabase::postgres().await {
+        body(pg).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_part_strips_the_database() {
+        assert_eq!(
+            server_part("postgres://root@127.0.0.1:5432/test?sslmode=disable"),
+            (
+                "postgres://root@127.0.0.1:5432".to_owned(),
+                "?sslmode=disable".to_owned()
+            )
+        );
+        assert_eq!(server_part("postgres://h").0, "postgres://h");
+    }
+}
