@@ -1,1 +1,25 @@
-//! placeholder
+//! Curatore's settings: one typed [`Settings`] value, loaded in layers.
+//!
+//! Precedence, lowest first: built-in defaults, `config/default.toml`,
+//! `config/<CURATORE_ENV>.toml`, a `.env` file, the process environment. The
+//! variable names are those of the Python system's `.env`, so an existing
+//! deployment keeps working; TOML keys are the same names in lower case.
+//!
+//! Loading never mutates the process environment and takes the environment as
+//! a map ([`ConfigSource`]), so tests can load settings side by side. Errors
+//! name the variable, the problem and the layer it came from, and never echo a
+//! secret. This crate depends only on `curatore-domain`: it knows nothing of the
+//! database driver or the web framework.
+
+mod error;
+mod load;
+mod settings;
+mod values;
+
+pub use error::ConfigError;
+pub use load::{CONFIG_DIR_VARIABLE, ConfigSource, LoadedSettings, SettingView};
+pub use settings::{DEFAULT_DATABASE_URL, JWT_SECRET_MIN_BYTES, JWT_SECRET_PLACEHOLDER, Settings};
+pub use values::{JwtAlgorithm, LogFormat};
+
+#[cfg(test)]
+mod tests;

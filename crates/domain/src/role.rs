@@ -6,22 +6,27 @@ use std::fmt;
 /// Ordered by power: `Viewer < Member < OrgAdmin`, so a guard asks
 /// `role >= Role::Member`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads, never writes.
     Viewer,
     /// Reads and writes their own work. The default for new users.
+    #[default]
     Member,
     /// Manages the organization's users, keys and connections.
     OrgAdmin,
-}
-
-impl Default for Role {
-    fn default() -> Self {
-        Self::Member
-    }
 }
 
 impl Role {

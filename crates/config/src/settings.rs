@@ -1,0 +1,210 @@
+//! The `Settings` value: one field per variable, declared once so the struct,
+//! its defaults, the list of accepted names and the `config` view cannot drift.
+
+use crate::error::ConfigError;
+use crate::load::Resolver;
+use crate::values::{JwtAlgorithm, LogFormat, SettingValue};
+use curatore_domain::{DatabaseUrl, Secret};
+use serde::{Deserialize, Deserializer};
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// The built-in `JWT_SECRET_KEY`. It is public, so tokens signed with it can be
+/// forged: [`Settings::jwt_secret_problem`] reports it, and a production server
+/// should refuse to start with it.
+pub const JWT_SECRET_PLACEHOLDER: &str = "change-me-in-production-use-a-long-random-string";
+
+/// The shortest `JWT_SECRET_KEY` we accept without complaint: HMAC-SHA256 wants
+/// a key at least as long as its 32-byte output.
+pub const JWT_SECRET_MIN_BYTES: usize = 32;
+
+/// The built-in `DATABASE_URL`: a SQLite file under `./data`, so a first run
+/// needs no database server.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/curatore.db";
+
+/// Declares every setting once: `field: Type = default, env "NAME";`.
+macro_rules! settings {
+    ($( $(#[$attr:meta])* $field:ident : $ty:ty = $default:expr, env $env:literal; )*) => {
+        /// Every setting of a Curatore process, typed and validated.
+        ///
+        /// Build it with [`Settings::load`] (files and environment) or
+        /// [`Settings::default`] (built-in defaults, for tests), then pass it by
+        /// value: there is no global, so tests and embedding services can each
+        /// hold their own. Field names are the lower-cased variable names.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Settings {
+            $( $(#[$attr])* pub $field: $ty, )*
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Self { $( $field: $default, )* }
+            }
+        }
+
+        /// Every variable as `(ENV_NAME, toml_key)`, in display order.
+        pub(crate) const VARIABLES: &[(&str, &str)] = &[ $( ($env, stringify!($field)) ),* ];
+
+        impl Settings {
+            /// Takes each field from the highest layer that sets it, else its default.
+            pub(crate) fn resolve(resolver: &mut Resolver) -> Result<Self, ConfigError> {
+                let defaults = Self::default();
+                Ok(Self { $( $field: resolver.get($env, stringify!($field), defaults.$field)?, )* })
+            }
+
+            /// Every variable with its value as an operator may see it.
+            pub(crate) fn shown_values(&self) -> Vec<(&'static str, String)> {
+                vec![ $( ($env, SettingValue::show(&self.$field)) ),* ]
+            }
+        }
+    };
+}
+
+settings! {
+    // --- Server ---
+    /// Address the HTTP server binds to; `0.0.0.0` to accept outside connections.
+    host: String = "127.0.0.1".to_owned(), env "HOST";
+    /// Port the HTTP server binds to; 0 picks a free one (tests).
+    port: u16 = 8000, env "PORT";
+    /// Deployment name; also selects the optional `config/<CURATORE_ENV>.toml`.
+    curatore_env: String = "development".to_owned(), env "CURATORE_ENV";
+    /// Apply pending migrations at start-up, so a fresh deployment just works.
+    auto_migrate: bool = true, env "AUTO_MIGRATE";
+    /// How long a graceful shutdown waits for in-flight requests.
+    shutdown_timeout_seconds: u64 = 30, env "SHUTDOWN_TIMEOUT_SECONDS";
+    /// Longest a single request may run before it is answered with a timeout.
+    request_timeout_seconds: u64 = 30, env "REQUEST_TIMEOUT_SECONDS";
+    /// Reverse proxies whose `X-Forwarded-For` is believed when finding a client's address.
+    trusted_proxies: Vec<IpAddr> = Vec::new(), env "TRUSTED_PROXIES";
+
+    // --- Database ---
+    /// Where the data lives: SQLite file or PostgreSQL server.
+    #[serde(deserialize_with = "deserialize_database_url")]
+    database_url: DatabaseUrl = DatabaseUrl::Sqlite { path: PathBuf::from("./data/curatore.db") },
+        env "DATABASE_URL";
+    /// Connections kept open in the pool (PostgreSQL; SQLite uses it as its cap too).
+    db_pool_size: u32 = 20, env "DB_POOL_SIZE";
+    /// Extra connections allowed under load on top of `db_pool_size`.
+    db_max_overflow: u32 = 40, env "DB_MAX_OVERFLOW";
+    /// Seconds after which a connection is closed and replaced (its maximum lifetime).
+    db_pool_recycle: u64 = 3600, env "DB_POOL_RECYCLE";
+    /// How long to wait for a connection before failing the request.
+    db_connect_timeout_seconds: u64 = 5, env "DB_CONNECT_TIMEOUT_SECONDS";
+    /// How long the server keeps retrying an unreachable database at start-up.
+    db_startup_retry_seconds: u64 = 30, env "DB_STARTUP_RETRY_SECONDS";
+    /// How long a database health result is reused, so probes cannot hammer the database.
+    health_cache_seconds: u64 = 5, env "HEALTH_CACHE_SECONDS";
+
+    // --- Authentication ---
+    /// Key that signs access and refresh tokens; must be long and random in production.
+    jwt_secret_key: Secret = Secret::new(JWT_SECRET_PLACEHOLDER), env "JWT_SECRET_KEY";
+    /// HMAC algorithm for token signatures.
+    jwt_algorithm: JwtAlgorithm = JwtAlgorithm::HS256, env "JWT_ALGORITHM";
+    /// Lifetime of an access token.
+    jwt_access_token_expire_minutes: u64 = 30, env "JWT_ACCESS_TOKEN_EXPIRE_MINUTES";
+    /// Lifetime of a refresh token.
+    jwt_refresh_token_expire_days: u64 = 7, env "JWT_REFRESH_TOKEN_EXPIRE_DAYS";
+    /// `iss` claim written into and required of every token.
+    jwt_issuer: String = "curatore".to_owned(), env "JWT_ISSUER";
+    /// `aud` claim written into and required of every token.
+    jwt_audience: String = "curatore-api".to_owned(), env "JWT_AUDIENCE";
+    /// Argon2id memory cost in KiB (default: the OWASP minimum, 19 MiB).
+    argon2_memory_kib: u32 = 19456, env "ARGON2_MEMORY_KIB";
+    /// Argon2id passes over memory.
+    argon2_iterations: u32 = 2, env "ARGON2_ITERATIONS";
+    /// Argon2id lanes.
+    argon2_parallelism: u32 = 1, env "ARGON2_PARALLELISM";
+    /// Accepted from old deployments and ignored (passwords use argon2id); setting it warns.
+    bcrypt_rounds: Option<u32> = None, env "BCRYPT_ROUNDS";
+    /// Prefix of every API key, so a leaked key is recognisable (and scannable).
+    api_key_prefix: String = "cur_".to_owned(), env "API_KEY_PREFIX";
+    /// Whether anyone may create an account; off, only admins add users.
+    allow_registration: bool = false, env "ALLOW_REGISTRATION";
+    /// Shortest password accepted when a password is set.
+    password_min_length: usize = 8, env "PASSWORD_MIN_LENGTH";
+    /// Failed logins for one account within the window before it is locked out.
+    login_max_failures_per_account: u32 = 5, env "LOGIN_MAX_FAILURES_PER_ACCOUNT";
+    /// Failed logins from one client address within the window before it is refused.
+    login_max_failures_per_ip: u32 = 20, env "LOGIN_MAX_FAILURES_PER_IP";
+    /// The sliding window, in seconds, over which failed logins are counted.
+    login_failure_window_seconds: u64 = 900, env "LOGIN_FAILURE_WINDOW_SECONDS";
+
+    // --- Multi-Tenancy ---
+    /// Require authentication; off keeps the single-tenant behaviour of old deployments.
+    enable_auth: bool = false, env "ENABLE_AUTH";
+    /// Organization that unauthenticated requests act in while auth is off (empty: the seeded default).
+    default_org_id: Option<Uuid> = None, env "DEFAULT_ORG_ID";
+    /// Test a connection's settings whenever it is saved.
+    auto_test_connections: bool = true, env "AUTO_TEST_CONNECTIONS";
+
+    // --- Seeding ---
+    /// E-mail of the first admin, created by the seed command.
+    admin_email: String = "admin@example.com".to_owned(), env "ADMIN_EMAIL";
+    /// Username of the first admin.
+    admin_username: String = "admin".to_owned(), env "ADMIN_USERNAME";
+    /// Password of the first admin; change it right after seeding.
+    admin_password: Secret = Secret::new("changeme"), env "ADMIN_PASSWORD";
+    /// Display name of the first admin.
+    admin_full_name: String = "Admin User".to_owned(), env "ADMIN_FULL_NAME";
+    /// Name of the organization the seed command creates.
+    default_org_name: String = "Default Organization".to_owned(), env "DEFAULT_ORG_NAME";
+    /// Slug of the organization the seed command creates.
+    default_org_slug: String = "default".to_owned(), env "DEFAULT_ORG_SLUG";
+
+    // --- Logging ---
+    /// Log filter, e.g. `info` or `info,curatore_web=debug`.
+    log_level: String = "info".to_owned(), env "LOG_LEVEL";
+    /// Log line format.
+    log_format: LogFormat = LogFormat::Pretty, env "LOG_FORMAT";
+}
+
+/// `DatabaseUrl` has no `Deserialize` of its own: the domain stays free of
+/// serde formats; here a string is parsed with the same rules as the environment.
+fn deserialize_database_url<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseUrl, D::Error> {
+    let raw = String::deserialize(d)?;
+    DatabaseUrl::parse(&raw).map_err(serde::de::Error::custom)
+}
+
+impl Settings {
+    /// Why `JWT_SECRET_KEY` is unsafe, or `None` if it looks fine.
+    ///
+    /// Reports the built-in placeholder and keys shorter than
+    /// [`JWT_SECRET_MIN_BYTES`]. The text never contains the key, so it can be
+    /// logged or returned as a start-up error.
+    pub fn jwt_secret_problem(&self) -> Option<String> {
+        let key = self.jwt_secret_key.expose();
+        let advice = "generate one with `openssl rand -base64 48`";
+        if key == JWT_SECRET_PLACEHOLDER {
+            Some(format!(
+                "JWT_SECRET_KEY is the built-in placeholder, so anyone can forge tokens; {advice}"
+            ))
+        } else if key.is_empty() {
+            Some(format!("JWT_SECRET_KEY is empty; {advice}"))
+        } else if key.len() < JWT_SECRET_MIN_BYTES {
+            Some(format!(
+                "JWT_SECRET_KEY is shorter than {JWT_SECRET_MIN_BYTES} bytes; {advice}"
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// The most database connections the pool may open: `DB_POOL_SIZE + DB_MAX_OVERFLOW`.
+    ///
+    /// sqlx pools have one limit, not SQLAlchemy's size-plus-overflow; summing
+    /// keeps the ceiling an existing deployment was tuned for.
+    pub fn db_max_connections(&self) -> u32 {
+        self.db_pool_size.saturating_add(self.db_max_overflow)
+    }
+
+    /// `host:port` for binding, with an IPv6 host bracketed (`[::1]:8000`).
+    pub fn bind_address(&self) -> String {
+        if self.host.parse::<Ipv6Addr>().is_ok() {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! Loading tests: each builds its own directory and environment map, so they
+//! run in parallel and never touch the real process environment.
+
+use super::*;
+use curatore_domain::{DatabaseKind, DatabaseUrl};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// A scratch project root, removed when the test ends.
+struct Root(PathBuf);
+
+impl Root {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("curatore-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        Self(dir)
+    }
+
+    fn write(&self, relative: &str, text: &str) -> &Self {
+        std::fs::write(self.0.join(relative), text).unwrap();
+        self
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn load(&self, env: &[(&str, &str)]) -> Result<LoadedSettings, ConfigError> {
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::load_from(&ConfigSource::new(&self.0, env))
+    }
+}
+
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn source_of(loaded: &LoadedSettings, name: &str) -> String {
+    loaded
+        .describe()
+        .into_iter()
+        .find(|v| v.name == name)
+        .unwrap()
+        .source
+}
+
+#[test]
+fn empty_root_gives_the_defaults() {
+    let root = Root::new();
+    let loaded = root.load(&[]).unwrap();
+    let s = &loaded.settings;
+    assert!(loaded.warnings.is_empty());
+    assert_eq!(s.host, "127.0.0.1");
+    assert_eq!(s.port, 8000);
+    assert_eq!(s.log_level, "info");
+    assert_eq!(s.log_format, LogFormat::Pretty);
+    assert_eq!(s.curatore_env, "development");
+    assert!(s.auto_migrate);
+    assert_eq!(
+        s.database_url,
+        DatabaseUrl::parse(DEFAULT_DATABASE_URL).unwrap()
+    );
+    assert_eq!((s.db_pool_size, s.db_max_overflow), (20, 40));
+    assert_eq!(s.db_max_connections(), 60);
+    assert_eq!(s.db_pool_recycle, 3600);
+    assert_eq!(s.jwt_secret_key.expose(), JWT_SECRET_PLACEHOLDER);
+    assert_eq!(s.jwt_algorithm, JwtAlgorithm::HS256);
+    assert_eq!(s.jwt_access_token_expire_minutes, 30);
+    assert_eq!(s.jwt_refresh_token_expire_days, 7);
+    assert_eq!(
+        (
+            s.argon2_memory_kib,
+            s.argon2_iterations,
+            s.argon2_parallelism
+        ),
+        (19456, 2, 1)
+    );
+    assert_eq!(s.bcrypt_rounds, None);
+    assert!(!s.enable_auth);
+    assert_eq!(s.default_org_id, None);
+    assert!(s.trusted_proxies.is_empty());
+    assert_eq!(s.admin_password.expose(), "changeme");
+    assert_eq!(s.default_org_slug, "default");
+    assert_eq!(s.bind_address(), "127.0.0.1:8000");
+    assert!(loaded.describe().iter().all(|v| v.source == "default"));
+    // `Default` and an empty load agree.
+    assert_eq!(format!("{:?}", Settings::default()), format!("{s:?}"));
+}
+
+#[test]
+fn every_variable_is_described_once_under_its_upper_case_name() {
+    let views = LoadedSettings::from_settings(Settings::default()).describe();
+    assert_eq!(views.len(), settings::VARIABLES.len());
+    for ((env, key), view) in settings::VARIABLES.iter().zip(&views) {
+        assert_eq!(*env, key.to_ascii_uppercase());
+        assert_eq!(view.name, *env);
+    }
+    let value = |name: &str| views.iter().find(|v| v.name == name).unwrap().value.clone();
+    assert_eq!(value("JWT_SECRET_KEY"), "[REDACTED]");
+    assert_eq!(value("ADMIN_PASSWORD"), "[REDACTED]");
+    assert_eq!(value("DATABASE_URL"), DEFAULT_DATABASE_URL);
+    assert_eq!(value("DEFAULT_ORG_ID"), "");
+}
+
+#[test]
+fn each_layer_overrides_the_one_before() {
+    let root = Root::new();
+    root.write(
+        "config/default.toml",
+        "port = 8001\nhost = \"0.0.0.0\"\nlog_level = \"debug\"\ndb_pool_size = 3\nenable_auth = true\n",
+    )
+    .write(
+        "config/development.toml",
+        "port = 8002\nlog_level = \"warn\"\ndb_pool_size = 4\n",
+    )
+    .write(".env", "LOG_LEVEL=error\nDB_POOL_SIZE=5\n");
+    let loaded = root.load(&[("DB_POOL_SIZE", "6")]).unwrap();
+    let s = &loaded.settings;
+    assert_eq!(s.host, "0.0.0.0");
+    assert!(s.enable_auth);
+    assert_eq!(s.port, 8002);
+    assert_eq!(s.log_level, "error");
+    assert_eq!(s.db_pool_size, 6);
+    assert_eq!(source_of(&loaded, "HOST"), "config/default.toml");
+    assert_eq!(source_of(&loaded, "PORT"), "config/development.toml");
+    assert_eq!(source_of(&loaded, "LOG_LEVEL"), ".env");
+    assert_eq!(source_of(&loaded, "DB_POOL_SIZE"), "environment");
+    assert_eq!(source_of(&loaded, "JWT_ISSUER"), "default");
+}
+
+#[test]
+fn dotenv_never_overrides_the_environment() {
+    let root = Root::new();
+    root.write(".env", "PORT=9000\nJWT_ISSUER=from-dotenv\n");
+    let s = root.load(&[("PORT", "9100")]).unwrap().settings;
+    assert_eq!(s.port, 9100);
+    assert_eq!(s.jwt_issuer, "from-dotenv");
+}
+
+#[test]
+fn curatore_env_selects_its_file_from_any_higher_layer() {
+    let root = Root::new();
+    root.write("config/production.toml", "log_format = \"json\"\n")
+        .write("config/staging.toml", "port = 7000\n");
+    let s = root
+        .load(&[("CURATORE_ENV", "production")])
+        .unwrap()
+        .settings;
+    assert_eq!(s.log_format, LogFormat::Json);
+    assert_eq!(s.curatore_env, "production");
+
+    root.write(".env", "CURATORE_ENV=staging\n");
+    let s = root.load(&[]).unwrap().settings;
+    assert_eq!(s.port, 7000);
+    assert_eq!(s.log_format, LogFormat::Pretty);
+
+    // A missing file for the chosen environment is fine.
+    let s = root.load(&[("CURATORE_ENV", "test")]).unwrap().settings;
+    assert_eq!(s.curatore_env, "test");
+}
+
+#[test]
+fn curatore_env_must_be_a_plain_name() {
+    let root = Root::new();
+    let err = root.load(&[("CURATORE_ENV", "../secrets")]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Invalid {
+                variable: "CURATORE_ENV",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn curatore_env_cannot_be_set_in_its_own_file() {
+    let root = Root::new();
+    root.write("config/production.toml", "curatore_env = \"staging\"\n");
+    let err = root.load(&[("CURATORE_ENV", "production")]).unwrap_err();
+    assert!(err.to_string().contains("curatore_env"), "{err}");
+}
+
+#[test]
+fn bad_values_name_the_variable_the_problem_and_the_source() {
+    let root = Root::new();
+    let err = root
+        .load(&[("DB_POOL_SIZE", "abc")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid DB_POOL_SIZE from environment variable: `abc` is not a whole number from 0 to 4294967295"
+    );
+
+    root.write(".env", "ENABLE_AUTH=maybe\n");
+    let err = root.load(&[]).unwrap_err().to_string();
+    let dotenv = root.path().join(".env");
+    assert!(
+        err.starts_with(&format!(
+            "invalid ENABLE_AUTH from .env file at {}",
+            dotenv.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("`maybe` is not a boolean"), "{err}");
+    std::fs::remove_file(&dotenv).unwrap();
+
+    let err = root
+        .load(&[("DATABASE_URL", "mysql://x")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("invalid DATABASE_URL from environment variable: unknown scheme"),
+        "{err}"
+    );
+    assert!(err.contains("accepted forms"), "{err}");
+
+    root.write("config/default.toml", "port = \"eighty\"\n");
+    let err = root.load(&[]).unwrap_err().to_string();
+    let file = root.path().join("config/default.toml");
+    assert!(
+        err.starts_with(&format!("invalid PORT from {}:", file.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn values_that_parse_but_cannot_work_are_refused() {
+    let root = Root::new();
+    let err = root.load(&[("DB_POOL_SIZE", "0")]).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "invalid DB_POOL_SIZE from environment variable: must be at least 1"
+    );
+    let err = root
+        .load(&[("ARGON2_PARALLELISM", "4"), ("ARGON2_MEMORY_KIB", "16")])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Invalid {
+                variable: "ARGON2_MEMORY_KIB",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_toml_keys_name_the_key_and_the_file() {
+    let root = Root::new();
+    root.write("config/default.toml", "db_pool_sise = 3\n");
+    let err = root.load(&[]).unwrap_err();
+    let file = root
+        .path()
+        .join("config/default.toml")
+        .display()
+        .to_string();
+    assert!(
+        matches!(&err, ConfigError::UnknownKey { key, file: f, .. } if key == "db_pool_sise" && *f == file),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&file));
+
+    root.write("config/default.toml", "DB_POOL_SIZE = 3\n");
+    let err = root.load(&[]).unwrap_err().to_string();
+    assert!(err.contains("write `db_pool_size`"), "{err}");
+
+    root.write("config/default.toml", "[database]\nurl = \"sqlite:x.db\"\n");
+    assert!(matches!(
+        root.load(&[]),
+        Err(ConfigError::UnknownKey { .. })
+    ));
+}
+
+#[test]
+fn unrelated_environment_and_dotenv_names_are_ignored() {
+    let root = Root::new();
+    root.write(".env", "OPENAI_API_KEY=sk-x\nport=1\n");
+    let loaded = root.load(&[("PATH", "/bin"), ("port", "2")]).unwrap();
+    assert_eq!(loaded.settings.port, 8000);
+    // A lower-case spelling in .env is probably a mistake worth pointing out.
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(loaded.warnings[0].contains("(PORT)"));
+}
+
+#[test]
+fn secrets_never_appear_in_debug_errors_or_describe() {
+    let root = Root::new();
+    let jwt = "jwt-secret-value-that-must-stay-hidden-0123456789";
+    let admin = "admin-password-hidden";
+    root.write(
+        ".env",
+        &format!("JWT_SECRET_KEY={jwt}\nADMIN_PASSWORD={admin}\n"),
+    );
+    let url = "postgresql+asyncpg://curatore:dbpass-hidden@db:5432/curatore";
+    let loaded = root.load(&[("DATABASE_URL", url)]).unwrap();
+    assert_eq!(loaded.settings.jwt_secret_key.expose(), jwt);
+    assert_eq!(
+        loaded.settings.database_url.kind(),
+        DatabaseKind::Postgresql
+    );
+    let shown = format!("{:?}{:?}", loaded, loaded.describe());
+    for secret in [jwt, admin, "dbpass-hidden"] {
+        assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+    }
+    assert!(shown.contains("postgresql://db:5432/curatore"));
+
+    // An error in another variable does not drag secrets along.
+    let err = root
+        .load(&[("DATABASE_URL", "postgresql+odbc://u:dbpass-hidden@h/d")])
+        .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("dbpass-hidden"), "{text}");
+
+    // A TOML syntax error reports a position, not the offending line.
+    root.write(
+        "config/default.toml",
+        "jwt_secret_key = unquoted-hidden-secret\n",
+    );
+    let err = root.load(&[]).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, ConfigError::File { .. }), "{text}");
+    assert!(text.contains("line 1"), "{text}");
+    assert!(!text.contains("unquoted-hidden-secret"), "{text}");
+
+    // So does a malformed .env line.
+    std::fs::remove_file(root.path().join("config/default.toml")).unwrap();
+    root.write(".env", "PORT=1\nJWT_SECRET_KEY 'broken-hidden-secret\n");
+    let err = root.load(&[]).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, ConfigError::File { .. }), "{text}");
+    assert!(!text.contains("broken-hidden-secret"), "{text}");
+}
+
+#[test]
+fn bcrypt_rounds_is_accepted_but_warns() {
+    let root = Root::new();
+    let loaded = root.load(&[("BCRYPT_ROUNDS", "12")]).unwrap();
+    assert_eq!(loaded.settings.bcrypt_rounds, Some(12));
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            "BCRYPT_ROUNDS is ignored; passwords use argon2id \
+             (ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM)"
+                .to_owned()
+        ]
+    );
+    let loaded = root.load(&[("BCRYPT_ROUNDS", "")]).unwrap();
+    assert!(loaded.warnings.is_empty());
+}
+
+#[test]
+fn trusted_proxies_come_as_a_comma_list_or_a_toml_array() {
+    let root = Root::new();
+    let s = root
+        .load(&[("TRUSTED_PROXIES", "10.0.0.1, ::1,,192.168.1.2 ")])
+        .unwrap()
+        .settings;
+    let expected: Vec<IpAddr> = ["10.0.0.1", "::1", "192.168.1.2"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    assert_eq!(s.trusted_proxies, expected);
+
+    root.write(
+        "config/default.toml",
+        "trusted_proxies = [\"10.0.0.1\", \"::1\", \"192.168.1.2\"]\n",
+    );
+    assert_eq!(root.load(&[]).unwrap().settings.trusted_proxies, expected);
+    assert_eq!(
+        root.load(&[("TRUSTED_PROXIES", "")])
+            .unwrap()
+            .settings
+            .trusted_proxies,
+        Vec::<IpAddr>::new()
+    );
+
+    let err = root
+        .load(&[("TRUSTED_PROXIES", "10.0.0.0/8")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("TRUSTED_PROXIES") && err.contains("`10.0.0.0/8`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn optional_values_treat_empty_as_unset() {
+    let root = Root::new();
+    let id = uuid::Uuid::new_v4();
+    let s = root
+        .load(&[("DEFAULT_ORG_ID", &id.to_string())])
+        .unwrap()
+        .settings;
+    assert_eq!(s.default_org_id, Some(id));
+    let s = root.load(&[("DEFAULT_ORG_ID", "")]).unwrap().settings;
+    assert_eq!(s.default_org_id, None);
+}
+
+#[test]
+fn jwt_secret_problem_flags_the_placeholder_and_short_keys() {
+    let mut s = Settings::default();
+    let problem = s.jwt_secret_problem().unwrap();
+    assert!(problem.contains("placeholder"));
+    assert!(!problem.contains(JWT_SECRET_PLACEHOLDER));
+
+    s.jwt_secret_key = curatore_domain::Secret::new("short-secret");
+    let problem = s.jwt_secret_problem().unwrap();
+    assert!(problem.contains("32 bytes") && !problem.contains("short-secret"));
+
+    s.jwt_secret_key = curatore_domain::Secret::new("");
+    assert!(s.jwt_secret_problem().unwrap().contains("empty"));
+
+    s.jwt_secret_key = curatore_domain::Secret::new("x".repeat(JWT_SECRET_MIN_BYTES));
+    assert_eq!(s.jwt_secret_problem(), None);
+}
+
+#[test]
+fn bind_address_brackets_ipv6() {
+    let s = Settings {
+        host: "::1".to_owned(),
+        port: 0,
+        ..Settings::default()
+    };
+    assert_eq!(s.bind_address(), "[::1]:0");
+}
+
+#[test]
+fn sqlalchemy_database_urls_from_old_deployments_load() {
+    let root = Root::new();
+    let s = root
+        .load(&[("DATABASE_URL", "sqlite+aiosqlite:///./data/curatore.db")])
+        .unwrap()
+        .settings;
+    assert_eq!(
+        s.database_url.sqlite_path(),
+        Some(Path::new("./data/curatore.db"))
+    );
+}
+
+#[test]
+fn settings_deserialize_from_plain_toml() {
+    use figment::providers::{Format, Toml};
+    let s: Settings = figment::Figment::from(Toml::string(
+        "port = 1234\ndatabase_url = \"postgres://u:p@h/d\"\ntrusted_proxies = [\"::1\"]\n",
+    ))
+    .extract()
+    .unwrap();
+    assert_eq!(s.port, 1234);
+    assert_eq!(s.database_url.kind(), DatabaseKind::Postgresql);
+    assert_eq!(s.host, "127.0.0.1");
+}
+
+#[test]
+fn the_shipped_default_toml_changes_nothing() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+    let root = Root::new();
+    root.write(
+        "config/default.toml",
+        &std::fs::read_to_string(shipped).unwrap(),
+    );
+    let loaded = root.load(&[]).unwrap();
+    assert!(loaded.describe().iter().all(|v| v.source == "default"));
+}
+
+#[test]
+fn the_env_example_documents_every_variable() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.env.example");
+    let text = std::fs::read_to_string(example).unwrap();
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+    let docs = std::fs::read_to_string(docs).unwrap();
+    for (env, _) in settings::VARIABLES {
+        assert!(
+            text.contains(&format!("{env}=")),
+            "{env} missing from .env.example"
+        );
+        assert!(
+            docs.contains(&format!("`{env}`")),
+            "{env} missing from docs"
+        );
+    }
+}
