@@ -1,1 +1,82 @@
-//! placeholder
+//! Curatore's database schema, as a sequence of SeaORM migrations.
+//!
+//! This crate is the schema's history: each `mYYYYMMDD_NNNNNN_*` module is
+//! one step, applied in order and recorded in SeaORM's `seaql_migrations`
+//! table (the role `alembic_version` played in the Python system). The
+//! migrations are frozen: they define their own identifiers and never depend
+//! on the entities in `curatore-persistence`, so changing an entity can never
+//! rewrite history. A schema change is a new migration.
+//!
+//! The same migrations run on SQLite and PostgreSQL. PostgreSQL gets native
+//! `uuid`, `jsonb` and `timestamptz`; SQLite gets the text (or, for UUIDs
+//! written by SeaORM, blob) storage SeaORM reads back into the same Rust types.
+//!
+//! The `curatore-migrate` binary ([`cli`]) applies and rolls back migrations
+//! against the database the server is configured for.
+
+mod columns;
+mod m20260112_000001_create_organizations_and_users;
+mod m20260112_000002_create_api_keys_and_connections;
+mod m20260112_000003_create_system_settings_and_audit_logs;
+
+pub mod cli;
+
+pub use sea_orm_migration::{MigrationStatus, MigratorTrait};
+
+use sea_orm_migration::{MigrationTrait, async_trait};
+
+/// Every migration of Curatore's schema, oldest first.
+///
+/// Run them with [`MigratorTrait::up`], e.g. `Migrator::up(&db, None)`.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260112_000001_create_organizations_and_users::Migration),
+            Box::new(m20260112_000002_create_api_keys_and_connections::Migration),
+            Box::new(m20260112_000003_create_system_settings_and_audit_logs::Migration),
+        ]
+    }
+}
+
+/// The name of the newest migration: the schema version a fully migrated
+/// database reports (for instance in the health endpoint).
+pub const LATEST_MIGRATION: &str = "m20260112_000003_create_system_settings_and_audit_logs";
+
+/// The name of the newest migration; see [`LATEST_MIGRATION`].
+pub fn latest_migration_name() -> &'static str {
+    LATEST_MIGRATION
+}
+
+/// The names of all migrations, oldest first.
+pub fn migration_names() -> Vec<String> {
+    Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_migration_is_the_last_one() {
+        let names = migration_names();
+        assert_eq!(
+            names.last().map(String::as_str),
+            Some(latest_migration_name())
+        );
+    }
+
+    #[test]
+    fn names_are_unique_and_sorted() {
+        let names = migration_names();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+    }
+}

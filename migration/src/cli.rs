@@ -1,0 +1,337 @@
+//! The `curatore-migrate` command line: parse arguments with [`Cli`], then
+//! hand them to [`run`].
+//!
+//! Without `--database-url` the database is the one the server would use:
+//! `DATABASE_URL` resolved by `curatore-config` (environment, `.env` and
+//! configuration files, with the same defaults). Output never shows a
+//! password: URLs are printed redacted.
+
+use clap::{Parser, Subcommand};
+use curatore_domain::{DatabaseUrl, DomainError};
+use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm_migration::sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm_migration::sea_orm::{
+    DatabaseConnection, DbErr, RuntimeErr, SqlxPostgresConnector, SqlxSqliteConnector, sqlx,
+};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{MigrationStatus, Migrator, latest_migration_name};
+
+/// How long to wait for a lock or a connection before giving up.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Command-line arguments of `curatore-migrate`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "curatore-migrate",
+    version,
+    about = "Apply and roll back Curatore's database migrations",
+    after_help = "Without --database-url the database is DATABASE_URL as the server resolves it \
+                  (environment, .env, configuration files)."
+)]
+pub struct Cli {
+    /// The database to migrate (sqlite://path or postgres://…), instead of the configured DATABASE_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands; the aliases are the Alembic names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations: all of them, or the next N (Alembic: `upgrade head`).
+    #[command(visible_alias = "upgrade")]
+    Up {
+        /// Apply only the next N pending migrations.
+        #[arg(short = 'n', long = "num", value_name = "N",
+              value_parser = clap::value_parser!(u32).range(1..))]
+        num: Option<u32>,
+    },
+    /// Roll back the newest applied migration, or the newest N (Alembic: `downgrade -1`).
+    #[command(visible_alias = "downgrade")]
+    Down {
+        /// How many applied migrations to roll back.
+        #[arg(short = 'n', long = "num", value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        num: u32,
+    },
+    /// List every migration as applied or pending, with the head and the current version
+    /// (Alembic: `current`, `history`).
+    #[command(visible_aliases = ["current", "history"])]
+    Status,
+    /// Drop every table in the database, then apply all migrations.
+    Fresh,
+    /// Roll back every applied migration, then apply all migrations.
+    Refresh,
+    /// Roll back every applied migration (Alembic: `downgrade base`).
+    Reset,
+}
+
+/// Why a command failed. `Display` is one line, fit for the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// `--database-url` was given but is not a database URL Curatore accepts.
+    #[error("{0} (given with --database-url)")]
+    InvalidUrl(#[source] DomainError),
+    /// The configuration (and with it `DATABASE_URL`) could not be loaded.
+    #[error("cannot load the configuration: {0}")]
+    Config(String),
+    /// The database could not be reached or opened.
+    #[error("cannot connect to the database at {url} (DATABASE_URL): {source}")]
+    Connect {
+        /// The redacted URL.
+        url: String,
+        /// What the driver said.
+        #[source]
+        source: DbErr,
+    },
+    /// A migration, or reading the migration history, failed.
+    #[error("{action} failed on {url}: {source}")]
+    Migration {
+        /// What was being done (`up`, `status`, …).
+        action: &'static str,
+        /// The redacted URL.
+        url: String,
+        /// What the database said.
+        #[source]
+        source: DbErr,
+    },
+    /// Writing the report failed.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Runs one command and writes a short report to `out`.
+///
+/// # Errors
+/// [`CliError`] when the URL or configuration is invalid, the database cannot
+/// be reached, a migration fails, or `out` cannot be written.
+pub async fn run<W: Write>(cli: Cli, out: &mut W) -> Result<(), CliError> {
+    let url = resolve_database_url(cli.database_url.as_deref())?;
+    let db = connect(&url).await.map_err(|source| CliError::Connect {
+        url: url.redacted(),
+        source,
+    })?;
+    let result = execute(cli.command, &db, &url, out).await;
+    let _ = db.close().await;
+    result
+}
+
+/// The database to migrate: `flag` when given (the `--database-url` option),
+/// otherwise `DATABASE_URL` as the server resolves it through `curatore-config`.
+///
+/// # Errors
+/// [`CliError::InvalidUrl`] when `flag` is not an accepted URL;
+/// [`CliError::Config`] when the configuration cannot be loaded.
+pub fn resolve_database_url(flag: Option<&str>) -> Result<DatabaseUrl, CliError> {
+    match flag {
+        Some(raw) => DatabaseUrl::parse(raw).map_err(CliError::InvalidUrl),
+        None => configured_database_url(),
+    }
+}
+
+fn configured_database_url() -> Result<DatabaseUrl, CliError> {
+    let loaded = curatore_config::Settings::load().map_err(|e| CliError::Config(e.to_string()))?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(loaded.settings.database_url)
+}
+
+/// Opens a small connection pool suitable for migrating.
+///
+/// SQLite: creates the file's folder and the file if missing and turns on
+/// WAL, a busy timeout and `foreign_keys` (SQLite enforces foreign keys only
+/// when asked, on every connection). The pool holds one connection, so
+/// pragmas a migration command sets (`fresh` turns foreign keys off while it
+/// drops tables) apply to every statement that follows.
+///
+/// # Errors
+/// [`DbErr::Conn`] when the folder cannot be created or the database cannot be opened.
+pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
+    match url {
+        DatabaseUrl::Sqlite { path } => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    DbErr::Conn(RuntimeErr::Internal(format!(
+                        "cannot create the folder {} for the SQLite database: {e}",
+                        parent.display()
+                    )))
+                })?;
+            }
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(WAIT)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(WAIT)
+                .connect_with(options)
+                .await
+                .map_err(conn_err)?;
+            Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+        }
+        DatabaseUrl::Postgres { url, .. } => {
+            let options: PgConnectOptions = url.parse().map_err(|_| {
+                DbErr::Conn(RuntimeErr::Internal(
+                    "DATABASE_URL is not a valid PostgreSQL URL".to_owned(),
+                ))
+            })?;
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(WAIT)
+                .connect_with(options.application_name("curatore-migrate"))
+                .await
+                .map_err(conn_err)?;
+            Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+        }
+    }
+}
+
+fn conn_err(e: sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+/// Names of the applied migrations, oldest first; never creates the history table.
+async fn applied(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    Ok(Migrator::get_migration_with_status_read_only(db)
+        .await?
+        .iter()
+        .filter(|m| m.status() == MigrationStatus::Applied)
+        .map(|m| m.name().to_owned())
+        .collect())
+}
+
+async fn execute<W: Write>(
+    command: Command,
+    db: &DatabaseConnection,
+    url: &DatabaseUrl,
+    out: &mut W,
+) -> Result<(), CliError> {
+    let action = match command {
+        Command::Up { .. } => "up",
+        Command::Down { .. } => "down",
+        Command::Status => "status",
+        Command::Fresh => "fresh",
+        Command::Refresh => "refresh",
+        Command::Reset => "reset",
+    };
+    let failed = |source: DbErr| CliError::Migration {
+        action,
+        url: url.redacted(),
+        source,
+    };
+    writeln!(out, "database {} ({})", url.redacted(), url.kind())?;
+
+    if command == Command::Status {
+        return print_status(db, out).await.map_err(|e| match e {
+            StatusError::Db(e) => failed(e),
+            StatusError::Io(e) => CliError::Output(e),
+        });
+    }
+
+    let before = applied(db).await.map_err(failed)?;
+    match command {
+        Command::Up { num } => Migrator::up(db, num).await,
+        Command::Down { num } => Migrator::down(db, Some(num)).await,
+        Command::Fresh => Migrator::fresh(db).await,
+        Command::Refresh => Migrator::refresh(db).await,
+        Command::Reset => Migrator::reset(db).await,
+        Command::Status => unreachable!("handled above"),
+    }
+    .map_err(failed)?;
+    let after = applied(db).await.map_err(failed)?;
+
+    match command {
+        // Fresh drops tables rather than rolling back; refresh rolls back
+        // and reapplies: report the whole of both sides.
+        Command::Fresh => {
+            writeln!(out, "dropped every table")?;
+            report_applied(out, &[], &after)?;
+        }
+        Command::Refresh => {
+            report_rolled_back(out, &before, &[])?;
+            report_applied(out, &[], &after)?;
+        }
+        _ => {
+            report_rolled_back(out, &before, &after)?;
+            report_applied(out, &before, &after)?;
+            if before == after {
+                writeln!(out, "nothing to do")?;
+            }
+        }
+    }
+    write_current(out, &after)?;
+    Ok(())
+}
+
+fn report_applied<W: Write>(
+    out: &mut W,
+    before: &[String],
+    after: &[String],
+) -> std::io::Result<()> {
+    for name in after.iter().filter(|n| !before.contains(n)) {
+        writeln!(out, "applied      {name}")?;
+    }
+    Ok(())
+}
+
+fn report_rolled_back<W: Write>(
+    out: &mut W,
+    before: &[String],
+    after: &[String],
+) -> std::io::Result<()> {
+    for name in before.iter().rev().filter(|n| !after.contains(n)) {
+        writeln!(out, "rolled back  {name}")?;
+    }
+    Ok(())
+}
+
+fn write_current<W: Write>(out: &mut W, applied: &[String]) -> std::io::Result<()> {
+    let total = Migrator::migrations().len();
+    let pending = total - applied.len();
+    let state = if pending == 0 {
+        "up to date".to_owned()
+    } else {
+        format!("{pending} of {total} pending")
+    };
+    match applied.last() {
+        Some(name) => writeln!(out, "current      {name} ({state})"),
+        None => writeln!(out, "current      none ({state})"),
+    }
+}
+
+enum StatusError {
+    Db(DbErr),
+    Io(std::io::Error),
+}
+
+async fn print_status<W: Write>(db: &DatabaseConnection, out: &mut W) -> Result<(), StatusError> {
+    let migrations = Migrator::get_migration_with_status_read_only(db)
+        .await
+        .map_err(StatusError::Db)?;
+    let mut applied = Vec::new();
+    for m in &migrations {
+        let label = match m.status() {
+            MigrationStatus::Applied => {
+                applied.push(m.name().to_owned());
+                "applied"
+            }
+            MigrationStatus::Pending => "pending",
+        };
+        writeln!(out, "{label:<12} {}", m.name()).map_err(StatusError::Io)?;
+    }
+    writeln!(out, "head         {}", latest_migration_name()).map_err(StatusError::Io)?;
+    write_current(out, &applied).map_err(StatusError::Io)
+}

@@ -1,0 +1,707 @@
+//! The migrated schema, read back from each engine's catalogue, matches the
+//! schema reference (`shared/spec/schema.md`): every column's type family and
+//! nullability and default, every index with its uniqueness and columns, and
+//! every foreign key with its target and ON DELETE rule.
+
+mod common;
+
+use common::{HISTORY_TABLE, SCHEMA_TABLES, open, rows, tables};
+use curatore_migration::{Migrator, MigratorTrait, latest_migration_name, migration_names};
+use curatore_test_support::{TestDatabase, each_engine};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Uuid,
+    Varchar(u32),
+    Text,
+    Bool,
+    Json,
+    Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DefaultValue {
+    None,
+    Bool(bool),
+    Str(&'static str),
+    JsonObject,
+    JsonList,
+    Now,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnDelete {
+    Cascade,
+    SetNull,
+}
+
+struct Col {
+    name: &'static str,
+    ty: Ty,
+    nullable: bool,
+    default: DefaultValue,
+}
+
+const fn req(name: &'static str, ty: Ty) -> Col {
+    Col {
+        name,
+        ty,
+        nullable: false,
+        default: DefaultValue::None,
+    }
+}
+const fn opt(name: &'static str, ty: Ty) -> Col {
+    Col {
+        name,
+        ty,
+        nullable: true,
+        default: DefaultValue::None,
+    }
+}
+const fn def(name: &'static str, ty: Ty, default: DefaultValue) -> Col {
+    Col {
+        name,
+        ty,
+        nullable: false,
+        default,
+    }
+}
+
+struct Table {
+    name: &'static str,
+    columns: Vec<Col>,
+    /// (name, unique, columns)
+    indexes: Vec<(&'static str, bool, Vec<&'static str>)>,
+    /// (column, referenced table, on delete); the referenced column is always `id`.
+    foreign_keys: Vec<(&'static str, &'static str, OnDelete)>,
+}
+
+fn expected_schema() -> Vec<Table> {
+    use DefaultValue::{Bool, JsonList, JsonObject, Now, Str};
+    use OnDelete::{Cascade, SetNull};
+    use Ty::{Json, Text, Timestamp, Uuid, Varchar};
+    vec![
+        Table {
+            name: "organizations",
+            columns: vec![
+                req("id", Uuid),
+                req("name", Varchar(255)),
+                req("display_name", Varchar(255)),
+                req("slug", Varchar(100)),
+                def("is_active", Ty::Bool, Bool(true)),
+                def("settings", Json, JsonObject),
+                def("created_at", Timestamp, Now),
+                def("updated_at", Timestamp, Now),
+                opt("created_by", Uuid),
+            ],
+            indexes: vec![
+                ("ix_organizations_name", true, vec!["name"]),
+                ("ix_organizations_slug", true, vec!["slug"]),
+                ("ix_organizations_is_active", false, vec!["is_active"]),
+            ],
+            foreign_keys: vec![("created_by", "users", SetNull)],
+        },
+        Table {
+            name: "users",
+            columns: vec![
+                req("id", Uuid),
+                req("organization_id", Uuid),
+                req("email", Varchar(255)),
+                req("username", Varchar(100)),
+                req("password_hash", Varchar(255)),
+                opt("full_name", Varchar(255)),
+                def("is_active", Ty::Bool, Bool(true)),
+                def("is_verified", Ty::Bool, Bool(false)),
+                def("role", Varchar(50), Str("member")),
+                def("settings", Json, JsonObject),
+                def("created_at", Timestamp, Now),
+                def("updated_at", Timestamp, Now),
+                opt("last_login_at", Timestamp),
+            ],
+            indexes: vec![
+                ("ix_users_organization_id", false, vec!["organization_id"]),
+                ("ix_users_email", true, vec!["email"]),
+                ("ix_users_username", true, vec!["username"]),
+                ("ix_users_is_active", false, vec!["is_active"]),
+                ("ix_users_role", false, vec!["role"]),
+            ],
+            foreign_keys: vec![("organization_id", "organizations", Cascade)],
+        },
+        Table {
+            name: "api_keys",
+            columns: vec![
+                req("id", Uuid),
+                req("organization_id", Uuid),
+                opt("user_id", Uuid),
+                req("name", Varchar(255)),
+                req("key_hash", Varchar(255)),
+                req("prefix", Varchar(20)),
+                def("scopes", Json, JsonList),
+                def("is_active", Ty::Bool, Bool(true)),
+                opt("last_used_at", Timestamp),
+                opt("expires_at", Timestamp),
+                def("created_at", Timestamp, Now),
+                def("updated_at", Timestamp, Now),
+            ],
+            indexes: vec![
+                (
+                    "ix_api_keys_organization_id",
+                    false,
+                    vec!["organization_id"],
+                ),
+                ("ix_api_keys_user_id", false, vec!["user_id"]),
+                ("ix_api_keys_key_hash", true, vec!["key_hash"]),
+                ("ix_api_keys_prefix", false, vec!["prefix"]),
+                ("ix_api_keys_is_active", false, vec!["is_active"]),
+            ],
+            foreign_keys: vec![
+                ("organization_id", "organizations", Cascade),
+                ("user_id", "users", Cascade),
+            ],
+        },
+        Table {
+            name: "connections",
+            columns: vec![
+                req("id", Uuid),
+                req("organization_id", Uuid),
+                req("name", Varchar(255)),
+                opt("description", Text),
+                req("connection_type", Varchar(50)),
+                def("config", Json, JsonObject),
+                def("is_active", Ty::Bool, Bool(true)),
+                def("is_default", Ty::Bool, Bool(false)),
+                opt("last_tested_at", Timestamp),
+                opt("test_status", Varchar(20)),
+                opt("test_result", Json),
+                def("scope", Varchar(20), Str("organization")),
+                opt("owner_user_id", Uuid),
+                opt("created_by", Uuid),
+                def("created_at", Timestamp, Now),
+                def("updated_at", Timestamp, Now),
+            ],
+            indexes: vec![
+                (
+                    "ix_connections_organization_id",
+                    false,
+                    vec!["organization_id"],
+                ),
+                (
+                    "ix_connections_connection_type",
+                    false,
+                    vec!["connection_type"],
+                ),
+                ("ix_connections_is_active", false, vec!["is_active"]),
+                (
+                    "ix_connections_org_type",
+                    false,
+                    vec!["organization_id", "connection_type"],
+                ),
+                (
+                    "ix_connections_org_type_default",
+                    false,
+                    vec!["organization_id", "connection_type", "is_default"],
+                ),
+            ],
+            foreign_keys: vec![
+                ("organization_id", "organizations", Cascade),
+                ("owner_user_id", "users", Cascade),
+                ("created_by", "users", SetNull),
+            ],
+        },
+        Table {
+            name: "system_settings",
+            columns: vec![
+                req("id", Uuid),
+                req("key", Varchar(255)),
+                req("value", Json),
+                opt("description", Text),
+                def("is_public", Ty::Bool, Bool(false)),
+                def("created_at", Timestamp, Now),
+                def("updated_at", Timestamp, Now),
+            ],
+            indexes: vec![("ix_system_settings_key", true, vec!["key"])],
+            foreign_keys: vec![],
+        },
+        Table {
+            name: "audit_logs",
+            columns: vec![
+                req("id", Uuid),
+                opt("organization_id", Uuid),
+                opt("user_id", Uuid),
+                req("action", Varchar(100)),
+                opt("entity_type", Varchar(50)),
+                opt("entity_id", Uuid),
+                opt("details", Json),
+                opt("ip_address", Varchar(45)),
+                opt("user_agent", Text),
+                req("status", Varchar(20)),
+                opt("error_message", Text),
+                def("created_at", Timestamp, Now),
+            ],
+            indexes: vec![
+                (
+                    "ix_audit_logs_organization_id",
+                    false,
+                    vec!["organization_id"],
+                ),
+                ("ix_audit_logs_user_id", false, vec!["user_id"]),
+                ("ix_audit_logs_action", false, vec!["action"]),
+                ("ix_audit_logs_entity_type", false, vec!["entity_type"]),
+                ("ix_audit_logs_created_at", false, vec!["created_at"]),
+            ],
+            foreign_keys: vec![
+                ("organization_id", "organizations", SetNull),
+                ("user_id", "users", SetNull),
+            ],
+        },
+    ]
+}
+
+/// One column as the catalogue describes it, normalised across engines.
+#[derive(Debug, PartialEq, Eq)]
+struct ActualCol {
+    ty: Ty,
+    nullable: bool,
+    default: DefaultValue,
+}
+
+fn sqlite_type(decl: &str) -> Ty {
+    match decl.to_ascii_lowercase().as_str() {
+        "uuid_text" => Ty::Uuid,
+        "text" => Ty::Text,
+        "boolean" => Ty::Bool,
+        "jsonb_text" | "json_text" => Ty::Json,
+        "timestamp_with_timezone_text" => Ty::Timestamp,
+        other => match other
+            .strip_prefix("varchar(")
+            .and_then(|s| s.strip_suffix(')'))
+        {
+            Some(n) => Ty::Varchar(n.parse().unwrap()),
+            None => panic!("unexpected SQLite column type {other}"),
+        },
+    }
+}
+
+fn postgres_type(data_type: &str, len: Option<i32>) -> Ty {
+    match data_type {
+        "uuid" => Ty::Uuid,
+        "text" => Ty::Text,
+        "boolean" => Ty::Bool,
+        "jsonb" => Ty::Json,
+        "timestamp with time zone" => Ty::Timestamp,
+        "character varying" => Ty::Varchar(len.expect("varchar has a length") as u32),
+        other => panic!("unexpected PostgreSQL column type {other}"),
+    }
+}
+
+fn parse_default(raw: Option<String>) -> DefaultValue {
+    let Some(raw) = raw else {
+        return DefaultValue::None;
+    };
+    // PostgreSQL adds casts (`'{}'::jsonb`); SQLite keeps the text as written.
+    let value = raw.split("::").next().unwrap_or(&raw).trim();
+    let lower = value.to_ascii_lowercase();
+    match lower.as_str() {
+        "true" => DefaultValue::Bool(true),
+        "false" => DefaultValue::Bool(false),
+        "'{}'" => DefaultValue::JsonObject,
+        "'[]'" => DefaultValue::JsonList,
+        "current_timestamp" => DefaultValue::Now,
+        _ if lower.contains("strftime('%y-%m-%dt%h:%m:%f+00:00', 'now')") => DefaultValue::Now,
+        _ => match value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+            Some("member") => DefaultValue::Str("member"),
+            Some("organization") => DefaultValue::Str("organization"),
+            _ => panic!("unexpected default {raw}"),
+        },
+    }
+}
+
+struct Catalogue {
+    /// Columns in table order.
+    columns: Vec<(String, ActualCol)>,
+    primary_key: Vec<String>,
+    /// name → (unique, columns)
+    indexes: BTreeMap<String, (bool, Vec<String>)>,
+    /// (column, referenced table, referenced column, on delete)
+    foreign_keys: Vec<(String, String, String, OnDelete)>,
+}
+
+fn on_delete(raw: &str) -> OnDelete {
+    match raw {
+        "CASCADE" | "c" => OnDelete::Cascade,
+        "SET NULL" | "n" => OnDelete::SetNull,
+        other => panic!("unexpected ON DELETE rule {other}"),
+    }
+}
+
+async fn read_sqlite(conn: &DatabaseConnection, table: &str) -> Catalogue {
+    let mut columns = Vec::new();
+    let mut primary_key = Vec::new();
+    for r in rows(
+        conn,
+        r#"SELECT name, type, "notnull" AS nn, dflt_value, pk FROM pragma_table_info(?) ORDER BY cid"#,
+        [table.into()],
+    )
+    .await
+    {
+        let name: String = r.try_get("", "name").unwrap();
+        let decl: String = r.try_get("", "type").unwrap();
+        let not_null: i32 = r.try_get("", "nn").unwrap();
+        let default: Option<String> = r.try_get("", "dflt_value").unwrap();
+        let pk: i32 = r.try_get("", "pk").unwrap();
+        if pk > 0 {
+            primary_key.push(name.clone());
+        }
+        columns.push((
+            name,
+            ActualCol {
+                ty: sqlite_type(&decl),
+                nullable: not_null == 0,
+                default: parse_default(default),
+            },
+        ));
+    }
+    let mut indexes = BTreeMap::new();
+    for r in rows(
+        conn,
+        r#"SELECT name, "unique" AS uniq, origin FROM pragma_index_list(?)"#,
+        [table.into()],
+    )
+    .await
+    {
+        let name: String = r.try_get("", "name").unwrap();
+        let unique: i32 = r.try_get("", "uniq").unwrap();
+        let origin: String = r.try_get("", "origin").unwrap();
+        if origin == "pk" {
+            continue;
+        }
+        let cols = rows(
+            conn,
+            "SELECT name FROM pragma_index_info(?) ORDER BY seqno",
+            [name.clone().into()],
+        )
+        .await
+        .iter()
+        .map(|c| c.try_get::<String>("", "name").unwrap())
+        .collect();
+        indexes.insert(name, (unique != 0, cols));
+    }
+    let foreign_keys = rows(
+        conn,
+        r#"SELECT "from" AS col, "table" AS ref_table, "to" AS ref_col, on_delete FROM pragma_foreign_key_list(?)"#,
+        [table.into()],
+    )
+    .await
+    .iter()
+    .map(|r| {
+        (
+            r.try_get("", "col").unwrap(),
+            r.try_get("", "ref_table").unwrap(),
+            r.try_get("", "ref_col").unwrap(),
+            on_delete(&r.try_get::<String>("", "on_delete").unwrap()),
+        )
+    })
+    .collect();
+    Catalogue {
+        columns,
+        primary_key,
+        indexes,
+        foreign_keys,
+    }
+}
+
+async fn read_postgres(conn: &DatabaseConnection, table: &str) -> Catalogue {
+    let columns = rows(
+        conn,
+        "SELECT column_name::text AS name, data_type::text AS data_type, \
+                character_maximum_length::int4 AS len, is_nullable::text AS nullable, \
+                column_default::text AS dflt \
+         FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+        [table.into()],
+    )
+    .await
+    .iter()
+    .map(|r| {
+        let data_type: String = r.try_get("", "data_type").unwrap();
+        let len: Option<i32> = r.try_get("", "len").unwrap();
+        let nullable: String = r.try_get("", "nullable").unwrap();
+        (
+            r.try_get::<String>("", "name").unwrap(),
+            ActualCol {
+                ty: postgres_type(&data_type, len),
+                nullable: nullable == "YES",
+                default: parse_default(r.try_get("", "dflt").unwrap()),
+            },
+        )
+    })
+    .collect();
+    let mut primary_key = Vec::new();
+    let mut indexes = BTreeMap::new();
+    for r in rows(
+        conn,
+        "SELECT i.relname::text AS name, ix.indisunique AS uniq, ix.indisprimary AS pk, \
+                array_to_string(ARRAY( \
+                    SELECT a.attname::text FROM unnest(ix.indkey) WITH ORDINALITY AS k(attnum, ord) \
+                    JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.attnum \
+                    ORDER BY k.ord), ',') AS cols \
+         FROM pg_index ix \
+         JOIN pg_class i ON i.oid = ix.indexrelid \
+         JOIN pg_class t ON t.oid = ix.indrelid \
+         JOIN pg_namespace n ON n.oid = t.relnamespace \
+         WHERE n.nspname = current_schema() AND t.relname = $1",
+        [table.into()],
+    )
+    .await
+    {
+        let cols: Vec<String> = r
+            .try_get::<String>("", "cols")
+            .unwrap()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        if r.try_get::<bool>("", "pk").unwrap() {
+            primary_key = cols;
+            continue;
+        }
+        indexes.insert(
+            r.try_get("", "name").unwrap(),
+            (r.try_get("", "uniq").unwrap(), cols),
+        );
+    }
+    let foreign_keys = rows(
+        conn,
+        "SELECT a.attname::text AS col, rt.relname::text AS ref_table, \
+                ra.attname::text AS ref_col, c.confdeltype::text AS on_delete, \
+                c.conname::text AS name \
+         FROM pg_constraint c \
+         JOIN pg_class t ON t.oid = c.conrelid \
+         JOIN pg_namespace n ON n.oid = t.relnamespace \
+         JOIN pg_class rt ON rt.oid = c.confrelid \
+         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+         JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = c.confkey[1] \
+         WHERE c.contype = 'f' AND n.nspname = current_schema() AND t.relname = $1",
+        [table.into()],
+    )
+    .await
+    .iter()
+    .map(|r| {
+        let col: String = r.try_get("", "col").unwrap();
+        let name: String = r.try_get("", "name").unwrap();
+        assert_eq!(name, format!("fk_{table}_{col}"), "foreign key name");
+        (
+            col,
+            r.try_get("", "ref_table").unwrap(),
+            r.try_get("", "ref_col").unwrap(),
+            on_delete(&r.try_get::<String>("", "on_delete").unwrap()),
+        )
+    })
+    .collect();
+    // Unique rules must be the named indexes, not extra constraints.
+    let extra_unique = rows(
+        conn,
+        "SELECT count(*)::int4 AS n FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid \
+         WHERE c.contype = 'u' AND t.relname = $1",
+        [table.into()],
+    )
+    .await;
+    assert_eq!(extra_unique[0].try_get::<i32>("", "n").unwrap(), 0);
+    Catalogue {
+        columns,
+        primary_key,
+        indexes,
+        foreign_keys,
+    }
+}
+
+async fn assert_schema_matches_spec(conn: &DatabaseConnection, engine: &str) {
+    let mut names: Vec<String> = tables(conn).await;
+    names.retain(|t| t != HISTORY_TABLE);
+    assert_eq!(names, SCHEMA_TABLES, "{engine}: tables");
+
+    for table in expected_schema() {
+        let actual = match conn.get_database_backend() {
+            DbBackend::Sqlite => read_sqlite(conn, table.name).await,
+            _ => read_postgres(conn, table.name).await,
+        };
+        let ctx = format!("{engine}: {}", table.name);
+
+        let expected_cols: Vec<(String, ActualCol)> = table
+            .columns
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_owned(),
+                    ActualCol {
+                        ty: c.ty,
+                        nullable: c.nullable,
+                        default: c.default,
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(actual.columns, expected_cols, "{ctx}: columns");
+        assert_eq!(
+            actual.primary_key,
+            vec!["id".to_owned()],
+            "{ctx}: primary key"
+        );
+
+        let expected_indexes: BTreeMap<String, (bool, Vec<String>)> = table
+            .indexes
+            .iter()
+            .map(|(name, unique, cols)| {
+                (
+                    (*name).to_owned(),
+                    (*unique, cols.iter().map(|c| (*c).to_owned()).collect()),
+                )
+            })
+            .collect();
+        assert_eq!(actual.indexes, expected_indexes, "{ctx}: indexes");
+
+        let mut expected_fks: Vec<(String, String, String, OnDelete)> = table
+            .foreign_keys
+            .iter()
+            .map(|(col, ref_table, rule)| {
+                (
+                    (*col).to_owned(),
+                    (*ref_table).to_owned(),
+                    "id".to_owned(),
+                    *rule,
+                )
+            })
+            .collect();
+        let mut actual_fks = actual.foreign_keys;
+        expected_fks.sort_by(|a, b| a.0.cmp(&b.0));
+        actual_fks.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(actual_fks, expected_fks, "{ctx}: foreign keys");
+    }
+}
+
+async fn applied_names(conn: &DatabaseConnection) -> Vec<String> {
+    Migrator::get_applied_migrations(conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect()
+}
+
+/// Up, down all, up again: the schema is complete and down leaves nothing behind.
+async fn up_down_up(db: TestDatabase) {
+    let engine = db.engine();
+    let conn = open(&db).await;
+
+    Migrator::up(&conn, None).await.expect("up");
+    assert_schema_matches_spec(&conn, engine).await;
+    assert_eq!(applied_names(&conn).await, migration_names());
+
+    Migrator::down(&conn, None).await.expect("down all");
+    assert_eq!(
+        tables(&conn).await,
+        vec![HISTORY_TABLE.to_owned()],
+        "{engine}: after down"
+    );
+    assert!(applied_names(&conn).await.is_empty());
+    if conn.get_database_backend() == DbBackend::Sqlite {
+        let left = rows(
+            &conn,
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%'",
+            [],
+        )
+        .await;
+        assert!(left.is_empty(), "{engine}: indexes left after down");
+    } else {
+        let left = rows(
+            &conn,
+            "SELECT conname::text FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+             WHERE n.nspname = current_schema() AND conname LIKE 'fk_%'",
+            [],
+        )
+        .await;
+        assert!(left.is_empty(), "{engine}: constraints left after down");
+    }
+
+    Migrator::up(&conn, None).await.expect("up again");
+    assert_schema_matches_spec(&conn, engine).await;
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn up_down_up_matches_the_spec() {
+    each_engine(up_down_up).await;
+}
+
+/// One step at a time, each migration applies and rolls back on its own.
+async fn step_by_step(db: TestDatabase) {
+    let engine = db.engine();
+    let conn = open(&db).await;
+    let names = migration_names();
+    let tables_after_step: [&[&str]; 3] = [
+        &["organizations", "users"],
+        &["api_keys", "connections", "organizations", "users"],
+        &SCHEMA_TABLES,
+    ];
+
+    for (step, expected) in tables_after_step.iter().enumerate() {
+        Migrator::up(&conn, Some(1)).await.expect("up -n 1");
+        assert_eq!(
+            applied_names(&conn).await,
+            names[..=step],
+            "{engine}: step {step}"
+        );
+        let mut t = tables(&conn).await;
+        t.retain(|t| t != HISTORY_TABLE);
+        assert_eq!(t, *expected, "{engine}: tables after step {step}");
+    }
+    assert_eq!(
+        applied_names(&conn).await.last().unwrap(),
+        latest_migration_name()
+    );
+
+    for step in (0..names.len()).rev() {
+        Migrator::down(&conn, Some(1)).await.expect("down -n 1");
+        assert_eq!(
+            applied_names(&conn).await,
+            names[..step],
+            "{engine}: down to {step}"
+        );
+        let mut t = tables(&conn).await;
+        t.retain(|t| t != HISTORY_TABLE);
+        let expected: &[&str] = if step == 0 {
+            &[]
+        } else {
+            tables_after_step[step - 1]
+        };
+        assert_eq!(t, expected, "{engine}: tables after rolling back to {step}");
+    }
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn step_by_step_up_and_down() {
+    each_engine(step_by_step).await;
+}
+
+/// `fresh` replaces whatever is there, including data, with the full schema.
+async fn fresh_rebuilds(db: TestDatabase) {
+    let engine = db.engine();
+    let conn = open(&db).await;
+    Migrator::up(&conn, Some(2)).await.unwrap();
+    conn.execute_unprepared("CREATE TABLE leftover (x integer)")
+        .await
+        .unwrap();
+    Migrator::fresh(&conn).await.expect("fresh");
+    let mut t = tables(&conn).await;
+    t.retain(|t| t != HISTORY_TABLE);
+    assert_eq!(t, SCHEMA_TABLES, "{engine}: after fresh");
+    assert_schema_matches_spec(&conn, engine).await;
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn fresh_drops_everything_and_reapplies() {
+    each_engine(fresh_rebuilds).await;
+}
