@@ -121,6 +121,43 @@ impl TestDatabase {
         }
     }
 
+    /// Simulates a PostgreSQL outage: refuses new connections to this
+    /// database and terminates the open ones. Undo with [`Self::end_outage`].
+    ///
+    /// # Panics
+    /// On SQLite, or when the server cannot be told.
+    pub async fn begin_outage(&self) {
+        let name = self.postgres_name();
+        admin_execute(&format!(
+            r#"ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false"#
+        ))
+        .await;
+        admin_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .await;
+    }
+
+    /// Ends [`Self::begin_outage`]: the database accepts connections again.
+    ///
+    /// # Panics
+    /// On SQLite, or when the server cannot be told.
+    pub async fn end_outage(&self) {
+        let name = self.postgres_name();
+        admin_execute(&format!(
+            r#"ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true"#
+        ))
+        .await;
+    }
+
+    fn postgres_name(&self) -> &str {
+        match self {
+            Self::Postgres { name, .. } => name,
+            Self::Sqlite { .. } => panic!("outages are simulated on PostgreSQL only"),
+        }
+    }
+
     /// The folder holding a SQLite database (for tests that need a working directory).
     pub fn sqlite_dir(&self) -> Option<&Path> {
         match self {
@@ -128,6 +165,18 @@ impl TestDatabase {
             Self::Postgres { .. } => None,
         }
     }
+}
+
+/// Runs one statement on the maintenance database named by `TEST_POSTGRES_URL`.
+async fn admin_execute(sql: &str) {
+    let admin = std::env::var(POSTGRES_URL_VARIABLE).expect("TEST_POSTGRES_URL");
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("connect to the PostgreSQL maintenance database");
+    conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+        .await
+        .expect("run a maintenance statement");
+    let _ = conn.close().await;
 }
 
 impl Drop for TestDatabase {

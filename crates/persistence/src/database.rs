@@ -1,0 +1,229 @@
+use crate::error::{PersistenceError, Result};
+use crate::health::HealthCache;
+use curatore_domain::{DatabaseKind, DatabaseUrl};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqlxPostgresConnector,
+    SqlxSqliteConnector, TransactionTrait,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// How to reach the database and size the pool.
+///
+/// Built by the caller (the server maps its settings onto it), so this crate
+/// does not depend on how configuration is loaded.
+#[derive(Debug, Clone)]
+pub struct DatabaseOptions {
+    /// Where the database is.
+    pub url: DatabaseUrl,
+    /// Most connections open at once (PostgreSQL: `DB_POOL_SIZE + DB_MAX_OVERFLOW`).
+    pub max_connections: u32,
+    /// Connections kept open while idle (PostgreSQL: `DB_POOL_SIZE`, opened on demand).
+    pub min_idle_connections: u32,
+    /// A connection older than this is closed and replaced (`DB_POOL_RECYCLE`).
+    pub max_lifetime: Duration,
+    /// How long to wait for a connection before the request fails as unavailable.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits on a lock held by another process before failing.
+    pub busy_timeout: Duration,
+    /// How long table counts and sizes in the health report may be reused.
+    pub health_cache_ttl: Duration,
+}
+
+impl DatabaseOptions {
+    /// Sensible defaults for `url`: the seed's pool sizes, 1 h recycle, 5 s timeouts.
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self {
+            url,
+            max_connections: 60,
+            min_idle_connections: 0,
+            max_lifetime: Duration::from_secs(3600),
+            acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+            health_cache_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// SQLite readers: enough to use every core twice over; more only costs memory.
+fn sqlite_reader_count() -> u32 {
+    std::thread::available_parallelism()
+        .map_or(4, |n| (n.get() as u32 * 2).max(4))
+        .min(16)
+}
+
+/// The database service: a connection pool plus what keeps SQLite writes safe.
+///
+/// Cheap to clone; clones share the pool. SQLite allows one writer at a time
+/// and a deferred transaction that reads then writes fails with "database is
+/// locked" instead of waiting, so on SQLite every write goes through one gate
+/// and waits its turn; reads never take it. PostgreSQL needs no gate.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) conn: DatabaseConnection,
+    pub(crate) url: DatabaseUrl,
+    write_gate: Option<Arc<Mutex<()>>>,
+    pub(crate) health: HealthCache,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens the pool and checks that one connection works.
+    ///
+    /// SQLite: creates the file and its folder if missing and sets WAL,
+    /// `synchronous=NORMAL`, a busy timeout and `foreign_keys=ON` on every
+    /// pooled connection.
+    ///
+    /// # Errors
+    /// [`PersistenceError::Unavailable`] when no connection can be made.
+    pub async fn connect(options: &DatabaseOptions) -> Result<Self> {
+        let (conn, write_gate) = match &options.url {
+            DatabaseUrl::Sqlite { path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        PersistenceError::Unavailable(format!(
+                            "cannot create the folder {} for the SQLite database: {e}",
+                            parent.display()
+                        ))
+                    })?;
+                }
+                let connect = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(options.busy_timeout)
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(sqlite_reader_count())
+                    .min_connections(1)
+                    .acquire_timeout(options.acquire_timeout)
+                    .max_lifetime(None)
+                    .idle_timeout(Duration::from_secs(600))
+                    .connect_with(connect)
+                    .await
+                    .map_err(PersistenceError::from_connect)?;
+                (
+                    SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+                    Some(Arc::new(Mutex::new(()))),
+                )
+            }
+            DatabaseUrl::Postgres { url, .. } => {
+                let connect: PgConnectOptions = url.parse().map_err(|_| {
+                    PersistenceError::Unavailable(
+                        "DATABASE_URL is not a valid PostgreSQL URL".into(),
+                    )
+                })?;
+                let connect = connect.application_name("curatore");
+                let pool = PgPoolOptions::new()
+                    .max_connections(options.max_connections.max(1))
+                    .min_connections(options.min_idle_connections.min(options.max_connections))
+                    .acquire_timeout(options.acquire_timeout)
+                    .max_lifetime(options.max_lifetime)
+                    .idle_timeout(Duration::from_secs(600))
+                    .test_before_acquire(true)
+                    .connect_with(connect)
+                    .await
+                    .map_err(PersistenceError::from_connect)?;
+                (SqlxPostgresConnector::from_sqlx_postgres_pool(pool), None)
+            }
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                conn,
+                url: options.url.clone(),
+                write_gate,
+                health: HealthCache::new(options.health_cache_ttl),
+            }),
+        })
+    }
+
+    /// Which engine this is.
+    pub fn kind(&self) -> DatabaseKind {
+        self.inner.url.kind()
+    }
+
+    /// The URL without credentials.
+    pub fn redacted_url(&self) -> String {
+        self.inner.url.redacted()
+    }
+
+    /// The SeaORM connection, for running migrations and for queries the
+    /// repositories do not cover. Writes made through it bypass the SQLite
+    /// write gate: use [`Database::begin`] for those.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.inner.conn
+    }
+
+    /// One round trip to the database.
+    ///
+    /// # Errors
+    /// [`PersistenceError::Unavailable`] when it does not answer.
+    pub async fn ping(&self) -> Result<()> {
+        self.inner.conn.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction. On SQLite it first waits its turn at the
+    /// write gate, so concurrent writers queue instead of failing.
+    ///
+    /// # Errors
+    /// [`PersistenceError::Unavailable`] when no connection can be had.
+    pub async fn begin(&self) -> Result<Transaction> {
+        let gate = self.write_turn().await;
+        let tx = self.inner.conn.begin().await?;
+        Ok(Transaction { tx, _gate: gate })
+    }
+
+    pub(crate) async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match &self.inner.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    /// Closes every pooled connection; later calls fail as unavailable.
+    pub async fn close(&self) {
+        let _ = self.inner.conn.close_by_ref().await;
+    }
+}
+
+/// A write transaction. Dropping it without [`Transaction::commit`] rolls it back.
+pub struct Transaction {
+    pub(crate) tx: DatabaseTransaction,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl Transaction {
+    /// Makes every change in the transaction permanent.
+    ///
+    /// # Errors
+    /// When the database refuses the commit; nothing is kept then.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Discards every change in the transaction.
+    ///
+    /// # Errors
+    /// When the database cannot be told; the changes are discarded regardless.
+    pub async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,10 @@
+//! SeaORM entities for the six tables. They mirror the migrations and stay
+//! inside this crate's public surface only for queries the repositories do not
+//! cover; everything else speaks `curatore_domain` records.
+
+pub mod api_key;
+pub mod audit_log;
+pub mod connection;
+pub mod organization;
+pub mod system_setting;
+pub mod user;

@@ -1,0 +1,180 @@
+use super::{Handle, now, read, write};
+use crate::entities::api_key::{self, ActiveModel, Column, Entity};
+use crate::error::{PersistenceError, Result};
+use chrono::{DateTime, Duration, Utc};
+use curatore_domain::{ApiKey, ApiKeyId, NewApiKey, OrganizationId, UserId};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    QueryOrder, sea_query::Expr,
+};
+
+/// API keys. Every lookup by id is scoped to an organization, so one tenant
+/// can never reach another's keys.
+pub struct ApiKeys<'a> {
+    pub(crate) h: Handle<'a>,
+}
+
+impl TryFrom<api_key::Model> for ApiKey {
+    type Error = PersistenceError;
+    fn try_from(m: api_key::Model) -> Result<Self> {
+        let scopes = serde_json::from_value(m.scopes).map_err(|_| {
+            curatore_domain::DomainError::Invalid {
+                field: "scopes",
+                reason: "stored scopes are not a list of strings".into(),
+            }
+        })?;
+        Ok(Self {
+            id: m.id.into(),
+            organization_id: m.organization_id.into(),
+            user_id: m.user_id.map(UserId::from),
+            name: m.name,
+            key_hash: m.key_hash,
+            prefix: m.prefix,
+            scopes,
+            is_active: m.is_active,
+            last_used_at: m.last_used_at,
+            expires_at: m.expires_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+fn one(m: Option<api_key::Model>) -> Result<Option<ApiKey>> {
+    m.map(ApiKey::try_from).transpose()
+}
+
+fn scoped(org: OrganizationId, id: ApiKeyId) -> Condition {
+    Condition::all()
+        .add(Column::Id.eq(id.as_uuid()))
+        .add(Column::OrganizationId.eq(org.as_uuid()))
+}
+
+impl ApiKeys<'_> {
+    /// Stores a new key's hash and metadata.
+    ///
+    /// # Errors
+    /// [`PersistenceError::Conflict`] (`key_hash`) in the astronomically
+    /// unlikely case of a repeated key; [`PersistenceError::MissingReference`]
+    /// when the organization or user does not exist.
+    pub async fn create(&self, new: NewApiKey) -> Result<ApiKey> {
+        let at = now();
+        let model = ActiveModel {
+            id: Set(ApiKeyId::new().into()),
+            organization_id: Set(new.organization_id.into()),
+            user_id: Set(new.user_id.map(Into::into)),
+            name: Set(new.name),
+            key_hash: Set(new.key_hash),
+            prefix: Set(new.prefix),
+            scopes: Set(serde_json::json!(new.scopes)),
+            is_active: Set(true),
+            last_used_at: Set(None),
+            expires_at: Set(new.expires_at),
+            created_at: Set(at),
+            updated_at: Set(at),
+        };
+        write!(self.h, |c| model.insert(c).await?.try_into())
+    }
+
+    /// The key whose SHA-256 is `key_hash`: an indexed lookup.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
+        one(read!(self.h, |c| Entity::find()
+            .filter(Column::KeyHash.eq(key_hash))
+            .one(c)
+            .await?))
+    }
+
+    /// The organization's key with this id.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn get(&self, org: OrganizationId, id: ApiKeyId) -> Result<Option<ApiKey>> {
+        one(read!(self.h, |c| Entity::find()
+            .filter(scoped(org, id))
+            .one(c)
+            .await?))
+    }
+
+    /// Keys of the organization, or of one of its users, newest first.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list(&self, org: OrganizationId, user: Option<UserId>) -> Result<Vec<ApiKey>> {
+        let mut cond = Condition::all().add(Column::OrganizationId.eq(org.as_uuid()));
+        if let Some(user) = user {
+            cond = cond.add(Column::UserId.eq(user.as_uuid()));
+        }
+        let rows = read!(self.h, |c| Entity::find()
+            .filter(cond.clone())
+            .order_by_desc(Column::CreatedAt)
+            .all(c)
+            .await?);
+        rows.into_iter().map(ApiKey::try_from).collect()
+    }
+
+    async fn update_scoped(
+        &self,
+        org: OrganizationId,
+        id: ApiKeyId,
+        model: ActiveModel,
+    ) -> Result<ApiKey> {
+        let res = write!(self.h, |c| Entity::update_many()
+            .set(model)
+            .filter(scoped(org, id))
+            .exec(c)
+            .await?);
+        if res.rows_affected == 0 {
+            return Err(PersistenceError::NotFound);
+        }
+        self.get(org, id).await?.ok_or(PersistenceError::NotFound)
+    }
+
+    /// Renames a key.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such key.
+    pub async fn rename(&self, org: OrganizationId, id: ApiKeyId, name: &str) -> Result<ApiKey> {
+        let model = ActiveModel {
+            name: Set(name.to_owned()),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        self.update_scoped(org, id, model).await
+    }
+
+    /// Revokes a key for good.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such key.
+    pub async fn revoke(&self, org: OrganizationId, id: ApiKeyId) -> Result<ApiKey> {
+        let model = ActiveModel {
+            is_active: Set(false),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        self.update_scoped(org, id, model).await
+    }
+
+    /// Records use of a key, at most once a minute: the condition makes the
+    /// write a no-op when the stored time is recent. Returns whether it wrote.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn touch_last_used(&self, id: ApiKeyId, at: DateTime<Utc>) -> Result<bool> {
+        let threshold = at - Duration::minutes(1);
+        let res = write!(self.h, |c| Entity::update_many()
+            .col_expr(Column::LastUsedAt, Expr::value(at))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(
+                Condition::any()
+                    .add(Column::LastUsedAt.is_null())
+                    .add(Column::LastUsedAt.lt(threshold)),
+            )
+            .exec(c)
+            .await?);
+        Ok(res.rows_affected == 1)
+    }
+}

@@ -1,0 +1,192 @@
+use super::{Handle, now, read, write};
+use crate::entities::organization::{self, ActiveModel, Column, Entity};
+use crate::error::{PersistenceError, Result};
+use curatore_domain::{NewOrganization, Organization, OrganizationId, Slug, UserId};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+/// Organizations (tenants).
+pub struct Organizations<'a> {
+    pub(crate) h: Handle<'a>,
+}
+
+impl TryFrom<organization::Model> for Organization {
+    type Error = PersistenceError;
+    fn try_from(m: organization::Model) -> Result<Self> {
+        Ok(Self {
+            id: m.id.into(),
+            name: m.name,
+            display_name: m.display_name,
+            slug: Slug::parse(&m.slug)?,
+            is_active: m.is_active,
+            settings: m.settings,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            created_by: m.created_by.map(UserId::from),
+        })
+    }
+}
+
+fn one(m: Option<organization::Model>) -> Result<Option<Organization>> {
+    m.map(Organization::try_from).transpose()
+}
+
+impl Organizations<'_> {
+    /// Creates an organization.
+    ///
+    /// # Errors
+    /// [`PersistenceError::Conflict`] with field `name` or `slug` when taken.
+    pub async fn create(&self, new: NewOrganization) -> Result<Organization> {
+        let at = now();
+        let model = ActiveModel {
+            id: Set(OrganizationId::new().into()),
+            name: Set(new.name),
+            display_name: Set(new.display_name),
+            slug: Set(new.slug.into_inner()),
+            is_active: Set(true),
+            settings: Set(new.settings),
+            created_at: Set(at),
+            updated_at: Set(at),
+            created_by: Set(new.created_by.map(Into::into)),
+        };
+        write!(self.h, |c| model.insert(c).await?.try_into())
+    }
+
+    /// The organization with this id.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn get(&self, id: OrganizationId) -> Result<Option<Organization>> {
+        one(read!(self.h, |c| Entity::find_by_id(id.as_uuid())
+            .one(c)
+            .await?))
+    }
+
+    /// The organization with this slug.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_by_slug(&self, slug: &str) -> Result<Option<Organization>> {
+        one(read!(self.h, |c| Entity::find()
+            .filter(Column::Slug.eq(slug))
+            .one(c)
+            .await?))
+    }
+
+    /// The oldest organization: the default when nothing else names one.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn first(&self) -> Result<Option<Organization>> {
+        one(read!(self.h, |c| Entity::find()
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .one(c)
+            .await?))
+    }
+
+    /// Whether any organization exists.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn any_exist(&self) -> Result<bool> {
+        let found = read!(self.h, |c| Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .limit(1)
+            .into_tuple::<uuid::Uuid>()
+            .one(c)
+            .await?);
+        Ok(found.is_some())
+    }
+
+    /// How many organizations exist.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn count(&self) -> Result<u64> {
+        Ok(read!(self.h, |c| Entity::find().count(c).await?))
+    }
+
+    /// Organizations ordered by creation, a page at a time.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list(&self, limit: u64, offset: u64) -> Result<Vec<Organization>> {
+        let rows = read!(self.h, |c| Entity::find()
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .limit(limit)
+            .offset(offset)
+            .all(c)
+            .await?);
+        rows.into_iter().map(Organization::try_from).collect()
+    }
+
+    /// Activates or deactivates an organization.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when it does not exist.
+    pub async fn set_active(&self, id: OrganizationId, active: bool) -> Result<Organization> {
+        let model = ActiveModel {
+            id: Set(id.as_uuid()),
+            is_active: Set(active),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        write!(self.h, |c| model.update(c).await?.try_into())
+    }
+
+    /// Changes what people see of an organization: its display name and
+    /// settings. `None` keeps the current value.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when it does not exist.
+    pub async fn update_profile(
+        &self,
+        id: OrganizationId,
+        display_name: Option<String>,
+        settings: Option<serde_json::Value>,
+    ) -> Result<Organization> {
+        let model = ActiveModel {
+            id: Set(id.as_uuid()),
+            display_name: display_name.map_or(NotSet, Set),
+            settings: settings.map_or(NotSet, Set),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        write!(self.h, |c| model.update(c).await?.try_into())
+    }
+
+    /// Records who created the organization.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when it does not exist;
+    /// [`PersistenceError::MissingReference`] when the user does not.
+    pub async fn set_created_by(&self, id: OrganizationId, user: UserId) -> Result<Organization> {
+        let model = ActiveModel {
+            id: Set(id.as_uuid()),
+            created_by: Set(Some(user.as_uuid())),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        write!(self.h, |c| model.update(c).await?.try_into())
+    }
+
+    /// Deletes an organization and, by cascade, its users, keys and connections.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when it does not exist.
+    pub async fn delete(&self, id: OrganizationId) -> Result<()> {
+        let res = write!(self.h, |c| Entity::delete_by_id(id.as_uuid())
+            .exec(c)
+            .await?);
+        if res.rows_affected == 0 {
+            return Err(PersistenceError::NotFound);
+        }
+        Ok(())
+    }
+}

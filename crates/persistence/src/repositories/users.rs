@@ -1,0 +1,215 @@
+use super::{Handle, now, read, write};
+use crate::entities::user::{self, ActiveModel, Column, Entity};
+use crate::error::{PersistenceError, Result};
+use chrono::{DateTime, Utc};
+use curatore_domain::{
+    EmailAddress, NewUser, OrganizationId, PasswordHash, Role, User, UserId, Username,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+/// Users.
+pub struct Users<'a> {
+    pub(crate) h: Handle<'a>,
+}
+
+impl TryFrom<user::Model> for User {
+    type Error = PersistenceError;
+    fn try_from(m: user::Model) -> Result<Self> {
+        Ok(Self {
+            id: m.id.into(),
+            organization_id: m.organization_id.into(),
+            email: EmailAddress::parse(&m.email)?,
+            username: Username::parse(&m.username)?,
+            password_hash: PasswordHash::new(m.password_hash),
+            full_name: m.full_name,
+            is_active: m.is_active,
+            is_verified: m.is_verified,
+            role: m.role.parse::<Role>()?,
+            settings: m.settings,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            last_login_at: m.last_login_at,
+        })
+    }
+}
+
+fn one(m: Option<user::Model>) -> Result<Option<User>> {
+    m.map(User::try_from).transpose()
+}
+
+impl Users<'_> {
+    /// Creates a user.
+    ///
+    /// # Errors
+    /// [`PersistenceError::Conflict`] with field `email` or `username` when taken;
+    /// [`PersistenceError::MissingReference`] when the organization does not exist.
+    pub async fn create(&self, new: NewUser) -> Result<User> {
+        let at = now();
+        let model = ActiveModel {
+            id: Set(UserId::new().into()),
+            organization_id: Set(new.organization_id.into()),
+            email: Set(new.email.into_inner()),
+            username: Set(new.username.into_inner()),
+            password_hash: Set(new.password_hash.as_str().to_owned()),
+            full_name: Set(new.full_name),
+            is_active: Set(true),
+            is_verified: Set(new.is_verified),
+            role: Set(new.role.as_str().to_owned()),
+            settings: Set(serde_json::json!({})),
+            created_at: Set(at),
+            updated_at: Set(at),
+            last_login_at: Set(None),
+        };
+        write!(self.h, |c| model.insert(c).await?.try_into())
+    }
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn get(&self, id: UserId) -> Result<Option<User>> {
+        one(read!(self.h, |c| Entity::find_by_id(id.as_uuid())
+            .one(c)
+            .await?))
+    }
+
+    /// The user with this e-mail address (compared case-insensitively).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_by_email(&self, email: &str) -> Result<Option<User>> {
+        let email = email.trim().to_lowercase();
+        one(read!(self.h, |c| Entity::find()
+            .filter(Column::Email.eq(email.as_str()))
+            .one(c)
+            .await?))
+    }
+
+    /// The user with this username.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_by_username(&self, username: &str) -> Result<Option<User>> {
+        one(read!(self.h, |c| Entity::find()
+            .filter(Column::Username.eq(username))
+            .one(c)
+            .await?))
+    }
+
+    /// The user a login name refers to: an e-mail address when it holds `@`,
+    /// else a username.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_by_login(&self, email_or_username: &str) -> Result<Option<User>> {
+        if email_or_username.contains('@') {
+            self.find_by_email(email_or_username).await
+        } else {
+            self.find_by_username(email_or_username).await
+        }
+    }
+
+    /// The organization's users, oldest first.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list_in(&self, org: OrganizationId, limit: u64, offset: u64) -> Result<Vec<User>> {
+        let rows = read!(self.h, |c| Entity::find()
+            .filter(Column::OrganizationId.eq(org.as_uuid()))
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .limit(limit)
+            .offset(offset)
+            .all(c)
+            .await?);
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    /// How many users the organization has.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn count_in(&self, org: OrganizationId) -> Result<u64> {
+        Ok(read!(self.h, |c| Entity::find()
+            .filter(Column::OrganizationId.eq(org.as_uuid()))
+            .count(c)
+            .await?))
+    }
+
+    async fn update(&self, model: ActiveModel) -> Result<User> {
+        write!(self.h, |c| model.update(c).await?.try_into())
+    }
+
+    /// Activates or deactivates a user.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the user does not exist.
+    pub async fn set_active(&self, id: UserId, active: bool) -> Result<User> {
+        self.update(ActiveModel {
+            id: Set(id.as_uuid()),
+            is_active: Set(active),
+            updated_at: Set(now()),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Changes a user's role.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the user does not exist.
+    pub async fn set_role(&self, id: UserId, role: Role) -> Result<User> {
+        self.update(ActiveModel {
+            id: Set(id.as_uuid()),
+            role: Set(role.as_str().to_owned()),
+            updated_at: Set(now()),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Replaces a user's password hash (after a password change or a re-hash
+    /// with stronger parameters).
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the user does not exist.
+    pub async fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> Result<User> {
+        self.update(ActiveModel {
+            id: Set(id.as_uuid()),
+            password_hash: Set(hash.as_str().to_owned()),
+            updated_at: Set(now()),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Records a successful login.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the user does not exist.
+    pub async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<User> {
+        self.update(ActiveModel {
+            id: Set(id.as_uuid()),
+            last_login_at: Set(Some(at)),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Deletes a user; their keys and private connections go with them.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the user does not exist.
+    pub async fn delete(&self, id: UserId) -> Result<()> {
+        let res = write!(self.h, |c| Entity::delete_by_id(id.as_uuid())
+            .exec(c)
+            .await?);
+        if res.rows_affected == 0 {
+            return Err(PersistenceError::NotFound);
+        }
+        Ok(())
+    }
+}
