@@ -1,1 +1,71 @@
-//! placeholder
+//! Curatore's HTTP API as a library: mount it in any actix-web server.
+//!
+//! ```no_run
+//! # async fn demo(db: curatore_persistence::Database) -> std::io::Result<()> {
+//! use curatore_web::{AppState, DefaultOrganization};
+//! let state = AppState::new(db, DefaultOrganization::default());
+//! actix_web::HttpServer::new(move || curatore_web::app(state.clone()))
+//!     .bind(("127.0.0.1", 8000))?
+//!     .run()
+//!     .await
+//! # }
+//! ```
+//!
+//! Every failure, including actix's own (unknown route, wrong method, bad
+//! JSON, oversized body, bad path or query), answers
+//! `{"error": {"code": "...", "message": "..."}}`; every response carries
+//! `x-request-id`.
+
+mod error;
+mod input;
+mod request;
+mod routes;
+mod state;
+mod tenant;
+
+pub use error::ApiError;
+pub use input::BODY_LIMIT_BYTES;
+pub use request::{REQUEST_ID_HEADER, RequestId, request_context};
+pub use routes::health::VERSION;
+pub use state::AppState;
+pub use tenant::{DefaultOrganization, OrganizationContext};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, web};
+
+/// Registers the state, the input limits and every route on `cfg`. Use this
+/// to mount the API inside another application; wrap that application in
+/// [`request_context`] (via `actix_web::middleware::from_fn`) and give it
+/// a JSON default service, as [`app`] does.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(input::json_config())
+            .app_data(input::payload_config())
+            .app_data(input::path_config())
+            .app_data(input::query_config())
+            .configure(routes::health::routes)
+            .configure(routes::organizations::routes)
+            .configure(routes::audit_logs::routes);
+    }
+}
+
+/// The complete application: routes, JSON 404 for unknown paths, request ids
+/// and access logging.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .configure(configure(state))
+        .default_service(web::to(request::unknown_route))
+        .wrap(actix_web::middleware::from_fn(request_context))
+}

@@ -1,0 +1,81 @@
+//! Extractor configuration: explicit limits and JSON errors for bad input.
+//!
+//! actix answers its own extractor failures in plain text (and a malformed
+//! path parameter as a 404) unless each extractor's config has a handler.
+
+use crate::error::ApiError;
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+
+/// The largest request body accepted, in bytes.
+pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
+
+pub(crate) fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(BODY_LIMIT_BYTES)
+        .error_handler(|err, _req: &HttpRequest| json_error(&err).into())
+}
+
+pub(crate) fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(BODY_LIMIT_BYTES)
+}
+
+pub(crate) fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _req| path_error(&err).into())
+}
+
+pub(crate) fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| query_error(&err).into())
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body is larger than {BODY_LIMIT_BYTES} bytes"),
+    )
+}
+
+fn json_error(err: &JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            too_large()
+        }
+        JsonPayloadError::Payload(PayloadError::Overflow) => too_large(),
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::bad_request(
+            "invalid_body",
+            format!("the request body is not valid: {e}"),
+        ),
+        JsonPayloadError::Deserialize(e) => ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        ),
+        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+    }
+}
+
+fn path_error(err: &PathError) -> ApiError {
+    let PathError::Deserialize(e) = err else {
+        return ApiError::bad_request("invalid_path_parameter", "a path parameter is not valid");
+    };
+    ApiError::bad_request(
+        "invalid_path_parameter",
+        format!("a path parameter is not valid: {e}"),
+    )
+}
+
+fn query_error(err: &QueryPayloadError) -> ApiError {
+    let QueryPayloadError::Deserialize(e) = err else {
+        return ApiError::bad_request("invalid_query_parameter", "a query parameter is not valid");
+    };
+    ApiError::bad_request(
+        "invalid_query_parameter",
+        format!("a query parameter is not valid: {e}"),
+    )
+}

@@ -1,0 +1,146 @@
+//! Health endpoints: liveness, readiness, and the seed's health reports.
+
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use curatore_persistence::{DatabaseHealth, HEALTH_TIMEOUT, HealthStatus};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// The API's own version, reported by the health endpoints.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    // Resources (not bare routes), so a wrong method is a 405, not a 404.
+    cfg.service(web::resource("/livez").get(livez))
+        .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/api/v1/system/health").get(backend))
+        .service(web::resource("/api/v1/system/health/backend").get(backend))
+        .service(web::resource("/api/v1/system/health/database").get(database))
+        .service(web::resource("/api/v1/system/health/comprehensive").get(comprehensive));
+}
+
+/// Answers as long as the process serves HTTP; never touches the database.
+async fn livez() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "alive" }))
+}
+
+/// Ready when the database answers in time and the server is not draining.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.is_draining() {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "not_ready", "reason": "the server is shutting down" }));
+    }
+    match tokio::time::timeout(HEALTH_TIMEOUT, state.database().ping()).await {
+        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Ok(Err(err)) => HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "not_ready", "reason": err.to_string() })),
+        Err(_) => HttpResponse::ServiceUnavailable().json(
+            json!({ "status": "not_ready", "reason": "the database did not answer in time" }),
+        ),
+    }
+}
+
+async fn backend() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "healthy",
+        "service": "curatore",
+        "version": VERSION,
+    }))
+}
+
+/// The database report: the seed's fields plus counts, migration and latency.
+#[derive(Serialize)]
+struct DatabaseBody {
+    status: &'static str,
+    message: String,
+    database_type: &'static str,
+    database_url: String,
+    connected: bool,
+    /// Row counts per table; `null` when they could not be read.
+    tables: Option<BTreeMap<&'static str, u64>>,
+    /// Tables whose count is the engine's estimate rather than an exact count.
+    estimated_tables: Vec<&'static str>,
+    migration_version: Option<String>,
+    database_size_mb: Option<f64>,
+    latency_ms: f64,
+    /// How old the counts, size and migration version are, in seconds.
+    stats_age_seconds: Option<f64>,
+}
+
+impl From<DatabaseHealth> for DatabaseBody {
+    fn from(h: DatabaseHealth) -> Self {
+        let (tables, estimated_tables, migration_version, database_size_mb, stats_age_seconds) =
+            match h.stats {
+                Some(stats) => (
+                    Some(stats.tables.iter().map(|(t, c)| (*t, c.rows)).collect()),
+                    stats
+                        .tables
+                        .iter()
+                        .filter(|(_, c)| !c.exact)
+                        .map(|(t, _)| *t)
+                        .collect(),
+                    stats.migration_version,
+                    stats.size_mb.map(round2),
+                    Some(round2(stats.age.as_secs_f64())),
+                ),
+                None => (None, Vec::new(), None, None, None),
+            };
+        Self {
+            status: h.status.as_str(),
+            message: h.message,
+            database_type: h.database_type.as_str(),
+            database_url: h.database_url,
+            connected: h.connected,
+            tables,
+            estimated_tables,
+            migration_version,
+            database_size_mb,
+            latency_ms: round2(h.latency_ms),
+            stats_age_seconds,
+        }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn status_code(status: HealthStatus) -> StatusCode {
+    match status {
+        HealthStatus::Healthy => StatusCode::OK,
+        HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+async fn database(state: web::Data<AppState>) -> HttpResponse {
+    let report = state.database().health_check().await;
+    HttpResponse::build(status_code(report.status)).json(DatabaseBody::from(report))
+}
+
+/// Every component this service really has, each really checked.
+async fn comprehensive(state: web::Data<AppState>) -> HttpResponse {
+    let db = state.database().health_check().await;
+    let overall = match db.status {
+        HealthStatus::Healthy => "healthy",
+        // The API still answers, but nothing that needs data works.
+        HealthStatus::Unhealthy => "degraded",
+    };
+    let body = json!({
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "overall_status": overall,
+        "version": VERSION,
+        "components": {
+            "backend": { "status": "healthy", "message": "API is serving requests", "version": VERSION },
+            "database": {
+                "status": db.status.as_str(),
+                "message": db.message,
+                "database_type": db.database_type.as_str(),
+                "connected": db.connected,
+                "latency_ms": round2(db.latency_ms),
+            },
+        },
+    });
+    HttpResponse::build(status_code(db.status)).json(body)
+}
