@@ -1,0 +1,107 @@
+use crate::{logging, startup};
+use clap::{Parser, Subcommand};
+use curatore_config::{ConfigError, LoadedSettings, Settings};
+use std::fmt;
+
+/// Curatore's API server: multi-tenant organizations, users, API keys,
+/// connections, settings and an audit trail over SQLite or PostgreSQL.
+///
+/// Configuration comes from built-in defaults, `config/default.toml`,
+/// `config/<CURATORE_ENV>.toml`, a `.env` file and the environment, in that
+/// order (see docs/configuration.md). `curatore-server config` shows the result.
+#[derive(Debug, Parser)]
+#[command(name = "curatore-server", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Connect, migrate, seed and serve HTTP until SIGINT or SIGTERM (the default).
+    Serve,
+    /// Create the default organization and its admin if no organization exists, then exit.
+    Seed,
+    /// Print the effective configuration, where each value came from, secrets redacted.
+    Config,
+}
+
+/// Why the server stopped early.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad configuration: exit code 2.
+    Config(String),
+    /// Anything at run time (database unreachable, migration failed, …): exit code 1.
+    Runtime(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Runtime(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(m) => write!(f, "configuration: {m}"),
+            Self::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(err: ConfigError) -> Self {
+        Self::Config(err.to_string())
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let loaded = Settings::load()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            print_config(&loaded);
+            Ok(())
+        }
+        Command::Seed => {
+            let settings = prepare(&loaded)?;
+            startup::seed_only(&settings).await
+        }
+        Command::Serve => {
+            let settings = prepare(&loaded)?;
+            startup::serve(settings).await
+        }
+    }
+}
+
+/// Sets up logging and reports configuration warnings through it.
+fn prepare(loaded: &LoadedSettings) -> Result<Settings, Failure> {
+    logging::init(&loaded.settings)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(loaded.settings.clone())
+}
+
+fn print_config(loaded: &LoadedSettings) {
+    let rows = loaded.describe();
+    let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let value_width = rows
+        .iter()
+        .map(|r| r.value.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(60);
+    for row in rows {
+        println!(
+            "{:name_width$}  {:value_width$}  ({})",
+            row.name, row.value, row.source
+        );
+    }
+    for warning in &loaded.warnings {
+        println!("warning: {warning}");
+    }
+}

@@ -1,0 +1,276 @@
+//! Start-up and shutdown, in the order the seed's log describes.
+
+use crate::cli::Failure;
+use crate::passwords;
+use actix_web::HttpServer;
+use curatore_config::Settings;
+use curatore_domain::{EmailAddress, Slug, Username};
+use curatore_migration::{Migrator, MigratorTrait};
+use curatore_persistence::{Database, DatabaseOptions, InitialTenant, SeedOutcome};
+use curatore_web::{AppState, DefaultOrganization};
+use std::time::{Duration, Instant};
+
+/// The placeholder admin password of the seed; never used when auth is on.
+const PLACEHOLDER_ADMIN_PASSWORD: &str = "changeme";
+
+pub async fn serve(settings: Settings) -> Result<(), Failure> {
+    let started = Instant::now();
+    if settings.enable_auth
+        && let Some(problem) = settings.jwt_secret_problem()
+    {
+        return Err(Failure::Config(format!(
+            "JWT_SECRET_KEY: {problem}; ENABLE_AUTH=true needs a real secret (e.g. `openssl rand -base64 48`)"
+        )));
+    }
+    let db = prepare_database(&settings).await?;
+    let default_org = DefaultOrganization {
+        id: settings.default_org_id.map(Into::into),
+        slug: Some(settings.default_org_slug.clone()),
+    };
+    check_default_organization(&db, &default_org).await?;
+    if settings.enable_auth {
+        tracing::info!("Authentication: enabled");
+    } else {
+        tracing::info!("Authentication: disabled (backward compatibility mode)");
+    }
+
+    let state = AppState::new(db.clone(), default_org);
+    let app_state = state.clone();
+    let server = HttpServer::new(move || curatore_web::app(app_state.clone()))
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout_seconds)
+        .client_request_timeout(Duration::from_secs(settings.request_timeout_seconds))
+        .bind((settings.host.as_str(), settings.port))
+        .map_err(|e| {
+            Failure::Runtime(format!(
+                "cannot listen on {} (HOST, PORT): {e}",
+                settings.bind_address()
+            ))
+        })?;
+    for addr in server.addrs() {
+        tracing::info!(
+            %addr,
+            startup_ms = started.elapsed().as_millis() as u64,
+            "Listening on http://{addr}"
+        );
+    }
+    let server = server.run();
+    let handle = server.handle();
+    let signals = actix_web::rt::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!("{signal} received; finishing in-flight requests");
+        state.begin_draining();
+        handle.stop(true).await;
+    });
+    let served = server.await;
+    signals.abort();
+    db.close().await;
+    tracing::info!("Database connections closed");
+    served.map_err(|e| Failure::Runtime(format!("the HTTP server failed: {e}")))?;
+    tracing::info!("Shutdown complete");
+    Ok(())
+}
+
+/// `curatore-server seed`: the same preparation as `serve`, without serving.
+pub async fn seed_only(settings: &Settings) -> Result<(), Failure> {
+    let db = prepare_database(settings).await?;
+    db.close().await;
+    Ok(())
+}
+
+/// Connect (with retries), migrate, seed: the first half of start-up.
+async fn prepare_database(settings: &Settings) -> Result<Database, Failure> {
+    tracing::info!("Initializing database...");
+    let db = connect_with_retry(settings).await?;
+    tracing::info!(url = %db.redacted_url(), "Database connected ({})", db.kind().as_str());
+    migrate(settings, &db).await?;
+    tracing::info!("Database tables initialized");
+    seed(settings, &db).await?;
+    Ok(db)
+}
+
+fn database_options(settings: &Settings) -> DatabaseOptions {
+    DatabaseOptions {
+        max_connections: settings.db_max_connections(),
+        min_idle_connections: settings.db_pool_size,
+        max_lifetime: Duration::from_secs(settings.db_pool_recycle),
+        acquire_timeout: Duration::from_secs(settings.db_connect_timeout_seconds.max(1)),
+        health_cache_ttl: Duration::from_secs(settings.health_cache_seconds),
+        ..DatabaseOptions::new(settings.database_url.clone())
+    }
+}
+
+/// Tries until `DB_STARTUP_RETRY_SECONDS` have passed, doubling the pause
+/// from 250 ms up to 5 s, so a database that starts alongside us is waited for.
+async fn connect_with_retry(settings: &Settings) -> Result<Database, Failure> {
+    let options = database_options(settings);
+    let budget = Duration::from_secs(settings.db_startup_retry_seconds);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        match Database::connect(&options).await {
+            Ok(db) => return Ok(db),
+            Err(err) => {
+                let elapsed = started.elapsed();
+                if elapsed + pause > budget {
+                    return Err(Failure::Runtime(format!(
+                        "could not reach the database at {} after {attempt} attempts in {}s \
+                         (DB_STARTUP_RETRY_SECONDS={}): {err}",
+                        settings.database_url.redacted(),
+                        elapsed.as_secs(),
+                        settings.db_startup_retry_seconds
+                    )));
+                }
+                tracing::warn!(
+                    attempt,
+                    retry_in_ms = pause.as_millis() as u64,
+                    "Database not reachable yet: {err}"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+        }
+    }
+}
+
+async fn migrate(settings: &Settings, db: &Database) -> Result<(), Failure> {
+    let conn = db.connection();
+    let pending = Migrator::get_pending_migrations(conn)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot read the migration history: {e}")))?;
+    let names: Vec<String> = pending.iter().map(|m| m.name().to_owned()).collect();
+    if names.is_empty() {
+        tracing::info!("Migrations up to date");
+        return Ok(());
+    }
+    if !settings.auto_migrate {
+        return Err(Failure::Runtime(format!(
+            "{} migration(s) pending ({}) and AUTO_MIGRATE=false; run `curatore-migrate up` first",
+            names.len(),
+            names.join(", ")
+        )));
+    }
+    Migrator::up(conn, None)
+        .await
+        .map_err(|e| Failure::Runtime(format!("migration failed: {e}")))?;
+    tracing::info!(applied = %names.join(", "), "Migrations applied ({} new)", names.len());
+    Ok(())
+}
+
+/// Creates the default organization and admin when no organization exists.
+async fn seed(settings: &Settings, db: &Database) -> Result<(), Failure> {
+    let exists = db
+        .organizations()
+        .any_exist()
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot check for organizations: {e}")))?;
+    if exists {
+        tracing::info!("Default organization present; nothing to seed");
+        return Ok(());
+    }
+    let organization_slug = Slug::parse(&settings.default_org_slug)
+        .map_err(|e| Failure::Config(format!("DEFAULT_ORG_SLUG: {e}")))?;
+    let admin_email = EmailAddress::parse(&settings.admin_email)
+        .map_err(|e| Failure::Config(format!("ADMIN_EMAIL: {e}")))?;
+    let admin_username = Username::parse(&settings.admin_username)
+        .map_err(|e| Failure::Config(format!("ADMIN_USERNAME: {e}")))?;
+    let mut password = settings.admin_password.clone();
+    let mut generated = false;
+    if settings.enable_auth && password.expose() == PLACEHOLDER_ADMIN_PASSWORD {
+        password = passwords::generate();
+        generated = true;
+    }
+    if password.expose().chars().count() < settings.password_min_length {
+        return Err(Failure::Config(format!(
+            "ADMIN_PASSWORD: shorter than PASSWORD_MIN_LENGTH ({})",
+            settings.password_min_length
+        )));
+    }
+    let admin_password_hash = passwords::hash(settings, password.clone()).await?;
+    let outcome = db
+        .seed_initial_tenant(InitialTenant {
+            organization_name: settings.default_org_name.clone(),
+            organization_slug,
+            admin_email,
+            admin_username,
+            admin_password_hash,
+            admin_full_name: Some(settings.admin_full_name.clone()).filter(|n| !n.is_empty()),
+        })
+        .await
+        .map_err(|e| Failure::Runtime(format!("seeding failed: {e}")))?;
+    match outcome {
+        SeedOutcome::Created {
+            organization,
+            admin,
+        } => {
+            tracing::info!(
+                organization_id = %organization.id,
+                "Default organization '{}' ({}) and admin '{}' created",
+                organization.name,
+                organization.slug.as_str(),
+                admin.username.as_str()
+            );
+            if generated {
+                tracing::warn!(
+                    "ADMIN_PASSWORD is the placeholder; generated admin password (shown once): {}",
+                    password.expose()
+                );
+            }
+        }
+        SeedOutcome::AlreadySeeded => {
+            tracing::info!("Default organization present; nothing to seed");
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to start when `DEFAULT_ORG_ID` names an organization that does not exist.
+async fn check_default_organization(
+    db: &Database,
+    default_org: &DefaultOrganization,
+) -> Result<(), Failure> {
+    let found = default_org
+        .resolve(db)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot look up the default organization: {e}")))?;
+    match (found, default_org.id) {
+        (Some(org), _) => {
+            tracing::info!(organization_id = %org.id, slug = org.slug.as_str(), "Default organization: {}", org.name);
+            Ok(())
+        }
+        (None, Some(id)) => Err(Failure::Config(format!(
+            "DEFAULT_ORG_ID: no organization with id {id} exists"
+        ))),
+        (None, None) => {
+            tracing::warn!(
+                "No organization exists; requests needing one answer 404 until `curatore-server seed` runs"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Waits for SIGINT (Ctrl-C) or, on Unix, SIGTERM; returns which.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}

@@ -1,0 +1,274 @@
+//! Runs the real `curatore-server` binary on a random port and talks HTTP to it.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_curatore-server");
+
+/// A command for the server binary with a clean, explicit environment: no
+/// `.env` or `config/` from the repository, JSON logs, port 0, small pools.
+pub fn command(
+    database_url: &str,
+    config_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Command {
+    let mut cmd = Command::new(BINARY);
+    cmd.env_clear()
+        .current_dir(config_dir)
+        .env("CURATORE_CONFIG_DIR", config_dir)
+        .env("DATABASE_URL", database_url)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("LOG_LEVEL", "info")
+        .env("DB_POOL_SIZE", "2")
+        .env("DB_MAX_OVERFLOW", "6")
+        .env("DB_CONNECT_TIMEOUT_SECONDS", "2")
+        .env("DB_STARTUP_RETRY_SECONDS", "5")
+        .env("SHUTDOWN_TIMEOUT_SECONDS", "10")
+        .env("HEALTH_CACHE_SECONDS", "0");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs the binary to completion (for start-up failures and subcommands).
+pub fn run(database_url: &str, extra: &[(&str, &str)], args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = command(database_url, dir.path(), extra)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start curatore-server");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().expect("poll").is_some() {
+            return child.wait_with_output().expect("collect output");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "curatore-server did not exit within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    agent: ureq::Agent,
+    _dir: tempfile::TempDir,
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} (status {})", self.body, self.status))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the uniform error shape and returns its code.
+    pub fn error_code(&self) -> String {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "error without JSON content type: {self:?}"
+        );
+        let body = self.json();
+        let code = body["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error.code in {body}"));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "no error.message in {body}"
+        );
+        code.to_owned()
+    }
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+}
+
+/// The `message` of a JSON log line.
+pub fn message(line: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    v["fields"]["message"].as_str().map(str::to_owned)
+}
+
+impl Server {
+    /// Starts the server and waits until it listens.
+    pub fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = command(database_url, dir.path(), extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start curatore-server");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().unwrap(), lines.clone());
+        collect(child.stderr.take().unwrap(), lines.clone());
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        let mut server = Self {
+            child,
+            base: String::new(),
+            lines,
+            agent,
+            _dir: dir,
+        };
+        let line = server.wait_for_log(Duration::from_secs(60), |m| {
+            m.starts_with("Listening on http://")
+        });
+        server.base = message(&line)
+            .unwrap()
+            .trim_start_matches("Listening on ")
+            .to_owned();
+        server
+    }
+
+    /// Every line the server printed so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits for a log line whose message matches; panics with the log on timeout.
+    pub fn wait_for_log(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self
+                .logs()
+                .into_iter()
+                .find(|l| message(l).is_some_and(|m| pred(&m)))
+            {
+                return line;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "server exited ({status}) early; log:\n{}",
+                    self.logs().join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected log line not seen; log:\n{}",
+                self.logs().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn finish(mut res: ureq::http::Response<ureq::Body>) -> Reply {
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = res.body_mut().read_to_string().unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.get_with(path, &[])
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Self::finish(req.call().expect("GET"))
+    }
+
+    /// Sends a body with an explicit content type.
+    pub fn send(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body.to_vec())
+            .unwrap();
+        Self::finish(self.agent.run(request).expect("request"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(mut self) -> (ExitStatus, Vec<String>) {
+        signal(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(100)); // let the readers drain
+        (status, self.logs())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{name} {pid} failed");
+}
+
+/// Every message logged, for `contains` assertions.
+pub fn messages(lines: &[String]) -> Vec<String> {
+    lines.iter().filter_map(|l| message(l)).collect()
+}
