@@ -1,0 +1,32 @@
+//! Curatore's security primitives, kept apart from the web framework and the
+//! ORM so they can be reviewed, tested and reused on their own.
+//!
+//! - [`passwords`]: argon2id hashing and verification with a password policy,
+//!   run on a bounded blocking pool so logins cannot starve the async executor
+//!   or queue without limit.
+//! - [`tokens`]: short-lived JWT access tokens with strict validation (pinned
+//!   algorithm, required `exp`/`nbf`/`iss`/`aud`/`sub`, a `typ` claim).
+//! - [`refresh`]: opaque refresh tokens, stored only as SHA-256.
+//! - [`api_keys`]: GitHub-style API keys with a CRC32 checksum so mistyped
+//!   keys are rejected without a database query.
+//!
+//! Nothing here performs I/O apart from drawing from the operating system's
+//! CSPRNG and running hashes on tokio's blocking pool; storage and transport
+//! belong to the callers.
+
+pub mod api_keys;
+mod digest;
+mod error;
+pub mod passwords;
+pub mod refresh;
+pub mod tokens;
+
+pub use api_keys::{ApiKeyError, ApiKeyFormat, GeneratedApiKey, constant_time_eq};
+pub use error::AuthError;
+pub use passwords::{Argon2Settings, PasswordCheck, PasswordHasher, PasswordPolicy};
+pub use refresh::{
+    NewRefreshToken, REFRESH_TOKEN_PREFIX, generate_refresh_token, hash_refresh_token,
+};
+pub use tokens::{
+    AccessClaims, IssuedAccessToken, SigningAlgorithm, TokenError, TokenSettings, TokenSigner,
+};
