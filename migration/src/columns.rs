@@ -101,6 +101,14 @@ pub(crate) fn timestamp_now(col: impl IntoIden, backend: DbBackend) -> ColumnDef
         .take()
 }
 
+/// A required UTC timestamp without a default (the application sets it).
+pub(crate) fn timestamp(col: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .take()
+}
+
 /// An optional UTC timestamp.
 pub(crate) fn timestamp_null(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).timestamp_with_time_zone().null().take()

@@ -18,6 +18,7 @@ mod columns;
 mod m20260112_000001_create_organizations_and_users;
 mod m20260112_000002_create_api_keys_and_connections;
 mod m20260112_000003_create_system_settings_and_audit_logs;
+mod m20261125_000004_create_refresh_tokens;
 
 pub mod cli;
 
@@ -37,13 +38,14 @@ impl MigratorTrait for Migrator {
             Box::new(m20260112_000001_create_organizations_and_users::Migration),
             Box::new(m20260112_000002_create_api_keys_and_connections::Migration),
             Box::new(m20260112_000003_create_system_settings_and_audit_logs::Migration),
+            Box::new(m20261125_000004_create_refresh_tokens::Migration),
         ]
     }
 }
 
 /// The name of the newest migration: the schema version a fully migrated
 /// database reports (for instance in the health endpoint).
-pub const LATEST_MIGRATION: &str = "m20260112_000003_create_system_settings_and_audit_logs";
+pub const LATEST_MIGRATION: &str = "m20261125_000004_create_refresh_tokens";
 
 /// The name of the newest migration; see [`LATEST_MIGRATION`].
 pub fn latest_migration_name() -> &'static str {

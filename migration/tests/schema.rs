@@ -256,6 +256,27 @@ fn expected_schema() -> Vec<Table> {
                 ("user_id", "users", SetNull),
             ],
         },
+        Table {
+            name: "refresh_tokens",
+            columns: vec![
+                req("id", Uuid),
+                req("user_id", Uuid),
+                req("family_id", Uuid),
+                req("token_hash", Varchar(64)),
+                req("expires_at", Timestamp),
+                opt("revoked_at", Timestamp),
+                opt("replaced_by", Uuid),
+                def("created_at", Timestamp, Now),
+                opt("ip_address", Varchar(45)),
+                opt("user_agent", Text),
+            ],
+            indexes: vec![
+                ("ix_refresh_tokens_user_id", false, vec!["user_id"]),
+                ("ix_refresh_tokens_family_id", false, vec!["family_id"]),
+                ("ix_refresh_tokens_token_hash", true, vec!["token_hash"]),
+            ],
+            foreign_keys: vec![("user_id", "users", Cascade)],
+        },
     ]
 }
 
@@ -639,11 +660,24 @@ async fn step_by_step(db: TestDatabase) {
     let engine = db.engine();
     let conn = open(&db).await;
     let names = migration_names();
-    let tables_after_step: [&[&str]; 3] = [
+    let tables_after_step: [&[&str]; 4] = [
         &["organizations", "users"],
         &["api_keys", "connections", "organizations", "users"],
+        &[
+            "api_keys",
+            "audit_logs",
+            "connections",
+            "organizations",
+            "system_settings",
+            "users",
+        ],
         &SCHEMA_TABLES,
     ];
+    assert_eq!(
+        names.len(),
+        tables_after_step.len(),
+        "{engine}: one expected table list per migration"
+    );
 
     for (step, expected) in tables_after_step.iter().enumerate() {
         Migrator::up(&conn, Some(1)).await.expect("up -n 1");

@@ -88,6 +88,10 @@ typed_id!(
     /// Identifies an audit log entry.
     AuditLogId
 );
+typed_id!(
+    /// Identifies a stored refresh token (not the token itself).
+    RefreshTokenId
+);
 
 #[cfg(test)]
 mod tests {

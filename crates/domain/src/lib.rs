@@ -19,10 +19,13 @@ pub use audit::{AuditAction, AuditStatus};
 pub use connection::{ConnectionScope, ConnectionTestStatus, ConnectionType};
 pub use database_url::{ACCEPTED_DATABASE_URL_FORMS, DatabaseKind, DatabaseUrl};
 pub use error::DomainError;
-pub use ids::{ApiKeyId, AuditLogId, ConnectionId, OrganizationId, SystemSettingId, UserId};
+pub use ids::{
+    ApiKeyId, AuditLogId, ConnectionId, OrganizationId, RefreshTokenId, SystemSettingId, UserId,
+};
 pub use records::{
     ApiKey, AuditLogEntry, Connection, NewApiKey, NewAuditLogEntry, NewConnection, NewOrganization,
-    NewSystemSetting, NewUser, Organization, PasswordHash, SystemSetting, User,
+    NewRefreshToken, NewSystemSetting, NewUser, Organization, PasswordHash, RefreshTokenRecord,
+    SystemSetting, User,
 };
 pub use role::Role;
 pub use secret::Secret;

@@ -1,11 +1,11 @@
-//! The six stored things, as the rest of the system sees them.
+//! The stored things, as the rest of the system sees them.
 //!
 //! Plain data with validated fields; the persistence layer maps its ORM rows to
 //! and from these so no ORM type reaches a caller.
 
 use crate::{
     ApiKeyId, AuditAction, AuditLogId, AuditStatus, ConnectionId, ConnectionScope,
-    ConnectionTestStatus, ConnectionType, EmailAddress, OrganizationId, Role, Slug,
+    ConnectionTestStatus, ConnectionType, EmailAddress, OrganizationId, RefreshTokenId, Role, Slug,
     SystemSettingId, UserId, Username,
 };
 use chrono::{DateTime, Utc};
@@ -345,6 +345,91 @@ pub struct NewAuditLogEntry {
     pub error_message: Option<String>,
 }
 
+/// A token digest for `Debug`: the first 8 characters, the rest elided. Enough
+/// to tell two tokens apart in a log, too little to look one up.
+struct DigestPrefix<'a>(&'a str);
+
+impl fmt::Debug for DigestPrefix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefix: String = self.0.chars().take(8).collect();
+        write!(f, "\"{prefix}…\"")
+    }
+}
+
+/// One stored refresh token. The token itself is never stored, only its
+/// SHA-256; tokens issued from one login share a `family_id`, so reuse of a
+/// rotated token can revoke the whole family.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// Primary key.
+    pub id: RefreshTokenId,
+    /// The user the token signs in.
+    pub user_id: UserId,
+    /// The login session the token belongs to; shared by every rotation.
+    pub family_id: Uuid,
+    /// SHA-256 of the token, hex. A credential digest: `Debug` shows only its start.
+    pub token_hash: String,
+    /// Absolute expiry of the family: rotation keeps it.
+    pub expires_at: DateTime<Utc>,
+    /// When it was rotated or revoked; `None` while usable.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The token that replaced it on rotation.
+    pub replaced_by: Option<RefreshTokenId>,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// Client address it was issued to (IPv4 or IPv6).
+    pub ip_address: Option<String>,
+    /// Client user agent it was issued to.
+    pub user_agent: Option<String>,
+}
+
+impl fmt::Debug for RefreshTokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshTokenRecord")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("family_id", &self.family_id)
+            .field("token_hash", &DigestPrefix(&self.token_hash))
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .field("replaced_by", &self.replaced_by)
+            .field("created_at", &self.created_at)
+            .field("ip_address", &self.ip_address)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
+/// What it takes to store a new refresh token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    /// The user the token signs in.
+    pub user_id: UserId,
+    /// The family: a fresh UUID at login, the predecessor's on rotation.
+    pub family_id: Uuid,
+    /// SHA-256 of the token, hex (64 characters).
+    pub token_hash: String,
+    /// Absolute expiry of the family.
+    pub expires_at: DateTime<Utc>,
+    /// Client address (IPv4 or IPv6).
+    pub ip_address: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+}
+
+impl fmt::Debug for NewRefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewRefreshToken")
+            .field("user_id", &self.user_id)
+            .field("family_id", &self.family_id)
+            .field("token_hash", &DigestPrefix(&self.token_hash))
+            .field("expires_at", &self.expires_at)
+            .field("ip_address", &self.ip_address)
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +450,46 @@ mod tests {
             created_by: None,
         };
         assert!(!format!("{c:?}").contains("sk-very-secret"));
+    }
+
+    #[test]
+    fn refresh_token_digests_are_shortened_in_debug() {
+        let hash = "0123456789abcdef".repeat(4);
+        let new = NewRefreshToken {
+            user_id: UserId::new(),
+            family_id: Uuid::new_v4(),
+            token_hash: hash.clone(),
+            expires_at: Utc::now(),
+            ip_address: None,
+            user_agent: None,
+        };
+        let shown = format!("{new:?}");
+        assert!(!shown.contains(&hash), "{shown}");
+        assert!(!shown.contains("0123456789"), "{shown}");
+        assert!(shown.contains("\"01234567…\""), "{shown}");
+
+        let record = RefreshTokenRecord {
+            id: RefreshTokenId::new(),
+            user_id: new.user_id,
+            family_id: new.family_id,
+            token_hash: hash.clone(),
+            expires_at: new.expires_at,
+            revoked_at: None,
+            replaced_by: None,
+            created_at: new.expires_at,
+            ip_address: Some("2001:db8::1".into()),
+            user_agent: None,
+        };
+        let shown = format!("{record:?}");
+        assert!(!shown.contains(&hash), "{shown}");
+        assert!(shown.contains("RefreshTokenRecord"), "{shown}");
+        assert!(shown.contains("2001:db8::1"), "{shown}");
+
+        // A short or non-ASCII value never panics.
+        let odd = NewRefreshToken {
+            token_hash: "é".into(),
+            ..new
+        };
+        assert!(format!("{odd:?}").contains("\"é…\""));
     }
 }

@@ -1,4 +1,4 @@
-//! Curatore's persistence layer: the database service, the six tables as
+//! Curatore's persistence layer: the database service, the tables as
 //! SeaORM entities, and repositories that speak `curatore_domain` records.
 //!
 //! ```no_run
@@ -19,6 +19,7 @@
 //! history, independent of these entities); run them on
 //! [`Database::connection`].
 
+mod access;
 mod database;
 pub mod entities;
 mod error;
@@ -26,8 +27,12 @@ mod health;
 mod repositories;
 mod seed;
 
+pub use access::{AccessSnapshot, ApiKeySnapshot};
 pub use database::{Database, DatabaseOptions, Transaction};
 pub use error::{PersistenceError, Result};
 pub use health::{DatabaseHealth, DatabaseStats, HEALTH_TIMEOUT, HealthStatus, RowCount, TABLES};
-pub use repositories::{ApiKeys, AuditLogs, Connections, Organizations, SystemSettings, Users};
+pub use repositories::{
+    ApiKeys, AuditLogs, Connections, Organizations, RefreshTokens, RotateOutcome, SystemSettings,
+    Users,
+};
 pub use seed::{InitialTenant, SeedOutcome};

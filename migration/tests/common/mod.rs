@@ -42,12 +42,13 @@ pub async fn tables(conn: &DatabaseConnection) -> Vec<String> {
         .collect()
 }
 
-/// The six tables of the schema, sorted.
-pub const SCHEMA_TABLES: [&str; 6] = [
+/// The tables of the schema, sorted: the six Phase 1 tables and `refresh_tokens`.
+pub const SCHEMA_TABLES: [&str; 7] = [
     "api_keys",
     "audit_logs",
     "connections",
     "organizations",
+    "refresh_tokens",
     "system_settings",
     "users",
 ];

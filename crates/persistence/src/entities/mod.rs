@@ -1,4 +1,4 @@
-//! SeaORM entities for the six tables. They mirror the migrations and stay
+//! SeaORM entities for the tables. They mirror the migrations and stay
 //! inside this crate's public surface only for queries the repositories do not
 //! cover; everything else speaks `curatore_domain` records.
 
@@ -6,5 +6,6 @@ pub mod api_key;
 pub mod audit_log;
 pub mod connection;
 pub mod organization;
+pub mod refresh_token;
 pub mod system_setting;
 pub mod user;

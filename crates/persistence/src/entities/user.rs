@@ -36,6 +36,8 @@ pub enum Relation {
     Organization,
     #[sea_orm(has_many = "super::api_key::Entity")]
     ApiKeys,
+    #[sea_orm(has_many = "super::refresh_token::Entity")]
+    RefreshTokens,
 }
 
 impl Related<super::organization::Entity> for Entity {
@@ -47,6 +49,12 @@ impl Related<super::organization::Entity> for Entity {
 impl Related<super::api_key::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::ApiKeys.def()
+    }
+}
+
+impl Related<super::refresh_token::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::RefreshTokens.def()
     }
 }
 

@@ -7,6 +7,7 @@ mod api_keys;
 mod audit_logs;
 mod connections;
 mod organizations;
+mod refresh_tokens;
 mod system_settings;
 mod users;
 
@@ -14,6 +15,7 @@ pub use api_keys::ApiKeys;
 pub use audit_logs::AuditLogs;
 pub use connections::Connections;
 pub use organizations::Organizations;
+pub use refresh_tokens::{RefreshTokens, RotateOutcome};
 pub use system_settings::SystemSettings;
 pub use users::Users;
 
@@ -96,6 +98,8 @@ accessors! {
     system_settings => SystemSettings,
     /// The audit trail.
     audit_logs => AuditLogs,
+    /// Refresh tokens (stored as SHA-256), their families and rotation.
+    refresh_tokens => RefreshTokens,
 }
 
 /// Current time, truncated to microseconds so every engine stores and returns
