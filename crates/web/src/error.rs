@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use curatore_auth::AuthError;
 use curatore_domain::DomainError;
 use curatore_persistence::PersistenceError;
 use serde::Serialize;
@@ -106,6 +107,12 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status);
         res.content_type("application/json");
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"curatore\""),
+            ));
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
         }
@@ -122,7 +129,13 @@ impl From<PersistenceError> for ApiError {
             }
             PersistenceError::Conflict { field } => Self::new(
                 StatusCode::CONFLICT,
-                "conflict",
+                match field {
+                    "email" => "email_taken",
+                    "username" => "username_taken",
+                    "slug" => "slug_taken",
+                    "name" => "name_taken",
+                    _ => "conflict",
+                },
                 format!("a record with this {field} already exists"),
             ),
             PersistenceError::MissingReference => Self::new(
@@ -141,10 +154,23 @@ impl From<PersistenceError> for ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(err: DomainError) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            err.to_string(),
-        )
+        Self::bad_request("validation_failed", err.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::PasswordPolicy(reason) => Self::bad_request("weak_password", reason),
+            AuthError::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_busy",
+                "too many password checks at once; try again shortly",
+            ),
+            other => {
+                tracing::error!(error = %other, "authentication failure");
+                Self::internal()
+            }
+        }
     }
 }

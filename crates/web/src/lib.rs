@@ -1,9 +1,12 @@
 //! Curatore's HTTP API as a library: mount it in any actix-web server.
 //!
 //! ```no_run
-//! # async fn demo(db: curatore_persistence::Database) -> std::io::Result<()> {
+//! # async fn demo(
+//! #     db: curatore_persistence::Database,
+//! #     auth: curatore_web::AuthConfig,
+//! # ) -> std::io::Result<()> {
 //! use curatore_web::{AppState, DefaultOrganization};
-//! let state = AppState::new(db, DefaultOrganization::default());
+//! let state = AppState::new(db, DefaultOrganization::default(), auth);
 //! actix_web::HttpServer::new(move || curatore_web::app(state.clone()))
 //!     .bind(("127.0.0.1", 8000))?
 //!     .run()
@@ -16,6 +19,10 @@
 //! `{"error": {"code": "...", "message": "..."}}`; every response carries
 //! `x-request-id`.
 
+mod audit;
+pub mod auth;
+pub mod client;
+mod dto;
 mod error;
 mod input;
 mod request;
@@ -23,6 +30,7 @@ mod routes;
 mod state;
 mod tenant;
 
+pub use auth::{AuthConfig, LoginLimits, Principal};
 pub use error::ApiError;
 pub use input::BODY_LIMIT_BYTES;
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};
@@ -47,6 +55,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(input::query_config())
             .configure(routes::health::routes)
             .configure(routes::organizations::routes)
+            .configure(routes::auth::routes)
+            .configure(routes::api_keys::routes)
             .configure(routes::audit_logs::routes);
     }
 }

@@ -1,3 +1,4 @@
+use crate::auth::{AuthConfig, AuthRuntime};
 use crate::tenant::DefaultOrganization;
 use curatore_domain::OrganizationId;
 use curatore_persistence::Database;
@@ -14,18 +15,20 @@ pub struct AppState {
 struct Inner {
     db: Database,
     default_organization: DefaultOrganization,
+    auth: AuthRuntime,
     resolved_organization: RwLock<Option<OrganizationId>>,
     draining: AtomicBool,
 }
 
 impl AppState {
-    /// State over an open database; requests without credentials are served
-    /// as `default_organization`.
-    pub fn new(db: Database, default_organization: DefaultOrganization) -> Self {
+    /// State over an open database. With `auth.enabled` false, every
+    /// request is served as `default_organization`.
+    pub fn new(db: Database, default_organization: DefaultOrganization, auth: AuthConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
                 default_organization,
+                auth: AuthRuntime::new(auth),
                 resolved_organization: RwLock::new(None),
                 draining: AtomicBool::new(false),
             }),
@@ -35,6 +38,10 @@ impl AppState {
     /// The database service.
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    pub(crate) fn auth(&self) -> &AuthRuntime {
+        &self.inner.auth
     }
 
     /// How the default organization is chosen.

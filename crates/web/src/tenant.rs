@@ -1,13 +1,14 @@
 //! Which organization a request acts for.
 //!
 //! With authentication disabled every request is served as the default
-//! organization. The authentication layer will fill [`OrganizationContext`]
-//! from a token or API key instead; handlers do not change.
+//! organization; with it enabled, as the organization of the token or key.
+//! Handlers extract [`OrganizationContext`] either way.
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest};
 use curatore_domain::{Organization, OrganizationId};
 use curatore_persistence::{Database, PersistenceError};
 use std::future::Future;
@@ -42,8 +43,8 @@ impl DefaultOrganization {
     }
 }
 
-/// The organization the current request acts for. Extract it in a handler
-/// to scope every query to the caller's tenant.
+/// The organization the current request acts for: the principal's. Extract
+/// it in a handler to scope every query to the caller's tenant.
 #[derive(Debug, Clone)]
 pub struct OrganizationContext {
     organization: Organization,
@@ -59,36 +60,38 @@ impl OrganizationContext {
     pub fn organization_id(&self) -> OrganizationId {
         self.organization.id
     }
+}
 
-    async fn load(state: AppState) -> Result<Self, ApiError> {
-        let db = state.database();
-        let cached = match state.cached_organization() {
-            Some(id) => db.organizations().get(id).await?,
-            None => None,
-        };
-        let organization = match cached {
-            Some(org) => org,
-            None => {
-                let found = state.default_organization().resolve(db).await?;
-                state.cache_organization(found.as_ref().map(|o| o.id));
-                found.ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "organization_not_found",
-                        "no default organization exists; run `curatore-server seed`",
-                    )
-                })?
-            }
-        };
-        if !organization.is_active {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "organization_inactive",
-                "the organization is deactivated",
-            ));
+/// The default organization, as [`DefaultOrganization`] chooses it; its id
+/// is remembered so later requests need one lookup by primary key.
+pub(crate) async fn default_organization(state: &AppState) -> Result<Organization, ApiError> {
+    let db = state.database();
+    let cached = match state.cached_organization() {
+        Some(id) => db.organizations().get(id).await?,
+        None => None,
+    };
+    let organization = match cached {
+        Some(org) => org,
+        None => {
+            let found = state.default_organization().resolve(db).await?;
+            state.cache_organization(found.as_ref().map(|o| o.id));
+            found.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "organization_not_found",
+                    "no default organization exists; run `curatore-server seed`",
+                )
+            })?
         }
-        Ok(Self { organization })
+    };
+    if !organization.is_active {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "organization_inactive",
+            "the organization is deactivated",
+        ));
     }
+    Ok(organization)
 }
 
 impl FromRequest for OrganizationContext {
@@ -96,15 +99,12 @@ impl FromRequest for OrganizationContext {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.get_ref().clone());
+        let req = req.clone();
         Box::pin(async move {
-            let state = state.ok_or_else(|| {
-                tracing::error!("AppState is not registered on the application");
-                ApiError::internal()
-            })?;
-            Self::load(state).await
+            let principal = Principal::resolve(&req).await?;
+            Ok(Self {
+                organization: principal.organization().clone(),
+            })
         })
     }
 }

@@ -1,8 +1,8 @@
 //! The caller's organization's audit trail (read-only: it is append-only).
 
+use crate::auth::OrgAdmin;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::tenant::OrganizationContext;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use curatore_domain::AuditLogEntry;
@@ -61,7 +61,7 @@ impl From<AuditLogEntry> for AuditLogBody {
 
 /// Newest first, at most `limit` (1–100, default 50), optionally one action.
 async fn list(
-    ctx: OrganizationContext,
+    OrgAdmin(principal): OrgAdmin,
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -75,7 +75,7 @@ async fn list(
     let entries = state
         .database()
         .audit_logs()
-        .list(ctx.organization_id(), query.action.as_deref(), limit)
+        .list(principal.organization_id(), query.action.as_deref(), limit)
         .await?;
     let items: Vec<AuditLogBody> = entries.into_iter().map(AuditLogBody::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "limit": limit })))

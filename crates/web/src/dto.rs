@@ -1,0 +1,108 @@
+//! Response bodies: what the API shows of domain records (never a password
+//! hash, key hash or connection secret).
+
+use chrono::{DateTime, Utc};
+use curatore_domain::{ApiKey, Organization, User};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// An organization as the API shows it.
+#[derive(Serialize)]
+pub(crate) struct OrganizationBody {
+    id: Uuid,
+    name: String,
+    display_name: String,
+    slug: String,
+    is_active: bool,
+    settings: Value,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&Organization> for OrganizationBody {
+    fn from(o: &Organization) -> Self {
+        Self {
+            id: o.id.as_uuid(),
+            name: o.name.clone(),
+            display_name: o.display_name.clone(),
+            slug: o.slug.as_str().to_owned(),
+            is_active: o.is_active,
+            settings: o.settings.clone(),
+            created_by: o.created_by.map(|u| u.as_uuid()),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+/// A user as the API shows it.
+#[derive(Serialize)]
+pub(crate) struct UserBody {
+    id: Uuid,
+    organization_id: Uuid,
+    email: String,
+    username: String,
+    full_name: Option<String>,
+    role: &'static str,
+    is_active: bool,
+    is_verified: bool,
+    settings: Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<&User> for UserBody {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.as_uuid(),
+            organization_id: u.organization_id.as_uuid(),
+            email: u.email.as_str().to_owned(),
+            username: u.username.as_str().to_owned(),
+            full_name: u.full_name.clone(),
+            role: u.role.as_str(),
+            is_active: u.is_active,
+            is_verified: u.is_verified,
+            settings: u.settings.clone(),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+/// An API key as the API shows it: never the key or its hash.
+#[derive(Serialize)]
+pub(crate) struct ApiKeyBody {
+    id: Uuid,
+    organization_id: Uuid,
+    user_id: Option<Uuid>,
+    name: String,
+    prefix: String,
+    scopes: Vec<String>,
+    is_active: bool,
+    last_used_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&ApiKey> for ApiKeyBody {
+    fn from(k: &ApiKey) -> Self {
+        Self {
+            id: k.id.as_uuid(),
+            organization_id: k.organization_id.as_uuid(),
+            user_id: k.user_id.map(|u| u.as_uuid()),
+            name: k.name.clone(),
+            prefix: k.prefix.clone(),
+            scopes: k.scopes.clone(),
+            is_active: k.is_active,
+            last_used_at: k.last_used_at,
+            expires_at: k.expires_at,
+            created_at: k.created_at,
+            updated_at: k.updated_at,
+        }
+    }
+}
