@@ -131,6 +131,10 @@ settings! {
     /// The sliding window, in seconds, over which failed logins are counted.
     login_failure_window_seconds: u64 = 900, env "LOGIN_FAILURE_WINDOW_SECONDS";
 
+    /// Seconds a checked session or API key is trusted before the database is
+    /// asked again; changes made through this process apply at once (0: always ask).
+    auth_cache_seconds: u64 = 2, env "AUTH_CACHE_SECONDS";
+
     // --- Multi-Tenancy ---
     /// Require authentication; off keeps the single-tenant behaviour of old deployments.
     enable_auth: bool = false, env "ENABLE_AUTH";

@@ -3,11 +3,12 @@
 use crate::cli::Failure;
 use crate::passwords;
 use actix_web::HttpServer;
-use curatore_config::Settings;
+use curatore_auth::{ApiKeyFormat, PasswordPolicy, SigningAlgorithm, TokenSettings, TokenSigner};
+use curatore_config::{JwtAlgorithm, Settings};
 use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions, InitialTenant, SeedOutcome};
-use curatore_web::{AppState, DefaultOrganization};
+use curatore_web::{AppState, AuthConfig, DefaultOrganization, LoginLimits};
 use std::time::{Duration, Instant};
 
 /// The placeholder admin password of the seed; never used when auth is on.
@@ -34,7 +35,15 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
         tracing::info!("Authentication: disabled (backward compatibility mode)");
     }
 
-    let state = AppState::new(db.clone(), default_org);
+    let auth = auth_config(&settings)?;
+    // The dummy hash for unknown-user logins, made now rather than on the first such login.
+    let hasher = auth.hasher.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = hasher.warm_up().await {
+            tracing::warn!("could not prepare password hashing: {e}");
+        }
+    });
+    let state = AppState::new(db.clone(), default_org, auth);
     let app_state = state.clone();
     let server = HttpServer::new(move || curatore_web::app(app_state.clone()))
         .disable_signals()
@@ -69,6 +78,40 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
     served.map_err(|e| Failure::Runtime(format!("the HTTP server failed: {e}")))?;
     tracing::info!("Shutdown complete");
     Ok(())
+}
+
+/// Maps the settings onto the web layer's authentication configuration.
+fn auth_config(settings: &Settings) -> Result<AuthConfig, Failure> {
+    let algorithm = match settings.jwt_algorithm {
+        JwtAlgorithm::HS256 => SigningAlgorithm::HS256,
+        JwtAlgorithm::HS384 => SigningAlgorithm::HS384,
+        JwtAlgorithm::HS512 => SigningAlgorithm::HS512,
+    };
+    Ok(AuthConfig {
+        enabled: settings.enable_auth,
+        signer: TokenSigner::new(TokenSettings {
+            secret: settings.jwt_secret_key.clone(),
+            algorithm,
+            issuer: settings.jwt_issuer.clone(),
+            audience: settings.jwt_audience.clone(),
+            access_ttl: Duration::from_secs(settings.jwt_access_token_expire_minutes * 60),
+        }),
+        hasher: passwords::hasher(settings)?,
+        password_policy: PasswordPolicy {
+            min_chars: settings.password_min_length,
+            max_bytes: 1024,
+        },
+        api_keys: ApiKeyFormat::new(settings.api_key_prefix.clone()),
+        refresh_ttl: Duration::from_secs(settings.jwt_refresh_token_expire_days * 86_400),
+        allow_registration: settings.allow_registration,
+        trusted_proxies: settings.trusted_proxies.clone(),
+        login_limits: LoginLimits {
+            per_account: settings.login_max_failures_per_account,
+            per_ip: settings.login_max_failures_per_ip,
+            window: Duration::from_secs(settings.login_failure_window_seconds),
+        },
+        cache_ttl: Duration::from_secs(settings.auth_cache_seconds),
+    })
 }
 
 /// `curatore-server seed`: the same preparation as `serve`, without serving.
@@ -188,7 +231,10 @@ async fn seed(settings: &Settings, db: &Database) -> Result<(), Failure> {
             settings.password_min_length
         )));
     }
-    let admin_password_hash = passwords::hash(settings, password.clone()).await?;
+    let admin_password_hash = passwords::hasher(settings)?
+        .hash(&password)
+        .await
+        .map_err(|e| Failure::Runtime(format!("hashing the admin password failed: {e}")))?;
     let outcome = db
         .seed_initial_tenant(InitialTenant {
             organization_name: settings.default_org_name.clone(),

@@ -231,6 +231,39 @@ impl Server {
         Self::finish(self.agent.run(request).expect("request"))
     }
 
+    /// Any request: headers, and an optional JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let bytes = match body {
+            Some(json) => {
+                request = request.header("content-type", "application/json");
+                serde_json::to_vec(json).unwrap()
+            }
+            None => Vec::new(),
+        };
+        Self::finish(
+            self.agent
+                .run(request.body(bytes).unwrap())
+                .expect("request"),
+        )
+    }
+
+    /// The same agent, for requests from other threads.
+    pub fn agent(&self) -> ureq::Agent {
+        self.agent.clone()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

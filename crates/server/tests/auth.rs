@@ -1,0 +1,651 @@
+//! Authentication, black-box: the real binary with ENABLE_AUTH=true on a
+//! random port, against SQLite and PostgreSQL.
+
+mod support;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use curatore_test_support::TestDatabase;
+use serde_json::{Value, json};
+use support::{Reply, Server};
+
+const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
+const ADMIN_PASSWORD: &str = "admin-password-123";
+
+fn start(db: &TestDatabase, extra: &[(&str, &str)]) -> Server {
+    let mut env = vec![
+        ("ENABLE_AUTH", "true"),
+        ("JWT_SECRET_KEY", SECRET),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("AUTH_CACHE_SECONDS", "0"),
+    ];
+    env.extend_from_slice(extra);
+    Server::start(&db.url(), &env)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn login(s: &Server, who: &str, password: &str) -> Reply {
+    s.call(
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(&json!({"email_or_username": who, "password": password})),
+    )
+}
+
+fn tokens(s: &Server, who: &str, password: &str) -> (String, String, Value) {
+    let r = login(s, who, password);
+    assert_eq!(r.status, 200, "login {who}: {r:?}");
+    let b = r.json();
+    assert_eq!(b["token_type"], "bearer");
+    assert!(b["expires_in"].as_u64().is_some_and(|e| e > 0));
+    assert!(b["user"].get("password_hash").is_none());
+    (
+        b["access_token"].as_str().unwrap().to_owned(),
+        b["refresh_token"].as_str().unwrap().to_owned(),
+        b["user"].clone(),
+    )
+}
+
+fn get(s: &Server, path: &str, auth: &str) -> Reply {
+    s.call("GET", path, &[("authorization", auth)], None)
+}
+
+fn refresh(s: &Server, token: &str) -> Reply {
+    s.call(
+        "POST",
+        "/api/v1/auth/refresh",
+        &[],
+        Some(&json!({ "refresh_token": token })),
+    )
+}
+
+fn register(s: &Server, auth: Option<&str>, body: Value) -> Reply {
+    let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+    s.call("POST", "/api/v1/auth/register", &headers, Some(&body))
+}
+
+/// Runs one SQL statement on the test database behind the server's back.
+async fn sql(db: &TestDatabase, statement: &str) {
+    use sqlx::Executor;
+    if db.sqlite_path().is_some() {
+        let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+        pool.execute(sqlx::AssertSqlSafe(statement.to_owned()))
+            .await
+            .unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(&db.url()).await.unwrap();
+        pool.execute(sqlx::AssertSqlSafe(statement.to_owned()))
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+}
+
+fn audit_actions(s: &Server, admin: &str, action: &str) -> Vec<Value> {
+    let r = get(
+        s,
+        &format!("/api/v1/audit-logs?action={action}&limit=100"),
+        admin,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    r.json()["items"].as_array().unwrap().clone()
+}
+
+async fn sessions(db: TestDatabase) {
+    let s = start(&db, &[]);
+    // Health stays open; everything else needs credentials.
+    assert_eq!(s.get("/api/v1/system/health/database").status, 200);
+    let r = s.get("/api/v1/organizations/me");
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "authentication_required")
+    );
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Bearer"))
+    );
+
+    let (admin_access, _, admin_user) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let admin = bearer(&admin_access);
+    let me = get(&s, "/api/v1/auth/me", &admin).json();
+    assert_eq!(me["user"]["username"], "admin");
+    assert_eq!(me["role"], "org_admin");
+    assert_eq!(me["auth_method"], "jwt");
+    assert_eq!(me["organization"]["slug"], "default");
+    assert!(
+        admin_user["last_login_at"].is_string(),
+        "login sets last_login_at"
+    );
+
+    // Registration: closed by default, so only an admin may add users.
+    let bob = json!({"email": "Bob@Example.com", "username": "bob", "password": "correct horse battery", "role": "viewer"});
+    let r = register(&s, None, bob.clone());
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "authentication_required")
+    );
+    let r = register(&s, Some(&admin), bob.clone());
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.json()["email"], "bob@example.com");
+    assert_eq!(r.json()["role"], "viewer");
+    let r = register(
+        &s,
+        Some(&admin),
+        json!({"email": "BOB@example.COM", "username": "bobby", "password": "correct horse battery"}),
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (409, "email_taken"));
+    let r = register(
+        &s,
+        Some(&admin),
+        json!({"email": "other@example.com", "username": "bob", "password": "correct horse battery"}),
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (409, "username_taken"));
+    let r = register(
+        &s,
+        Some(&admin),
+        json!({"email": "short@example.com", "username": "shorty", "password": "short"}),
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (400, "weak_password"));
+    let r = register(
+        &s,
+        Some(&admin),
+        json!({"email": "long@example.com", "username": "longy", "password": "x".repeat(1025)}),
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (400, "weak_password"));
+
+    // Role guards: a viewer reads, never writes or administers.
+    let (bob_access, bob_refresh, _) = tokens(&s, "BOB@example.com", "correct horse battery");
+    let viewer = bearer(&bob_access);
+    assert_eq!(get(&s, "/api/v1/organizations/me", &viewer).status, 200);
+    let r = s.call(
+        "PATCH",
+        "/api/v1/organizations/me",
+        &[("authorization", &viewer)],
+        Some(&json!({"display_name": "x"})),
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (403, "forbidden"));
+    assert_eq!(get(&s, "/api/v1/audit-logs", &viewer).status, 403);
+    let r = s.call(
+        "POST",
+        "/api/v1/api-keys",
+        &[("authorization", &viewer)],
+        Some(&json!({"name": "k"})),
+    );
+    assert_eq!(r.status, 403, "a viewer cannot mint keys: {r:?}");
+    let r = register(
+        &s,
+        Some(&viewer),
+        json!({"email": "eve@example.com", "username": "eve", "password": "correct horse battery"}),
+    );
+    assert_eq!(r.status, 403);
+
+    // Refresh rotates; presenting the old token again ends the whole family.
+    let r = refresh(&s, &bob_refresh);
+    assert_eq!(r.status, 200, "{r:?}");
+    let second_access = r.json()["access_token"].as_str().unwrap().to_owned();
+    let second_refresh = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second_refresh, bob_refresh);
+    assert_eq!(
+        get(&s, "/api/v1/auth/me", &bearer(&second_access)).status,
+        200
+    );
+    let r = refresh(&s, &bob_refresh);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "invalid_refresh_token")
+    );
+    let r = refresh(&s, &second_refresh);
+    assert_eq!(r.status, 401, "family revoked after reuse: {r:?}");
+    assert_eq!(
+        get(&s, "/api/v1/auth/me", &bearer(&second_access)).status,
+        401,
+        "and its access tokens"
+    );
+    assert_eq!(get(&s, "/api/v1/auth/me", &viewer).status, 401);
+    assert!(!audit_actions(&s, &admin, "refresh_token_reuse").is_empty());
+
+    // Logout ends the session at once, for refresh and access tokens.
+    let (access, refresh_token, _) = tokens(&s, "bob", "correct horse battery");
+    let r = s.call(
+        "POST",
+        "/api/v1/auth/logout",
+        &[],
+        Some(&json!({"refresh_token": refresh_token})),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&access)).status, 401);
+    assert_eq!(refresh(&s, &refresh_token).status, 401);
+    // Logout with only the access token works too.
+    let (access, refresh_token, _) = tokens(&s, "bob", "correct horse battery");
+    let r = s.call(
+        "POST",
+        "/api/v1/auth/logout",
+        &[("authorization", &bearer(&access))],
+        None,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(refresh(&s, &refresh_token).status, 401);
+
+    // 20 parallel refreshes of one token: exactly one wins.
+    let (_, shared, _) = tokens(&s, "bob", "correct horse battery");
+    let url = format!("{}/api/v1/auth/refresh", s.base);
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            let agent = s.agent();
+            let url = url.clone();
+            let token = shared.clone();
+            std::thread::spawn(move || {
+                agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(json!({"refresh_token": token}).to_string())
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
+
+    // A deactivated user loses access at once: token, refresh and login.
+    let (access, refresh_token, _) = tokens(&s, "bob", "correct horse battery");
+    sql(
+        &db,
+        "UPDATE users SET is_active = false WHERE username = 'bob'",
+    )
+    .await;
+    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&access)).status, 401);
+    assert_eq!(refresh(&s, &refresh_token).status, 401);
+    assert_eq!(login(&s, "bob", "correct horse battery").status, 401);
+
+    // The trail: every event, never a secret.
+    for action in ["register", "login", "logout", "token_refresh"] {
+        assert!(
+            !audit_actions(&s, &admin, action).is_empty(),
+            "{action} audited"
+        );
+    }
+    let failures: Vec<Value> = audit_actions(&s, &admin, "login")
+        .into_iter()
+        .filter(|e| e["status"] == "failure")
+        .collect();
+    assert!(!failures.is_empty());
+    assert!(
+        failures
+            .iter()
+            .all(|e| e["ip_address"].as_str().is_some_and(|ip| ip == "127.0.0.1"))
+    );
+    let trail = get(&s, "/api/v1/audit-logs?limit=100", &admin).body;
+    for secret in [
+        ADMIN_PASSWORD,
+        "correct horse battery",
+        &bob_refresh,
+        &second_refresh,
+        &admin_access,
+    ] {
+        assert!(!trail.contains(secret), "a secret reached the audit log");
+    }
+    let (status, logs) = s.stop();
+    assert!(status.success());
+    let logs = logs.join("\n");
+    for secret in [
+        ADMIN_PASSWORD,
+        "correct horse battery",
+        &bob_refresh,
+        &admin_access,
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
+}
+
+async fn api_keys(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let (admin_access, _, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let admin = bearer(&admin_access);
+    let r = s.call(
+        "POST",
+        "/api/v1/api-keys",
+        &[("authorization", &admin)],
+        Some(&json!({"name": "ci", "scopes": ["write", "read"], "expires_in_days": 30})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let created = r.json();
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("cur_") && key.len() >= 4 + 30 + 6, "{key}");
+    assert_eq!(created["prefix"], key[..12]);
+    assert_eq!(created["scopes"], json!(["read", "write"]));
+    assert!(created.get("key_hash").is_none());
+
+    for headers in [
+        vec![("x-api-key", key.as_str())],
+        vec![("authorization", &*format!("Bearer {key}"))],
+    ] {
+        let r = s.call("GET", "/api/v1/auth/me", &headers, None);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.json()["auth_method"], "api_key");
+        assert_eq!(r.json()["role"], "org_admin", "the key acts as its user");
+        assert_eq!(r.json()["scopes"], json!(["read", "write"]));
+    }
+    let listed = get(&s, "/api/v1/api-keys", &admin);
+    assert_eq!(listed.status, 200);
+    assert!(!listed.body.contains(&key), "the key is shown once only");
+    let items = listed.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert!(
+        items[0]["last_used_at"].is_string(),
+        "use is recorded: {items:?}"
+    );
+
+    // A key may not mint keys.
+    let r = s.call(
+        "POST",
+        "/api/v1/api-keys",
+        &[("x-api-key", &key)],
+        Some(&json!({"name": "child"})),
+    );
+    assert_eq!(r.status, 403);
+
+    let r = s.call(
+        "PUT",
+        &format!("/api/v1/api-keys/{id}"),
+        &[("authorization", &admin)],
+        Some(&json!({"name": "deploy"})),
+    );
+    assert_eq!((r.status, r.json()["name"].clone()), (200, json!("deploy")));
+    let r = s.call(
+        "PUT",
+        "/api/v1/api-keys/0195d3a0-0000-7000-8000-000000000000",
+        &[("authorization", &admin)],
+        Some(&json!({"name": "x"})),
+    );
+    assert_eq!(r.status, 404);
+
+    // Malformed or mistyped keys are refused before any lookup.
+    let mut typo = key.clone();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'a' { 'b' } else { 'a' });
+    for bad in [
+        typo.as_str(),
+        "cur_short",
+        "cur_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+    ] {
+        let r = s.call("GET", "/api/v1/auth/me", &[("x-api-key", bad)], None);
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (401, "invalid_api_key"),
+            "{bad}"
+        );
+    }
+
+    // Expired keys stop working.
+    let r = s.call(
+        "POST",
+        "/api/v1/api-keys",
+        &[("authorization", &admin)],
+        Some(&json!({"name": "old", "expires_in_days": 1})),
+    );
+    let old = r.json()["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.call("GET", "/api/v1/auth/me", &[("x-api-key", &old)], None)
+            .status,
+        200
+    );
+    sql(
+        &db,
+        "UPDATE api_keys SET expires_at = created_at WHERE name = 'old'",
+    )
+    .await;
+    assert_eq!(
+        s.call("GET", "/api/v1/auth/me", &[("x-api-key", &old)], None)
+            .status,
+        401
+    );
+
+    // Revoked keys stop at once, for good.
+    let r = s.call(
+        "DELETE",
+        &format!("/api/v1/api-keys/{id}"),
+        &[("authorization", &admin)],
+        None,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = s.call("GET", "/api/v1/auth/me", &[("x-api-key", &key)], None);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "invalid_api_key")
+    );
+    for action in ["api_key_created", "api_key_renamed", "api_key_revoked"] {
+        let entries = audit_actions(&s, &admin, action);
+        assert!(!entries.is_empty(), "{action}");
+        assert!(
+            !entries.iter().any(|e| e.to_string().contains(&key)),
+            "no key in the trail"
+        );
+    }
+}
+
+fn token_parts(claims: &Value, alg: &str) -> (String, String) {
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    (header, payload)
+}
+
+fn sign(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn forged_tokens(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let (access, refresh_token, user) = tokens(&s, "admin", ADMIN_PASSWORD);
+    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&access)).status, 200);
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(access.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["sub"], user["id"]);
+    assert_eq!(payload["typ"], "access");
+    for claim in [
+        "org", "role", "sid", "jti", "iat", "nbf", "exp", "iss", "aud",
+    ] {
+        assert!(payload.get(claim).is_some(), "{claim} in {payload}");
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let with = |patch: Value| {
+        let mut c = payload.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let (h, p) = token_parts(&payload, "none");
+    let cases = [
+        (
+            "forged signature",
+            sign(&payload, "another-secret-that-is-long-enough-000"),
+        ),
+        (
+            "expired",
+            sign(
+                &with(json!({"exp": now - 3600, "iat": now - 7200, "nbf": now - 7200})),
+                SECRET,
+            ),
+        ),
+        (
+            "not yet valid",
+            sign(&with(json!({"nbf": now + 3600})), SECRET),
+        ),
+        (
+            "refresh type",
+            sign(&with(json!({"typ": "refresh"})), SECRET),
+        ),
+        (
+            "other audience",
+            sign(&with(json!({"aud": "someone-else"})), SECRET),
+        ),
+        ("other issuer", sign(&with(json!({"iss": "evil"})), SECRET)),
+        ("alg none", format!("{h}.{p}.")),
+        ("refresh token as bearer", refresh_token.clone()),
+        ("garbage", "not.a.jwt".to_owned()),
+    ];
+    for (what, token) in cases {
+        let r = get(&s, "/api/v1/auth/me", &bearer(&token));
+        assert_eq!(r.status, 401, "{what}: {r:?}");
+        assert!(r.header("www-authenticate").is_some(), "{what}");
+        let code = r.error_code();
+        let expected = if what == "expired" {
+            "token_expired"
+        } else {
+            "invalid_token"
+        };
+        assert_eq!(code, expected, "{what}");
+    }
+    let mut unsigned = payload.clone();
+    unsigned.as_object_mut().unwrap().remove("sub");
+    let r = get(&s, "/api/v1/auth/me", &bearer(&sign(&unsigned, SECRET)));
+    assert_eq!(r.status, 401, "sub is required");
+}
+
+async fn brute_force(db: TestDatabase) {
+    let s = start(
+        &db,
+        &[
+            ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
+            ("LOGIN_MAX_FAILURES_PER_IP", "6"),
+        ],
+    );
+    // Unknown user and wrong password: same status, same body.
+    let unknown = login(&s, "nobody", "whatever-password");
+    let wrong = login(&s, "admin", "wrong-password");
+    assert_eq!(unknown.status, 401);
+    assert_eq!((unknown.status, &unknown.body), (wrong.status, &wrong.body));
+    assert_eq!(wrong.error_code(), "invalid_credentials");
+
+    login(&s, "admin", "wrong-password");
+    login(&s, "admin", "wrong-password");
+    // Locked: even the right password waits, and a forged X-Forwarded-For does not help.
+    let r = s.call(
+        "POST",
+        "/api/v1/auth/login",
+        &[("x-forwarded-for", "203.0.113.9")],
+        Some(&json!({"email_or_username": "admin", "password": ADMIN_PASSWORD})),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (429, "too_many_attempts"),
+        "{r:?}"
+    );
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 900);
+    // The address limit covers every account from it.
+    login(&s, "nobody2", "x-password");
+    login(&s, "nobody3", "x-password");
+    let r = login(&s, "fresh-account", "x-password");
+    assert_eq!(r.status, 429, "per-address limit: {r:?}");
+}
+
+async fn open_registration(db: TestDatabase) {
+    let s = start(&db, &[("ALLOW_REGISTRATION", "true")]);
+    let r = register(
+        &s,
+        None,
+        json!({"email": "new@example.com", "username": "newbie", "password": "long enough pw"}),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.json()["role"], "member");
+    let r = register(
+        &s,
+        None,
+        json!({"email": "x@example.com", "username": "sneaky", "password": "long enough pw", "role": "org_admin"}),
+    );
+    assert_eq!(r.status, 403);
+    let (access, _, _) = tokens(&s, "newbie", "long enough pw");
+    let me = get(&s, "/api/v1/auth/me", &bearer(&access)).json();
+    assert_eq!(me["organization"]["slug"], "default");
+    // A member may mint a key for themselves; it acts as a member.
+    let r = s.call(
+        "POST",
+        "/api/v1/api-keys",
+        &[("authorization", &bearer(&access))],
+        Some(&json!({"name": "mine"})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let key = r.json()["api_key"].as_str().unwrap().to_owned();
+    let me = s
+        .call("GET", "/api/v1/auth/me", &[("x-api-key", &key)], None)
+        .json();
+    assert_eq!(me["role"], "member");
+}
+
+macro_rules! on_both {
+    ($scenario:ident, $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            $scenario(TestDatabase::sqlite()).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            let Some(db) = TestDatabase::postgres().await else {
+                return;
+            };
+            $scenario(db).await;
+        }
+    };
+}
+
+on_both!(sessions, sessions_on_sqlite, sessions_on_postgres);
+on_both!(api_keys, api_keys_on_sqlite, api_keys_on_postgres);
+on_both!(
+    forged_tokens,
+    forged_tokens_on_sqlite,
+    forged_tokens_on_postgres
+);
+on_both!(brute_force, brute_force_on_sqlite, brute_force_on_postgres);
+on_both!(
+    open_registration,
+    open_registration_on_sqlite,
+    open_registration_on_postgres
+);
+
+#[tokio::test]
+async fn with_auth_disabled_everything_is_the_default_organization() {
+    let db = TestDatabase::sqlite();
+    let s = Server::start(&db.url(), &[]);
+    let me = s.get("/api/v1/auth/me").json();
+    assert_eq!(me["auth_method"], "none");
+    assert_eq!(me["role"], "org_admin");
+    assert_eq!(me["organization"]["slug"], "default");
+    assert!(me["user"].is_null());
+    // Credentials are not needed, and not consulted.
+    let r = s.call(
+        "GET",
+        "/api/v1/organizations/me",
+        &[("authorization", "Bearer junk")],
+        None,
+    );
+    assert_eq!(r.status, 200);
+}
