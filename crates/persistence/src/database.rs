@@ -114,6 +114,9 @@ impl Database {
                     .acquire_timeout(options.acquire_timeout)
                     .max_lifetime(None)
                     .idle_timeout(Duration::from_secs(600))
+                    // A local file has no network to break: skip the extra
+                    // round trip sqlx makes on every acquire by default.
+                    .test_before_acquire(false)
                     .connect_with(connect)
                     .await
                     .map_err(PersistenceError::from_connect)?;
@@ -136,9 +139,16 @@ impl Database {
                     .max_lifetime(options.max_lifetime)
                     .idle_timeout(Duration::from_secs(600))
                     .test_before_acquire(true)
-                    .connect_with(connect)
-                    .await
-                    .map_err(PersistenceError::from_connect)?;
+                    // Lazily: the pool fills to its idle size in the background
+                    // instead of opening DB_POOL_SIZE connections before serving.
+                    .connect_lazy_with(connect);
+                // One real connection now, so an unreachable server is an
+                // error at start-up rather than at the first request.
+                drop(
+                    pool.acquire()
+                        .await
+                        .map_err(PersistenceError::from_connect)?,
+                );
                 (SqlxPostgresConnector::from_sqlx_postgres_pool(pool), None)
             }
         };
