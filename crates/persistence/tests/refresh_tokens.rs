@@ -6,38 +6,23 @@
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use curatore_domain::{
-    DatabaseUrl, EmailAddress, NewApiKey, NewOrganization, NewRefreshToken, NewUser, Organization,
-    PasswordHash, RefreshTokenRecord, Role, Slug, User, UserId, Username,
+    EmailAddress, NewApiKey, NewRefreshToken, NewUser, Organization, PasswordHash,
+    RefreshTokenRecord, Role, User, UserId, Username,
 };
-use curatore_migration::{Migrator, MigratorTrait};
-use curatore_persistence::{Database, DatabaseOptions, PersistenceError, RotateOutcome};
+use curatore_persistence::{Database, PersistenceError, RotateOutcome};
 use curatore_test_support::{TestDatabase, each_engine};
 use serde_json::json;
 use std::sync::Arc;
 use uuid::Uuid;
 
+mod common;
+
 async fn open(db: &TestDatabase) -> Database {
-    let url = DatabaseUrl::parse(&db.url()).expect("test URL");
-    let database = Database::connect(&DatabaseOptions::new(url))
-        .await
-        .expect("connect");
-    Migrator::up(database.connection(), None)
-        .await
-        .expect("migrate");
-    database
+    common::open(db).await
 }
 
 async fn organization(db: &Database, slug: &str) -> Organization {
-    db.organizations()
-        .create(NewOrganization {
-            name: format!("Org {slug}"),
-            display_name: format!("Organization {slug}"),
-            slug: Slug::parse(slug).unwrap(),
-            settings: json!({"plan": "pro"}),
-            created_by: None,
-        })
-        .await
-        .expect("create organization")
+    common::organization(db, slug, json!({"plan": "pro"})).await
 }
 
 async fn user(db: &Database, org: &Organization, name: &str) -> User {

@@ -16,28 +16,19 @@ use curatore_test_support::{TestDatabase, each_engine};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
+mod common;
+
 async fn open(db: &TestDatabase) -> Database {
-    let url = DatabaseUrl::parse(&db.url()).expect("test URL");
-    let database = Database::connect(&DatabaseOptions::new(url))
-        .await
-        .expect("connect");
-    Migrator::up(database.connection(), None)
-        .await
-        .expect("migrate");
-    database
+    common::open(db).await
 }
 
 async fn organization(db: &Database, slug: &str) -> Organization {
-    db.organizations()
-        .create(NewOrganization {
-            name: format!("Org {slug}"),
-            display_name: format!("Organization {slug}"),
-            slug: Slug::parse(slug).unwrap(),
-            settings: json!({"plan": "pro", "features": ["a", "b"], "limits": {"users": 5}}),
-            created_by: None,
-        })
-        .await
-        .expect("create organization")
+    common::organization(
+        db,
+        slug,
+        json!({"plan": "pro", "features": ["a", "b"], "limits": {"users": 5}}),
+    )
+    .await
 }
 
 async fn user(db: &Database, org: &Organization, name: &str) -> User {
