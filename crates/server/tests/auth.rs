@@ -649,3 +649,76 @@ async fn with_auth_disabled_everything_is_the_default_organization() {
     );
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_logins_finish() {
+    let db = TestDatabase::sqlite();
+    let s = start(&db, &[]);
+    // Each login is ~25 ms of CPU by design: 24 at once keep the server busy
+    // for several hundred milliseconds, so the signal lands mid-flight.
+    let url = format!("{}/api/v1/auth/login", s.base);
+    let body = json!({"email_or_username": "admin", "password": ADMIN_PASSWORD}).to_string();
+    let threads: Vec<_> = (0..24)
+        .map(|_| {
+            let agent = s.agent();
+            let (url, body) = (url.clone(), body.clone());
+            std::thread::spawn(move || {
+                agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(body)
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let (status, logs) = s.stop();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(status.success(), "exit 0 after draining");
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every in-flight login answered: {statuses:?}"
+    );
+    let said = support::messages(&logs);
+    let signal = said
+        .iter()
+        .position(|m| m.starts_with("SIGTERM received"))
+        .unwrap();
+    let closed = said
+        .iter()
+        .position(|m| m == "Database connections closed")
+        .unwrap();
+    assert!(signal < closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weaker_stored_hashes_are_upgraded_on_login() {
+    let db = TestDatabase::sqlite();
+    // Seeded with a cheaper cost than the one configured later.
+    let s = start(
+        &db,
+        &[("ARGON2_ITERATIONS", "1"), ("ARGON2_MEMORY_KIB", "8192")],
+    );
+    s.stop();
+    let stored = || async {
+        let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+        let hash: String =
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'admin'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        pool.close().await;
+        hash
+    };
+    assert!(stored().await.contains("m=8192,t=1,p=1"));
+    let s = start(&db, &[]);
+    tokens(&s, "admin", ADMIN_PASSWORD);
+    let upgraded = stored().await;
+    assert!(
+        upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{upgraded}"
+    );
+    // And the new hash still lets the user in.
+    tokens(&s, "admin", ADMIN_PASSWORD);
+}

@@ -37,3 +37,39 @@ pub fn user_agent(req: &HttpRequest) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn request(peer: &str, forwarded: Option<&str>) -> HttpRequest {
+        let mut req = TestRequest::default().peer_addr(format!("{peer}:4000").parse().unwrap());
+        if let Some(xff) = forwarded {
+            req = req.insert_header(("x-forwarded-for", xff));
+        }
+        req.to_http_request()
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_the_peer_is_trusted() {
+        let req = request("198.51.100.7", Some("203.0.113.1"));
+        assert_eq!(client_ip(&req, &[]).to_string(), "198.51.100.7");
+        let other: IpAddr = "10.0.0.9".parse().unwrap();
+        assert_eq!(client_ip(&req, &[other]).to_string(), "198.51.100.7");
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_rightmost_untrusted_address_is_the_client() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let inner: IpAddr = "10.0.0.2".parse().unwrap();
+        // The left-most entry is whatever the client claimed: not believed.
+        let req = request("10.0.0.1", Some("1.2.3.4, 203.0.113.5, 10.0.0.2"));
+        assert_eq!(client_ip(&req, &[proxy, inner]).to_string(), "203.0.113.5");
+        // Only proxies in the chain, or garbage: fall back to the peer.
+        let req = request("10.0.0.1", Some("10.0.0.2, not-an-ip"));
+        assert_eq!(client_ip(&req, &[proxy, inner]).to_string(), "10.0.0.1");
+        let req = request("10.0.0.1", None);
+        assert_eq!(client_ip(&req, &[proxy]).to_string(), "10.0.0.1");
+    }
+}
