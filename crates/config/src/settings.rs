@@ -84,7 +84,8 @@ settings! {
     #[serde(deserialize_with = "deserialize_database_url")]
     database_url: DatabaseUrl = DatabaseUrl::Sqlite { path: PathBuf::from("./data/curatore.db") },
         env "DATABASE_URL";
-    /// Connections kept open in the pool (PostgreSQL; SQLite uses it as its cap too).
+    /// Connections kept open in the pool once opened (PostgreSQL); with
+    /// `DB_MAX_OVERFLOW` also the cap on SQLite's readers.
     db_pool_size: u32 = 20, env "DB_POOL_SIZE";
     /// Extra connections allowed under load on top of `db_pool_size`.
     db_max_overflow: u32 = 40, env "DB_MAX_OVERFLOW";

@@ -19,7 +19,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 pub struct DatabaseOptions {
     /// Where the database is.
     pub url: DatabaseUrl,
-    /// Most connections open at once (PostgreSQL: `DB_POOL_SIZE + DB_MAX_OVERFLOW`).
+    /// Most connections open at once (`DB_POOL_SIZE + DB_MAX_OVERFLOW`). SQLite
+    /// opens at most two per core (4–16) below this cap: one file gains
+    /// nothing from more readers.
     pub max_connections: u32,
     /// Connections kept open while idle (PostgreSQL: `DB_POOL_SIZE`, opened on demand).
     pub min_idle_connections: u32,
@@ -109,7 +111,7 @@ impl Database {
                     .busy_timeout(options.busy_timeout)
                     .foreign_keys(true);
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(sqlite_reader_count())
+                    .max_connections(sqlite_reader_count().min(options.max_connections.max(2)))
                     .min_connections(1)
                     .acquire_timeout(options.acquire_timeout)
                     .max_lifetime(None)
