@@ -271,6 +271,14 @@ async fn sessions(db: TestDatabase) {
     assert_eq!(refresh(&s, &refresh_token).status, 401);
     assert_eq!(login(&s, "bob", "correct horse battery").status, 401);
 
+    // A deactivated organization: its members lose access at once too.
+    let (admin2, _, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&admin2)).status, 200);
+    sql(&db, "UPDATE organizations SET is_active = false").await;
+    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&admin2)).status, 401);
+    assert_eq!(login(&s, "admin", ADMIN_PASSWORD).status, 401);
+    sql(&db, "UPDATE organizations SET is_active = true").await;
+
     // The trail: every event, never a secret.
     for action in ["register", "login", "logout", "token_refresh"] {
         assert!(
@@ -721,4 +729,36 @@ async fn weaker_stored_hashes_are_upgraded_on_login() {
     );
     // And the new hash still lets the user in.
     tokens(&s, "admin", ADMIN_PASSWORD);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mistyped_keys_are_refused_without_the_database() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let s = start(&db, &[("DB_CONNECT_TIMEOUT_SECONDS", "1")]);
+    let format = curatore_auth::ApiKeyFormat::new("cur_");
+    let unknown = format.generate().key.expose().to_owned();
+    let mut typo = unknown.clone();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'x' { 'y' } else { 'x' });
+    db.begin_outage().await;
+    // The checksum is wrong: answered without a query, so the outage does not show.
+    let r = s.call("GET", "/api/v1/auth/me", &[("x-api-key", &typo)], None);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "invalid_api_key")
+    );
+    // A well-formed key has to be looked up, which the outage prevents.
+    let r = s.call("GET", "/api/v1/auth/me", &[("x-api-key", &unknown)], None);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (503, "database_unavailable")
+    );
+    db.end_outage().await;
+    let r = s.call("GET", "/api/v1/auth/me", &[("x-api-key", &unknown)], None);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "invalid_api_key")
+    );
 }
