@@ -23,7 +23,9 @@ pub mod tokens;
 
 pub use api_keys::{ApiKeyError, ApiKeyFormat, GeneratedApiKey, constant_time_eq};
 pub use error::AuthError;
-pub use passwords::{Argon2Settings, PasswordCheck, PasswordHasher, PasswordPolicy};
+pub use passwords::{
+    Argon2Settings, PasswordCheck, PasswordHasher, PasswordPolicy, random_password,
+};
 pub use refresh::{
     NewRefreshToken, REFRESH_TOKEN_PREFIX, generate_refresh_token, hash_refresh_token,
 };

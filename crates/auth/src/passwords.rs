@@ -27,6 +27,17 @@ use tokio::sync::{OnceCell, Semaphore};
 /// enough that a flood is refused quickly rather than timing out.
 const QUEUE_BOUND: usize = 512;
 
+/// A password nobody has to guess: `len` base62 characters from a CSPRNG
+/// (about 5.95 bits each; 24 give ~142 bits).
+pub fn random_password(len: usize) -> Secret {
+    let password: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect();
+    Secret::new(password)
+}
+
 /// Argon2id cost parameters, from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Settings {
@@ -246,15 +257,11 @@ impl PasswordHasher {
         self.inner
             .dummy
             .get_or_try_init(|| async {
-                let random: String = rand::rng()
-                    .sample_iter(Alphanumeric)
-                    .take(32)
-                    .map(char::from)
-                    .collect();
+                let random = random_password(32);
                 let params = self.inner.params.clone();
                 let phc = self
                     .run_blocking(move |memory| {
-                        let phc = hash_blocking(&params, &Secret::new(random), memory);
+                        let phc = hash_blocking(&params, &random, memory);
                         // Usually the process's first large allocation: the
                         // allocator maps it separately and returns it when
                         // freed, so an idle server does not keep it.

@@ -4,7 +4,6 @@
 
 mod cli;
 mod logging;
-mod passwords;
 mod startup;
 
 use clap::Parser;

@@ -1,9 +1,11 @@
 //! Start-up and shutdown, in the order the seed's log describes.
 
 use crate::cli::Failure;
-use crate::passwords;
 use actix_web::HttpServer;
-use curatore_auth::{ApiKeyFormat, PasswordPolicy, SigningAlgorithm, TokenSettings, TokenSigner};
+use curatore_auth::{
+    ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SigningAlgorithm, TokenSettings,
+    TokenSigner, random_password,
+};
 use curatore_config::{JwtAlgorithm, Settings};
 use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
@@ -23,7 +25,8 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
             "JWT_SECRET_KEY: {problem}; ENABLE_AUTH=true needs a real secret (e.g. `openssl rand -base64 48`)"
         )));
     }
-    let db = prepare_database(&settings).await?;
+    let auth = auth_config(&settings)?;
+    let db = prepare_database(&settings, &auth.hasher).await?;
     let default_org = DefaultOrganization {
         id: settings.default_org_id.map(Into::into),
         slug: Some(settings.default_org_slug.clone()),
@@ -35,7 +38,6 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
         tracing::info!("Authentication: disabled (backward compatibility mode)");
     }
 
-    let auth = auth_config(&settings)?;
     // The dummy hash for unknown-user logins, made now rather than on the first such login.
     let hasher = auth.hasher.clone();
     actix_web::rt::spawn(async move {
@@ -96,11 +98,8 @@ fn auth_config(settings: &Settings) -> Result<AuthConfig, Failure> {
             audience: settings.jwt_audience.clone(),
             access_ttl: Duration::from_secs(settings.jwt_access_token_expire_minutes * 60),
         }),
-        hasher: passwords::hasher(settings)?,
-        password_policy: PasswordPolicy {
-            min_chars: settings.password_min_length,
-            max_bytes: 1024,
-        },
+        hasher: password_hasher(settings)?,
+        password_policy: password_policy(settings),
         api_keys: ApiKeyFormat::new(settings.api_key_prefix.clone()),
         refresh_ttl: Duration::from_secs(settings.jwt_refresh_token_expire_days * 86_400),
         allow_registration: settings.allow_registration,
@@ -114,21 +113,45 @@ fn auth_config(settings: &Settings) -> Result<AuthConfig, Failure> {
     })
 }
 
+/// The argon2id hasher at the configured cost.
+fn password_hasher(settings: &Settings) -> Result<PasswordHasher, Failure> {
+    PasswordHasher::new(Argon2Settings {
+        memory_kib: settings.argon2_memory_kib,
+        iterations: settings.argon2_iterations,
+        parallelism: settings.argon2_parallelism,
+    })
+    .map_err(|e| {
+        Failure::Config(format!(
+            "ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM: {e}"
+        ))
+    })
+}
+
+fn password_policy(settings: &Settings) -> PasswordPolicy {
+    PasswordPolicy {
+        min_chars: settings.password_min_length,
+        ..PasswordPolicy::default()
+    }
+}
+
 /// `curatore-server seed`: the same preparation as `serve`, without serving.
 pub async fn seed_only(settings: &Settings) -> Result<(), Failure> {
-    let db = prepare_database(settings).await?;
+    let db = prepare_database(settings, &password_hasher(settings)?).await?;
     db.close().await;
     Ok(())
 }
 
 /// Connect (with retries), migrate, seed: the first half of start-up.
-async fn prepare_database(settings: &Settings) -> Result<Database, Failure> {
+async fn prepare_database(
+    settings: &Settings,
+    hasher: &PasswordHasher,
+) -> Result<Database, Failure> {
     tracing::info!("Initializing database...");
     let db = connect_with_retry(settings).await?;
     tracing::info!(url = %db.redacted_url(), "Database connected ({})", db.kind().as_str());
     migrate(settings, &db).await?;
     tracing::info!("Database tables initialized");
-    seed(settings, &db).await?;
+    seed(settings, &db, hasher).await?;
     Ok(db)
 }
 
@@ -203,7 +226,7 @@ async fn migrate(settings: &Settings, db: &Database) -> Result<(), Failure> {
 }
 
 /// Creates the default organization and admin when no organization exists.
-async fn seed(settings: &Settings, db: &Database) -> Result<(), Failure> {
+async fn seed(settings: &Settings, db: &Database, hasher: &PasswordHasher) -> Result<(), Failure> {
     let exists = db
         .organizations()
         .any_exist()
@@ -222,16 +245,13 @@ async fn seed(settings: &Settings, db: &Database) -> Result<(), Failure> {
     let mut password = settings.admin_password.clone();
     let mut generated = false;
     if settings.enable_auth && password.expose() == PLACEHOLDER_ADMIN_PASSWORD {
-        password = passwords::generate();
+        password = random_password(24);
         generated = true;
     }
-    if password.expose().chars().count() < settings.password_min_length {
-        return Err(Failure::Config(format!(
-            "ADMIN_PASSWORD: shorter than PASSWORD_MIN_LENGTH ({})",
-            settings.password_min_length
-        )));
-    }
-    let admin_password_hash = passwords::hasher(settings)?
+    password_policy(settings)
+        .check(&password)
+        .map_err(|e| Failure::Config(format!("ADMIN_PASSWORD (PASSWORD_MIN_LENGTH): {e}")))?;
+    let admin_password_hash = hasher
         .hash(&password)
         .await
         .map_err(|e| Failure::Runtime(format!("hashing the admin password failed: {e}")))?;

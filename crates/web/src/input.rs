@@ -1,4 +1,5 @@
-//! Extractor configuration: explicit limits and JSON errors for bad input.
+//! Input rules: explicit limits and JSON errors for bad input, and the
+//! checks of text fields shared by the handlers.
 //!
 //! actix answers its own extractor failures in plain text (and a malformed
 //! path parameter as a 404) unless each extractor's config has a handler.
@@ -78,4 +79,35 @@ fn query_error(err: &QueryPayloadError) -> ApiError {
         "invalid_query_parameter",
         format!("a query parameter is not valid: {e}"),
     )
+}
+
+/// The longest name or label accepted (the `varchar(255)` columns).
+pub(crate) const NAME_MAX: usize = 255;
+
+/// A required text field: trimmed, 1 to `max` characters.
+pub(crate) fn required_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(ApiError::bad_request(
+            "validation_failed",
+            format!("{field} must be 1 to {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// An optional text field: at most `max` characters; blank means absent.
+pub(crate) fn optional_text(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) if v.chars().count() > max => Err(ApiError::bad_request(
+            "validation_failed",
+            format!("{field} must be at most {max} characters"),
+        )),
+        other => Ok(other),
+    }
 }

@@ -4,6 +4,7 @@ use crate::audit::AuditContext;
 use crate::auth::{Actor, AnyRole, Member, Principal};
 use crate::dto::ApiKeyBody;
 use crate::error::ApiError;
+use crate::input::{NAME_MAX, required_text};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -22,20 +23,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-const NAME_MAX: usize = 255;
 const MAX_SCOPES: usize = 32;
 const MAX_EXPIRY_DAYS: u32 = 3650;
-
-fn check_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > NAME_MAX {
-        return Err(ApiError::bad_request(
-            "validation_failed",
-            format!("name must be 1 to {NAME_MAX} characters"),
-        ));
-    }
-    Ok(name.to_owned())
-}
 
 fn check_scopes(scopes: Vec<String>) -> Result<Vec<String>, ApiError> {
     let valid = |s: &String| {
@@ -100,7 +89,7 @@ async fn create(
         expires_in_days,
         scopes,
     } = body.into_inner();
-    let name = check_name(&name)?;
+    let name = required_text("name", &name, NAME_MAX)?;
     let scopes = check_scopes(scopes)?;
     let expires_at = match expires_in_days {
         Some(days) if (1..=MAX_EXPIRY_DAYS).contains(&days) => {
@@ -202,7 +191,7 @@ async fn rename(
     body: web::Json<RenameRequest>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_api_key_actor(&principal)?;
-    let name = check_name(&body.name)?;
+    let name = required_text("name", &body.name, NAME_MAX)?;
     let key = manageable(&state, &principal, *id).await?;
     let audit = AuditContext::new(&req, &state);
     let tx = state.database().begin().await?;

@@ -4,6 +4,7 @@ use crate::audit::AuditContext;
 use crate::auth::{AnyRole, Principal};
 use crate::dto::{OrganizationBody, UserBody};
 use crate::error::ApiError;
+use crate::input::{NAME_MAX, optional_text};
 use crate::state::AppState;
 use crate::tenant;
 use actix_web::http::StatusCode;
@@ -13,7 +14,7 @@ use curatore_auth::{PasswordCheck, generate_refresh_token, hash_refresh_token};
 use curatore_domain::{
     AuditStatus, EmailAddress, NewRefreshToken, NewUser, Organization, Role, Secret, User, Username,
 };
-use curatore_persistence::RotateOutcome;
+use curatore_persistence::{AccessSnapshot, RotateOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
@@ -65,16 +66,6 @@ struct TokenResponse {
     token_type: &'static str,
     expires_in: u64,
     user: UserBody,
-}
-
-fn max_field(name: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.chars().count() > max {
-        return Err(ApiError::bad_request(
-            "validation_failed",
-            format!("{name} must be at most {max} characters"),
-        ));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -249,12 +240,12 @@ async fn refresh(
         .await?;
     match outcome {
         RotateOutcome::Rotated { current, .. } => {
-            let user = tx.users().get(current.user_id).await?;
-            let organization = match &user {
-                Some(u) => tx.organizations().get(u.organization_id).await?,
-                None => None,
-            };
-            let (Some(user), Some(organization)) = (user, organization) else {
+            let Some(AccessSnapshot {
+                user, organization, ..
+            }) = tx
+                .access_snapshot(current.user_id, current.family_id)
+                .await?
+            else {
                 return Err(invalid_refresh_token());
             };
             if !user.is_active || !organization.is_active {
@@ -428,9 +419,7 @@ async fn register(
     };
     let email = EmailAddress::parse(&body.email)?;
     let username = Username::parse(&body.username)?;
-    if let Some(name) = &body.full_name {
-        max_field("full_name", name, 255)?;
-    }
+    let full_name = optional_text("full_name", body.full_name, NAME_MAX)?;
     auth.config.password_policy.check(&body.password)?;
     let password_hash = auth.config.hasher.hash(&body.password).await?;
     let audit = AuditContext::new(&req, &state);
@@ -442,7 +431,7 @@ async fn register(
             email,
             username,
             password_hash,
-            full_name: body.full_name.filter(|n| !n.trim().is_empty()),
+            full_name,
             role,
             is_verified: false,
         })

@@ -4,6 +4,7 @@ use crate::audit::AuditContext;
 use crate::auth::{AnyRole, OrgAdmin};
 use crate::dto::OrganizationBody;
 use crate::error::ApiError;
+use crate::input::{NAME_MAX, required_text};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -39,8 +40,6 @@ struct OrganizationUpdate {
     settings: Option<Value>,
 }
 
-const DISPLAY_NAME_MAX: usize = 255;
-
 async fn update_me(
     OrgAdmin(principal): OrgAdmin,
     req: HttpRequest,
@@ -51,15 +50,9 @@ async fn update_me(
         display_name,
         settings,
     } = body.into_inner();
-    if let Some(name) = &display_name {
-        let chars = name.trim().chars().count();
-        if chars == 0 || chars > DISPLAY_NAME_MAX {
-            return Err(ApiError::bad_request(
-                "validation_failed",
-                format!("display_name must be 1 to {DISPLAY_NAME_MAX} characters"),
-            ));
-        }
-    }
+    let display_name = display_name
+        .map(|n| required_text("display_name", &n, NAME_MAX))
+        .transpose()?;
     if settings.as_ref().is_some_and(|s| !s.is_object()) {
         return Err(ApiError::bad_request(
             "validation_failed",
@@ -78,7 +71,7 @@ async fn update_me(
     let tx = state.database().begin().await?;
     let updated = tx
         .organizations()
-        .update_profile(org_id, display_name.map(|n| n.trim().to_owned()), settings)
+        .update_profile(org_id, display_name, settings)
         .await?;
     tx.audit_logs()
         .record(audit.by(
