@@ -33,6 +33,10 @@ pub struct DatabaseOptions {
     pub busy_timeout: Duration,
     /// How long table counts and sizes in the health report may be reused.
     pub health_cache_ttl: Duration,
+    /// SQLite only: the most the database file may grow to, in bytes
+    /// (`PRAGMA max_page_count`). Beyond it writes fail as on a full disk.
+    /// `None`: no limit but the disk's.
+    pub sqlite_max_size_bytes: Option<u64>,
 }
 
 impl DatabaseOptions {
@@ -46,8 +50,34 @@ impl DatabaseOptions {
             acquire_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             health_cache_ttl: Duration::from_secs(5),
+            sqlite_max_size_bytes: None,
         }
     }
+}
+
+/// SQLite's default page size, which this crate never changes.
+const SQLITE_PAGE_SIZE: u64 = 4096;
+
+/// Whether a SQLite connection coming back to the pool may be used again.
+///
+/// After a failed `COMMIT` or `ROLLBACK` (a full disk, an I/O error) the
+/// driver still counts the connection as inside a transaction. Reused, its
+/// next `BEGIN` would become a savepoint inside a transaction nobody owns:
+/// every later "commit" would report success without saving anything, and
+/// the orphaned transaction would hold the write lock. Such a connection is
+/// closed instead, which makes SQLite roll back whatever it still holds.
+async fn sqlite_connection_is_clean(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A dropped transaction queues its rollback; the ping runs after it.
+    conn.ping().await?;
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("closing a SQLite connection whose transaction could not be ended");
+    }
+    Ok(clean)
 }
 
 /// SQLite readers: enough to use every core twice over; more only costs memory.
@@ -103,13 +133,17 @@ impl Database {
                         ))
                     })?;
                 }
-                let connect = SqliteConnectOptions::new()
+                let mut connect = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(options.busy_timeout)
                     .foreign_keys(true);
+                if let Some(bytes) = options.sqlite_max_size_bytes {
+                    let pages = (bytes / SQLITE_PAGE_SIZE).max(1);
+                    connect = connect.pragma("max_page_count", pages.to_string());
+                }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(sqlite_reader_count().min(options.max_connections.max(2)))
                     .min_connections(1)
@@ -119,6 +153,7 @@ impl Database {
                     // A local file has no network to break: skip the extra
                     // round trip sqlx makes on every acquire by default.
                     .test_before_acquire(false)
+                    .after_release(|conn, _| Box::pin(sqlite_connection_is_clean(conn)))
                     .connect_with(connect)
                     .await
                     .map_err(PersistenceError::from_connect)?;
@@ -141,6 +176,13 @@ impl Database {
                     .max_lifetime(options.max_lifetime)
                     .idle_timeout(Duration::from_secs(600))
                     .test_before_acquire(true)
+                    // The driver queues a rollback for a dropped transaction
+                    // and counts it ended; a connection still counted inside
+                    // one (a failed COMMIT) is closed, never reused.
+                    .after_release(|conn, _| {
+                        use sqlx::Connection;
+                        Box::pin(std::future::ready(Ok(!conn.is_in_transaction())))
+                    })
                     // Lazily: the pool fills to its idle size in the background
                     // instead of opening DB_POOL_SIZE connections before serving.
                     .connect_lazy_with(connect);
