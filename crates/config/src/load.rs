@@ -415,7 +415,7 @@ impl Resolver {
 
     /// Rules that span a type's range: values that parse but cannot work.
     fn check_rules(&self, s: &Settings) -> Result<(), ConfigError> {
-        let at_least_one: [(&'static str, u64); 6] = [
+        let at_least_one: [(&'static str, u64); 8] = [
             ("DB_POOL_SIZE", s.db_pool_size.into()),
             ("ARGON2_ITERATIONS", s.argon2_iterations.into()),
             ("ARGON2_PARALLELISM", s.argon2_parallelism.into()),
@@ -428,6 +428,14 @@ impl Resolver {
                 s.jwt_refresh_token_expire_days,
             ),
             ("PASSWORD_MIN_LENGTH", s.password_min_length as u64),
+            (
+                "REGISTRATION_LIMIT_PER_IP",
+                s.registration_limit_per_ip.into(),
+            ),
+            (
+                "REGISTRATION_LIMIT_WINDOW_SECONDS",
+                s.registration_limit_window_seconds,
+            ),
         ];
         for (variable, value) in at_least_one {
             if value == 0 {

@@ -125,12 +125,17 @@ settings! {
     allow_registration: bool = false, env "ALLOW_REGISTRATION";
     /// Shortest password accepted when a password is set.
     password_min_length: usize = 8, env "PASSWORD_MIN_LENGTH";
-    /// Failed logins for one account within the window before it is locked out.
+    /// Failed logins for one account from one client address within the window
+    /// before that address is refused for that account (the owner elsewhere is not).
     login_max_failures_per_account: u32 = 5, env "LOGIN_MAX_FAILURES_PER_ACCOUNT";
     /// Failed logins from one client address within the window before it is refused.
     login_max_failures_per_ip: u32 = 20, env "LOGIN_MAX_FAILURES_PER_IP";
     /// The sliding window, in seconds, over which failed logins are counted.
     login_failure_window_seconds: u64 = 900, env "LOGIN_FAILURE_WINDOW_SECONDS";
+    /// Open registrations (`ALLOW_REGISTRATION=true`) one client address may attempt within the window.
+    registration_limit_per_ip: u32 = 5, env "REGISTRATION_LIMIT_PER_IP";
+    /// The sliding window, in seconds, over which registrations are counted.
+    registration_limit_window_seconds: u64 = 3600, env "REGISTRATION_LIMIT_WINDOW_SECONDS";
 
     /// Seconds a checked session or API key is trusted before the database is
     /// asked again; changes made through this process apply at once (0: always ask).

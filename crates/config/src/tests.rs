@@ -492,3 +492,26 @@ fn the_env_example_documents_every_variable() {
         );
     }
 }
+
+#[test]
+fn registration_limits_default_to_five_an_hour_and_must_be_at_least_one() {
+    let root = Root::new();
+    let s = root.load(&[]).unwrap().settings;
+    assert_eq!(
+        (
+            s.registration_limit_per_ip,
+            s.registration_limit_window_seconds
+        ),
+        (5, 3600)
+    );
+    for variable in [
+        "REGISTRATION_LIMIT_PER_IP",
+        "REGISTRATION_LIMIT_WINDOW_SECONDS",
+    ] {
+        let err = root.load(&[(variable, "0")]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("invalid {variable} from environment variable: must be at least 1")
+        );
+    }
+}

@@ -10,7 +10,7 @@ use curatore_config::{JwtAlgorithm, Settings};
 use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions, InitialTenant, SeedOutcome};
-use curatore_web::{AppState, AuthConfig, DefaultOrganization, LoginLimits};
+use curatore_web::{AppState, AuthConfig, DefaultOrganization, LoginLimits, RegistrationLimits};
 use std::time::{Duration, Instant};
 
 /// The placeholder admin password of the seed; never used when auth is on.
@@ -108,6 +108,10 @@ fn auth_config(settings: &Settings) -> Result<AuthConfig, Failure> {
             per_account: settings.login_max_failures_per_account,
             per_ip: settings.login_max_failures_per_ip,
             window: Duration::from_secs(settings.login_failure_window_seconds),
+        },
+        registration_limits: RegistrationLimits {
+            per_ip: settings.registration_limit_per_ip,
+            window: Duration::from_secs(settings.registration_limit_window_seconds),
         },
         cache_ttl: Duration::from_secs(settings.auth_cache_seconds),
     })

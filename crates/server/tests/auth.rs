@@ -554,7 +554,8 @@ async fn brute_force(db: TestDatabase) {
 
     login(&s, "admin", "wrong-password");
     login(&s, "admin", "wrong-password");
-    // Locked: even the right password waits, and a forged X-Forwarded-For does not help.
+    // This address is locked out of the account: even the right password
+    // waits, and a forged X-Forwarded-For (no trusted proxy) does not help.
     let r = s.call(
         "POST",
         "/api/v1/auth/login",
@@ -761,4 +762,178 @@ async fn mistyped_keys_are_refused_without_the_database() {
         (r.status, r.error_code().as_str()),
         (401, "invalid_api_key")
     );
+}
+
+/// A login from `client` (the server must trust 127.0.0.1 as a proxy).
+fn login_from(s: &Server, client: &str, who: &str, password: &str) -> Reply {
+    s.call(
+        "POST",
+        "/api/v1/auth/login",
+        &[("x-forwarded-for", client)],
+        Some(&json!({"email_or_username": who, "password": password})),
+    )
+}
+
+fn assert_too_many_attempts(r: &Reply, window: u64) {
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (429, "too_many_attempts"),
+        "{r:?}"
+    );
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= window, "Retry-After {retry}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_passwords_are_verified_at_most_the_limit() {
+    let db = TestDatabase::sqlite();
+    let s = start(&db, &[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "5")]);
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..30)
+            .map(|_| scope.spawn(|| login(&s, "admin", "wrong-password")))
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let refused = replies.iter().filter(|r| r.status == 401).count();
+    let limited: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        (1..=5).contains(&refused),
+        "at most the limit verified: {refused} × 401"
+    );
+    assert_eq!(refused + limited.len(), 30, "only 401 or 429: {replies:?}");
+    for r in limited {
+        assert_too_many_attempts(r, 900);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guessing_address_locks_itself_out_not_the_owner() {
+    let db = TestDatabase::sqlite();
+    let s = start(&db, &[("TRUSTED_PROXIES", "127.0.0.1")]);
+    let attacker = "203.0.113.10";
+    let statuses: Vec<u16> = (0..10)
+        .map(|_| login_from(&s, attacker, "admin", "wrong-password").status)
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
+    // The attacker's address stays locked out, even with the right password.
+    let r = login_from(&s, attacker, "admin", ADMIN_PASSWORD);
+    assert_too_many_attempts(&r, 900);
+    // The owner, from another address, still gets in.
+    let r = login_from(&s, "198.51.100.20", "admin", ADMIN_PASSWORD);
+    assert_eq!(r.status, 200, "{r:?}");
+    // And the attacker's address may still try other accounts.
+    let r = login_from(&s, attacker, "someone-else", "wrong-password");
+    assert_eq!(r.status, 401, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn username_and_email_share_one_budget() {
+    let db = TestDatabase::sqlite();
+    let s = start(&db, &[("LOGIN_MAX_FAILURES_PER_ACCOUNT", "4")]);
+    for who in ["admin", "ADMIN@EXAMPLE.COM", "admin", " admin@example.com "] {
+        let r = login(&s, who, "wrong-password");
+        assert_eq!(r.status, 401, "{who}: {r:?}");
+    }
+    for who in ["admin", "Admin@Example.com"] {
+        assert_too_many_attempts(&login(&s, who, "wrong-password"), 900);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_registration_is_limited_per_address() {
+    let db = TestDatabase::sqlite();
+    let s = start(
+        &db,
+        &[
+            ("ALLOW_REGISTRATION", "true"),
+            ("REGISTRATION_LIMIT_PER_IP", "3"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    );
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..12)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || {
+                    s.call(
+                        "POST",
+                        "/api/v1/auth/register",
+                        &[("x-forwarded-for", "203.0.113.30")],
+                        Some(&json!({
+                            "email": format!("bot{i}@example.com"),
+                            "username": format!("bot{i}"),
+                            "password": "long enough pw",
+                        })),
+                    )
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    assert_eq!(created, 3, "{replies:?}");
+    for r in replies.iter().filter(|r| r.status != 201) {
+        assert_too_many_attempts(r, 3600);
+    }
+    // Another address is not affected.
+    let r = s.call(
+        "POST",
+        "/api/v1/auth/register",
+        &[("x-forwarded-for", "198.51.100.30")],
+        Some(&json!({"email": "human@example.com", "username": "human", "password": "long enough pw"})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_cannot_create_users_or_keys() {
+    let db = TestDatabase::sqlite();
+    let s = start(&db, &[]);
+    let (access, _, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let r = s.call(
+        "POST",
+        "/api/v1/api-keys",
+        &[("authorization", &bearer(&access))],
+        Some(&json!({"name": "admin key"})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let key = r.json()["api_key"].as_str().unwrap().to_owned();
+    for auth in [("x-api-key", key.clone()), ("authorization", bearer(&key))] {
+        let headers = [(auth.0, auth.1.as_str())];
+        let r = s.call(
+            "POST",
+            "/api/v1/auth/register",
+            &headers,
+            Some(&json!({"email": "shadow@example.com", "username": "shadow", "password": "long enough pw", "role": "org_admin"})),
+        );
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (403, "forbidden"),
+            "{r:?}"
+        );
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("API keys cannot create users")
+        );
+        let r = s.call(
+            "POST",
+            "/api/v1/api-keys",
+            &headers,
+            Some(&json!({"name": "child"})),
+        );
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (403, "forbidden"),
+            "{r:?}"
+        );
+    }
+    // The same request with the admin's token works: the refusal is about the key.
+    let r = register(
+        &s,
+        Some(&bearer(&access)),
+        json!({"email": "shadow@example.com", "username": "shadow", "password": "long enough pw", "role": "org_admin"}),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
 }

@@ -8,6 +8,7 @@ use curatore_domain::DomainError;
 use curatore_persistence::PersistenceError;
 use serde::Serialize;
 use std::fmt;
+use std::time::Duration;
 
 /// How long a client should wait before retrying when the database is down.
 const RETRY_AFTER_SECONDS: u32 = 5;
@@ -22,6 +23,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds for `Retry-After`; 503s without one get the default.
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -42,7 +45,26 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// 429 `too_many_attempts` with `Retry-After` (whole seconds, at least 1).
+    pub fn too_many_attempts(wait: Duration, what: &str) -> Self {
+        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many {what}; try again in {secs} s"),
+        )
+        .with_retry_after(secs)
+    }
+
+    /// Adds a `Retry-After` header of `seconds` to the response.
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 400 for a request that breaks a rule; `code` says which.
@@ -83,6 +105,17 @@ impl ApiError {
         &self.message
     }
 
+    /// The `Retry-After` seconds this error answers with, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self.retry_after {
+            Some(secs) => Some(secs),
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE => {
+                Some(RETRY_AFTER_SECONDS.into())
+            }
+            None => None,
+        }
+    }
+
     /// The JSON body for any status, code and message; also used for
     /// actix's own errors so every failure has the same shape.
     pub(crate) fn body(code: &str, message: &str) -> String {
@@ -113,8 +146,8 @@ impl ResponseError for ApiError {
                 HeaderValue::from_static("Bearer realm=\"curatore\""),
             ));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS)));
+        if let Some(secs) = self.retry_after() {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
         }
         res.body(Self::body(self.code, &self.message))
     }
@@ -172,5 +205,29 @@ impl From<AuthError> for ApiError {
                 Self::internal()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn too_many_attempts_is_an_error_with_retry_after_and_the_json_shape() {
+        let err = ApiError::too_many_attempts(Duration::from_millis(1500), "failed logins");
+        assert_eq!(err.retry_after(), Some(2));
+        let res = err.error_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "2");
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "too_many_attempts");
+        assert_eq!(
+            body["error"]["message"],
+            "too many failed logins; try again in 2 s"
+        );
+        // Other errors keep their headers: 503 its default, 4xx none.
+        assert_eq!(ApiError::database_unavailable().retry_after(), Some(5));
+        assert_eq!(ApiError::not_found("x").retry_after(), None);
     }
 }

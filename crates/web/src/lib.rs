@@ -30,7 +30,7 @@ mod routes;
 mod state;
 mod tenant;
 
-pub use auth::{AuthConfig, LoginLimits, Principal};
+pub use auth::{AuthConfig, LoginLimits, Principal, RegistrationLimits};
 pub use error::ApiError;
 pub use input::BODY_LIMIT_BYTES;
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};

@@ -7,14 +7,16 @@
 
 mod cache;
 mod limiter;
+mod login_gate;
 mod principal;
 
-pub use limiter::LoginLimits;
+pub use limiter::{LoginLimits, RegistrationLimits};
 pub(crate) use principal::authentication_required;
 pub use principal::{Actor, AnyRole, Member, OrgAdmin, Principal};
 
 pub(crate) use cache::AuthCache;
-pub(crate) use limiter::LoginLimiter;
+pub(crate) use limiter::{LoginLimiter, RegistrationLimiter};
+pub(crate) use login_gate::{CheckedLogin, check_login};
 
 use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenSigner};
 use curatore_domain::ApiKeyId;
@@ -44,6 +46,8 @@ pub struct AuthConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// Failed-login limits.
     pub login_limits: LoginLimits,
+    /// Open-registration limits (`ALLOW_REGISTRATION=true`).
+    pub registration_limits: RegistrationLimits,
     /// How long a checked session or key is trusted without asking the
     /// database again (changes made through this process apply at once).
     pub cache_ttl: Duration,
@@ -58,6 +62,7 @@ pub(crate) struct AuthRuntime {
     pub(crate) config: AuthConfig,
     pub(crate) cache: AuthCache,
     pub(crate) limiter: LoginLimiter,
+    pub(crate) registrations: RegistrationLimiter,
     last_used: Mutex<HashMap<ApiKeyId, Instant>>,
 }
 
@@ -66,6 +71,7 @@ impl AuthRuntime {
         Self {
             cache: AuthCache::new(config.cache_ttl),
             limiter: LoginLimiter::new(config.login_limits),
+            registrations: RegistrationLimiter::new(config.registration_limits),
             last_used: Mutex::new(HashMap::new()),
             config,
         }

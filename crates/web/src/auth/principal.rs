@@ -109,6 +109,15 @@ impl Principal {
         }
     }
 
+    /// Refuses API keys with 403 `forbidden`: whatever a key creates (a
+    /// user, another key) would outlive the key's own revocation.
+    pub(crate) fn refuse_api_key(&self, message: &'static str) -> Result<(), ApiError> {
+        if matches!(self.actor, Actor::ApiKey { .. }) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", message));
+        }
+        Ok(())
+    }
+
     fn require(self, role: Role) -> Result<Self, ApiError> {
         if self.role.satisfies(role) {
             Ok(self)

@@ -1,12 +1,11 @@
 //! API keys: create (the key is shown once), list, rename, revoke.
 
 use crate::audit::AuditContext;
-use crate::auth::{Actor, AnyRole, Member, Principal};
+use crate::auth::{AnyRole, Member, Principal};
 use crate::dto::ApiKeyBody;
 use crate::error::ApiError;
 use crate::input::{NAME_MAX, required_text};
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use curatore_domain::{ApiKey, ApiKeyId, NewApiKey, Role};
@@ -50,14 +49,7 @@ fn check_scopes(scopes: Vec<String>) -> Result<Vec<String>, ApiError> {
 /// Keys cannot mint or manage keys: a leaked key must not be able to
 /// outlive its own revocation.
 fn refuse_api_key_actor(principal: &Principal) -> Result<(), ApiError> {
-    if matches!(principal.actor(), Actor::ApiKey { .. }) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "API keys cannot manage API keys; sign in as a user",
-        ));
-    }
-    Ok(())
+    principal.refuse_api_key("API keys cannot manage API keys; sign in as a user")
 }
 
 #[derive(Deserialize)]

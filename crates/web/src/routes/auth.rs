@@ -1,14 +1,15 @@
 //! Register, log in, refresh, log out, and who am I.
 
 use crate::audit::AuditContext;
-use crate::auth::{AnyRole, Principal};
+use crate::auth::{AnyRole, CheckedLogin, Principal, check_login};
+use crate::client;
 use crate::dto::{OrganizationBody, UserBody};
 use crate::error::ApiError;
 use crate::input::{NAME_MAX, optional_text};
 use crate::state::AppState;
 use crate::tenant;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use curatore_auth::{PasswordCheck, generate_refresh_token, hash_refresh_token};
 use curatore_domain::{
@@ -17,8 +18,6 @@ use curatore_domain::{
 use curatore_persistence::{AccessSnapshot, RotateOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
 use uuid::Uuid;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
@@ -46,19 +45,6 @@ fn invalid_refresh_token() -> ApiError {
     )
 }
 
-fn too_many_attempts(wait: Duration) -> HttpResponse {
-    let secs = wait.as_secs().max(1);
-    let mut res: HttpResponse = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-        format!("too many failed logins; try again in {secs} s"),
-    )
-    .into();
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    res
-}
-
 #[derive(Serialize)]
 struct TokenResponse {
     access_token: String,
@@ -82,28 +68,21 @@ async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth();
     let audit = AuditContext::new(&req, &state);
-    let ip: IpAddr = audit
-        .ip()
-        .parse()
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let ip = client::client_ip(&req, &auth.config.trusted_proxies);
     let LoginRequest {
         email_or_username: login,
         password,
     } = body.into_inner();
-    let login = login.trim().to_owned();
-    if let Some(wait) = auth.limiter.blocked(&login, ip) {
-        return Ok(too_many_attempts(wait));
-    }
+    // Limits, user lookup and verification, in the order that makes the
+    // limits hold under parallel and distributed attempts.
+    let CheckedLogin {
+        user,
+        check,
+        attempt,
+    } = check_login(&state, &login, &password, ip).await?;
     let db = state.database();
-    let found = if login.is_empty() || login.len() > 255 {
-        None
-    } else {
-        db.users().find_by_login(&login).await?
-    };
-    let Some(user) = found else {
-        // Same work, same answer as a wrong password: no user enumeration.
-        auth.config.hasher.verify_dummy(&password).await?;
-        auth.limiter.record_failure(&login, ip);
+    let Some(user) = user else {
+        attempt.failed();
         db.audit_logs()
             .record(audit.entry(
                 "login",
@@ -117,11 +96,6 @@ async fn login(
             .await?;
         return Err(invalid_credentials());
     };
-    let check = auth
-        .config
-        .hasher
-        .verify(&password, &user.password_hash)
-        .await?;
     let organization = db.organizations().get(user.organization_id).await?;
     let refused = match (&check, &organization) {
         (PasswordCheck::Invalid, _) => Some("wrong_password"),
@@ -131,7 +105,7 @@ async fn login(
         _ => None,
     };
     let (Some(organization), None) = (organization, refused) else {
-        auth.limiter.record_failure(&login, ip);
+        attempt.failed();
         db.audit_logs()
             .record(audit.entry(
                 "login",
@@ -145,6 +119,7 @@ async fn login(
             .await?;
         return Err(invalid_credentials());
     };
+    attempt.succeeded();
     // Hashing happens before the write transaction: SQLite writers wait for
     // each other, so nothing slow may run while holding the turn.
     let rehashed = match check {
@@ -182,7 +157,6 @@ async fn login(
         )?)
         .await?;
     tx.commit().await?;
-    auth.limiter.record_success(&login);
     if rehashed.is_some() {
         auth.cache.forget_user(user.id);
     }
@@ -379,7 +353,8 @@ struct RegisterRequest {
 
 /// Creates a user. With `ALLOW_REGISTRATION=false` only an `org_admin` may,
 /// in their own organization; with it open, anyone may join the default
-/// organization as a `member`.
+/// organization as a `member`, a limited number of times per client address.
+/// API keys may not create users.
 async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -387,6 +362,9 @@ async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth();
     let principal = Principal::resolve_optional(&req).await?;
+    if let Some(p) = &principal {
+        p.refuse_api_key("API keys cannot create users; sign in as a user")?;
+    }
     let body = body.into_inner();
     let (organization, role, actor) = match principal {
         Some(p) if p.role() == Role::OrgAdmin => (
@@ -395,6 +373,10 @@ async fn register(
             Some(p),
         ),
         _ if auth.config.allow_registration => {
+            let ip = client::client_ip(&req, &auth.config.trusted_proxies);
+            auth.registrations.reserve(ip).map_err(|refused| {
+                ApiError::too_many_attempts(refused.retry_after, "registrations from this address")
+            })?;
             if body.role.is_some_and(|r| r != Role::Member) {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
