@@ -8,6 +8,7 @@ use sea_orm::{
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -103,6 +104,25 @@ pub(crate) struct Inner {
     pub(crate) url: DatabaseUrl,
     write_gate: Option<Arc<Mutex<()>>>,
     pub(crate) health: HealthCache,
+    outage: Outage,
+}
+
+/// PostgreSQL known to be unreachable. While it is, one request at a time
+/// tries for real (and so notices the moment the server is back); every
+/// other request fails at once instead of each waiting `acquire_timeout`.
+#[derive(Default)]
+struct Outage {
+    down: AtomicBool,
+    probing: AtomicBool,
+}
+
+/// The one request allowed to try the database during an outage.
+pub(crate) struct ProbeTurn<'a>(&'a AtomicBool);
+
+impl Drop for ProbeTurn<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for Database {
@@ -202,6 +222,7 @@ impl Database {
                 url: options.url.clone(),
                 write_gate,
                 health: HealthCache::new(options.health_cache_ttl),
+                outage: Outage::default(),
             }),
         })
     }
@@ -228,8 +249,49 @@ impl Database {
     /// # Errors
     /// [`PersistenceError::Unavailable`] when it does not answer.
     pub async fn ping(&self) -> Result<()> {
-        self.inner.conn.execute_unprepared("SELECT 1").await?;
-        Ok(())
+        // Not gated by the outage state: a health check is itself a probe.
+        let answered =
+            self.observe(async { Ok(self.inner.conn.execute_unprepared("SELECT 1").await?) }.await);
+        if answered.is_ok() {
+            self.inner.outage.down.store(false, Ordering::Release);
+        }
+        answered.map(drop)
+    }
+
+    /// Fails at once while the database is known to be unreachable, unless
+    /// this caller gets to be the one probe; keep the turn while trying.
+    pub(crate) fn ensure_reachable(&self) -> Result<Option<ProbeTurn<'_>>> {
+        let outage = &self.inner.outage;
+        if !outage.down.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        if outage.probing.swap(true, Ordering::AcqRel) {
+            return Err(PersistenceError::Unavailable(
+                "the database is unreachable; another request is checking whether it is back"
+                    .into(),
+            ));
+        }
+        Ok(Some(ProbeTurn(&outage.probing)))
+    }
+
+    /// Passes a result through, noting on PostgreSQL whether it shows the
+    /// database down or back. (SQLite is a local file: a full disk is not an
+    /// outage, and reads still work.)
+    pub(crate) fn observe<T>(&self, result: Result<T>) -> Result<T> {
+        if self.kind() == DatabaseKind::Postgresql {
+            let down = matches!(result, Err(PersistenceError::Unavailable(_)));
+            let outage = &self.inner.outage.down;
+            // Read first: the common case writes nothing shared.
+            if outage.load(Ordering::Acquire) != down && outage.swap(down, Ordering::AcqRel) != down
+            {
+                if down {
+                    tracing::warn!("the database is unreachable; failing fast until it answers");
+                } else {
+                    tracing::info!("the database answers again");
+                }
+            }
+        }
+        result
     }
 
     /// Starts a write transaction. On SQLite it first waits its turn at the
@@ -238,8 +300,9 @@ impl Database {
     /// # Errors
     /// [`PersistenceError::Unavailable`] when no connection can be had.
     pub async fn begin(&self) -> Result<Transaction> {
+        let _probe = self.ensure_reachable()?;
         let gate = self.write_turn().await;
-        let tx = self.inner.conn.begin().await?;
+        let tx = self.observe(async { Ok(self.inner.conn.begin().await?) }.await)?;
         Ok(Transaction { tx, _gate: gate })
     }
 

@@ -536,6 +536,136 @@ async fn postgres_outage_is_reported_and_recovered() {
     db.close().await;
 }
 
+/// A TCP relay in front of PostgreSQL that can black-hole traffic, the way a
+/// dead host or a dropped network link does (connections hang, nothing is
+/// refused): the outage a client waits out rather than gets told about.
+struct Relay {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = down.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let mut a = [0u8; 8192];
+                    let mut b = [0u8; 8192];
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    loop {
+                        // While down, nothing passes either way; the sockets stay open.
+                        if flag.load(Ordering::Relaxed) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            continue;
+                        }
+                        // Bytes already read are passed on: the link stalls, it does not corrupt.
+                        tokio::select! {
+                            n = client.read(&mut a) => match n {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    if server.write_all(&a[..n]).await.is_err() { return; }
+                                }
+                            },
+                            n = server.read(&mut b) => match n {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    if client.write_all(&b[..n]).await.is_err() { return; }
+                                }
+                            },
+                            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, down }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn postgres_outage_fails_fast_after_the_first_failure_and_recovers_by_itself() {
+    let Some(t) = TestDatabase::postgres().await else {
+        return;
+    };
+    // The test database, reached through the relay.
+    let direct = t.url();
+    let after_scheme = direct.find("://").unwrap() + 3;
+    let at = direct[after_scheme..]
+        .find('@')
+        .map_or(after_scheme, |i| after_scheme + i + 1);
+    let host_end = at + direct[at..].find('/').unwrap();
+    let target: std::net::SocketAddr = direct[at..host_end].parse().unwrap();
+    let relay = Relay::start(target).await;
+    let relayed = format!(
+        "{}127.0.0.1:{}{}",
+        &direct[..at],
+        relay.port,
+        &direct[host_end..]
+    );
+
+    let mut options = DatabaseOptions::new(DatabaseUrl::parse(&relayed).unwrap());
+    options.acquire_timeout = Duration::from_secs(2);
+    let db = Database::connect(&options).await.unwrap();
+    Migrator::up(db.connection(), None).await.unwrap();
+
+    relay.set_down(true);
+    let first = db.organizations().count().await.unwrap_err();
+    assert!(first.is_unavailable(), "{first:?}");
+    // Known to be down: of many requests at once, one tries (and waits);
+    // the others fail at once instead of each waiting for a connection.
+    for _ in 0..3 {
+        let attempts = (0..10).map(|_| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let err = db.organizations().count().await.unwrap_err();
+                assert!(err.is_unavailable(), "{err:?}");
+                started.elapsed()
+            })
+        });
+        let mut waits = Vec::new();
+        for a in attempts.collect::<Vec<_>>() {
+            waits.push(a.await.unwrap());
+        }
+        let slow = waits
+            .iter()
+            .filter(|w| **w >= Duration::from_millis(250))
+            .count();
+        assert!(slow <= 1, "{slow} of 10 requests waited: {waits:?}");
+    }
+
+    relay.set_down(false);
+    // The background probe notices without anyone calling the health check.
+    let started = Instant::now();
+    loop {
+        match db.organizations().count().await {
+            Ok(n) => {
+                assert_eq!(n, 0);
+                break;
+            }
+            Err(e) if started.elapsed() < Duration::from_secs(15) => {
+                assert!(e.is_unavailable(), "{e:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("still failing 15 s after the outage ended: {e:?}"),
+        }
+    }
+    db.close().await;
+}
+
 #[tokio::test]
 async fn unreachable_server_fails_to_connect_quickly_without_the_password() {
     let mut options = DatabaseOptions::new(

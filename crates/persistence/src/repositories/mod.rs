@@ -29,13 +29,15 @@ pub(crate) enum Handle<'a> {
     Tx(&'a DatabaseTransaction),
 }
 
-/// Runs `$body` with `$c` bound to a connection for reading.
+/// Runs `$body` with `$c` bound to a connection for reading. On the pool it
+/// fails at once while the database is known to be down.
 macro_rules! read {
     ($h:expr, |$c:ident| $body:expr) => {
         match $h {
             $crate::repositories::Handle::Pool(db) => {
+                let _probe = db.ensure_reachable()?;
                 let $c = &db.inner.conn;
-                $body
+                db.observe(async { Ok::<_, $crate::error::PersistenceError>($body) }.await)?
             }
             $crate::repositories::Handle::Tx(tx) => {
                 let $c = tx;
@@ -51,9 +53,10 @@ macro_rules! write {
     ($h:expr, |$c:ident| $body:expr) => {
         match $h {
             $crate::repositories::Handle::Pool(db) => {
+                let _probe = db.ensure_reachable()?;
                 let _turn = db.write_turn().await;
                 let $c = &db.inner.conn;
-                $body
+                db.observe(async { Ok::<_, $crate::error::PersistenceError>($body) }.await)?
             }
             $crate::repositories::Handle::Tx(tx) => {
                 let $c = tx;
