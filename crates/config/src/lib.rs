@@ -19,7 +19,7 @@ mod values;
 pub use error::ConfigError;
 pub use load::{CONFIG_DIR_VARIABLE, ConfigSource, LoadedSettings, SettingView};
 pub use settings::{DEFAULT_DATABASE_URL, JWT_SECRET_MIN_BYTES, JWT_SECRET_PLACEHOLDER, Settings};
-pub use values::{JwtAlgorithm, LogFormat};
+pub use values::{HealthDetails, JwtAlgorithm, LogFormat};
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use crate::error::ConfigError;
 use crate::load::Resolver;
-use crate::values::{JwtAlgorithm, LogFormat, SettingValue};
+use crate::values::{HealthDetails, JwtAlgorithm, LogFormat, SettingValue};
 use curatore_domain::{DatabaseUrl, Secret};
 use serde::{Deserialize, Deserializer};
 use std::net::{IpAddr, Ipv6Addr};
@@ -18,6 +18,57 @@ pub const JWT_SECRET_PLACEHOLDER: &str = "change-me-in-production-use-a-long-ran
 /// The shortest `JWT_SECRET_KEY` we accept without complaint: HMAC-SHA256 wants
 /// a key at least as long as its 32-byte output.
 pub const JWT_SECRET_MIN_BYTES: usize = 32;
+
+/// Example values of `JWT_SECRET_KEY` that are published, lower case: ours, the
+/// Python system's `.env.example`, and those of widespread docs and tutorials.
+/// A key made of these (repeated, joined, or with little added) is public.
+const KNOWN_PLACEHOLDERS: &[&str] = &[
+    JWT_SECRET_PLACEHOLDER,
+    // The Python system's .env.example.
+    "your-secret-key-change-in-production",
+    "your-secret-key-here",
+    "your-secret-key",
+    "your_secret_key",
+    "change-me-in-production",
+    "change-me",
+    "change_me",
+    "changeme",
+    "change-this",
+    // FastAPI's project template.
+    "changethis",
+    // jwt.io's HS256 example.
+    "your-256-bit-secret",
+    // FastAPI's OAuth2/JWT tutorial.
+    "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+    "super-secret-key",
+    "supersecret",
+    "my-secret-key",
+    "mysecret",
+    "jwt-secret-key",
+    "jwt_secret_key",
+    "jwt-secret",
+    "jwt_secret",
+    "secret-key",
+    "secret_key",
+    "secretkey",
+    "secret",
+    "password",
+];
+
+/// How many letters and digits a key must have besides known placeholders.
+const MIN_CHARS_BESIDES_PLACEHOLDERS: usize = JWT_SECRET_MIN_BYTES / 2;
+
+/// Fewer different characters than this is not a random key: 32 random hex
+/// digits show fewer than 8 about once in 10^7 draws.
+const MIN_DISTINCT_CHARS: usize = 8;
+
+/// Below this share of distinct 3-character sequences a key repeats itself;
+/// random keys of 32 characters or more stay above 0.9.
+const MIN_DISTINCT_TRIGRAM_SHARE: f64 = 0.75;
+
+/// Shannon entropy per character below which a key is mostly one or two
+/// characters; random hex scores about 3.6, random base64 about 5 to 6.
+const MIN_BITS_PER_CHAR: f64 = 2.5;
 
 /// The built-in `DATABASE_URL`: a SQLite file under `./data`, so a first run
 /// needs no database server.
@@ -74,7 +125,8 @@ settings! {
     auto_migrate: bool = true, env "AUTO_MIGRATE";
     /// How long a graceful shutdown waits for in-flight requests.
     shutdown_timeout_seconds: u64 = 30, env "SHUTDOWN_TIMEOUT_SECONDS";
-    /// Longest a single request may run before it is answered with a timeout.
+    /// Longest a client may take to send a request's headers, and then again
+    /// its body, before it is answered 408 and disconnected (0: no limit).
     request_timeout_seconds: u64 = 30, env "REQUEST_TIMEOUT_SECONDS";
     /// Reverse proxies whose `X-Forwarded-For` is believed when finding a client's address.
     trusted_proxies: Vec<IpAddr> = Vec::new(), env "TRUSTED_PROXIES";
@@ -97,6 +149,8 @@ settings! {
     db_startup_retry_seconds: u64 = 30, env "DB_STARTUP_RETRY_SECONDS";
     /// How long a database health result is reused, so probes cannot hammer the database.
     health_cache_seconds: u64 = 5, env "HEALTH_CACHE_SECONDS";
+    /// Who sees the database health report's URL, row counts and size.
+    health_details: HealthDetails = HealthDetails::Public, env "HEALTH_DETAILS";
 
     // --- Authentication ---
     /// Key that signs access and refresh tokens; must be long and random in production.
@@ -170,6 +224,59 @@ settings! {
     log_format: LogFormat = LogFormat::Pretty, env "LOG_FORMAT";
 }
 
+/// Whether `key` is made of published placeholders, ignoring case, with fewer
+/// than [`MIN_CHARS_BESIDES_PLACEHOLDERS`] letters and digits besides them.
+fn is_known_placeholder(key: &str) -> bool {
+    let mut rest = key.trim().to_lowercase();
+    let mut known = KNOWN_PLACEHOLDERS.to_vec();
+    // Longest first, so `secret-key` goes as a whole before `secret`.
+    known.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let mut found = false;
+    for placeholder in known {
+        if rest.contains(placeholder) {
+            found = true;
+            rest = rest.replace(placeholder, " ");
+        }
+    }
+    found && rest.chars().filter(|c| c.is_alphanumeric()).count() < MIN_CHARS_BESIDES_PLACEHOLDERS
+}
+
+/// Why a long enough key is still predictable, or `None`.
+fn predictability(key: &str) -> Option<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let mut counts = std::collections::HashMap::<char, usize>::new();
+    for c in &chars {
+        *counts.entry(*c).or_default() += 1;
+    }
+    if counts.len() < MIN_DISTINCT_CHARS {
+        return Some(format!(
+            "uses only {} different characters, so it is easy to guess",
+            counts.len()
+        ));
+    }
+    let trigrams: Vec<&[char]> = chars.windows(3).collect();
+    let distinct: std::collections::HashSet<&[char]> = trigrams.iter().copied().collect();
+    if (distinct.len() as f64) < MIN_DISTINCT_TRIGRAM_SHARE * trigrams.len() as f64 {
+        return Some("repeats a short pattern, so it is easy to guess".to_owned());
+    }
+    let n = chars.len() as f64;
+    let bits_per_char: f64 = counts
+        .values()
+        .map(|&count| {
+            let p = count as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    if bits_per_char < MIN_BITS_PER_CHAR {
+        return Some(
+            "is mostly the same few characters (far below the entropy of a random key), \
+             so it is easy to guess"
+                .to_owned(),
+        );
+    }
+    None
+}
+
 /// `DatabaseUrl` has no `Deserialize` of its own: the domain stays free of
 /// serde formats; here a string is parsed with the same rules as the environment.
 fn deserialize_database_url<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseUrl, D::Error> {
@@ -180,25 +287,31 @@ fn deserialize_database_url<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseU
 impl Settings {
     /// Why `JWT_SECRET_KEY` is unsafe, or `None` if it looks fine.
     ///
-    /// Reports the built-in placeholder and keys shorter than
-    /// [`JWT_SECRET_MIN_BYTES`]. The text never contains the key, so it can be
-    /// logged or returned as a start-up error.
+    /// Reports, in this order: an empty key, the built-in placeholder, a key
+    /// shorter than [`JWT_SECRET_MIN_BYTES`], a published example value (see
+    /// `KNOWN_PLACEHOLDERS`; in any case, repeated, or with fewer than 16
+    /// letters and digits added), and an obviously predictable
+    /// one: fewer than 8 different characters, a repeated pattern, or a
+    /// Shannon entropy under 2.5 bits per character. Hex, UUID and base64
+    /// keys from a random source pass. The text never contains the key, so it
+    /// can be logged or returned as a start-up error.
     pub fn jwt_secret_problem(&self) -> Option<String> {
         let key = self.jwt_secret_key.expose();
         let advice = "generate one with `openssl rand -base64 48`";
-        if key == JWT_SECRET_PLACEHOLDER {
-            Some(format!(
-                "JWT_SECRET_KEY is the built-in placeholder, so anyone can forge tokens; {advice}"
-            ))
-        } else if key.is_empty() {
-            Some(format!("JWT_SECRET_KEY is empty; {advice}"))
+        let problem = if key.is_empty() {
+            "is empty".to_owned()
+        } else if key == JWT_SECRET_PLACEHOLDER {
+            "is the built-in placeholder, so anyone can forge tokens".to_owned()
         } else if key.len() < JWT_SECRET_MIN_BYTES {
-            Some(format!(
-                "JWT_SECRET_KEY is shorter than {JWT_SECRET_MIN_BYTES} bytes; {advice}"
-            ))
+            format!("is shorter than {JWT_SECRET_MIN_BYTES} bytes")
+        } else if is_known_placeholder(key) {
+            "is a published placeholder (from an .env.example, documentation or a tutorial), \
+             so anyone can forge tokens"
+                .to_owned()
         } else {
-            None
-        }
+            predictability(key)?
+        };
+        Some(format!("JWT_SECRET_KEY {problem}; {advice}"))
     }
 
     /// The most database connections the pool may open: `DB_POOL_SIZE + DB_MAX_OVERFLOW`.

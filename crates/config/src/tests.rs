@@ -423,8 +423,117 @@ fn jwt_secret_problem_flags_the_placeholder_and_short_keys() {
     s.jwt_secret_key = curatore_domain::Secret::new("");
     assert!(s.jwt_secret_problem().unwrap().contains("empty"));
 
-    s.jwt_secret_key = curatore_domain::Secret::new("x".repeat(JWT_SECRET_MIN_BYTES));
+    s.jwt_secret_key = curatore_domain::Secret::new("WDunatHVLK5gP67evKt140tNEdE1Hf6/BPuO1+nJwE8=");
     assert_eq!(s.jwt_secret_problem(), None);
+}
+
+/// The problem `key` has, checked never to contain the key.
+fn secret_problem(key: &str) -> Option<String> {
+    let s = Settings {
+        jwt_secret_key: curatore_domain::Secret::new(key),
+        ..Settings::default()
+    };
+    let problem = s.jwt_secret_problem();
+    if let Some(text) = &problem {
+        assert!(text.starts_with("JWT_SECRET_KEY "), "{text}");
+        assert!(!text.contains(key), "the key is echoed: {text}");
+    }
+    problem
+}
+
+#[test]
+fn jwt_secret_problem_refuses_published_placeholders_in_any_case_repeated_or_padded() {
+    for key in [
+        // The Python system's .env.example: 36 bytes, so the length rule missed it.
+        "your-secret-key-change-in-production",
+        "YOUR-SECRET-KEY-CHANGE-IN-PRODUCTION",
+        "  Your-Secret-Key-Change-In-Production  ",
+        "your-secret-key-change-in-production-2024",
+        "your-secret-key-change-in-productionyour-secret-key-change-in-production",
+        "CHANGE-ME-IN-PRODUCTION-USE-A-LONG-RANDOM-STRING",
+        "change-me-change-me-change-me-change-me",
+        "secretsecretsecretsecretsecretsecret",
+        "super-secret-key-for-jwt-secret-key-123",
+        "your-256-bit-secret-your-256-bit-secret",
+        "09d25e094faa6ca2556c818166b7a9563b93f7099f6f0f4caa6cf63b88e8d3e7",
+    ] {
+        let problem = secret_problem(key).unwrap_or_else(|| panic!("{key} accepted"));
+        assert!(problem.contains("placeholder"), "{key}: {problem}");
+    }
+}
+
+#[test]
+fn jwt_secret_problem_refuses_predictable_keys() {
+    for (key, expected) in [
+        ("x".repeat(JWT_SECRET_MIN_BYTES), "different characters"),
+        ("ab12".repeat(10), "different characters"),
+        (
+            "0123456789abcdef0123456789abcdef".to_owned(),
+            "repeats a short pattern",
+        ),
+        (
+            "passwordpasswordpasswordpassword1".to_owned(),
+            "placeholder",
+        ),
+        ("qwertzuiop".repeat(4), "repeats a short pattern"),
+        (
+            format!("{}bcdefghij", "a".repeat(40)),
+            "repeats a short pattern",
+        ),
+        (
+            "xaaa4aaaakaa7apaa89aaaaada72aalaaaaaiaa5".to_owned(),
+            "mostly the same few characters",
+        ),
+    ] {
+        let problem = secret_problem(&key).unwrap_or_else(|| panic!("{key} accepted"));
+        assert!(problem.contains(expected), "{key}: {problem}");
+    }
+}
+
+#[test]
+fn jwt_secret_problem_accepts_random_keys_and_the_test_keys() {
+    for key in [
+        // `openssl rand -base64 48`, `-base64 32`, `-hex 32`, `-hex 16`.
+        "ri/xiyL307oA5LhnGXwmGQpKOGvj4SRc8rqNHUeBwBKX64cKcMdk6Yvqtum1TBPL",
+        "WDunatHVLK5gP67evKt140tNEdE1Hf6/BPuO1+nJwE8=",
+        "365cfc4e0ed981a62c137cd6c6a96ecf170b3ffff5eb2ef308b22e5c761b17d1",
+        "886834c202fd4d78a408d3fefd030c96",
+        // The keys of the black-box tests and the benchmark's prefix.
+        "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye",
+        "k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye-extra",
+        "bench-secret-ri/xiyL307oA5LhnGXwmGQpKOGvj4SRc8rqN",
+    ] {
+        assert_eq!(secret_problem(key), None, "{key}");
+    }
+    // Hex and UUID keys from a random source, many times over.
+    for _ in 0..2000 {
+        let id = uuid::Uuid::new_v4();
+        let hex = id.simple().to_string();
+        assert_eq!(secret_problem(&hex), None, "{hex}");
+        let dashed = id.hyphenated().to_string();
+        assert_eq!(secret_problem(&dashed), None, "{dashed}");
+    }
+}
+
+#[test]
+fn health_details_are_public_unless_set() {
+    let root = Root::new();
+    let loaded = root.load(&[]).unwrap();
+    assert_eq!(loaded.settings.health_details, HealthDetails::Public);
+    assert_eq!(source_of(&loaded, "HEALTH_DETAILS"), "default");
+    let s = root
+        .load(&[("HEALTH_DETAILS", "authenticated")])
+        .unwrap()
+        .settings;
+    assert_eq!(s.health_details, HealthDetails::Authenticated);
+    let err = root
+        .load(&[("HEALTH_DETAILS", "private")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("invalid HEALTH_DETAILS from environment variable:"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -67,6 +67,35 @@ impl fmt::Display for JwtAlgorithm {
     }
 }
 
+/// Who sees the details of the database health report (its URL, row
+/// counts, size and migration): `HEALTH_DETAILS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthDetails {
+    /// Everyone, as the Python system did.
+    #[default]
+    Public,
+    /// Only callers that send a valid bearer token or API key; anonymous
+    /// callers get the status, message, connection, type and latency.
+    Authenticated,
+}
+
+impl HealthDetails {
+    /// The value as written in `HEALTH_DETAILS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Authenticated => "authenticated",
+        }
+    }
+}
+
+impl fmt::Display for HealthDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A setting's value before typing: environment values are always text, TOML
 /// values may be numbers, booleans or lists, which we read as their text.
 #[derive(Debug)]
@@ -227,6 +256,23 @@ impl SettingValue for JwtAlgorithm {
     }
 }
 
+impl SettingValue for HealthDetails {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let text = raw.text()?.trim();
+        match text.to_ascii_lowercase().as_str() {
+            "public" => Ok(Self::Public),
+            "authenticated" => Ok(Self::Authenticated),
+            _ => Err(format!(
+                "{} is not a choice (use public or authenticated)",
+                quote(text)
+            )),
+        }
+    }
+    fn show(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
 impl SettingValue for DatabaseUrl {
     fn parse(raw: &Raw) -> Result<Self, String> {
         // The domain's reason never contains the URL (it may hold a password).
@@ -344,6 +390,15 @@ mod tests {
             JwtAlgorithm::HS512
         );
         assert!(JwtAlgorithm::parse(&text("RS256")).is_err());
+        assert_eq!(
+            HealthDetails::parse(&text(" Authenticated ")).unwrap(),
+            HealthDetails::Authenticated
+        );
+        let err = HealthDetails::parse(&text("private")).unwrap_err();
+        assert!(
+            err.contains("`private`") && err.contains("authenticated"),
+            "{err}"
+        );
     }
 
     #[test]

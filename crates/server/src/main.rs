@@ -3,6 +3,7 @@
 //! Everything here is composition; the behaviour lives in the library crates.
 
 mod cli;
+mod connections;
 mod logging;
 mod startup;
 

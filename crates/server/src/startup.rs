@@ -6,7 +6,7 @@ use curatore_auth::{
     ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SigningAlgorithm, TokenSettings,
     TokenSigner, random_password,
 };
-use curatore_config::{JwtAlgorithm, Settings};
+use curatore_config::{HealthDetails, JwtAlgorithm, Settings};
 use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions, InitialTenant, SeedOutcome};
@@ -45,12 +45,31 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
             tracing::warn!("could not prepare password hashing: {e}");
         }
     });
-    let state = AppState::new(db.clone(), default_org, auth);
+    let request_timeout = Duration::from_secs(settings.request_timeout_seconds);
+    let state = AppState::new(db.clone(), default_org, auth)
+        .with_request_timeout(request_timeout)
+        .with_health_details(match settings.health_details {
+            HealthDetails::Public => curatore_web::HealthDetails::Public,
+            HealthDetails::Authenticated => curatore_web::HealthDetails::Authenticated,
+        });
     let app_state = state.clone();
+    let connections = crate::connections::prepare(settings.db_max_connections());
+    tracing::info!(
+        workers = connections.workers,
+        max_connections_per_worker = connections.per_worker,
+        open_file_limit = connections.open_files,
+        open_file_limit_before = connections.raised_from,
+        "Connections: at most {} per worker, {} workers",
+        connections.per_worker,
+        connections.workers
+    );
     let server = HttpServer::new(move || curatore_web::app(app_state.clone()))
         .disable_signals()
+        .workers(connections.workers)
+        .max_connections(connections.per_worker)
         .shutdown_timeout(settings.shutdown_timeout_seconds)
-        .client_request_timeout(Duration::from_secs(settings.request_timeout_seconds))
+        // Bounds the headers; the body's deadline is the web layer's (above).
+        .client_request_timeout(request_timeout)
         .bind((settings.host.as_str(), settings.port))
         .map_err(|e| {
             Failure::Runtime(format!(

@@ -21,6 +21,7 @@
 
 mod audit;
 pub mod auth;
+mod body_deadline;
 pub mod client;
 mod dto;
 mod error;
@@ -35,7 +36,7 @@ pub use error::ApiError;
 pub use input::BODY_LIMIT_BYTES;
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};
 pub use routes::health::VERSION;
-pub use state::AppState;
+pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, HealthDetails};
 pub use tenant::{DefaultOrganization, OrganizationContext};
 
 use actix_web::body::MessageBody;
@@ -45,10 +46,12 @@ use actix_web::{App, web};
 /// Registers the state, the input limits and every route on `cfg`. Use this
 /// to mount the API inside another application; wrap that application in
 /// [`request_context`] (via `actix_web::middleware::from_fn`) and give it
-/// a JSON default service, as [`app`] does.
+/// a JSON default service, as [`app`] does. Call it on the `App` itself, not
+/// inside a scope, so that [`request_context`] finds the body deadline.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(state))
+        cfg.app_data(body_deadline::BodyTimeout(state.request_timeout()))
+            .app_data(web::Data::new(state))
             .app_data(input::json_config())
             .app_data(input::payload_config())
             .app_data(input::path_config())

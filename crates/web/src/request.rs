@@ -1,7 +1,10 @@
-//! Per-request plumbing: the request id, the access log line, and turning
-//! actix's own plain-text or empty error responses into the JSON shape.
+//! Per-request plumbing: the request id, the access log line, the body
+//! deadline, and turning actix's own plain-text or empty error responses into
+//! the JSON shape.
 
+use crate::body_deadline::{self, BodyTimeout};
 use crate::error::ApiError;
+use crate::state::DEFAULT_REQUEST_TIMEOUT;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -54,12 +57,19 @@ impl FromRequest for RequestId {
 }
 
 /// Middleware: request id in, request id out, one log line per request, JSON
-/// errors only. Wrap the whole application in it (see [`crate::app`]).
+/// errors only, and a deadline for the request body
+/// ([`crate::AppState::with_request_timeout`]; a late body is answered 408
+/// `request_timeout` and the connection closed). Wrap the whole application
+/// in it (see [`crate::app`]).
 pub async fn request_context(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
+    let timeout = req
+        .app_data::<BodyTimeout>()
+        .map_or(DEFAULT_REQUEST_TIMEOUT, |t| t.0);
+    let body_expired = body_deadline::apply(&mut req, timeout);
     let id = RequestId::from_request(&req);
     req.extensions_mut().insert(id.clone());
     let span = tracing::info_span!(
@@ -72,7 +82,11 @@ pub async fn request_context(
     // inner services answer errors as responses, an `Err` only comes from a
     // broken middleware and is passed on as is.
     let res = next.call(req).instrument(span.clone()).await?;
-    let mut res = json_errors_only(res.map_into_boxed_body());
+    let mut res = if body_expired.is_some_and(|e| e.get()) {
+        body_timed_out(res.map_into_boxed_body(), timeout)
+    } else {
+        json_errors_only(res.map_into_boxed_body())
+    };
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -86,6 +100,28 @@ pub async fn request_context(
         }
     });
     Ok(res)
+}
+
+/// The answer to a request whose body missed its deadline, whatever the
+/// handler made of the failed read: 408 in the JSON shape, and the connection
+/// closed, since the rest of the body may still be on its way.
+fn body_timed_out(
+    res: ServiceResponse<BoxBody>,
+    timeout: std::time::Duration,
+) -> ServiceResponse<BoxBody> {
+    let err = ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        format!(
+            "the request body did not arrive within {} s",
+            timeout.as_secs_f64()
+        ),
+    );
+    let answer = HttpResponse::build(StatusCode::REQUEST_TIMEOUT)
+        .force_close()
+        .content_type("application/json")
+        .body(ApiError::body(err.code(), err.message()));
+    res.into_response(answer)
 }
 
 /// Replaces any error response that is not already JSON (actix's 404 for

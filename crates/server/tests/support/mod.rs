@@ -130,7 +130,43 @@ impl Server {
     /// Starts the server and waits until it listens.
     pub fn start(database_url: &str, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = command(database_url, dir.path(), extra)
+        let cmd = command(database_url, dir.path(), extra);
+        Self::spawn(cmd, dir)
+    }
+
+    /// Starts the server with its soft open-file limit lowered to `soft`
+    /// (the hard limit unchanged), through util-linux's `prlimit`; `None`
+    /// when `prlimit` is not installed.
+    pub fn start_with_open_file_limit(
+        database_url: &str,
+        extra: &[(&str, &str)],
+        soft: u64,
+    ) -> Option<Self> {
+        let prlimit = std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("prlimit"))
+                .find(|path| path.is_file())
+        })?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let inner = command(database_url, dir.path(), extra);
+        let mut cmd = Command::new(prlimit);
+        cmd.env_clear()
+            .arg(format!("--nofile={soft}:"))
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        if let Some(cwd) = inner.get_current_dir() {
+            cmd.current_dir(cwd);
+        }
+        for (key, value) in inner.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        Some(Self::spawn(cmd, dir))
+    }
+
+    fn spawn(mut cmd: Command, dir: tempfile::TempDir) -> Self {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

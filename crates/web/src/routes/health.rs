@@ -1,8 +1,9 @@
 //! Health endpoints: liveness, readiness, and the seed's health reports.
 
-use crate::state::AppState;
+use crate::auth::{Actor, Principal};
+use crate::state::{AppState, HealthDetails};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use curatore_persistence::{DatabaseHealth, HEALTH_TIMEOUT, HealthStatus};
 use serde::Serialize;
 use serde_json::json;
@@ -51,26 +52,35 @@ async fn backend() -> HttpResponse {
 }
 
 /// The database report: the seed's fields plus counts, migration and latency.
+/// The details are left out for anonymous callers under
+/// [`HealthDetails::Authenticated`].
 #[derive(Serialize)]
 struct DatabaseBody {
     status: &'static str,
     message: String,
     database_type: &'static str,
-    database_url: String,
     connected: bool,
+    latency_ms: f64,
+    #[serde(flatten)]
+    details: Option<DatabaseDetails>,
+}
+
+/// What the report tells about the deployment: where the data is and how much.
+#[derive(Serialize)]
+struct DatabaseDetails {
+    database_url: String,
     /// Row counts per table; `null` when they could not be read.
     tables: Option<BTreeMap<&'static str, u64>>,
     /// Tables whose count is the engine's estimate rather than an exact count.
     estimated_tables: Vec<&'static str>,
     migration_version: Option<String>,
     database_size_mb: Option<f64>,
-    latency_ms: f64,
     /// How old the counts, size and migration version are, in seconds.
     stats_age_seconds: Option<f64>,
 }
 
-impl From<DatabaseHealth> for DatabaseBody {
-    fn from(h: DatabaseHealth) -> Self {
+impl DatabaseBody {
+    fn new(h: DatabaseHealth, with_details: bool) -> Self {
         let (tables, estimated_tables, migration_version, database_size_mb, stats_age_seconds) =
             match h.stats {
                 Some(stats) => (
@@ -91,14 +101,16 @@ impl From<DatabaseHealth> for DatabaseBody {
             status: h.status.as_str(),
             message: h.message,
             database_type: h.database_type.as_str(),
-            database_url: h.database_url,
             connected: h.connected,
-            tables,
-            estimated_tables,
-            migration_version,
-            database_size_mb,
             latency_ms: round2(h.latency_ms),
-            stats_age_seconds,
+            details: with_details.then_some(DatabaseDetails {
+                database_url: h.database_url,
+                tables,
+                estimated_tables,
+                migration_version,
+                database_size_mb,
+                stats_age_seconds,
+            }),
         }
     }
 }
@@ -114,9 +126,28 @@ fn status_code(status: HealthStatus) -> StatusCode {
     }
 }
 
-async fn database(state: web::Data<AppState>) -> HttpResponse {
+async fn database(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let with_details = shows_details(&state, &req).await;
     let report = state.database().health_check().await;
-    HttpResponse::build(status_code(report.status)).json(DatabaseBody::from(report))
+    HttpResponse::build(status_code(report.status)).json(DatabaseBody::new(report, with_details))
+}
+
+/// Whether the caller may see the report's details: anyone under
+/// [`HealthDetails::Public`]; otherwise only a caller with a valid token or
+/// API key. Without authentication enabled nobody qualifies; invalid
+/// credentials get the anonymous report rather than an error, so a probe
+/// with a stale token still learns whether the database is up.
+async fn shows_details(state: &AppState, req: &HttpRequest) -> bool {
+    match state.health_details() {
+        HealthDetails::Public => true,
+        HealthDetails::Authenticated => {
+            state.auth().config.enabled
+                && matches!(
+                    Principal::resolve_optional(req).await,
+                    Ok(Some(p)) if !matches!(p.actor(), Actor::System)
+                )
+        }
+    }
 }
 
 /// Every component this service really has, each really checked.
