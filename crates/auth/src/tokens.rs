@@ -7,6 +7,7 @@
 //! accepts only tokens whose `typ` claim is `access`.
 
 use crate::error::AuthError;
+use crate::refresh::{NewRefreshToken, RefreshSuccessorKey};
 use curatore_domain::{OrganizationId, Role, Secret, UserId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -68,6 +69,7 @@ pub struct TokenSigner {
     issuer: String,
     audience: String,
     access_ttl: Duration,
+    successor_key: RefreshSuccessorKey,
 }
 
 /// The verified contents of an access token.
@@ -175,7 +177,14 @@ impl TokenSigner {
             issuer: settings.issuer,
             audience: settings.audience,
             access_ttl: settings.access_ttl,
+            successor_key: RefreshSuccessorKey::from_secret(&settings.secret),
         }
+    }
+
+    /// The refresh token that rotating `presented` issues, derived with a key
+    /// from the same secret (see [`RefreshSuccessorKey`]).
+    pub fn refresh_successor(&self, presented: &str) -> NewRefreshToken {
+        self.successor_key.successor(presented)
     }
 
     /// Signs an access token for a user in an organization and session, valid

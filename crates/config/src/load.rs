@@ -442,6 +442,12 @@ impl Resolver {
                 return Err(self.invalid(variable, "must be at least 1".to_owned()));
             }
         }
+        if s.refresh_token_reuse_interval_seconds > 60 {
+            return Err(self.invalid(
+                "REFRESH_TOKEN_REUSE_INTERVAL_SECONDS",
+                "must be at most 60 (0 disables the grace)".to_owned(),
+            ));
+        }
         // argon2 refuses less than 8 KiB per lane; say so now rather than at the first login.
         let min_memory = u64::from(s.argon2_parallelism) * 8;
         if u64::from(s.argon2_memory_kib) < min_memory {

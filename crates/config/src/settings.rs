@@ -161,6 +161,9 @@ settings! {
     jwt_access_token_expire_minutes: u64 = 30, env "JWT_ACCESS_TOKEN_EXPIRE_MINUTES";
     /// Lifetime of a refresh token.
     jwt_refresh_token_expire_days: u64 = 7, env "JWT_REFRESH_TOKEN_EXPIRE_DAYS";
+    /// Seconds after its rotation a refresh token may come back (parallel tabs,
+    /// retries) and get the same successor instead of ending the session; 0..=60, 0 disables.
+    refresh_token_reuse_interval_seconds: u64 = 10, env "REFRESH_TOKEN_REUSE_INTERVAL_SECONDS";
     /// `iss` claim written into and required of every token.
     jwt_issuer: String = "curatore".to_owned(), env "JWT_ISSUER";
     /// `aud` claim written into and required of every token.

@@ -624,3 +624,26 @@ fn registration_limits_default_to_five_an_hour_and_must_be_at_least_one() {
         );
     }
 }
+
+#[test]
+fn refresh_token_reuse_interval_defaults_to_ten_seconds_and_is_at_most_sixty() {
+    let root = Root::new();
+    let s = root.load(&[]).unwrap().settings;
+    assert_eq!(s.refresh_token_reuse_interval_seconds, 10);
+    for ok in ["0", "60"] {
+        let s = root
+            .load(&[("REFRESH_TOKEN_REUSE_INTERVAL_SECONDS", ok)])
+            .unwrap()
+            .settings;
+        assert_eq!(s.refresh_token_reuse_interval_seconds.to_string(), ok);
+    }
+    let err = root
+        .load(&[("REFRESH_TOKEN_REUSE_INTERVAL_SECONDS", "61")])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "invalid REFRESH_TOKEN_REUSE_INTERVAL_SECONDS from environment variable: \
+         must be at most 60 (0 disables the grace)"
+    );
+}

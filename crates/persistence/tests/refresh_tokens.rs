@@ -13,6 +13,7 @@ use curatore_persistence::{Database, PersistenceError, RotateOutcome};
 use curatore_test_support::{TestDatabase, each_engine};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration as StdDuration;
 use uuid::Uuid;
 
 mod common;
@@ -632,6 +633,159 @@ async fn api_key_snapshot_with_and_without_a_user() {
         assert_eq!(snap.organization, other_org, "{engine}");
 
         assert!(db.api_key_snapshot(&hash(3)).await.unwrap().is_none());
+        db.close().await;
+    })
+    .await;
+}
+
+/// Rotation with a reuse grace of `grace`, on the pool.
+async fn rotate_within(
+    db: &Database,
+    presented: u32,
+    successor: u32,
+    grace: StdDuration,
+) -> RotateOutcome {
+    db.refresh_tokens()
+        .rotate_with_grace(&hash(presented), &hash(successor), grace, None, None)
+        .await
+        .unwrap()
+}
+
+const GRACE: StdDuration = StdDuration::from_secs(10);
+
+#[tokio::test]
+async fn reuse_within_the_grace_returns_the_same_successor_and_after_it_is_reuse() {
+    each_engine(|t| async move {
+        let engine = t.engine();
+        let db = open(&t).await;
+        let org = organization(&db, "acme").await;
+        let u = user(&db, &org, "alice").await;
+        let family = Uuid::new_v4();
+        issue(&db, u.id, family, 1).await;
+        let RotateOutcome::Rotated { current, .. } = rotate_within(&db, 1, 2, GRACE).await else {
+            panic!("{engine}: the first rotation rotates");
+        };
+
+        // Presented again at once, with the same successor: the same
+        // successor comes back, and nothing is written.
+        for _ in 0..3 {
+            let outcome = rotate_within(&db, 1, 2, GRACE).await;
+            let RotateOutcome::WithinGrace {
+                previous,
+                current: again,
+            } = outcome
+            else {
+                panic!("{engine}: expected WithinGrace, got {outcome:?}");
+            };
+            assert_eq!(again, current, "{engine}: the stored successor, unchanged");
+            assert_eq!(previous.replaced_by, Some(current.id));
+        }
+        assert_eq!(
+            db.refresh_tokens().find_by_hash(&hash(2)).await.unwrap(),
+            Some(current.clone())
+        );
+        assert!(db.refresh_tokens().family_active(family).await.unwrap());
+
+        // Another successor than the stored one, or no grace: reuse.
+        let reused = RotateOutcome::Reused {
+            family_id: family,
+            user_id: u.id,
+        };
+        assert_eq!(rotate_within(&db, 1, 3, GRACE).await, reused, "{engine}");
+        assert_eq!(
+            rotate_within(&db, 1, 2, StdDuration::ZERO).await,
+            reused,
+            "{engine}"
+        );
+        assert_eq!(
+            db.refresh_tokens()
+                .rotate(&hash(1), &hash(2), None, None)
+                .await
+                .unwrap(),
+            reused,
+            "{engine}: rotate has no grace"
+        );
+
+        // After the grace: reuse.
+        tokio::time::sleep(StdDuration::from_millis(300)).await;
+        assert_eq!(
+            rotate_within(&db, 1, 2, StdDuration::from_millis(200)).await,
+            reused,
+            "{engine}: the grace is over"
+        );
+        assert!(matches!(
+            rotate_within(&db, 1, 2, GRACE).await,
+            RotateOutcome::WithinGrace { .. }
+        ));
+
+        // Once the successor is rotated itself, its predecessor is reuse.
+        assert!(matches!(
+            rotate_within(&db, 2, 4, GRACE).await,
+            RotateOutcome::Rotated { .. }
+        ));
+        assert_eq!(rotate_within(&db, 1, 2, GRACE).await, reused, "{engine}");
+        assert!(matches!(
+            rotate_within(&db, 2, 4, GRACE).await,
+            RotateOutcome::WithinGrace { .. }
+        ));
+
+        // A revoked family gives no grace.
+        db.refresh_tokens().revoke_family(family).await.unwrap();
+        assert_eq!(rotate_within(&db, 2, 4, GRACE).await, reused, "{engine}");
+        db.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn twenty_parallel_rotations_with_grace_all_get_the_one_successor() {
+    each_engine(|t| async move {
+        let engine = t.engine();
+        let db = open(&t).await;
+        let org = organization(&db, "acme").await;
+        let u = user(&db, &org, "alice").await;
+        issue(&db, u.id, Uuid::new_v4(), 1).await;
+
+        const RACERS: usize = 20;
+        let start = Arc::new(tokio::sync::Barrier::new(RACERS));
+        let mut tasks = Vec::new();
+        for _ in 0..RACERS {
+            let db = db.clone();
+            let start = start.clone();
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                let tx = db.begin().await?;
+                let outcome = tx
+                    .refresh_tokens()
+                    .rotate_with_grace(&hash(1), &hash(2), GRACE, None, None)
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, PersistenceError>(outcome)
+            }));
+        }
+        let mut rotated = 0;
+        let mut successors = Vec::new();
+        for task in tasks {
+            match task.await.expect("task").expect("no rotation fails") {
+                RotateOutcome::Rotated { current, .. } => {
+                    rotated += 1;
+                    successors.push(current);
+                }
+                RotateOutcome::WithinGrace { current, .. } => successors.push(current),
+                other => panic!("{engine}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(rotated, 1, "{engine}: exactly one rotation writes");
+        let stored = db
+            .refresh_tokens()
+            .find_by_hash(&hash(2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            successors.iter().all(|s| *s == stored),
+            "{engine}: every racer got the one stored successor"
+        );
         db.close().await;
     })
     .await;

@@ -121,6 +121,7 @@ fn auth_config(settings: &Settings) -> Result<AuthConfig, Failure> {
         password_policy: password_policy(settings),
         api_keys: ApiKeyFormat::new(settings.api_key_prefix.clone()),
         refresh_ttl: Duration::from_secs(settings.jwt_refresh_token_expire_days * 86_400),
+        refresh_reuse_grace: Duration::from_secs(settings.refresh_token_reuse_interval_seconds),
         allow_registration: settings.allow_registration,
         trusted_proxies: settings.trusted_proxies.clone(),
         login_limits: LoginLimits {

@@ -97,7 +97,9 @@ fn audit_actions(s: &Server, admin: &str, action: &str) -> Vec<Value> {
 }
 
 async fn sessions(db: TestDatabase) {
-    let s = start(&db, &[]);
+    // Without the reuse grace (see `refresh_grace` for it): every reuse ends
+    // the session, and of parallel refreshes exactly one wins.
+    let s = start(&db, &[("REFRESH_TOKEN_REUSE_INTERVAL_SECONDS", "0")]);
     // Health stays open; everything else needs credentials.
     assert_eq!(s.get("/api/v1/system/health/database").status, 200);
     let r = s.get("/api/v1/organizations/me");
@@ -609,6 +611,106 @@ async fn open_registration(db: TestDatabase) {
     assert_eq!(me["role"], "member");
 }
 
+/// Refreshes `token` from `n` threads at once; the replies in order.
+fn parallel_refreshes(s: &Server, token: &str, n: usize) -> Vec<(u16, Value)> {
+    let url = format!("{}/api/v1/auth/refresh", s.base);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let agent = s.agent();
+            let url = url.clone();
+            let token = token.to_owned();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let mut r = agent
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .send(json!({"refresh_token": token}).to_string())
+                    .expect("refresh answered");
+                let status = r.status().as_u16();
+                let body = r.body_mut().read_to_string().unwrap_or_default();
+                (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+/// The reuse grace (REFRESH_TOKEN_REUSE_INTERVAL_SECONDS): parallel refreshes
+/// of one token (two tabs, a retry) all get the same successor and the
+/// session lives on; a reuse after the interval still ends the session.
+async fn refresh_grace(db: TestDatabase) {
+    const INTERVAL: u64 = 3;
+    let s = start(
+        &db,
+        &[(
+            "REFRESH_TOKEN_REUSE_INTERVAL_SECONDS",
+            &INTERVAL.to_string(),
+        )],
+    );
+    let (admin_access, _, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let admin = bearer(&admin_access);
+
+    let (_, shared, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let replies = parallel_refreshes(&s, &shared, 10);
+    assert!(
+        replies.iter().all(|(status, _)| *status == 200),
+        "{replies:?}"
+    );
+    let successor = replies[0].1["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(successor, shared);
+    for (_, body) in &replies {
+        assert_eq!(body["refresh_token"], successor.as_str(), "one successor");
+        let access = body["access_token"].as_str().unwrap();
+        assert_eq!(get(&s, "/api/v1/auth/me", &bearer(access)).status, 200);
+    }
+    let graced: Vec<Value> = audit_actions(&s, &admin, "token_refresh")
+        .into_iter()
+        .filter(|e| e["details"]["reuse_grace"] == true)
+        .collect();
+    assert!(!graced.is_empty(), "grace refreshes audited as such");
+    assert!(audit_actions(&s, &admin, "refresh_token_reuse").is_empty());
+
+    // The session goes on: the successor rotates as usual, and a retry of
+    // that rotation gets the same next token.
+    let r = refresh(&s, &successor);
+    assert_eq!(r.status, 200, "{r:?}");
+    let third = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(third, successor);
+    let r = refresh(&s, &successor);
+    assert_eq!(r.status, 200, "a retry within the grace: {r:?}");
+    assert_eq!(r.json()["refresh_token"], third.as_str());
+    // The first token's successor has been rotated: the first token is now
+    // a replay even within the grace, and ends the session.
+    let r = refresh(&s, &shared);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "invalid_refresh_token")
+    );
+    assert_eq!(refresh(&s, &third).status, 401, "family revoked");
+
+    // After the interval, a reuse ends the session as before.
+    let (_, first, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let r = refresh(&s, &first);
+    assert_eq!(r.status, 200, "{r:?}");
+    let body = r.json();
+    let next = body["refresh_token"].as_str().unwrap().to_owned();
+    let next_access = body["access_token"].as_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(INTERVAL * 1000 + 300));
+    let r = refresh(&s, &first);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (401, "invalid_refresh_token")
+    );
+    assert_eq!(refresh(&s, &next).status, 401, "family revoked after reuse");
+    assert_eq!(
+        get(&s, "/api/v1/auth/me", &bearer(&next_access)).status,
+        401
+    );
+    assert!(!audit_actions(&s, &admin, "refresh_token_reuse").is_empty());
+}
+
 macro_rules! on_both {
     ($scenario:ident, $sqlite:ident, $postgres:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -628,6 +730,11 @@ macro_rules! on_both {
 
 on_both!(sessions, sessions_on_sqlite, sessions_on_postgres);
 on_both!(api_keys, api_keys_on_sqlite, api_keys_on_postgres);
+on_both!(
+    refresh_grace,
+    refresh_grace_on_sqlite,
+    refresh_grace_on_postgres
+);
 on_both!(
     forged_tokens,
     forged_tokens_on_sqlite,

@@ -12,7 +12,8 @@ use uuid::Uuid;
 /// Refresh tokens: only their SHA-256 is stored. Tokens issued from one login
 /// share a family; rotation revokes the presented token and issues its
 /// successor in the same family, and presenting a rotated token again is
-/// reported as reuse so the caller can revoke the family.
+/// reported as reuse so the caller can revoke the family (unless it comes
+/// back within the reuse grace, see [`RefreshTokens::rotate_with_grace`]).
 pub struct RefreshTokens<'a> {
     pub(crate) h: Handle<'a>,
 }
@@ -29,6 +30,15 @@ pub enum RotateOutcome {
         /// The presented token, as revoked by this rotation.
         previous: RefreshTokenRecord,
         /// Its successor: same user and family, same absolute expiry.
+        current: RefreshTokenRecord,
+    },
+    /// The token was rotated moments ago (within the reuse grace) into
+    /// `current`, which is still live and is the successor the caller expected:
+    /// a parallel or retried refresh, not a replay. Nothing was written.
+    WithinGrace {
+        /// The presented token, as revoked by its rotation.
+        previous: RefreshTokenRecord,
+        /// Its direct successor, unchanged.
         current: RefreshTokenRecord,
     },
     /// The token exists but was already rotated or revoked: a replay. The
@@ -92,10 +102,32 @@ struct Successor<'s> {
 
 /// The rotation itself, on a connection that is already inside a transaction
 /// (or savepoint) the caller commits only on success.
+/// The direct successor of `m` when `m` was rotated less than `grace` before
+/// `at` and the successor is still live and has the expected hash.
+async fn successor_within_grace<C: ConnectionTrait>(
+    c: &C,
+    m: &refresh_token::Model,
+    expected_hash: &str,
+    grace: chrono::Duration,
+    at: DateTime<Utc>,
+) -> Result<Option<refresh_token::Model>> {
+    let (Some(rotated_at), Some(successor_id)) = (m.revoked_at, m.replaced_by) else {
+        return Ok(None);
+    };
+    if grace <= chrono::Duration::zero() || at - rotated_at >= grace {
+        return Ok(None);
+    }
+    Ok(Entity::find_by_id(successor_id)
+        .one(c)
+        .await?
+        .filter(|s| s.revoked_at.is_none() && s.expires_at > at && s.token_hash == expected_hash))
+}
+
 async fn rotate_on<C: ConnectionTrait>(
     c: &C,
     presented_hash: &str,
     successor: Successor<'_>,
+    grace: chrono::Duration,
 ) -> Result<RotateOutcome> {
     let at = now();
     let successor_id = RefreshTokenId::new();
@@ -113,7 +145,17 @@ async fn rotate_on<C: ConnectionTrait>(
         .await?;
 
     if res.rows_affected != 1 {
-        return Ok(match find_by_hash_on(c, presented_hash).await? {
+        let found = find_by_hash_on(c, presented_hash).await?;
+        if let Some(m) = &found
+            && let Some(current) =
+                successor_within_grace(c, m, successor.token_hash, grace, at).await?
+        {
+            return Ok(RotateOutcome::WithinGrace {
+                previous: m.clone().into(),
+                current: current.into(),
+            });
+        }
+        return Ok(match found {
             None => RotateOutcome::Unknown,
             Some(m) if m.revoked_at.is_none() && m.expires_at <= at => RotateOutcome::Expired {
                 family_id: m.family_id,
@@ -208,6 +250,38 @@ impl RefreshTokens<'_> {
         ip_address: Option<String>,
         user_agent: Option<String>,
     ) -> Result<RotateOutcome> {
+        self.rotate_with_grace(
+            presented_hash,
+            successor_hash,
+            std::time::Duration::ZERO,
+            ip_address,
+            user_agent,
+        )
+        .await
+    }
+
+    /// [`rotate`](Self::rotate) with a reuse grace: when the presented token
+    /// was already rotated less than `grace` ago, and its direct successor is
+    /// still live (not revoked, not expired) and its hash is `successor_hash`,
+    /// the outcome is [`RotateOutcome::WithinGrace`] with that successor and
+    /// nothing is written. This serves callers that derive the successor
+    /// deterministically from the presented token, so parallel or retried
+    /// refreshes of one token all get the same successor. A successor that
+    /// was itself rotated (or revoked) since, a different `successor_hash`,
+    /// or a rotation `grace` or longer ago is [`RotateOutcome::Reused`]. A
+    /// zero `grace` is exactly `rotate`.
+    ///
+    /// # Errors
+    /// As [`rotate`](Self::rotate).
+    pub async fn rotate_with_grace(
+        &self,
+        presented_hash: &str,
+        successor_hash: &str,
+        grace: std::time::Duration,
+        ip_address: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<RotateOutcome> {
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
         let successor = Successor {
             token_hash: successor_hash,
             ip_address,
@@ -216,7 +290,7 @@ impl RefreshTokens<'_> {
         match self.h {
             Handle::Pool(db) => {
                 let tx = db.begin().await?;
-                let outcome = rotate_on(&tx.tx, presented_hash, successor).await?;
+                let outcome = rotate_on(&tx.tx, presented_hash, successor, grace).await?;
                 if matches!(outcome, RotateOutcome::Rotated { .. }) {
                     tx.commit().await?;
                 } else {
@@ -226,7 +300,7 @@ impl RefreshTokens<'_> {
             }
             Handle::Tx(tx) => {
                 let savepoint = tx.begin().await?;
-                match rotate_on(&savepoint, presented_hash, successor).await {
+                match rotate_on(&savepoint, presented_hash, successor, grace).await {
                     Ok(outcome) => {
                         savepoint.commit().await?;
                         Ok(outcome)

@@ -40,6 +40,10 @@ pub struct AuthConfig {
     pub api_keys: ApiKeyFormat,
     /// Absolute lifetime of a refresh-token family.
     pub refresh_ttl: Duration,
+    /// `REFRESH_TOKEN_REUSE_INTERVAL_SECONDS`: how long after its rotation a
+    /// refresh token may be presented again and get the same successor
+    /// instead of ending the session (zero: never).
+    pub refresh_reuse_grace: Duration,
     /// `ALLOW_REGISTRATION`: anyone may register (into the default organization).
     pub allow_registration: bool,
     /// Proxies whose `X-Forwarded-For` is believed.

@@ -200,65 +200,28 @@ async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let audit = AuditContext::new(&req, &state);
     let presented = hash_refresh_token(body.refresh_token.expose());
-    let successor = generate_refresh_token();
+    // Derived, not random: a parallel or retried refresh of the same token
+    // computes the same successor, which the grace can then hand out again.
+    let auth = state.auth();
+    let successor = auth
+        .config
+        .signer
+        .refresh_successor(body.refresh_token.expose());
     let db = state.database();
     let tx = db.begin().await?;
     let outcome = tx
         .refresh_tokens()
-        .rotate(
+        .rotate_with_grace(
             &presented,
             &successor.hash,
+            auth.config.refresh_reuse_grace,
             Some(audit.ip().to_owned()),
             audit.user_agent(),
         )
         .await?;
-    match outcome {
-        RotateOutcome::Rotated { current, .. } => {
-            let Some(AccessSnapshot {
-                user, organization, ..
-            }) = tx
-                .access_snapshot(current.user_id, current.family_id)
-                .await?
-            else {
-                return Err(invalid_refresh_token());
-            };
-            if !user.is_active || !organization.is_active {
-                tx.refresh_tokens().revoke_family(current.family_id).await?;
-                tx.audit_logs()
-                    .record(audit.entry(
-                        "token_refresh",
-                        Some(organization.id),
-                        Some(user.id),
-                        Some(("user", user.id.as_uuid())),
-                        json!({"reason": "inactive"}),
-                        AuditStatus::Failure,
-                        Some("user or organization inactive"),
-                    )?)
-                    .await?;
-                tx.commit().await?;
-                state.auth().cache.forget_session(current.family_id);
-                return Err(invalid_refresh_token());
-            }
-            tx.audit_logs()
-                .record(audit.entry(
-                    "token_refresh",
-                    Some(organization.id),
-                    Some(user.id),
-                    Some(("user", user.id.as_uuid())),
-                    json!({}),
-                    AuditStatus::Success,
-                    None,
-                )?)
-                .await?;
-            tx.commit().await?;
-            respond_with_tokens(
-                &state,
-                &user,
-                &organization,
-                current.family_id,
-                successor.token,
-            )
-        }
+    let (current, within_grace) = match outcome {
+        RotateOutcome::Rotated { current, .. } => (current, false),
+        RotateOutcome::WithinGrace { current, .. } => (current, true),
         RotateOutcome::Reused { family_id, user_id } => {
             // A rotated token came back: it was stolen or replayed. End the
             // whole family, so neither the thief nor the victim can go on.
@@ -277,10 +240,61 @@ async fn refresh(
                 .await?;
             tx.commit().await?;
             state.auth().cache.forget_session(family_id);
-            Err(invalid_refresh_token())
+            return Err(invalid_refresh_token());
         }
-        RotateOutcome::Expired { .. } | RotateOutcome::Unknown => Err(invalid_refresh_token()),
+        RotateOutcome::Expired { .. } | RotateOutcome::Unknown => {
+            return Err(invalid_refresh_token());
+        }
+    };
+    let Some(AccessSnapshot {
+        user, organization, ..
+    }) = tx
+        .access_snapshot(current.user_id, current.family_id)
+        .await?
+    else {
+        return Err(invalid_refresh_token());
+    };
+    if !user.is_active || !organization.is_active {
+        tx.refresh_tokens().revoke_family(current.family_id).await?;
+        tx.audit_logs()
+            .record(audit.entry(
+                "token_refresh",
+                Some(organization.id),
+                Some(user.id),
+                Some(("user", user.id.as_uuid())),
+                json!({"reason": "inactive"}),
+                AuditStatus::Failure,
+                Some("user or organization inactive"),
+            )?)
+            .await?;
+        tx.commit().await?;
+        state.auth().cache.forget_session(current.family_id);
+        return Err(invalid_refresh_token());
     }
+    tx.audit_logs()
+        .record(audit.entry(
+            "token_refresh",
+            Some(organization.id),
+            Some(user.id),
+            Some(("user", user.id.as_uuid())),
+            if within_grace {
+                json!({"reuse_grace": true})
+            } else {
+                json!({})
+            },
+            AuditStatus::Success,
+            None,
+        )?)
+        .await?;
+    tx.commit().await?;
+    // Within the grace this is the successor already handed out.
+    respond_with_tokens(
+        &state,
+        &user,
+        &organization,
+        current.family_id,
+        successor.token,
+    )
 }
 
 #[derive(Deserialize, Default)]
