@@ -98,35 +98,61 @@ impl Slug {
 }
 
 impl EmailAddress {
-    /// Validates and lowercases an address. Deliberately loose (one `@`, a
-    /// dotted domain, no spaces): the only real proof of an address is a
-    /// message that arrives.
+    /// Validates and lowercases an address: an RFC 5322 `addr-spec` in its
+    /// dot-atom form (quoted local parts and address literals are refused),
+    /// letters beyond ASCII allowed as RFC 6531 does, nothing invisible or
+    /// direction-changing. Lowercased whole, so uniqueness is
+    /// case-insensitive on every engine. The only real proof of an address is
+    /// a message that arrives; this only keeps out what cannot be one.
     ///
     /// # Errors
-    /// When the shape is wrong or it is longer than 255 bytes.
+    /// When the shape is wrong or it is longer than 254 bytes.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let value = raw.trim().to_lowercase();
-        if value.is_empty() || value.len() > 255 {
+        if value.is_empty() || value.len() > 254 {
             return Err(DomainError::invalid(
                 "email",
-                "must be 1-255 characters long",
+                "must be 1-254 characters long",
             ));
         }
-        let Some((local, domain)) = value.split_once('@') else {
+        crate::text::check_line("email", &value)?;
+        let Some((local, domain)) = value.rsplit_once('@') else {
             return Err(DomainError::invalid("email", "must contain `@`"));
         };
-        let shaped = !local.is_empty()
-            && !domain.is_empty()
-            && !domain.contains('@')
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !shaped {
-            return Err(DomainError::invalid("email", "is not an e-mail address"));
+        if !is_dot_atom(local, |c| {
+            c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        }) || local.len() > 64
+        {
+            return Err(DomainError::invalid(
+                "email",
+                "the part before `@` is not a valid address",
+            ));
+        }
+        let labels_ok = domain.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+        let tld_ok = domain
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+        if !domain.contains('.') || !labels_ok || !tld_ok {
+            return Err(DomainError::invalid(
+                "email",
+                "the part after `@` is not a valid domain",
+            ));
         }
         Ok(Self(value))
     }
+}
+
+/// RFC 5322 dot-atom: runs of allowed characters joined by single dots.
+fn is_dot_atom(s: &str, allowed: impl Fn(char) -> bool) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(&allowed))
 }
 
 impl Username {
@@ -186,6 +212,34 @@ mod tests {
         for bad in ["", "no-at", "a@b", "@b.c", "a@.c", "a b@c.d", "a@b@c.d"] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
         }
+        for good in [
+            "first.last+tag@sub.example.org",
+            "o'brien@example.ie",
+            "zoë@exämple.de",
+        ] {
+            assert!(EmailAddress::parse(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn look_alike_emails_are_refused() {
+        for bad in [
+            "admin\u{200b}@example.com",
+            "admin@example.com\u{feff}",
+            "\u{202e}admin@example.com",
+            "admin\u{0}@example.com",
+            ".admin@example.com",
+            "ad..min@example.com",
+            "admin@-example.com",
+            "admin@example.123",
+            "\"quoted\"@example.com",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            EmailAddress::parse("Admin@EXAMPLE.com").unwrap().as_str(),
+            "admin@example.com"
+        );
     }
 
     #[test]

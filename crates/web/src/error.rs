@@ -177,6 +177,10 @@ impl From<PersistenceError> for ApiError {
                 "a referenced record does not exist",
             ),
             PersistenceError::NotFound => Self::not_found("not found"),
+            PersistenceError::InvalidText => Self::bad_request(
+                "validation_failed",
+                "a text value holds a character that cannot be stored (such as U+0000)",
+            ),
             other => {
                 tracing::error!(error = %other, cause = ?std::error::Error::source(&other), "database failure");
                 Self::internal()

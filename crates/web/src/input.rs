@@ -84,9 +84,15 @@ fn query_error(err: &QueryPayloadError) -> ApiError {
 /// The longest name or label accepted (the `varchar(255)` columns).
 pub(crate) const NAME_MAX: usize = 255;
 
-/// A required text field: trimmed, 1 to `max` characters.
-pub(crate) fn required_text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+/// A required text field: trimmed, 1 to `max` characters, one line, nothing
+/// invisible (see [`curatore_domain::text`]).
+pub(crate) fn required_text(
+    field: &'static str,
+    value: &str,
+    max: usize,
+) -> Result<String, ApiError> {
     let value = value.trim();
+    curatore_domain::text::check_line(field, value)?;
     if value.is_empty() || value.chars().count() > max {
         return Err(ApiError::bad_request(
             "validation_failed",
@@ -98,10 +104,13 @@ pub(crate) fn required_text(field: &str, value: &str, max: usize) -> Result<Stri
 
 /// An optional text field: at most `max` characters; blank means absent.
 pub(crate) fn optional_text(
-    field: &str,
+    field: &'static str,
     value: Option<String>,
     max: usize,
 ) -> Result<Option<String>, ApiError> {
+    if let Some(v) = &value {
+        curatore_domain::text::check_line(field, v)?;
+    }
     match value {
         Some(v) if v.trim().is_empty() => Ok(None),
         Some(v) if v.chars().count() > max => Err(ApiError::bad_request(

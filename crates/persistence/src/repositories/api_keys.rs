@@ -145,17 +145,20 @@ impl ApiKeys<'_> {
         self.update_scoped(org, id, model).await
     }
 
-    /// Revokes a key for good.
+    /// Revokes a key for good. Returns `false`, changing nothing, when it
+    /// was revoked already, so that a repeated revocation records nothing.
     ///
     /// # Errors
-    /// [`PersistenceError::NotFound`] when the organization has no such key.
-    pub async fn revoke(&self, org: OrganizationId, id: ApiKeyId) -> Result<ApiKey> {
-        let model = ActiveModel {
-            is_active: Set(false),
-            updated_at: Set(now()),
-            ..Default::default()
-        };
-        self.update_scoped(org, id, model).await
+    /// When the database fails.
+    pub async fn revoke(&self, org: OrganizationId, id: ApiKeyId) -> Result<bool> {
+        let res = write!(self.h, |c| Entity::update_many()
+            .col_expr(Column::IsActive, Expr::value(false))
+            .col_expr(Column::UpdatedAt, Expr::value(now()))
+            .filter(scoped(org, id))
+            .filter(Column::IsActive.eq(true))
+            .exec(c)
+            .await?);
+        Ok(res.rows_affected > 0)
     }
 
     /// Records use of a key, at most once a minute: the condition makes the

@@ -48,6 +48,8 @@ pub(crate) async fn check_login(
     let auth = state.auth();
     let limiter = &auth.limiter;
     let login = login.trim();
+    // No account's name holds such characters; PostgreSQL cannot even look them up.
+    curatore_domain::text::check_line("email_or_username", login)?;
     let reservation = limiter.reserve_ip(ip).await.map_err(too_many_logins)?;
     // On error the reservation is dropped, which gives it back.
     let user = if login.is_empty() || login.len() > LOGIN_MAX {

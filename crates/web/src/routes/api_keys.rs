@@ -6,6 +6,7 @@ use crate::dto::ApiKeyBody;
 use crate::error::ApiError;
 use crate::input::{NAME_MAX, required_text};
 use crate::state::AppState;
+use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use curatore_domain::{ApiKey, ApiKeyId, NewApiKey, Role};
@@ -185,6 +186,13 @@ async fn rename(
     refuse_api_key_actor(&principal)?;
     let name = required_text("name", &body.name, NAME_MAX)?;
     let key = manageable(&state, &principal, *id).await?;
+    if !key.is_active {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "api_key_revoked",
+            "the API key is revoked and cannot be changed",
+        ));
+    }
     let audit = AuditContext::new(&req, &state);
     let tx = state.database().begin().await?;
     let renamed = tx
@@ -214,9 +222,15 @@ async fn revoke(
     let key = manageable(&state, &principal, *id).await?;
     let audit = AuditContext::new(&req, &state);
     let tx = state.database().begin().await?;
-    tx.api_keys()
+    // Revoking a revoked key changes nothing and records nothing (still 204:
+    // DELETE is idempotent).
+    if !tx
+        .api_keys()
         .revoke(principal.organization_id(), key.id)
-        .await?;
+        .await?
+    {
+        return Ok(HttpResponse::NoContent().finish());
+    }
     tx.audit_logs()
         .record(audit.by(
             &principal,

@@ -72,6 +72,9 @@ async fn list(
             format!("limit must be between 1 and {MAX_LIMIT}"),
         ));
     }
+    if let Some(action) = &query.action {
+        curatore_domain::text::check_line("action", action)?;
+    }
     let entries = state
         .database()
         .audit_logs()

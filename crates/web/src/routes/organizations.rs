@@ -59,6 +59,9 @@ async fn update_me(
             "settings must be a JSON object",
         ));
     }
+    if let Some(settings) = &settings {
+        curatore_domain::text::check_json("settings", settings)?;
+    }
     let mut changed = Vec::new();
     if display_name.is_some() {
         changed.push("display_name");
