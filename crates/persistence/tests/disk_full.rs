@@ -81,7 +81,7 @@ async fn no_acknowledged_write_is_lost_when_the_disk_fills_during_commits() {
                     i += 1;
                     // Every fifth write repeats the last key: a conflict,
                     // which (unlike a full disk) leaves SQLite's transaction open.
-                    let repeat = i % 5 == 0 && !acknowledged.is_empty();
+                    let repeat = i.is_multiple_of(5) && !acknowledged.is_empty();
                     let name = match acknowledged.last() {
                         Some(last) if repeat => last.clone(),
                         _ => format!("w{w}x{i:05}"),
