@@ -7,7 +7,7 @@
 //! inside a statement). That limit applies to every file the process
 //! writes, so this file holds one test and runs in a process of its own.
 
-use curatore_domain::{AuditAction, AuditStatus, NewApiKey, NewAuditLogEntry, OrganizationId};
+use curatore_domain::OrganizationId;
 use curatore_persistence::{Database, PersistenceError};
 use curatore_test_support::TestDatabase;
 use rlimit::Resource;
@@ -17,36 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod common;
 
-/// One write as the server makes it: a key and its audit entry, one transaction.
 async fn write_key(db: &Database, org: OrganizationId, name: &str) -> Result<(), PersistenceError> {
-    let tx = db.begin().await?;
-    let key = tx
-        .api_keys()
-        .create(NewApiKey {
-            organization_id: org,
-            user_id: None,
-            name: name.to_owned(),
-            key_hash: format!("{name:0>64}"),
-            prefix: "cur_test".into(),
-            scopes: vec![],
-            expires_at: None,
-        })
-        .await?;
-    tx.audit_logs()
-        .record(NewAuditLogEntry {
-            organization_id: Some(org),
-            user_id: None,
-            action: AuditAction::parse("create_api_key").expect("action"),
-            entity_type: Some("api_key".into()),
-            entity_id: Some(key.id.as_uuid()),
-            details: Some(json!({"name": name, "pad": "x".repeat(4096)})),
-            ip_address: None,
-            user_agent: None,
-            status: AuditStatus::Success,
-            error_message: None,
-        })
-        .await?;
-    tx.commit().await
+    // Padding makes every write allocate pages, so a full disk bites often.
+    common::write_key(db, org, name, 4096).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -141,7 +114,7 @@ async fn no_acknowledged_write_is_lost_when_the_disk_fills_during_commits() {
     let reopened = common::open(&test_db).await;
     let mut missing = Vec::new();
     for name in &acknowledged {
-        let hash = format!("{name:0>64}");
+        let hash = common::key_hash_of(name);
         if reopened
             .api_keys()
             .find_by_hash(&hash)

@@ -4,7 +4,7 @@
 //! a reopen, every refused one must say "unavailable", and writes must
 //! recover without a restart.
 
-use curatore_domain::{AuditAction, AuditStatus, DatabaseUrl, NewApiKey, NewAuditLogEntry};
+use curatore_domain::DatabaseUrl;
 use curatore_domain::{Organization, OrganizationId};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions, PersistenceError};
@@ -76,37 +76,9 @@ async fn free(db: &Database) {
     panic!("could not free the filler rows");
 }
 
-/// One write as the server makes it: a key and its audit entry, one transaction.
 async fn write_key(db: &Database, org: OrganizationId, name: &str) -> Result<(), PersistenceError> {
-    let tx = db.begin().await?;
-    let key = tx
-        .api_keys()
-        .create(NewApiKey {
-            organization_id: org,
-            user_id: None,
-            name: name.to_owned(),
-            key_hash: format!("{:0>64}", name.replace('-', "")),
-            prefix: "cur_test".into(),
-            scopes: vec![],
-            expires_at: None,
-        })
-        .await?;
-    tx.audit_logs()
-        .record(NewAuditLogEntry {
-            organization_id: Some(org),
-            user_id: None,
-            action: AuditAction::parse("create_api_key").expect("action"),
-            entity_type: Some("api_key".into()),
-            entity_id: Some(key.id.as_uuid()),
-            // Padding makes every write allocate pages, so the limit bites often.
-            details: Some(json!({"name": name, "pad": "x".repeat(1024)})),
-            ip_address: None,
-            user_agent: None,
-            status: AuditStatus::Success,
-            error_message: None,
-        })
-        .await?;
-    tx.commit().await
+    // Padding makes every write allocate pages, so a full disk bites often.
+    common::write_key(db, org, name, 1024).await
 }
 
 async fn stored_names(db: &TestDatabase) -> Vec<String> {
