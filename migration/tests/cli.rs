@@ -54,7 +54,7 @@ fn up_status_down_fresh_on_a_new_sqlite_file() {
     }
     assert!(status.contains(&format!(
         "head         {}",
-        curatore_migration::LATEST_MIGRATION
+        curatore_migration::latest_migration_name()
     )));
     assert!(status.contains("(up to date)"), "{status}");
 

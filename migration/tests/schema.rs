@@ -691,8 +691,8 @@ async fn step_by_step(db: TestDatabase) {
         assert_eq!(t, *expected, "{engine}: tables after step {step}");
     }
     assert_eq!(
-        applied_names(&conn).await.last().unwrap(),
-        latest_migration_name()
+        applied_names(&conn).await.last(),
+        Some(&latest_migration_name())
     );
 
     for step in (0..names.len()).rev() {

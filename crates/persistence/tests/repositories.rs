@@ -491,7 +491,7 @@ async fn health_reports_counts_and_turns_unhealthy_within_bounds() {
         assert!(stats.tables.values().all(|c| c.exact));
         assert_eq!(
             stats.migration_version.as_deref(),
-            Some(curatore_migration::LATEST_MIGRATION)
+            Some(curatore_migration::latest_migration_name().as_str())
         );
         assert!(stats.size_mb.is_some_and(|s| s > 0.0));
 
