@@ -5,7 +5,6 @@ use crate::error::ConfigError;
 use crate::load::Resolver;
 use crate::values::{HealthDetails, JwtAlgorithm, LogFormat, SettingValue};
 use curatore_domain::{DatabaseUrl, Secret};
-use serde::{Deserialize, Deserializer};
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use uuid::Uuid;
@@ -83,8 +82,10 @@ macro_rules! settings {
         /// [`Settings::default`] (built-in defaults, for tests), then pass it by
         /// value: there is no global, so tests and embedding services can each
         /// hold their own. Field names are the lower-cased variable names.
-        #[derive(Debug, Clone, Deserialize)]
-        #[serde(default, deny_unknown_fields)]
+        ///
+        /// There is one way in, the layered loader; `Settings` deliberately has
+        /// no `Deserialize`, so no second parser can skip its checks.
+        #[derive(Debug, Clone)]
         pub struct Settings {
             $( $(#[$attr])* pub $field: $ty, )*
         }
@@ -133,7 +134,6 @@ settings! {
 
     // --- Database ---
     /// Where the data lives: SQLite file or PostgreSQL server.
-    #[serde(deserialize_with = "deserialize_database_url")]
     database_url: DatabaseUrl = DatabaseUrl::Sqlite { path: PathBuf::from("./data/curatore.db") },
         env "DATABASE_URL";
     /// Connections kept open in the pool once opened (PostgreSQL); with
@@ -278,13 +278,6 @@ fn predictability(key: &str) -> Option<String> {
         );
     }
     None
-}
-
-/// `DatabaseUrl` has no `Deserialize` of its own: the domain stays free of
-/// serde formats; here a string is parsed with the same rules as the environment.
-fn deserialize_database_url<'de, D: Deserializer<'de>>(d: D) -> Result<DatabaseUrl, D::Error> {
-    let raw = String::deserialize(d)?;
-    DatabaseUrl::parse(&raw).map_err(serde::de::Error::custom)
 }
 
 impl Settings {

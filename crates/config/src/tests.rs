@@ -560,15 +560,19 @@ fn sqlalchemy_database_urls_from_old_deployments_load() {
 }
 
 #[test]
-fn settings_deserialize_from_plain_toml() {
-    use figment::providers::{Format, Toml};
-    let s: Settings = figment::Figment::from(Toml::string(
+fn a_plain_toml_file_sets_typed_values() {
+    let root = Root::new();
+    root.write(
+        "config/default.toml",
         "port = 1234\ndatabase_url = \"postgres://u:p@h/d\"\ntrusted_proxies = [\"::1\"]\n",
-    ))
-    .extract()
-    .unwrap();
+    );
+    let s = root.load(&[]).unwrap().settings;
     assert_eq!(s.port, 1234);
     assert_eq!(s.database_url.kind(), DatabaseKind::Postgresql);
+    assert_eq!(
+        s.trusted_proxies,
+        vec![std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)]
+    );
     assert_eq!(s.host, "127.0.0.1");
 }
 
