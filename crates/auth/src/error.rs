@@ -9,8 +9,9 @@ pub enum AuthError {
     /// rather than queueing without bound.
     #[error("password hashing is busy; try again shortly")]
     Busy,
-    /// A hashing or signing primitive failed or was misconfigured; internal,
-    /// log it and answer 500.
-    #[error("hashing or signing failed: {0}")]
-    Hashing(String),
+    /// Something on the server's side failed: password hashing (bad argon2
+    /// parameters, a stopped hashing pool), token signing, or the system
+    /// clock. Log it and answer 500; the text is for the log, not the client.
+    #[error("internal authentication failure: {0}")]
+    Internal(String),
 }

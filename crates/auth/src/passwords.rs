@@ -167,7 +167,7 @@ impl PasswordHasher {
             settings.parallelism,
             None,
         )
-        .map_err(|e| AuthError::Hashing(format!("invalid argon2 parameters: {e}")))?;
+        .map_err(|e| AuthError::Internal(format!("invalid argon2 parameters: {e}")))?;
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         let admission = Arc::new(Semaphore::new(cores + queue_bound));
@@ -187,7 +187,7 @@ impl PasswordHasher {
                         job(&mut memory);
                     }
                 })
-                .map_err(|e| AuthError::Hashing(format!("cannot start a hashing thread: {e}")))?;
+                .map_err(|e| AuthError::Internal(format!("cannot start a hashing thread: {e}")))?;
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -296,12 +296,12 @@ impl PasswordHasher {
         self.inner
             .jobs
             .lock()
-            .map_err(|_| AuthError::Hashing("hashing pool poisoned".into()))?
+            .map_err(|_| AuthError::Internal("hashing pool poisoned".into()))?
             .send(job)
-            .map_err(|_| AuthError::Hashing("hashing pool stopped".into()))?;
+            .map_err(|_| AuthError::Internal("hashing pool stopped".into()))?;
         answer
             .await
-            .map_err(|_| AuthError::Hashing("hashing task failed".into()))
+            .map_err(|_| AuthError::Internal("hashing task failed".into()))
     }
 }
 
@@ -320,7 +320,7 @@ fn hash_blocking(
     password: &Secret,
     memory: &mut Vec<Block>,
 ) -> Result<String, AuthError> {
-    let fail = |e: &dyn fmt::Display| AuthError::Hashing(e.to_string());
+    let fail = |e: &dyn fmt::Display| AuthError::Internal(e.to_string());
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_buf = [0u8; 64];
     let salt_bytes = salt
@@ -479,7 +479,7 @@ mod tests {
         };
         assert!(matches!(
             PasswordHasher::new(bad),
-            Err(AuthError::Hashing(_))
+            Err(AuthError::Internal(_))
         ));
         assert!(PasswordHasher::new(Argon2Settings::default()).is_ok());
     }

@@ -199,7 +199,7 @@ impl TokenSigner {
         let now = now_seconds()?;
         let expires_in = self.access_ttl.as_secs();
         let ttl = i64::try_from(expires_in)
-            .map_err(|_| AuthError::Hashing("access token lifetime is too long".into()))?;
+            .map_err(|_| AuthError::Internal("access token lifetime is too long".into()))?;
         let claims = AccessClaims {
             user_id,
             organization_id,
@@ -224,7 +224,9 @@ impl TokenSigner {
         };
         let token =
             jsonwebtoken::encode(&Header::new(self.algorithm.to_jwt()), &wire, &self.encoding)
-                .map_err(|e| AuthError::Hashing(format!("signing the access token failed: {e}")))?;
+                .map_err(|e| {
+                    AuthError::Internal(format!("signing the access token failed: {e}"))
+                })?;
         Ok(IssuedAccessToken {
             token,
             expires_in,
@@ -261,7 +263,7 @@ fn now_seconds() -> Result<i64, AuthError> {
         .duration_since(UNIX_EPOCH)
         .ok()
         .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .ok_or_else(|| AuthError::Hashing("the system clock is before 1970".into()))
+        .ok_or_else(|| AuthError::Internal("the system clock is before 1970".into()))
 }
 
 #[cfg(test)]
