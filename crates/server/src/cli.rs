@@ -83,7 +83,24 @@ fn prepare(loaded: &LoadedSettings) -> Result<Settings, Failure> {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
+    for warning in ineffective_settings(loaded) {
+        tracing::warn!("{warning}");
+    }
     Ok(loaded.settings.clone())
+}
+
+/// Settings an operator turned on that this version accepts but does not act
+/// on yet, so nobody relies on them by mistake.
+fn ineffective_settings(loaded: &LoadedSettings) -> Vec<&'static str> {
+    let mut warnings = Vec::new();
+    // Only when set explicitly: the built-in default is `true`, and warning on
+    // every start would teach operators to ignore warnings.
+    if loaded.settings.auto_test_connections && loaded.sources.contains_key("AUTO_TEST_CONNECTIONS")
+    {
+        warnings
+            .push("AUTO_TEST_CONNECTIONS has no effect yet: saving a connection does not test it");
+    }
+    warnings
 }
 
 fn print_config(loaded: &LoadedSettings) {
@@ -103,5 +120,32 @@ fn print_config(loaded: &LoadedSettings) {
     }
     for warning in &loaded.warnings {
         println!("warning: {warning}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_test_connections_warns_only_when_set_to_true() {
+        let mut loaded = LoadedSettings::from_settings(Settings::default());
+        assert!(
+            ineffective_settings(&loaded).is_empty(),
+            "not for the default"
+        );
+
+        loaded
+            .sources
+            .insert("AUTO_TEST_CONNECTIONS", "environment".to_owned());
+        let warnings = ineffective_settings(&loaded);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("AUTO_TEST_CONNECTIONS has no effect yet"));
+
+        loaded.settings.auto_test_connections = false;
+        assert!(
+            ineffective_settings(&loaded).is_empty(),
+            "not when turned off"
+        );
     }
 }
