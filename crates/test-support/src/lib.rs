@@ -2,9 +2,12 @@
 //! uniquely named PostgreSQL database that is dropped when the value is.
 //!
 //! PostgreSQL comes from `TEST_POSTGRES_URL` (a URL to any database on the
-//! server, used only to create and drop the test's own). Without it the
-//! PostgreSQL tests say that they are skipped; with `CI` set, a missing or
-//! unreachable server fails the test instead, so CI cannot pass by skipping.
+//! server, used only to create and drop the test's own). A missing variable
+//! or an unreachable server fails the test: a machine without PostgreSQL
+//! does not pass by skipping. `CURATORE_SKIP_POSTGRES=1` lets the PostgreSQL
+//! tests be skipped instead, loudly (on the terminal, past the test
+//! harness's capture, and in `scripts/test.sh`'s banner); under `CI` the
+//! opt-out is refused, so CI cannot pass by skipping.
 
 use sqlx::{Connection, Executor, PgConnection};
 use std::path::{Path, PathBuf};
@@ -30,8 +33,61 @@ pub enum TestDatabase {
     },
 }
 
+/// Whether an environment variable is set to something other than empty, `0` or `false`.
+fn flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
 fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+    flag("CI")
+}
+
+/// The variable that lets a machine without PostgreSQL skip its tests.
+pub const SKIP_POSTGRES_VARIABLE: &str = "CURATORE_SKIP_POSTGRES";
+
+/// What a PostgreSQL test does when PostgreSQL is missing (`why`): `Ok`
+/// with the line saying it is skipped, or `Err` with why it must fail.
+fn missing_postgres_verdict(why: &str, ci: bool, skip: bool) -> Result<String, String> {
+    if ci {
+        return Err(format!(
+            "PostgreSQL test: {why}, and CI is set: PostgreSQL tests must run in CI \
+             ({SKIP_POSTGRES_VARIABLE} is not honoured there)"
+        ));
+    }
+    if !skip {
+        return Err(format!(
+            "PostgreSQL test: {why}. Start PostgreSQL and point {POSTGRES_URL_VARIABLE} at it \
+             (scripts/test.sh defaults it to postgres://root@127.0.0.1:5432/test), \
+             or set {SKIP_POSTGRES_VARIABLE}=1 to skip the PostgreSQL tests on purpose"
+        ));
+    }
+    Ok(format!(
+        "SKIPPED: PostgreSQL test ({why}; {SKIP_POSTGRES_VARIABLE}=1)"
+    ))
+}
+
+/// PostgreSQL is missing (`why`): fails the test, unless the skip is asked
+/// for outside CI; then says so where a person sees it and returns.
+///
+/// # Panics
+/// Without `CURATORE_SKIP_POSTGRES=1`, and always under `CI`.
+fn postgres_missing(why: &str) {
+    let line = missing_postgres_verdict(why, in_ci(), flag(SKIP_POSTGRES_VARIABLE))
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    // The harness captures a passing test's stderr; the terminal it cannot.
+    // Once per test binary there, on every skipped test in stderr.
+    static ON_TERMINAL: std::sync::Once = std::sync::Once::new();
+    ON_TERMINAL.call_once(|| {
+        use std::io::Write;
+        if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+            let binary = std::env::args().next().unwrap_or_default();
+            let binary = Path::new(&binary)
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let _ = writeln!(tty, "\n*** {binary}: {line} ***");
+        }
+    });
+    eprintln!("{line}");
 }
 
 /// Splits `postgres://user@host:port/db?x` into (`postgres://user@host:port`, `?x`).
@@ -59,29 +115,25 @@ impl TestDatabase {
         Self::Sqlite { dir, path }
     }
 
-    /// A fresh, empty PostgreSQL database, or `None` (with a message saying
-    /// the test is skipped) when `TEST_POSTGRES_URL` is unset outside CI.
+    /// A fresh, empty PostgreSQL database, or `None` (with a message on the
+    /// terminal saying the test is skipped) when PostgreSQL is missing and
+    /// `CURATORE_SKIP_POSTGRES=1` is set outside CI.
     ///
     /// # Panics
-    /// Under `CI` when the variable is missing or the server cannot be reached.
+    /// When `TEST_POSTGRES_URL` is missing or the server cannot be reached,
+    /// unless the skip is asked for outside CI.
     pub async fn postgres() -> Option<Self> {
         let Ok(admin_url) = std::env::var(POSTGRES_URL_VARIABLE) else {
-            assert!(
-                !in_ci(),
-                "{POSTGRES_URL_VARIABLE} is not set, and CI is: PostgreSQL tests must run in CI"
-            );
-            eprintln!("SKIPPED: PostgreSQL test ({POSTGRES_URL_VARIABLE} is not set)");
+            postgres_missing(&format!("{POSTGRES_URL_VARIABLE} is not set"));
             return None;
         };
         let name = format!("curatore_test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = match PgConnection::connect(&admin_url).await {
             Ok(c) => c,
             Err(e) => {
-                assert!(
-                    !in_ci(),
+                postgres_missing(&format!(
                     "cannot reach PostgreSQL at {POSTGRES_URL_VARIABLE}: {e}"
-                );
-                eprintln!("SKIPPED: PostgreSQL test (cannot reach the server: {e})");
+                ));
                 return None;
             }
         };
@@ -208,8 +260,9 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Runs `body` against a SQLite file and, when available, a PostgreSQL
-/// database: the usual shape of an engine-parametrised test.
+/// Runs `body` against a SQLite file and a PostgreSQL database (skipped
+/// only as [`TestDatabase::postgres`] allows): the usual shape of an
+/// engine-parametrised test.
 pub async fn each_engine<F, Fut>(body: F)
 where
     F: Fn(TestDatabase) -> Fut,
@@ -235,5 +288,18 @@ mod tests {
             )
         );
         assert_eq!(server_part("postgres://h").0, "postgres://h");
+    }
+
+    #[test]
+    fn missing_postgres_fails_unless_skipped_on_purpose_outside_ci() {
+        let why = "cannot reach PostgreSQL";
+        let failure = missing_postgres_verdict(why, false, false).unwrap_err();
+        assert!(failure.contains(why) && failure.contains("CURATORE_SKIP_POSTGRES=1"));
+        let skipped = missing_postgres_verdict(why, false, true).unwrap();
+        assert!(skipped.starts_with("SKIPPED: PostgreSQL test") && skipped.contains(why));
+        for skip in [false, true] {
+            let failure = missing_postgres_verdict(why, true, skip).unwrap_err();
+            assert!(failure.contains("CI is set"), "{failure}");
+        }
     }
 }
