@@ -4,24 +4,40 @@
 # same against PostgreSQL given an SQLAlchemy-style URL; curatore-migrate
 # takes the schema down and up again. Uses the debug binaries `cargo test`
 # has just built.
+#
+# PostgreSQL comes from TEST_POSTGRES_URL (default: the local server at
+# 127.0.0.1:5432, user root, database test), as in scripts/test.sh; an
+# unreachable server fails the run unless CURATORE_SKIP_POSTGRES=1 (never
+# under CI).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cargo build --quiet --locked -p curatore-server -p curatore-migration --manifest-path "$root/Cargo.toml"
 server="$root/target/debug/curatore-server"
 migrate="$root/target/debug/curatore-migrate"
+pg_admin="${TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/test}"
 work="$(mktemp -d)"
 pid=""
 pgdb=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   if [ -n "$pgdb" ]; then
-    psql -q -h 127.0.0.1 -U root -d test -c "DROP DATABASE IF EXISTS \"$pgdb\" WITH (FORCE)" >/dev/null 2>&1 || true
+    psql -q "$pg_admin" -c "DROP DATABASE IF EXISTS \"$pgdb\" WITH (FORCE)" >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 fail() { echo "smoke: FAILED: $*" >&2; [ -f "$work/server.log" ] && tail -20 "$work/server.log" >&2; exit 1; }
+
+# The URL of database $1 on the TEST_POSTGRES_URL server, SQLAlchemy-style
+# (postgresql+asyncpg://...), as an existing .env would give it.
+sqlalchemy_url() {
+  python3 - "$pg_admin" "$1" <<'PY'
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+print(urllib.parse.urlunsplit(("postgresql+asyncpg", u.netloc, "/" + sys.argv[2], u.query, "")))
+PY
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -76,16 +92,19 @@ start
 check_health sqlite
 stop
 
-if psql -q -h 127.0.0.1 -U root -d test -c "SELECT 1" >/dev/null 2>&1; then
+skip_postgres() { case "${CURATORE_SKIP_POSTGRES:-}" in ""|0|false) return 1 ;; *) return 0 ;; esac; }
+if psql -q "$pg_admin" -c "SELECT 1" >/dev/null 2>&1; then
   echo "smoke: PostgreSQL via an SQLAlchemy-style DATABASE_URL"
   pgdb="curatore_smoke_$$_$RANDOM"
-  psql -q -h 127.0.0.1 -U root -d test -c "CREATE DATABASE \"$pgdb\"" >/dev/null
-  start DATABASE_URL="postgresql+asyncpg://root@127.0.0.1:5432/$pgdb"
+  psql -q "$pg_admin" -c "CREATE DATABASE \"$pgdb\"" >/dev/null
+  start DATABASE_URL="$(sqlalchemy_url "$pgdb")"
   check_health postgresql
   stop
 elif [ -n "${CI:-}" ]; then
-  fail "PostgreSQL at 127.0.0.1:5432 is not reachable, and CI is set"
+  fail "PostgreSQL at TEST_POSTGRES_URL ($pg_admin) is not reachable, and CI is set"
+elif skip_postgres; then
+  echo "smoke: SKIPPED PostgreSQL part (no server at $pg_admin; CURATORE_SKIP_POSTGRES=$CURATORE_SKIP_POSTGRES)"
 else
-  echo "smoke: SKIPPED PostgreSQL part (no server at 127.0.0.1:5432)"
+  fail "PostgreSQL at TEST_POSTGRES_URL ($pg_admin) is not reachable; start it, or set CURATORE_SKIP_POSTGRES=1 to skip"
 fi
 echo "smoke: ok"
