@@ -1,5 +1,9 @@
 //! Black-box tests of the `curatore-migrate` binary.
 
+// Helpers outside `#[test]` functions unwrap too, and clippy.toml's test
+// exemption does not reach them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use curatore_test_support::TestDatabase;
 use std::process::{Command, Output};
 

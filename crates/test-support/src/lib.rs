@@ -9,6 +9,9 @@
 //! harness's capture, and in `scripts/test.sh`'s banner); under `CI` the
 //! opt-out is refused, so CI cannot pass by skipping.
 
+// Test-only code: a panic here fails the test with its message, which is what we want.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use sqlx::{Connection, Executor, PgConnection};
 use std::path::{Path, PathBuf};
 
