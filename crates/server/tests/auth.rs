@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use curatore_test_support::TestDatabase;
 use serde_json::{Value, json};
-use support::{Reply, Server};
+use support::{Reply, Server, on_both};
 
 const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
 const ADMIN_PASSWORD: &str = "admin-password-123";
@@ -96,11 +96,36 @@ fn audit_actions(s: &Server, admin: &str, action: &str) -> Vec<Value> {
     r.json()["items"].as_array().unwrap().clone()
 }
 
-async fn sessions(db: TestDatabase) {
-    // Without the reuse grace (see `refresh_grace` for it): every reuse ends
-    // the session, and of parallel refreshes exactly one wins.
-    let s = start(&db, &[("REFRESH_TOKEN_REUSE_INTERVAL_SECONDS", "0")]);
-    // Health stays open; everything else needs credentials.
+const BOB_PASSWORD: &str = "correct horse battery";
+
+/// The admin's `Authorization` value.
+fn admin_auth(s: &Server) -> String {
+    let (access, _, _) = tokens(s, "admin", ADMIN_PASSWORD);
+    bearer(&access)
+}
+
+/// Registers bob, a viewer, as the admin; returns the admin's `Authorization`.
+fn admin_and_bob(s: &Server) -> String {
+    let admin = admin_auth(s);
+    let r = register(
+        s,
+        Some(&admin),
+        json!({"email": "Bob@Example.com", "username": "bob", "password": BOB_PASSWORD, "role": "viewer"}),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    admin
+}
+
+/// A server without the refresh reuse grace (see the `refresh_grace_*`
+/// tests for it): every reuse ends the session.
+fn start_without_grace(db: &TestDatabase) -> Server {
+    start(db, &[("REFRESH_TOKEN_REUSE_INTERVAL_SECONDS", "0")])
+}
+
+// Sessions: credentials, registration, roles, refresh, logout, deactivation, audit.
+
+async fn everything_but_health_needs_credentials(db: TestDatabase) {
+    let s = start_without_grace(&db);
     assert_eq!(s.get("/api/v1/system/health/database").status, 200);
     let r = s.get("/api/v1/organizations/me");
     assert_eq!(
@@ -111,10 +136,12 @@ async fn sessions(db: TestDatabase) {
         r.header("www-authenticate")
             .is_some_and(|h| h.starts_with("Bearer"))
     );
+}
 
+async fn a_login_identifies_the_caller_and_records_the_time(db: TestDatabase) {
+    let s = start_without_grace(&db);
     let (admin_access, _, admin_user) = tokens(&s, "admin", ADMIN_PASSWORD);
-    let admin = bearer(&admin_access);
-    let me = get(&s, "/api/v1/auth/me", &admin).json();
+    let me = get(&s, "/api/v1/auth/me", &bearer(&admin_access)).json();
     assert_eq!(me["user"]["username"], "admin");
     assert_eq!(me["role"], "org_admin");
     assert_eq!(me["auth_method"], "jwt");
@@ -123,30 +150,43 @@ async fn sessions(db: TestDatabase) {
         admin_user["last_login_at"].is_string(),
         "login sets last_login_at"
     );
+}
 
-    // Registration: closed by default, so only an admin may add users.
-    let bob = json!({"email": "Bob@Example.com", "username": "bob", "password": "correct horse battery", "role": "viewer"});
+async fn registration_is_closed_to_all_but_admins_by_default(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    let admin = admin_auth(&s);
+    let bob = json!({"email": "Bob@Example.com", "username": "bob", "password": BOB_PASSWORD, "role": "viewer"});
     let r = register(&s, None, bob.clone());
     assert_eq!(
         (r.status, r.error_code().as_str()),
         (401, "authentication_required")
     );
-    let r = register(&s, Some(&admin), bob.clone());
+    let r = register(&s, Some(&admin), bob);
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.json()["email"], "bob@example.com");
     assert_eq!(r.json()["role"], "viewer");
+}
+
+async fn registration_refuses_a_taken_email_or_username(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    let admin = admin_and_bob(&s);
     let r = register(
         &s,
         Some(&admin),
-        json!({"email": "BOB@example.COM", "username": "bobby", "password": "correct horse battery"}),
+        json!({"email": "BOB@example.COM", "username": "bobby", "password": BOB_PASSWORD}),
     );
     assert_eq!((r.status, r.error_code().as_str()), (409, "email_taken"));
     let r = register(
         &s,
         Some(&admin),
-        json!({"email": "other@example.com", "username": "bob", "password": "correct horse battery"}),
+        json!({"email": "other@example.com", "username": "bob", "password": BOB_PASSWORD}),
     );
     assert_eq!((r.status, r.error_code().as_str()), (409, "username_taken"));
+}
+
+async fn registration_refuses_too_short_or_too_long_passwords(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    let admin = admin_auth(&s);
     let r = register(
         &s,
         Some(&admin),
@@ -159,9 +199,12 @@ async fn sessions(db: TestDatabase) {
         json!({"email": "long@example.com", "username": "longy", "password": "x".repeat(1025)}),
     );
     assert_eq!((r.status, r.error_code().as_str()), (400, "weak_password"));
+}
 
-    // Role guards: a viewer reads, never writes or administers.
-    let (bob_access, bob_refresh, _) = tokens(&s, "BOB@example.com", "correct horse battery");
+async fn a_viewer_reads_but_never_writes_or_administers(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    admin_and_bob(&s);
+    let (bob_access, _, _) = tokens(&s, "BOB@example.com", BOB_PASSWORD);
     let viewer = bearer(&bob_access);
     assert_eq!(get(&s, "/api/v1/organizations/me", &viewer).status, 200);
     let r = s.call(
@@ -182,11 +225,15 @@ async fn sessions(db: TestDatabase) {
     let r = register(
         &s,
         Some(&viewer),
-        json!({"email": "eve@example.com", "username": "eve", "password": "correct horse battery"}),
+        json!({"email": "eve@example.com", "username": "eve", "password": BOB_PASSWORD}),
     );
     assert_eq!(r.status, 403);
+}
 
-    // Refresh rotates; presenting the old token again ends the whole family.
+async fn refresh_rotates_and_a_reuse_ends_the_whole_session(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    let admin = admin_and_bob(&s);
+    let (bob_access, bob_refresh, _) = tokens(&s, "bob", BOB_PASSWORD);
     let r = refresh(&s, &bob_refresh);
     assert_eq!(r.status, 200, "{r:?}");
     let second_access = r.json()["access_token"].as_str().unwrap().to_owned();
@@ -208,11 +255,15 @@ async fn sessions(db: TestDatabase) {
         401,
         "and its access tokens"
     );
-    assert_eq!(get(&s, "/api/v1/auth/me", &viewer).status, 401);
+    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&bob_access)).status, 401);
     assert!(!audit_actions(&s, &admin, "refresh_token_reuse").is_empty());
+}
 
-    // Logout ends the session at once, for refresh and access tokens.
-    let (access, refresh_token, _) = tokens(&s, "bob", "correct horse battery");
+async fn logout_ends_the_session_at_once(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    admin_and_bob(&s);
+    // With the refresh token: refresh and access tokens both stop.
+    let (access, refresh_token, _) = tokens(&s, "bob", BOB_PASSWORD);
     let r = s.call(
         "POST",
         "/api/v1/auth/logout",
@@ -222,8 +273,8 @@ async fn sessions(db: TestDatabase) {
     assert_eq!(r.status, 204, "{r:?}");
     assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&access)).status, 401);
     assert_eq!(refresh(&s, &refresh_token).status, 401);
-    // Logout with only the access token works too.
-    let (access, refresh_token, _) = tokens(&s, "bob", "correct horse battery");
+    // With only the access token.
+    let (access, refresh_token, _) = tokens(&s, "bob", BOB_PASSWORD);
     let r = s.call(
         "POST",
         "/api/v1/auth/logout",
@@ -232,26 +283,16 @@ async fn sessions(db: TestDatabase) {
     );
     assert_eq!(r.status, 204, "{r:?}");
     assert_eq!(refresh(&s, &refresh_token).status, 401);
+}
 
-    // 20 parallel refreshes of one token: exactly one wins.
-    let (_, shared, _) = tokens(&s, "bob", "correct horse battery");
-    let url = format!("{}/api/v1/auth/refresh", s.base);
-    let threads: Vec<_> = (0..20)
-        .map(|_| {
-            let agent = s.agent();
-            let url = url.clone();
-            let token = shared.clone();
-            std::thread::spawn(move || {
-                agent
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .send(json!({"refresh_token": token}).to_string())
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(0)
-            })
-        })
+async fn parallel_refreshes_of_one_token_have_one_winner(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    admin_and_bob(&s);
+    let (_, shared, _) = tokens(&s, "bob", BOB_PASSWORD);
+    let statuses: Vec<u16> = parallel_refreshes(&s, &shared, 20)
+        .into_iter()
+        .map(|(status, _)| status)
         .collect();
-    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,
@@ -261,9 +302,12 @@ async fn sessions(db: TestDatabase) {
         statuses.iter().all(|s| *s == 200 || *s == 401),
         "{statuses:?}"
     );
+}
 
-    // A deactivated user loses access at once: token, refresh and login.
-    let (access, refresh_token, _) = tokens(&s, "bob", "correct horse battery");
+async fn a_deactivated_user_loses_access_at_once(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    admin_and_bob(&s);
+    let (access, refresh_token, _) = tokens(&s, "bob", BOB_PASSWORD);
     sql(
         &db,
         "UPDATE users SET is_active = false WHERE username = 'bob'",
@@ -271,17 +315,41 @@ async fn sessions(db: TestDatabase) {
     .await;
     assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&access)).status, 401);
     assert_eq!(refresh(&s, &refresh_token).status, 401);
-    assert_eq!(login(&s, "bob", "correct horse battery").status, 401);
+    assert_eq!(login(&s, "bob", BOB_PASSWORD).status, 401);
+}
 
-    // A deactivated organization: its members lose access at once too.
-    let (admin2, _, _) = tokens(&s, "admin", ADMIN_PASSWORD);
-    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&admin2)).status, 200);
+async fn a_deactivated_organization_loses_access_at_once(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    let admin = admin_auth(&s);
+    assert_eq!(get(&s, "/api/v1/auth/me", &admin).status, 200);
     sql(&db, "UPDATE organizations SET is_active = false").await;
-    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&admin2)).status, 401);
+    assert_eq!(get(&s, "/api/v1/auth/me", &admin).status, 401);
     assert_eq!(login(&s, "admin", ADMIN_PASSWORD).status, 401);
-    sql(&db, "UPDATE organizations SET is_active = true").await;
+}
 
-    // The trail: every event, never a secret.
+async fn the_trail_records_every_session_event_and_no_secret(db: TestDatabase) {
+    let s = start_without_grace(&db);
+    let (admin_access, _, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let admin = bearer(&admin_access);
+    let r = register(
+        &s,
+        Some(&admin),
+        json!({"email": "Bob@Example.com", "username": "bob", "password": BOB_PASSWORD, "role": "viewer"}),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(login(&s, "bob", "not-bobs-password").status, 401);
+    let (_, bob_refresh, _) = tokens(&s, "bob", BOB_PASSWORD);
+    let r = refresh(&s, &bob_refresh);
+    assert_eq!(r.status, 200, "{r:?}");
+    let second_refresh = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    let r = s.call(
+        "POST",
+        "/api/v1/auth/logout",
+        &[],
+        Some(&json!({"refresh_token": second_refresh})),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+
     for action in ["register", "login", "logout", "token_refresh"] {
         assert!(
             !audit_actions(&s, &admin, action).is_empty(),
@@ -301,7 +369,7 @@ async fn sessions(db: TestDatabase) {
     let trail = get(&s, "/api/v1/audit-logs?limit=100", &admin).body;
     for secret in [
         ADMIN_PASSWORD,
-        "correct horse battery",
+        BOB_PASSWORD,
         &bob_refresh,
         &second_refresh,
         &admin_access,
@@ -311,35 +379,72 @@ async fn sessions(db: TestDatabase) {
     let (status, logs) = s.stop();
     assert!(status.success());
     let logs = logs.join("\n");
-    for secret in [
-        ADMIN_PASSWORD,
-        "correct horse battery",
-        &bob_refresh,
-        &admin_access,
-    ] {
+    for secret in [ADMIN_PASSWORD, BOB_PASSWORD, &bob_refresh, &admin_access] {
         assert!(!logs.contains(secret), "a secret reached the log");
     }
 }
 
-async fn api_keys(db: TestDatabase) {
-    let s = start(&db, &[]);
-    let (admin_access, _, _) = tokens(&s, "admin", ADMIN_PASSWORD);
-    let admin = bearer(&admin_access);
+on_both!(
+    everything_but_health_needs_credentials,
+    a_login_identifies_the_caller_and_records_the_time,
+    registration_is_closed_to_all_but_admins_by_default,
+    registration_refuses_a_taken_email_or_username,
+    registration_refuses_too_short_or_too_long_passwords,
+    a_viewer_reads_but_never_writes_or_administers,
+    refresh_rotates_and_a_reuse_ends_the_whole_session,
+    logout_ends_the_session_at_once,
+    parallel_refreshes_of_one_token_have_one_winner,
+    a_deactivated_user_loses_access_at_once,
+    a_deactivated_organization_loses_access_at_once,
+    the_trail_records_every_session_event_and_no_secret,
+);
+
+// API keys.
+
+/// Creates a key as `auth`; the creation reply's body.
+fn create_key(s: &Server, auth: &str, body: Value) -> Value {
     let r = s.call(
         "POST",
         "/api/v1/api-keys",
-        &[("authorization", &admin)],
-        Some(&json!({"name": "ci", "scopes": ["write", "read"], "expires_in_days": 30})),
+        &[("authorization", auth)],
+        Some(&body),
     );
     assert_eq!(r.status, 201, "{r:?}");
-    let created = r.json();
+    r.json()
+}
+
+fn me_with_key(s: &Server, key: &str) -> Reply {
+    s.call("GET", "/api/v1/auth/me", &[("x-api-key", key)], None)
+}
+
+async fn a_new_key_is_shown_once_and_never_its_hash(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let admin = admin_auth(&s);
+    let created = create_key(
+        &s,
+        &admin,
+        json!({"name": "ci", "scopes": ["write", "read"], "expires_in_days": 30}),
+    );
     let key = created["api_key"].as_str().unwrap().to_owned();
-    let id = created["id"].as_str().unwrap().to_owned();
     assert!(key.starts_with("cur_") && key.len() >= 4 + 30 + 6, "{key}");
     assert_eq!(created["prefix"], key[..12]);
     assert_eq!(created["scopes"], json!(["read", "write"]));
     assert!(created.get("key_hash").is_none());
+    let listed = get(&s, "/api/v1/api-keys", &admin);
+    assert_eq!(listed.status, 200);
+    assert!(!listed.body.contains(&key), "the key is shown once only");
+    assert_eq!(listed.json()["items"].as_array().unwrap().len(), 1);
+}
 
+async fn a_key_acts_as_its_user_and_its_use_is_recorded(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let admin = admin_auth(&s);
+    let created = create_key(
+        &s,
+        &admin,
+        json!({"name": "ci", "scopes": ["write", "read"]}),
+    );
+    let key = created["api_key"].as_str().unwrap().to_owned();
     for headers in [
         vec![("x-api-key", key.as_str())],
         vec![("authorization", &*format!("Bearer {key}"))],
@@ -350,17 +455,23 @@ async fn api_keys(db: TestDatabase) {
         assert_eq!(r.json()["role"], "org_admin", "the key acts as its user");
         assert_eq!(r.json()["scopes"], json!(["read", "write"]));
     }
-    let listed = get(&s, "/api/v1/api-keys", &admin);
-    assert_eq!(listed.status, 200);
-    assert!(!listed.body.contains(&key), "the key is shown once only");
-    let items = listed.json()["items"].as_array().unwrap().clone();
-    assert_eq!(items.len(), 1);
+    let items = get(&s, "/api/v1/api-keys", &admin).json()["items"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert!(
         items[0]["last_used_at"].is_string(),
         "use is recorded: {items:?}"
     );
+}
 
-    // A key may not mint keys.
+async fn a_key_may_not_mint_keys(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let admin = admin_auth(&s);
+    let key = create_key(&s, &admin, json!({"name": "ci"}))["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = s.call(
         "POST",
         "/api/v1/api-keys",
@@ -368,7 +479,15 @@ async fn api_keys(db: TestDatabase) {
         Some(&json!({"name": "child"})),
     );
     assert_eq!(r.status, 403);
+}
 
+async fn a_key_can_be_renamed_and_an_unknown_one_is_404(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let admin = admin_auth(&s);
+    let id = create_key(&s, &admin, json!({"name": "ci"}))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = s.call(
         "PUT",
         &format!("/api/v1/api-keys/{id}"),
@@ -383,8 +502,15 @@ async fn api_keys(db: TestDatabase) {
         Some(&json!({"name": "x"})),
     );
     assert_eq!(r.status, 404);
+}
 
-    // Malformed or mistyped keys are refused before any lookup.
+async fn malformed_or_mistyped_keys_are_refused(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let admin = admin_auth(&s);
+    let key = create_key(&s, &admin, json!({"name": "ci"}))["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut typo = key.clone();
     let last = typo.pop().unwrap();
     typo.push(if last == 'a' { 'b' } else { 'a' });
@@ -393,39 +519,45 @@ async fn api_keys(db: TestDatabase) {
         "cur_short",
         "cur_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
     ] {
-        let r = s.call("GET", "/api/v1/auth/me", &[("x-api-key", bad)], None);
+        let r = me_with_key(&s, bad);
         assert_eq!(
             (r.status, r.error_code().as_str()),
             (401, "invalid_api_key"),
             "{bad}"
         );
     }
+}
 
-    // Expired keys stop working.
-    let r = s.call(
-        "POST",
-        "/api/v1/api-keys",
-        &[("authorization", &admin)],
-        Some(&json!({"name": "old", "expires_in_days": 1})),
-    );
-    let old = r.json()["api_key"].as_str().unwrap().to_owned();
-    assert_eq!(
-        s.call("GET", "/api/v1/auth/me", &[("x-api-key", &old)], None)
-            .status,
-        200
-    );
+async fn an_expired_key_stops_working(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let admin = admin_auth(&s);
+    let old = create_key(&s, &admin, json!({"name": "old", "expires_in_days": 1}))["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(me_with_key(&s, &old).status, 200);
     sql(
         &db,
         "UPDATE api_keys SET expires_at = created_at WHERE name = 'old'",
     )
     .await;
-    assert_eq!(
-        s.call("GET", "/api/v1/auth/me", &[("x-api-key", &old)], None)
-            .status,
-        401
-    );
+    assert_eq!(me_with_key(&s, &old).status, 401);
+}
 
-    // Revoked keys stop at once, for good.
+async fn a_revoked_key_stops_at_once_and_no_key_reaches_the_trail(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let admin = admin_auth(&s);
+    let created = create_key(&s, &admin, json!({"name": "ci"}));
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let r = s.call(
+        "PUT",
+        &format!("/api/v1/api-keys/{id}"),
+        &[("authorization", &admin)],
+        Some(&json!({"name": "deploy"})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(me_with_key(&s, &key).status, 200);
     let r = s.call(
         "DELETE",
         &format!("/api/v1/api-keys/{id}"),
@@ -433,7 +565,7 @@ async fn api_keys(db: TestDatabase) {
         None,
     );
     assert_eq!(r.status, 204, "{r:?}");
-    let r = s.call("GET", "/api/v1/auth/me", &[("x-api-key", &key)], None);
+    let r = me_with_key(&s, &key);
     assert_eq!(
         (r.status, r.error_code().as_str()),
         (401, "invalid_api_key")
@@ -447,6 +579,18 @@ async fn api_keys(db: TestDatabase) {
         );
     }
 }
+
+on_both!(
+    a_new_key_is_shown_once_and_never_its_hash,
+    a_key_acts_as_its_user_and_its_use_is_recorded,
+    a_key_may_not_mint_keys,
+    a_key_can_be_renamed_and_an_unknown_one_is_404,
+    malformed_or_mistyped_keys_are_refused,
+    an_expired_key_stops_working,
+    a_revoked_key_stops_at_once_and_no_key_reaches_the_trail,
+);
+
+// Tokens.
 
 fn token_parts(claims: &Value, alg: &str) -> (String, String) {
     let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
@@ -463,16 +607,21 @@ fn sign(claims: &Value, secret: &str) -> String {
     .unwrap()
 }
 
-async fn forged_tokens(db: TestDatabase) {
-    let s = start(&db, &[]);
-    let (access, refresh_token, user) = tokens(&s, "admin", ADMIN_PASSWORD);
-    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&access)).status, 200);
-    let payload: Value = serde_json::from_slice(
+/// The claims of an access token.
+fn claims(access: &str) -> Value {
+    serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(access.split('.').nth(1).unwrap())
             .unwrap(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+async fn an_access_token_carries_the_expected_claims(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let (access, _, user) = tokens(&s, "admin", ADMIN_PASSWORD);
+    assert_eq!(get(&s, "/api/v1/auth/me", &bearer(&access)).status, 200);
+    let payload = claims(&access);
     assert_eq!(payload["sub"], user["id"]);
     assert_eq!(payload["typ"], "access");
     for claim in [
@@ -480,6 +629,12 @@ async fn forged_tokens(db: TestDatabase) {
     ] {
         assert!(payload.get(claim).is_some(), "{claim} in {payload}");
     }
+}
+
+async fn forged_expired_or_misused_tokens_are_refused(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let (access, refresh_token, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let payload = claims(&access);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -533,31 +688,50 @@ async fn forged_tokens(db: TestDatabase) {
         };
         assert_eq!(code, expected, "{what}");
     }
-    let mut unsigned = payload.clone();
+}
+
+async fn a_token_without_a_subject_is_refused(db: TestDatabase) {
+    let s = start(&db, &[]);
+    let (access, _, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let mut unsigned = claims(&access);
     unsigned.as_object_mut().unwrap().remove("sub");
     let r = get(&s, "/api/v1/auth/me", &bearer(&sign(&unsigned, SECRET)));
     assert_eq!(r.status, 401, "sub is required");
 }
 
-async fn brute_force(db: TestDatabase) {
-    let s = start(
-        &db,
+on_both!(
+    an_access_token_carries_the_expected_claims,
+    forged_expired_or_misused_tokens_are_refused,
+    a_token_without_a_subject_is_refused,
+);
+
+// Guessing passwords.
+
+fn start_with_login_limits(db: &TestDatabase) -> Server {
+    start(
+        db,
         &[
             ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "3"),
             ("LOGIN_MAX_FAILURES_PER_IP", "6"),
         ],
-    );
-    // Unknown user and wrong password: same status, same body.
+    )
+}
+
+async fn an_unknown_user_and_a_wrong_password_look_the_same(db: TestDatabase) {
+    let s = start_with_login_limits(&db);
     let unknown = login(&s, "nobody", "whatever-password");
     let wrong = login(&s, "admin", "wrong-password");
     assert_eq!(unknown.status, 401);
     assert_eq!((unknown.status, &unknown.body), (wrong.status, &wrong.body));
     assert_eq!(wrong.error_code(), "invalid_credentials");
+}
 
-    login(&s, "admin", "wrong-password");
-    login(&s, "admin", "wrong-password");
-    // This address is locked out of the account: even the right password
-    // waits, and a forged X-Forwarded-For (no trusted proxy) does not help.
+async fn an_address_locked_out_of_an_account_waits_even_with_the_right_password(db: TestDatabase) {
+    let s = start_with_login_limits(&db);
+    for _ in 0..3 {
+        assert_eq!(login(&s, "admin", "wrong-password").status, 401);
+    }
+    // A forged X-Forwarded-For (no trusted proxy) does not help either.
     let r = s.call(
         "POST",
         "/api/v1/auth/login",
@@ -571,20 +745,37 @@ async fn brute_force(db: TestDatabase) {
     );
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
     assert!(retry > 0 && retry <= 900);
-    // The address limit covers every account from it.
-    login(&s, "nobody2", "x-password");
-    login(&s, "nobody3", "x-password");
+}
+
+async fn the_address_limit_covers_every_account(db: TestDatabase) {
+    let s = start_with_login_limits(&db);
+    for i in 0..6 {
+        let r = login(&s, &format!("nobody{i}"), "x-password");
+        assert_eq!(r.status, 401, "failure {i}: {r:?}");
+    }
     let r = login(&s, "fresh-account", "x-password");
     assert_eq!(r.status, 429, "per-address limit: {r:?}");
 }
 
-async fn open_registration(db: TestDatabase) {
-    let s = start(&db, &[("ALLOW_REGISTRATION", "true")]);
-    let r = register(
-        &s,
+on_both!(
+    an_unknown_user_and_a_wrong_password_look_the_same,
+    an_address_locked_out_of_an_account_waits_even_with_the_right_password,
+    the_address_limit_covers_every_account,
+);
+
+// Open registration (ALLOW_REGISTRATION=true).
+
+fn register_newbie(s: &Server) -> Reply {
+    register(
+        s,
         None,
         json!({"email": "new@example.com", "username": "newbie", "password": "long enough pw"}),
-    );
+    )
+}
+
+async fn open_registration_creates_members_only(db: TestDatabase) {
+    let s = start(&db, &[("ALLOW_REGISTRATION", "true")]);
+    let r = register_newbie(&s);
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.json()["role"], "member");
     let r = register(
@@ -596,20 +787,27 @@ async fn open_registration(db: TestDatabase) {
     let (access, _, _) = tokens(&s, "newbie", "long enough pw");
     let me = get(&s, "/api/v1/auth/me", &bearer(&access)).json();
     assert_eq!(me["organization"]["slug"], "default");
-    // A member may mint a key for themselves; it acts as a member.
-    let r = s.call(
-        "POST",
-        "/api/v1/api-keys",
-        &[("authorization", &bearer(&access))],
-        Some(&json!({"name": "mine"})),
-    );
-    assert_eq!(r.status, 201, "{r:?}");
-    let key = r.json()["api_key"].as_str().unwrap().to_owned();
-    let me = s
-        .call("GET", "/api/v1/auth/me", &[("x-api-key", &key)], None)
-        .json();
-    assert_eq!(me["role"], "member");
 }
+
+async fn a_member_may_mint_a_key_that_acts_as_a_member(db: TestDatabase) {
+    let s = start(&db, &[("ALLOW_REGISTRATION", "true")]);
+    assert_eq!(register_newbie(&s).status, 201);
+    let (access, _, _) = tokens(&s, "newbie", "long enough pw");
+    let key = create_key(&s, &bearer(&access), json!({"name": "mine"}))["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(me_with_key(&s, &key).json()["role"], "member");
+}
+
+on_both!(
+    open_registration_creates_members_only,
+    a_member_may_mint_a_key_that_acts_as_a_member,
+);
+
+// The refresh reuse grace (REFRESH_TOKEN_REUSE_INTERVAL_SECONDS): parallel
+// refreshes of one token (two tabs, a retry) all get the same successor and
+// the session lives on; a reuse after the interval still ends the session.
 
 /// Refreshes `token` from `n` threads at once; the replies in order.
 fn parallel_refreshes(s: &Server, token: &str, n: usize) -> Vec<(u16, Value)> {
@@ -637,21 +835,28 @@ fn parallel_refreshes(s: &Server, token: &str, n: usize) -> Vec<(u16, Value)> {
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
-/// The reuse grace (REFRESH_TOKEN_REUSE_INTERVAL_SECONDS): parallel refreshes
-/// of one token (two tabs, a retry) all get the same successor and the
-/// session lives on; a reuse after the interval still ends the session.
-async fn refresh_grace(db: TestDatabase) {
-    const INTERVAL: u64 = 3;
-    let s = start(
-        &db,
+const GRACE_SECONDS: u64 = 3;
+
+fn start_with_grace(db: &TestDatabase) -> Server {
+    start(
+        db,
         &[(
             "REFRESH_TOKEN_REUSE_INTERVAL_SECONDS",
-            &INTERVAL.to_string(),
+            &GRACE_SECONDS.to_string(),
         )],
-    );
-    let (admin_access, _, _) = tokens(&s, "admin", ADMIN_PASSWORD);
-    let admin = bearer(&admin_access);
+    )
+}
 
+/// Refreshes `token`, expecting success; the new refresh token.
+fn rotate(s: &Server, token: &str) -> String {
+    let r = refresh(s, token);
+    assert_eq!(r.status, 200, "{r:?}");
+    r.json()["refresh_token"].as_str().unwrap().to_owned()
+}
+
+async fn parallel_refreshes_within_the_grace_share_one_successor(db: TestDatabase) {
+    let s = start_with_grace(&db);
+    let admin = admin_auth(&s);
     let (_, shared, _) = tokens(&s, "admin", ADMIN_PASSWORD);
     let replies = parallel_refreshes(&s, &shared, 10);
     assert!(
@@ -671,33 +876,44 @@ async fn refresh_grace(db: TestDatabase) {
         .collect();
     assert!(!graced.is_empty(), "grace refreshes audited as such");
     assert!(audit_actions(&s, &admin, "refresh_token_reuse").is_empty());
+}
 
+async fn a_retried_rotation_within_the_grace_gets_the_same_next_token(db: TestDatabase) {
+    let s = start_with_grace(&db);
+    let (_, first, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let successor = rotate(&s, &first);
     // The session goes on: the successor rotates as usual, and a retry of
     // that rotation gets the same next token.
-    let r = refresh(&s, &successor);
-    assert_eq!(r.status, 200, "{r:?}");
-    let third = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    let third = rotate(&s, &successor);
     assert_ne!(third, successor);
     let r = refresh(&s, &successor);
     assert_eq!(r.status, 200, "a retry within the grace: {r:?}");
     assert_eq!(r.json()["refresh_token"], third.as_str());
-    // The first token's successor has been rotated: the first token is now
-    // a replay even within the grace, and ends the session.
-    let r = refresh(&s, &shared);
+}
+
+async fn a_token_whose_successor_was_rotated_is_a_replay_even_within_the_grace(db: TestDatabase) {
+    let s = start_with_grace(&db);
+    let (_, first, _) = tokens(&s, "admin", ADMIN_PASSWORD);
+    let successor = rotate(&s, &first);
+    let third = rotate(&s, &successor);
+    let r = refresh(&s, &first);
     assert_eq!(
         (r.status, r.error_code().as_str()),
         (401, "invalid_refresh_token")
     );
     assert_eq!(refresh(&s, &third).status, 401, "family revoked");
+}
 
-    // After the interval, a reuse ends the session as before.
+async fn a_reuse_after_the_grace_ends_the_session(db: TestDatabase) {
+    let s = start_with_grace(&db);
+    let admin = admin_auth(&s);
     let (_, first, _) = tokens(&s, "admin", ADMIN_PASSWORD);
     let r = refresh(&s, &first);
     assert_eq!(r.status, 200, "{r:?}");
     let body = r.json();
     let next = body["refresh_token"].as_str().unwrap().to_owned();
     let next_access = body["access_token"].as_str().unwrap().to_owned();
-    std::thread::sleep(std::time::Duration::from_millis(INTERVAL * 1000 + 300));
+    std::thread::sleep(std::time::Duration::from_millis(GRACE_SECONDS * 1000 + 300));
     let r = refresh(&s, &first);
     assert_eq!(
         (r.status, r.error_code().as_str()),
@@ -711,40 +927,11 @@ async fn refresh_grace(db: TestDatabase) {
     assert!(!audit_actions(&s, &admin, "refresh_token_reuse").is_empty());
 }
 
-macro_rules! on_both {
-    ($scenario:ident, $sqlite:ident, $postgres:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            $scenario(TestDatabase::sqlite()).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(db) = TestDatabase::postgres().await else {
-                return;
-            };
-            $scenario(db).await;
-        }
-    };
-}
-
-on_both!(sessions, sessions_on_sqlite, sessions_on_postgres);
-on_both!(api_keys, api_keys_on_sqlite, api_keys_on_postgres);
 on_both!(
-    refresh_grace,
-    refresh_grace_on_sqlite,
-    refresh_grace_on_postgres
-);
-on_both!(
-    forged_tokens,
-    forged_tokens_on_sqlite,
-    forged_tokens_on_postgres
-);
-on_both!(brute_force, brute_force_on_sqlite, brute_force_on_postgres);
-on_both!(
-    open_registration,
-    open_registration_on_sqlite,
-    open_registration_on_postgres
+    parallel_refreshes_within_the_grace_share_one_successor,
+    a_retried_rotation_within_the_grace_gets_the_same_next_token,
+    a_token_whose_successor_was_rotated_is_a_replay_even_within_the_grace,
+    a_reuse_after_the_grace_ends_the_session,
 );
 
 #[tokio::test]
@@ -766,15 +953,38 @@ async fn with_auth_disabled_everything_is_the_default_organization() {
     assert_eq!(r.status, 200);
 }
 
+/// The request ids of the logins whose handler has run a query (the server
+/// logs its queries at debug level, in the request's span).
+fn logins_started(lines: &[String]) -> std::collections::HashSet<String> {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "sqlx::query" && v["span"]["path"] == "/api/v1/auth/login")
+        .filter_map(|v| v["span"]["request_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// How many logins have been answered.
+fn logins_served(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["fields"]["message"] == "request served" && v["span"]["path"] == "/api/v1/auth/login"
+        })
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_logins_finish() {
+    const LOGINS: usize = 24;
     let db = TestDatabase::sqlite();
-    let s = start(&db, &[]);
+    let mut s = start(&db, &[("LOG_LEVEL", "info,sqlx::query=debug")]);
     // Each login is ~25 ms of CPU by design: 24 at once keep the server busy
-    // for several hundred milliseconds, so the signal lands mid-flight.
+    // for several hundred milliseconds.
     let url = format!("{}/api/v1/auth/login", s.base);
     let body = json!({"email_or_username": "admin", "password": ADMIN_PASSWORD}).to_string();
-    let threads: Vec<_> = (0..24)
+    let threads: Vec<_> = (0..LOGINS)
         .map(|_| {
             let agent = s.agent();
             let (url, body) = (url.clone(), body.clone());
@@ -788,13 +998,26 @@ async fn sigterm_lets_in_flight_logins_finish() {
             })
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    // The signal lands once every login has reached its handler.
+    s.wait_until(
+        std::time::Duration::from_secs(30),
+        "every login in flight",
+        |lines| logins_started(lines).len() == LOGINS,
+    );
     let (status, logs) = s.stop();
     let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert!(status.success(), "exit 0 after draining");
     assert!(
         statuses.iter().all(|s| *s == 200),
         "every in-flight login answered: {statuses:?}"
+    );
+    let signal = logs
+        .iter()
+        .position(|l| support::message(l).is_some_and(|m| m.starts_with("SIGTERM received")))
+        .unwrap();
+    assert!(
+        logins_served(&logs[..signal]) < LOGINS,
+        "some logins were still in flight at the signal"
     );
     let said = support::messages(&logs);
     let signal = said

@@ -6,7 +6,7 @@ mod support;
 
 use curatore_test_support::TestDatabase;
 use serde_json::{Value, json};
-use support::{Reply, Server};
+use support::{Reply, Server, on_both};
 
 const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
 const ADMIN_PASSWORD: &str = "admin-password-123";
@@ -192,35 +192,8 @@ async fn a_revoked_key_stays_revoked_quietly(db: TestDatabase) {
     );
 }
 
-macro_rules! on_both {
-    ($scenario:ident, $sqlite:ident, $postgres:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            $scenario(TestDatabase::sqlite()).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(db) = TestDatabase::postgres().await else {
-                return;
-            };
-            $scenario(db).await;
-        }
-    };
-}
-
 on_both!(
     control_characters_are_refused,
-    control_characters_are_refused_on_sqlite,
-    control_characters_are_refused_on_postgres
-);
-on_both!(
     look_alike_identities_are_refused,
-    look_alike_identities_are_refused_on_sqlite,
-    look_alike_identities_are_refused_on_postgres
-);
-on_both!(
     a_revoked_key_stays_revoked_quietly,
-    a_revoked_key_stays_revoked_quietly_on_sqlite,
-    a_revoked_key_stays_revoked_quietly_on_postgres
 );

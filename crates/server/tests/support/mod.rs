@@ -5,9 +5,34 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_curatore-server");
+
+/// Defines two tests that run `scenario` (an `async fn(TestDatabase)`):
+/// `<scenario>::on_sqlite` and `<scenario>::on_postgres` (the latter is
+/// skipped only as `TestDatabase::postgres` allows).
+macro_rules! on_both {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$scenario(::curatore_test_support::TestDatabase::sqlite()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                let Some(db) = ::curatore_test_support::TestDatabase::postgres().await else {
+                    return;
+                };
+                super::$scenario(db).await;
+            }
+        }
+    )+};
+}
+#[allow(unused_imports)]
+pub(crate) use on_both;
 
 /// A command for the server binary with a clean, explicit environment: no
 /// `.env` or `config/` from the repository, JSON logs, port 0, small pools.
@@ -68,6 +93,8 @@ pub struct Server {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The threads reading stdout and stderr; they end at EOF.
+    readers: Vec<JoinHandle<()>>,
     agent: ureq::Agent,
     _dir: tempfile::TempDir,
 }
@@ -114,12 +141,15 @@ impl Reply {
     }
 }
 
-fn collect(stream: impl std::io::Read + Send + 'static, lines: Arc<Mutex<Vec<String>>>) {
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    lines: Arc<Mutex<Vec<String>>>,
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             lines.lock().unwrap().push(line);
         }
-    });
+    })
 }
 
 /// The `message` of a JSON log line.
@@ -175,8 +205,10 @@ impl Server {
             .spawn()
             .expect("start curatore-server");
         let lines = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take().unwrap(), lines.clone());
-        collect(child.stderr.take().unwrap(), lines.clone());
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), lines.clone()),
+            collect(child.stderr.take().unwrap(), lines.clone()),
+        ];
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(20)))
@@ -186,6 +218,7 @@ impl Server {
             child,
             base: String::new(),
             lines,
+            readers,
             agent,
             _dir: dir,
         };
@@ -206,28 +239,60 @@ impl Server {
 
     /// Waits for a log line whose message matches; panics with the log on timeout.
     pub fn wait_for_log(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let mut found = None;
+        self.wait_until(timeout, "the expected log line", |lines| {
+            found = lines
+                .iter()
+                .find(|l| message(l).is_some_and(|m| pred(&m)))
+                .cloned();
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    /// Waits until `condition` holds for the lines logged so far; panics
+    /// with the log when the server exits first or `timeout` passes.
+    pub fn wait_until(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut condition: impl FnMut(&[String]) -> bool,
+    ) {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(line) = self
-                .logs()
-                .into_iter()
-                .find(|l| message(l).is_some_and(|m| pred(&m)))
-            {
-                return line;
+            if condition(&self.logs()) {
+                return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
+                self.drain_logs();
                 panic!(
-                    "server exited ({status}) early; log:\n{}",
+                    "server exited ({status}) before {what}; log:\n{}",
                     self.logs().join("\n")
                 );
             }
             assert!(
                 Instant::now() < deadline,
-                "expected log line not seen; log:\n{}",
+                "{what} not seen within {timeout:?}; log:\n{}",
                 self.logs().join("\n")
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// After the process has exited: waits for the log readers to reach the
+    /// end of its output, so that `logs` holds every line.
+    fn drain_logs(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for reader in std::mem::take(&mut self.readers) {
+            while !reader.is_finished() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the server's output did not end within 10 s of its exit \
+                     (a child process holding it open?)"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            reader.join().expect("log reader");
         }
     }
 
@@ -317,7 +382,7 @@ impl Server {
             assert!(Instant::now() < deadline, "no exit within 30 s of SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         };
-        std::thread::sleep(Duration::from_millis(100)); // let the readers drain
+        self.drain_logs();
         (status, self.logs())
     }
 }
