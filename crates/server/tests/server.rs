@@ -5,7 +5,7 @@ mod support;
 
 use curatore_test_support::TestDatabase;
 use serde_json::json;
-use support::{Server, messages};
+use support::{Reply, Server, messages, on_both};
 
 const TABLES: [&str; 6] = [
     "organizations",
@@ -16,16 +16,20 @@ const TABLES: [&str; 6] = [
     "audit_logs",
 ];
 
-fn endpoints(db: &TestDatabase) {
-    let server = Server::start(&db.url(), &[]);
+// Health and liveness.
 
+async fn health_and_backend_report_the_version(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
     for path in ["/api/v1/system/health", "/api/v1/system/health/backend"] {
         let r = server.get(path);
         assert_eq!(r.status, 200, "{path}: {r:?}");
         assert_eq!(r.json()["status"], "healthy");
         assert_eq!(r.json()["version"], env!("CARGO_PKG_VERSION"));
     }
+}
 
+async fn database_health_reports_the_seeded_tables_migration_and_size(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
     let r = server.get("/api/v1/system/health/database");
     assert_eq!(r.status, 200, "{r:?}");
     let h = r.json();
@@ -54,7 +58,13 @@ fn endpoints(db: &TestDatabase) {
     );
     assert!(h["latency_ms"].as_f64().is_some_and(|l| l >= 0.0), "{h}");
     assert!(!h["database_url"].as_str().unwrap().contains('@'), "{h}");
+    if let Some(path) = db.sqlite_path() {
+        assert!(path.exists(), "the database file was created");
+    }
+}
 
+async fn comprehensive_health_lists_only_real_components(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
     let r = server.get("/api/v1/system/health/comprehensive");
     assert_eq!(r.status, 200);
     let c = r.json();
@@ -66,14 +76,29 @@ fn endpoints(db: &TestDatabase) {
     assert_eq!(c["components"]["database"]["connected"], true);
     let components = c["components"].as_object().unwrap();
     assert_eq!(components.len(), 2, "only real components: {c}");
+}
 
+async fn livez_and_readyz_answer_when_all_is_well(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
     assert_eq!(server.get("/livez").status, 200);
     let r = server.get("/readyz");
     assert_eq!(
         (r.status, r.json()["status"].clone()),
         (200, json!("ready"))
     );
+}
 
+on_both!(
+    health_and_backend_report_the_version,
+    database_health_reports_the_seeded_tables_migration_and_size,
+    comprehensive_health_lists_only_real_components,
+    livez_and_readyz_answer_when_all_is_well,
+);
+
+// The organization.
+
+async fn the_caller_sees_its_organization_and_no_other(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
     let r = server.get("/api/v1/organizations/me");
     assert_eq!(r.status, 200, "{r:?}");
     let org = r.json();
@@ -92,8 +117,12 @@ fn endpoints(db: &TestDatabase) {
     // Someone else's (or no) organization: the same 404 either way.
     let r = server.get("/api/v1/organizations/0195d3a0-0000-7000-8000-000000000000");
     assert_eq!((r.status, r.error_code().as_str()), (404, "not_found"));
+}
 
-    // A change is written together with its audit entry.
+async fn an_organization_change_is_written_with_its_audit_entry(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
+    let org = server.get("/api/v1/organizations/me").json();
+    let id = org["id"].as_str().unwrap();
     let r = server.send(
         "PATCH",
         "/api/v1/organizations/me",
@@ -116,7 +145,17 @@ fn endpoints(db: &TestDatabase) {
         json!(["display_name", "settings"])
     );
     assert_eq!(items[0]["status"], "success");
+}
 
+on_both!(
+    the_caller_sees_its_organization_and_no_other,
+    an_organization_change_is_written_with_its_audit_entry,
+);
+
+// Start-up and shutdown.
+
+async fn start_up_and_shutdown_are_logged_in_order(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
     let (status, logs) = server.stop();
     assert!(status.success(), "SIGTERM exits 0: {status}");
     let said = messages(&logs);
@@ -152,155 +191,7 @@ fn endpoints(db: &TestDatabase) {
     );
 }
 
-fn errors_are_json(db: &TestDatabase) {
-    let server = Server::start(&db.url(), &[]);
-    let cases: Vec<(support::Reply, u16, &str)> = vec![
-        (server.get("/no/such/route"), 404, "not_found"),
-        (
-            server.send("POST", "/api/v1/system/health", "application/json", b"{}"),
-            405,
-            "method_not_allowed",
-        ),
-        (
-            server.send(
-                "DELETE",
-                "/api/v1/organizations/me",
-                "application/json",
-                b"",
-            ),
-            405,
-            "method_not_allowed",
-        ),
-        (
-            server.get("/api/v1/organizations/not-a-uuid"),
-            400,
-            "invalid_path_parameter",
-        ),
-        (
-            server.get("/api/v1/audit-logs?limit=abc"),
-            400,
-            "invalid_query_parameter",
-        ),
-        (
-            server.get("/api/v1/audit-logs?limit=0"),
-            400,
-            "invalid_query_parameter",
-        ),
-        (
-            server.get("/api/v1/audit-logs?limit=101"),
-            400,
-            "invalid_query_parameter",
-        ),
-        (
-            server.get("/api/v1/audit-logs?unknown=1"),
-            400,
-            "invalid_query_parameter",
-        ),
-        (
-            server.send(
-                "PATCH",
-                "/api/v1/organizations/me",
-                "application/json",
-                b"{\"display_name\": ",
-            ),
-            400,
-            "invalid_json",
-        ),
-        (
-            server.send(
-                "PATCH",
-                "/api/v1/organizations/me",
-                "application/json",
-                br#"{"is_active": false}"#,
-            ),
-            400,
-            "invalid_body",
-        ),
-        (
-            server.send(
-                "PATCH",
-                "/api/v1/organizations/me",
-                "application/json",
-                br#"{"display_name": 7}"#,
-            ),
-            400,
-            "invalid_body",
-        ),
-        (
-            server.send(
-                "PATCH",
-                "/api/v1/organizations/me",
-                "application/json",
-                br#"{"display_name": "   "}"#,
-            ),
-            400,
-            "validation_failed",
-        ),
-        (
-            server.send(
-                "PATCH",
-                "/api/v1/organizations/me",
-                "application/json",
-                br#"{"settings": [1]}"#,
-            ),
-            400,
-            "validation_failed",
-        ),
-        (
-            server.send("PATCH", "/api/v1/organizations/me", "text/plain", b"{}"),
-            415,
-            "unsupported_media_type",
-        ),
-        (
-            server.send(
-                "PATCH",
-                "/api/v1/organizations/me",
-                "application/json",
-                format!(r#"{{"display_name":"{}"}}"#, "x".repeat(300 * 1024)).as_bytes(),
-            ),
-            413,
-            "payload_too_large",
-        ),
-    ];
-    for (reply, status, code) in cases {
-        assert_eq!(reply.status, status, "{reply:?}");
-        assert_eq!(reply.error_code(), code, "{reply:?}");
-        assert!(reply.header("x-request-id").is_some(), "{reply:?}");
-        assert!(
-            !reply.body.to_lowercase().contains("select "),
-            "no SQL in errors: {reply:?}"
-        );
-    }
-    // Rejected writes changed nothing.
-    let me = server.get("/api/v1/organizations/me").json();
-    assert_eq!(me["display_name"], "Default Organization");
-    assert_eq!(me["is_active"], true);
-
-    // Request ids: the caller's is echoed and logged, otherwise one is made up.
-    let r = server.get_with(
-        "/api/v1/system/health",
-        &[("x-request-id", "trace-abc-123")],
-    );
-    assert_eq!(r.header("x-request-id"), Some("trace-abc-123"));
-    let generated = server.get("/api/v1/system/health");
-    let id = generated.header("x-request-id").unwrap().to_owned();
-    assert_eq!(id.len(), 36, "a UUID: {id}");
-    let bad = server.get_with("/livez", &[("x-request-id", &"z".repeat(500))]);
-    assert_ne!(bad.header("x-request-id"), Some("z".repeat(500).as_str()));
-    let mut server = server;
-    server.wait_for_log(std::time::Duration::from_secs(5), |m| m == "request served");
-    let logged = server
-        .logs()
-        .iter()
-        .any(|l| l.contains("trace-abc-123") && l.contains("request served"));
-    assert!(
-        logged,
-        "request id in the access log:\n{}",
-        server.logs().join("\n")
-    );
-}
-
-fn restart_seeds_nothing_twice(db: &TestDatabase) {
+async fn restart_seeds_nothing_twice(db: TestDatabase) {
     let first = Server::start(&db.url(), &[]);
     let org = first.get("/api/v1/organizations/me").json();
     let (status, logs) = first.stop();
@@ -340,49 +231,156 @@ fn restart_seeds_nothing_twice(db: &TestDatabase) {
     assert!(out.contains("nothing to seed"), "{out}");
 }
 
-#[tokio::test]
-async fn serves_every_endpoint_on_sqlite() {
-    let db = TestDatabase::sqlite();
-    endpoints(&db);
-    assert!(
-        db.sqlite_path().unwrap().exists(),
-        "the database file was created"
+on_both!(
+    start_up_and_shutdown_are_logged_in_order,
+    restart_seeds_nothing_twice,
+);
+
+// Errors.
+
+/// Each reply has the status and code given, in the JSON error shape, with
+/// a request id and no SQL.
+fn assert_json_errors(cases: Vec<(Reply, u16, &str)>) {
+    for (reply, status, code) in cases {
+        assert_eq!(reply.status, status, "{reply:?}");
+        assert_eq!(reply.error_code(), code, "{reply:?}");
+        assert!(reply.header("x-request-id").is_some(), "{reply:?}");
+        assert!(
+            !reply.body.to_lowercase().contains("select "),
+            "no SQL in errors: {reply:?}"
+        );
+    }
+}
+
+async fn unknown_routes_and_methods_are_json_errors(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
+    assert_json_errors(vec![
+        (server.get("/no/such/route"), 404, "not_found"),
+        (
+            server.send("POST", "/api/v1/system/health", "application/json", b"{}"),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            server.send(
+                "DELETE",
+                "/api/v1/organizations/me",
+                "application/json",
+                b"",
+            ),
+            405,
+            "method_not_allowed",
+        ),
+    ]);
+}
+
+async fn bad_path_and_query_parameters_are_json_errors(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
+    assert_json_errors(vec![
+        (
+            server.get("/api/v1/organizations/not-a-uuid"),
+            400,
+            "invalid_path_parameter",
+        ),
+        (
+            server.get("/api/v1/audit-logs?limit=abc"),
+            400,
+            "invalid_query_parameter",
+        ),
+        (
+            server.get("/api/v1/audit-logs?limit=0"),
+            400,
+            "invalid_query_parameter",
+        ),
+        (
+            server.get("/api/v1/audit-logs?limit=101"),
+            400,
+            "invalid_query_parameter",
+        ),
+        (
+            server.get("/api/v1/audit-logs?unknown=1"),
+            400,
+            "invalid_query_parameter",
+        ),
+    ]);
+}
+
+async fn bad_bodies_are_json_errors_and_change_nothing(db: TestDatabase) {
+    let server = Server::start(&db.url(), &[]);
+    let patch = |content_type: &str, body: &[u8]| {
+        server.send("PATCH", "/api/v1/organizations/me", content_type, body)
+    };
+    assert_json_errors(vec![
+        (
+            patch("application/json", b"{\"display_name\": "),
+            400,
+            "invalid_json",
+        ),
+        (
+            patch("application/json", br#"{"is_active": false}"#),
+            400,
+            "invalid_body",
+        ),
+        (
+            patch("application/json", br#"{"display_name": 7}"#),
+            400,
+            "invalid_body",
+        ),
+        (
+            patch("application/json", br#"{"display_name": "   "}"#),
+            400,
+            "validation_failed",
+        ),
+        (
+            patch("application/json", br#"{"settings": [1]}"#),
+            400,
+            "validation_failed",
+        ),
+        (patch("text/plain", b"{}"), 415, "unsupported_media_type"),
+        (
+            patch(
+                "application/json",
+                format!(r#"{{"display_name":"{}"}}"#, "x".repeat(300 * 1024)).as_bytes(),
+            ),
+            413,
+            "payload_too_large",
+        ),
+    ]);
+    // Rejected writes changed nothing.
+    let me = server.get("/api/v1/organizations/me").json();
+    assert_eq!(me["display_name"], "Default Organization");
+    assert_eq!(me["is_active"], true);
+}
+
+async fn request_ids_are_echoed_and_logged_or_made_up(db: TestDatabase) {
+    let mut server = Server::start(&db.url(), &[]);
+    let r = server.get_with(
+        "/api/v1/system/health",
+        &[("x-request-id", "trace-abc-123")],
+    );
+    assert_eq!(r.header("x-request-id"), Some("trace-abc-123"));
+    let generated = server.get("/api/v1/system/health");
+    let id = generated.header("x-request-id").unwrap().to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let bad = server.get_with("/livez", &[("x-request-id", &"z".repeat(500))]);
+    assert_ne!(bad.header("x-request-id"), Some("z".repeat(500).as_str()));
+    server.wait_until(
+        std::time::Duration::from_secs(5),
+        "the access log line of trace-abc-123",
+        |lines| {
+            lines
+                .iter()
+                .any(|l| l.contains("trace-abc-123") && l.contains("request served"))
+        },
     );
 }
 
-#[tokio::test]
-async fn serves_every_endpoint_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    endpoints(&db);
-}
-
-#[tokio::test]
-async fn every_error_is_json_on_sqlite() {
-    errors_are_json(&TestDatabase::sqlite());
-}
-
-#[tokio::test]
-async fn every_error_is_json_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    errors_are_json(&db);
-}
-
-#[tokio::test]
-async fn restart_seeds_nothing_twice_on_sqlite() {
-    restart_seeds_nothing_twice(&TestDatabase::sqlite());
-}
-
-#[tokio::test]
-async fn restart_seeds_nothing_twice_on_postgres() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
-    restart_seeds_nothing_twice(&db);
-}
+on_both!(
+    unknown_routes_and_methods_are_json_errors,
+    bad_path_and_query_parameters_are_json_errors,
+    bad_bodies_are_json_errors_and_change_nothing,
+    request_ids_are_echoed_and_logged_or_made_up,
+);
 
 #[tokio::test]
 async fn postgres_outage_fails_fast_and_recovers_without_restart() {

@@ -371,8 +371,39 @@ impl Server {
         self.child.id()
     }
 
-    /// Sends SIGTERM and waits for the exit.
+    /// Waits until the process catches SIGTERM (on Linux, its `SigCgt` in
+    /// `/proc`): the server logs "Listening on" before its handler is in
+    /// place, and a SIGTERM in between meets the default action.
+    fn wait_for_sigterm_handler(&mut self) {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        const SIGTERM_BIT: u64 = 1 << (15 - 1);
+        let status = format!("/proc/{}/status", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let caught = std::fs::read_to_string(&status)
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("SigCgt:"))
+                        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+                })
+                .is_some_and(|mask| mask & SIGTERM_BIT != 0);
+            if caught || self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not install its SIGTERM handler within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends SIGTERM (once the server handles it) and waits for the exit.
     pub fn stop(mut self) -> (ExitStatus, Vec<String>) {
+        self.wait_for_sigterm_handler();
         signal(self.child.id(), "TERM");
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
