@@ -86,7 +86,10 @@ stop
 
 echo "smoke: curatore-migrate down and up on the same file"
 (cd "$work/app" && env -i PATH="$PATH" "$migrate" down -n 3 >/dev/null) || fail "migrate down"
-(cd "$work/app" && env -i PATH="$PATH" "$migrate" status) | grep -q pending || fail "status after down shows no pending migration"
+# Read all of it before looking: `grep -q` would stop reading at the first
+# match and fail the command with a broken pipe.
+status="$(cd "$work/app" && env -i PATH="$PATH" "$migrate" status)" || fail "migrate status"
+grep -q pending <<<"$status" || fail "status after down shows no pending migration"
 (cd "$work/app" && env -i PATH="$PATH" "$migrate" up >/dev/null) || fail "migrate up"
 start
 check_health sqlite

@@ -1,6 +1,8 @@
 //! Black-box tests of what a hostile or careless client can do to the real
 //! binary (issue 7): slow bodies, requests actix cannot parse, who sees the
 //! database details, and published JWT secrets.
+// A panic in a test is a failed test with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

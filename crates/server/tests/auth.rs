@@ -1,5 +1,7 @@
 //! Authentication, black-box: the real binary with ENABLE_AUTH=true on a
 //! random port, against SQLite and PostgreSQL.
+// A panic in a test is a failed test with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! Black-box tests: the real binary on a random port, against a fresh SQLite
 //! file and a fresh PostgreSQL database.
+// A panic in a test is a failed test with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
