@@ -6,10 +6,9 @@
 //! and an `EXISTS` subquery, bound parameters only), so a cache miss costs one
 //! round trip.
 
-use crate::database::{Database, Transaction};
 use crate::entities::{api_key, organization, refresh_token, user};
 use crate::error::Result;
-use crate::repositories::{Handle, now, read};
+use crate::repositories::{Handle, System, now, read};
 use chrono::{DateTime, Utc};
 use curatore_domain::{ApiKey, Organization, User, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
@@ -129,7 +128,9 @@ async fn api_key_snapshot(h: Handle<'_>, key_hash: &str) -> Result<Option<ApiKey
     }))
 }
 
-impl Database {
+// Not `async fn`: the futures borrow the database or transaction, not the
+// handle, so `db.system().access_snapshot(..)` can be awaited later or joined.
+impl<'a> System<'a> {
     /// The user, their organization and whether the session (the refresh-token
     /// family `session`, which must belong to the user) is live, in one query:
     /// `users` by primary key joined to `organizations`, with an `EXISTS` over
@@ -137,12 +138,12 @@ impl Database {
     ///
     /// # Errors
     /// When the database fails, or a stored value breaks a domain rule.
-    pub async fn access_snapshot(
+    pub fn access_snapshot(
         &self,
         user: UserId,
         session: Uuid,
-    ) -> Result<Option<AccessSnapshot>> {
-        access_snapshot(Handle::Pool(self), user, session).await
+    ) -> impl Future<Output = Result<Option<AccessSnapshot>>> + use<'a> {
+        access_snapshot(self.h, user, session)
     }
 
     /// The API key whose SHA-256 is `key_hash`, with its organization and (for
@@ -152,30 +153,11 @@ impl Database {
     ///
     /// # Errors
     /// When the database fails, or a stored value breaks a domain rule.
-    pub async fn api_key_snapshot(&self, key_hash: &str) -> Result<Option<ApiKeySnapshot>> {
-        api_key_snapshot(Handle::Pool(self), key_hash).await
-    }
-}
-
-impl Transaction {
-    /// [`Database::access_snapshot`], inside this transaction.
-    ///
-    /// # Errors
-    /// When the database fails, or a stored value breaks a domain rule.
-    pub async fn access_snapshot(
+    pub fn api_key_snapshot<'k>(
         &self,
-        user: UserId,
-        session: Uuid,
-    ) -> Result<Option<AccessSnapshot>> {
-        access_snapshot(Handle::Tx(&self.tx), user, session).await
-    }
-
-    /// [`Database::api_key_snapshot`], inside this transaction.
-    ///
-    /// # Errors
-    /// When the database fails, or a stored value breaks a domain rule.
-    pub async fn api_key_snapshot(&self, key_hash: &str) -> Result<Option<ApiKeySnapshot>> {
-        api_key_snapshot(Handle::Tx(&self.tx), key_hash).await
+        key_hash: &'k str,
+    ) -> impl Future<Output = Result<Option<ApiKeySnapshot>>> + use<'a, 'k> {
+        api_key_snapshot(self.h, key_hash)
     }
 }
 

@@ -1,5 +1,6 @@
 use crate::database::Database;
 use crate::error::{PersistenceError, Result};
+use crate::repositories::{Handle, System};
 use curatore_domain::{
     AuditAction, AuditStatus, EmailAddress, NewAuditLogEntry, NewOrganization, NewUser,
     Organization, PasswordHash, Role, Slug, User, Username,
@@ -40,76 +41,113 @@ pub enum SeedOutcome {
     AlreadySeeded,
 }
 
-impl Database {
+/// Creates the organization and its administrator with the audit entry,
+/// through `sys` (inside a transaction); `None` when an organization exists.
+async fn seed_in(sys: System<'_>, seed: InitialTenant) -> Result<Option<(Organization, User)>> {
+    if sys.organizations().any_exist().await? {
+        return Ok(None);
+    }
+    let organization = sys
+        .organizations()
+        .create(NewOrganization {
+            name: seed.organization_name.clone(),
+            display_name: seed.organization_name,
+            slug: seed.organization_slug,
+            settings: serde_json::json!({}),
+            created_by: None,
+        })
+        .await?;
+    let tenant = sys.tenant(organization.id);
+    let admin = tenant
+        .users()
+        .create(NewUser {
+            organization_id: organization.id,
+            email: seed.admin_email,
+            username: seed.admin_username,
+            password_hash: seed.admin_password_hash,
+            full_name: seed.admin_full_name,
+            role: Role::OrgAdmin,
+            is_verified: true,
+        })
+        .await?;
+    let organization = sys
+        .organizations()
+        .set_created_by(organization.id, admin.id)
+        .await?;
+    tenant
+        .audit_logs()
+        .record(NewAuditLogEntry {
+            organization_id: Some(organization.id),
+            user_id: Some(admin.id),
+            action: AuditAction::parse("seed_initial_tenant")?,
+            entity_type: Some("organization".into()),
+            entity_id: Some(organization.id.as_uuid()),
+            details: Some(serde_json::json!({
+                "organization_slug": organization.slug.as_str(),
+                "admin_username": admin.username.as_str(),
+            })),
+            ip_address: None,
+            user_agent: None,
+            status: AuditStatus::Success,
+            error_message: None,
+        })
+        .await?;
+    Ok(Some((organization, admin)))
+}
+
+impl<'a> System<'a> {
     /// Creates the first organization and its `org_admin` when no
-    /// organization exists, all in one transaction with an audit entry.
-    /// Idempotent, also when two processes start at once: the loser of the
-    /// race sees a unique conflict and reports `AlreadySeeded`.
+    /// organization exists, with an audit entry, all in one transaction.
+    ///
+    /// On the pool handle (`db.system()`) it opens and commits its own
+    /// transaction, and is idempotent also when two processes start at once:
+    /// the loser of the race sees a unique conflict and reports
+    /// `AlreadySeeded`. Inside a transaction (`tx.system()`) it writes into
+    /// that transaction, which the caller commits; a lost race is then the
+    /// [`PersistenceError::Conflict`] itself, since PostgreSQL has already
+    /// aborted the caller's transaction.
+    ///
+    /// # Errors
+    /// When the database fails; nothing is half-written then.
+    // Not `async fn`: the future borrows the database, not the handle.
+    pub fn seed_initial_tenant(
+        &self,
+        seed: InitialTenant,
+    ) -> impl Future<Output = Result<SeedOutcome>> + use<'a> {
+        seed_initial_tenant(*self, seed)
+    }
+}
+
+async fn seed_initial_tenant(sys: System<'_>, seed: InitialTenant) -> Result<SeedOutcome> {
+    let created = match sys.h {
+        Handle::Tx(_) => seed_in(sys, seed).await?,
+        Handle::Pool(db) => {
+            let tx = db.begin().await?;
+            match seed_in(tx.system(), seed).await {
+                Ok(Some(created)) => {
+                    tx.commit().await?;
+                    Some(created)
+                }
+                Ok(None) | Err(PersistenceError::Conflict { .. }) => None,
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    Ok(match created {
+        Some((organization, admin)) => SeedOutcome::Created {
+            organization,
+            admin,
+        },
+        None => SeedOutcome::AlreadySeeded,
+    })
+}
+
+impl Database {
+    /// [`System::seed_initial_tenant`] on the pool: `db.system().seed_initial_tenant(seed)`.
     ///
     /// # Errors
     /// When the database fails; nothing is half-written then.
     pub async fn seed_initial_tenant(&self, seed: InitialTenant) -> Result<SeedOutcome> {
-        let tx = self.begin().await?;
-        if tx.organizations().any_exist().await? {
-            return Ok(SeedOutcome::AlreadySeeded);
-        }
-        let created = async {
-            let organization = tx
-                .organizations()
-                .create(NewOrganization {
-                    name: seed.organization_name.clone(),
-                    display_name: seed.organization_name.clone(),
-                    slug: seed.organization_slug.clone(),
-                    settings: serde_json::json!({}),
-                    created_by: None,
-                })
-                .await?;
-            let admin = tx
-                .users()
-                .create(NewUser {
-                    organization_id: organization.id,
-                    email: seed.admin_email.clone(),
-                    username: seed.admin_username.clone(),
-                    password_hash: seed.admin_password_hash.clone(),
-                    full_name: seed.admin_full_name.clone(),
-                    role: Role::OrgAdmin,
-                    is_verified: true,
-                })
-                .await?;
-            let organization = tx
-                .organizations()
-                .set_created_by(organization.id, admin.id)
-                .await?;
-            tx.audit_logs()
-                .record(NewAuditLogEntry {
-                    organization_id: Some(organization.id),
-                    user_id: Some(admin.id),
-                    action: AuditAction::parse("seed_initial_tenant")?,
-                    entity_type: Some("organization".into()),
-                    entity_id: Some(organization.id.as_uuid()),
-                    details: Some(serde_json::json!({
-                        "organization_slug": organization.slug.as_str(),
-                        "admin_username": admin.username.as_str(),
-                    })),
-                    ip_address: None,
-                    user_agent: None,
-                    status: AuditStatus::Success,
-                    error_message: None,
-                })
-                .await?;
-            Ok::<_, PersistenceError>((organization, admin))
-        }
-        .await;
-        match created {
-            Ok((organization, admin)) => {
-                tx.commit().await?;
-                Ok(SeedOutcome::Created {
-                    organization,
-                    admin,
-                })
-            }
-            Err(PersistenceError::Conflict { .. }) => Ok(SeedOutcome::AlreadySeeded),
-            Err(e) => Err(e),
-        }
+        self.system().seed_initial_tenant(seed).await
     }
 }

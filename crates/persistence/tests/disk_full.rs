@@ -6,6 +6,11 @@
 //! which `PRAGMA max_page_count` cannot show (it only refuses new pages
 //! inside a statement). That limit applies to every file the process
 //! writes, so this file holds one test and runs in a process of its own.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic is a failed test with its message"
+)]
 
 use curatore_domain::OrganizationId;
 use curatore_persistence::{Database, PersistenceError};
@@ -116,6 +121,7 @@ async fn no_acknowledged_write_is_lost_when_the_disk_fills_during_commits() {
     for name in &acknowledged {
         let hash = common::key_hash_of(name);
         if reopened
+            .system()
             .api_keys()
             .find_by_hash(&hash)
             .await

@@ -3,6 +3,11 @@
 //! writers run, then given room again. Every acknowledged write must survive
 //! a reopen, every refused one must say "unavailable", and writes must
 //! recover without a restart.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic is a failed test with its message"
+)]
 
 use curatore_domain::DatabaseUrl;
 use curatore_domain::{Organization, OrganizationId};

@@ -3,6 +3,11 @@
 //! wins), reuse, expiry and unknown tokens are told apart, families revoke as
 //! a whole, tokens go with their user, and the snapshots read user,
 //! organization, session and API key in one query.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic is a failed test with its message"
+)]
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use curatore_domain::{
@@ -27,7 +32,8 @@ async fn organization(db: &Database, slug: &str) -> Organization {
 }
 
 async fn user(db: &Database, org: &Organization, name: &str) -> User {
-    db.users()
+    db.tenant(org.id)
+        .users()
         .create(NewUser {
             organization_id: org.id,
             email: EmailAddress::parse(&format!("{name}@example.com")).unwrap(),
@@ -63,7 +69,8 @@ fn new_token(user: UserId, family: Uuid, n: u32, expires_at: DateTime<Utc>) -> N
 }
 
 async fn issue(db: &Database, user: UserId, family: Uuid, n: u32) -> RefreshTokenRecord {
-    db.refresh_tokens()
+    db.system()
+        .refresh_tokens()
         .create(new_token(user, family, n, at(Duration::days(30))))
         .await
         .expect("create refresh token")
@@ -80,6 +87,7 @@ async fn create_and_find_round_trip() {
         let expires = at(Duration::days(30));
 
         let created = db
+            .system()
             .refresh_tokens()
             .create(new_token(u.id, family, 1, expires))
             .await
@@ -94,18 +102,31 @@ async fn create_and_find_round_trip() {
         assert_eq!(created.user_agent.as_deref(), Some("tests/1.0"));
         assert!(created.created_at <= Utc::now());
 
-        let found = db.refresh_tokens().find_by_hash(&hash(1)).await.unwrap();
+        let found = db
+            .system()
+            .refresh_tokens()
+            .find_by_hash(&hash(1))
+            .await
+            .unwrap();
         assert_eq!(found.as_ref(), Some(&created), "{engine}: round trip");
         assert!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .find_by_hash(&hash(2))
                 .await
                 .unwrap()
                 .is_none()
         );
-        assert!(db.refresh_tokens().family_active(family).await.unwrap());
         assert!(
-            !db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
+                .family_active(family)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !db.system()
+                .refresh_tokens()
                 .family_active(Uuid::new_v4())
                 .await
                 .unwrap()
@@ -113,6 +134,7 @@ async fn create_and_find_round_trip() {
 
         // The hash is unique, and the user must exist.
         let dup = db
+            .system()
             .refresh_tokens()
             .create(new_token(u.id, Uuid::new_v4(), 1, expires))
             .await;
@@ -126,6 +148,7 @@ async fn create_and_find_round_trip() {
             "{engine}: {dup:?}"
         );
         let orphan = db
+            .system()
             .refresh_tokens()
             .create(new_token(UserId::new(), family, 3, expires))
             .await;
@@ -151,6 +174,7 @@ async fn rotation_reuse_expiry_and_unknown() {
         // Happy path: the old token is revoked and points at its successor,
         // which keeps the family, the user and the absolute expiry.
         let outcome = db
+            .system()
             .refresh_tokens()
             .rotate(
                 &hash(1),
@@ -178,17 +202,26 @@ async fn rotation_reuse_expiry_and_unknown() {
         assert_eq!(current.ip_address.as_deref(), Some("2001:db8::2"));
         assert_eq!(current.user_agent.as_deref(), Some("tests/2.0"));
         assert_eq!(
-            db.refresh_tokens().find_by_hash(&hash(1)).await.unwrap(),
+            db.system()
+                .refresh_tokens()
+                .find_by_hash(&hash(1))
+                .await
+                .unwrap(),
             Some(previous.clone()),
             "{engine}: the stored old token is what rotate returned"
         );
         assert_eq!(
-            db.refresh_tokens().find_by_hash(&hash(2)).await.unwrap(),
+            db.system()
+                .refresh_tokens()
+                .find_by_hash(&hash(2))
+                .await
+                .unwrap(),
             Some(current.clone())
         );
 
         // Presenting the rotated token again is reuse, and writes nothing.
         let again = db
+            .system()
             .refresh_tokens()
             .rotate(&hash(1), &hash(3), None, None)
             .await
@@ -202,14 +235,19 @@ async fn rotation_reuse_expiry_and_unknown() {
             "{engine}"
         );
         assert!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .find_by_hash(&hash(3))
                 .await
                 .unwrap()
                 .is_none()
         );
         assert_eq!(
-            db.refresh_tokens().find_by_hash(&hash(1)).await.unwrap(),
+            db.system()
+                .refresh_tokens()
+                .find_by_hash(&hash(1))
+                .await
+                .unwrap(),
             Some(previous),
             "{engine}: reuse leaves the old row alone"
         );
@@ -217,6 +255,7 @@ async fn rotation_reuse_expiry_and_unknown() {
         // The successor rotates in turn, inside a caller's transaction.
         let tx = db.begin().await.unwrap();
         let chained = tx
+            .system()
             .refresh_tokens()
             .rotate(&hash(2), &hash(3), None, None)
             .await
@@ -230,11 +269,13 @@ async fn rotation_reuse_expiry_and_unknown() {
 
         // Expired, never revoked: Expired, and nothing is written.
         let old_family = Uuid::new_v4();
-        db.refresh_tokens()
+        db.system()
+            .refresh_tokens()
             .create(new_token(u.id, old_family, 10, at(-Duration::seconds(1))))
             .await
             .unwrap();
         let expired = db
+            .system()
             .refresh_tokens()
             .rotate(&hash(10), &hash(11), None, None)
             .await
@@ -248,14 +289,16 @@ async fn rotation_reuse_expiry_and_unknown() {
             "{engine}"
         );
         assert!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .find_by_hash(&hash(11))
                 .await
                 .unwrap()
                 .is_none()
         );
         assert_eq!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .find_by_hash(&hash(10))
                 .await
                 .unwrap()
@@ -263,11 +306,18 @@ async fn rotation_reuse_expiry_and_unknown() {
                 .revoked_at,
             None
         );
-        assert!(!db.refresh_tokens().family_active(old_family).await.unwrap());
+        assert!(
+            !db.system()
+                .refresh_tokens()
+                .family_active(old_family)
+                .await
+                .unwrap()
+        );
 
         // Unknown.
         assert_eq!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .rotate(&hash(99), &hash(100), None, None)
                 .await
                 .unwrap(),
@@ -275,7 +325,8 @@ async fn rotation_reuse_expiry_and_unknown() {
         );
         let tx = db.begin().await.unwrap();
         assert_eq!(
-            tx.refresh_tokens()
+            tx.system()
+                .refresh_tokens()
                 .rotate(&hash(99), &hash(100), None, None)
                 .await
                 .unwrap(),
@@ -300,6 +351,7 @@ async fn a_failed_rotation_leaves_nothing() {
 
         // The successor's hash is taken: the insert fails after the UPDATE.
         let on_pool = db
+            .system()
             .refresh_tokens()
             .rotate(&hash(1), &hash(2), None, None)
             .await;
@@ -312,7 +364,12 @@ async fn a_failed_rotation_leaves_nothing() {
             ),
             "{engine}: {on_pool:?}"
         );
-        let kept = db.refresh_tokens().find_by_hash(&hash(1)).await.unwrap();
+        let kept = db
+            .system()
+            .refresh_tokens()
+            .find_by_hash(&hash(1))
+            .await
+            .unwrap();
         assert_eq!(kept.as_ref().and_then(|r| r.revoked_at), None, "{engine}");
         assert_eq!(kept.and_then(|r| r.replaced_by), None);
 
@@ -320,6 +377,7 @@ async fn a_failed_rotation_leaves_nothing() {
         // transaction stays usable and committable.
         let tx = db.begin().await.unwrap();
         let in_tx = tx
+            .system()
             .refresh_tokens()
             .rotate(&hash(1), &hash(2), None, None)
             .await;
@@ -327,14 +385,26 @@ async fn a_failed_rotation_leaves_nothing() {
             matches!(in_tx, Err(PersistenceError::Conflict { .. })),
             "{engine}: {in_tx:?}"
         );
-        assert!(tx.refresh_tokens().family_active(family).await.unwrap());
+        assert!(
+            tx.system()
+                .refresh_tokens()
+                .family_active(family)
+                .await
+                .unwrap()
+        );
         tx.commit().await.unwrap();
-        let kept = db.refresh_tokens().find_by_hash(&hash(1)).await.unwrap();
+        let kept = db
+            .system()
+            .refresh_tokens()
+            .find_by_hash(&hash(1))
+            .await
+            .unwrap();
         assert_eq!(kept.and_then(|r| r.revoked_at), None, "{engine}");
 
         // The token still rotates normally afterwards.
         assert!(matches!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .rotate(&hash(1), &hash(3), None, None)
                 .await
                 .unwrap(),
@@ -365,6 +435,7 @@ async fn twenty_parallel_rotations_of_one_token_give_exactly_one_success() {
                 start.wait().await;
                 let tx = db.begin().await?;
                 let outcome = tx
+                    .system()
                     .refresh_tokens()
                     .rotate(&hash(1), &hash(1000 + n), None, None)
                     .await?;
@@ -395,6 +466,7 @@ async fn twenty_parallel_rotations_of_one_token_give_exactly_one_success() {
         let mut successors = 0;
         for n in 0..RACERS {
             if let Some(r) = db
+                .system()
                 .refresh_tokens()
                 .find_by_hash(&hash(1000 + n))
                 .await
@@ -406,6 +478,7 @@ async fn twenty_parallel_rotations_of_one_token_give_exactly_one_success() {
         }
         assert_eq!(successors, 1, "{engine}: one successor stored");
         let old = db
+            .system()
             .refresh_tokens()
             .find_by_hash(&hash(1))
             .await
@@ -428,7 +501,8 @@ async fn families_and_users_revoke_as_a_whole() {
         let (f1, f2, f3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         issue(&db, alice.id, f1, 1).await;
         assert!(matches!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .rotate(&hash(1), &hash(2), None, None)
                 .await
                 .unwrap(),
@@ -438,40 +512,89 @@ async fn families_and_users_revoke_as_a_whole() {
         issue(&db, bob.id, f3, 4).await;
 
         // Only the live token of the family is revoked (the rotated one already is).
-        assert!(db.refresh_tokens().family_active(f1).await.unwrap());
-        assert_eq!(db.refresh_tokens().revoke_family(f1).await.unwrap(), 1);
         assert!(
-            !db.refresh_tokens().family_active(f1).await.unwrap(),
+            db.system()
+                .refresh_tokens()
+                .family_active(f1)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            db.system()
+                .refresh_tokens()
+                .revoke_family(f1)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            !db.system()
+                .refresh_tokens()
+                .family_active(f1)
+                .await
+                .unwrap(),
             "{engine}"
         );
-        assert_eq!(db.refresh_tokens().revoke_family(f1).await.unwrap(), 0);
+        assert_eq!(
+            db.system()
+                .refresh_tokens()
+                .revoke_family(f1)
+                .await
+                .unwrap(),
+            0
+        );
         assert!(matches!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .rotate(&hash(2), &hash(5), None, None)
                 .await
                 .unwrap(),
             RotateOutcome::Reused { .. }
         ));
-        assert!(db.refresh_tokens().family_active(f2).await.unwrap());
+        assert!(
+            db.system()
+                .refresh_tokens()
+                .family_active(f2)
+                .await
+                .unwrap()
+        );
 
         // All of a user's families, nobody else's.
         let tx = db.begin().await.unwrap();
         assert_eq!(
-            tx.refresh_tokens()
+            tx.system()
+                .refresh_tokens()
                 .revoke_all_for_user(alice.id)
                 .await
                 .unwrap(),
             1
         );
         tx.commit().await.unwrap();
-        assert!(!db.refresh_tokens().family_active(f2).await.unwrap());
-        assert!(db.refresh_tokens().family_active(f3).await.unwrap());
+        assert!(
+            !db.system()
+                .refresh_tokens()
+                .family_active(f2)
+                .await
+                .unwrap()
+        );
+        assert!(
+            db.system()
+                .refresh_tokens()
+                .family_active(f3)
+                .await
+                .unwrap()
+        );
 
         // Deleting the user removes their tokens (ON DELETE CASCADE).
-        db.users().delete(alice.id).await.unwrap();
+        db.tenant(alice.organization_id)
+            .users()
+            .delete(alice.id)
+            .await
+            .unwrap();
         for n in [1, 2, 3] {
             assert!(
-                db.refresh_tokens()
+                db.system()
+                    .refresh_tokens()
                     .find_by_hash(&hash(n))
                     .await
                     .unwrap()
@@ -480,7 +603,8 @@ async fn families_and_users_revoke_as_a_whole() {
             );
         }
         assert!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .find_by_hash(&hash(4))
                 .await
                 .unwrap()
@@ -505,6 +629,7 @@ async fn access_snapshot_reads_user_organization_and_session() {
         issue(&db, bob.id, bobs_session, 2).await;
 
         let snap = db
+            .system()
             .access_snapshot(alice.id, session)
             .await
             .unwrap()
@@ -514,12 +639,14 @@ async fn access_snapshot_reads_user_organization_and_session() {
         assert!(snap.session_active, "{engine}");
 
         // After a rotation the family is still live.
-        db.refresh_tokens()
+        db.system()
+            .refresh_tokens()
             .rotate(&hash(1), &hash(3), None, None)
             .await
             .unwrap();
         assert!(
-            db.access_snapshot(alice.id, session)
+            db.system()
+                .access_snapshot(alice.id, session)
                 .await
                 .unwrap()
                 .unwrap()
@@ -528,13 +655,15 @@ async fn access_snapshot_reads_user_organization_and_session() {
 
         // Someone else's session, or an unknown one, is not active.
         let other = db
+            .system()
             .access_snapshot(alice.id, bobs_session)
             .await
             .unwrap()
             .unwrap();
         assert!(!other.session_active, "{engine}: not alice's family");
         assert!(
-            !db.access_snapshot(alice.id, Uuid::new_v4())
+            !db.system()
+                .access_snapshot(alice.id, Uuid::new_v4())
                 .await
                 .unwrap()
                 .unwrap()
@@ -542,9 +671,14 @@ async fn access_snapshot_reads_user_organization_and_session() {
         );
 
         // Revoked: still the user, no longer a session.
-        db.refresh_tokens().revoke_family(session).await.unwrap();
+        db.system()
+            .refresh_tokens()
+            .revoke_family(session)
+            .await
+            .unwrap();
         let tx = db.begin().await.unwrap();
         let revoked = tx
+            .system()
             .access_snapshot(alice.id, session)
             .await
             .unwrap()
@@ -555,7 +689,8 @@ async fn access_snapshot_reads_user_organization_and_session() {
 
         // Expired: not active either.
         let expired_session = Uuid::new_v4();
-        db.refresh_tokens()
+        db.system()
+            .refresh_tokens()
             .create(new_token(
                 alice.id,
                 expired_session,
@@ -565,7 +700,8 @@ async fn access_snapshot_reads_user_organization_and_session() {
             .await
             .unwrap();
         assert!(
-            !db.access_snapshot(alice.id, expired_session)
+            !db.system()
+                .access_snapshot(alice.id, expired_session)
                 .await
                 .unwrap()
                 .unwrap()
@@ -573,7 +709,8 @@ async fn access_snapshot_reads_user_organization_and_session() {
         );
 
         assert!(
-            db.access_snapshot(UserId::new(), session)
+            db.system()
+                .access_snapshot(UserId::new(), session)
                 .await
                 .unwrap()
                 .is_none(),
@@ -602,17 +739,20 @@ async fn api_key_snapshot_with_and_without_a_user() {
             expires_at: Some(at(Duration::days(1))),
         };
         let users_key = db
+            .tenant(org.id)
             .api_keys()
             .create(new_key(&org, Some(alice.id), &hash(1)))
             .await
             .unwrap();
         let org_key = db
+            .tenant(other_org.id)
             .api_keys()
             .create(new_key(&other_org, None, &hash(2)))
             .await
             .unwrap();
 
         let snap = db
+            .system()
             .api_key_snapshot(&hash(1))
             .await
             .unwrap()
@@ -623,6 +763,7 @@ async fn api_key_snapshot_with_and_without_a_user() {
 
         let tx = db.begin().await.unwrap();
         let snap = tx
+            .system()
             .api_key_snapshot(&hash(2))
             .await
             .unwrap()
@@ -632,7 +773,13 @@ async fn api_key_snapshot_with_and_without_a_user() {
         assert_eq!(snap.user, None, "{engine}: no user");
         assert_eq!(snap.organization, other_org, "{engine}");
 
-        assert!(db.api_key_snapshot(&hash(3)).await.unwrap().is_none());
+        assert!(
+            db.system()
+                .api_key_snapshot(&hash(3))
+                .await
+                .unwrap()
+                .is_none()
+        );
         db.close().await;
     })
     .await;
@@ -645,7 +792,8 @@ async fn rotate_within(
     successor: u32,
     grace: StdDuration,
 ) -> RotateOutcome {
-    db.refresh_tokens()
+    db.system()
+        .refresh_tokens()
         .rotate_with_grace(&hash(presented), &hash(successor), grace, None, None)
         .await
         .unwrap()
@@ -681,10 +829,20 @@ async fn reuse_within_the_grace_returns_the_same_successor_and_after_it_is_reuse
             assert_eq!(previous.replaced_by, Some(current.id));
         }
         assert_eq!(
-            db.refresh_tokens().find_by_hash(&hash(2)).await.unwrap(),
+            db.system()
+                .refresh_tokens()
+                .find_by_hash(&hash(2))
+                .await
+                .unwrap(),
             Some(current.clone())
         );
-        assert!(db.refresh_tokens().family_active(family).await.unwrap());
+        assert!(
+            db.system()
+                .refresh_tokens()
+                .family_active(family)
+                .await
+                .unwrap()
+        );
 
         // Another successor than the stored one, or no grace: reuse.
         let reused = RotateOutcome::Reused {
@@ -698,7 +856,8 @@ async fn reuse_within_the_grace_returns_the_same_successor_and_after_it_is_reuse
             "{engine}"
         );
         assert_eq!(
-            db.refresh_tokens()
+            db.system()
+                .refresh_tokens()
                 .rotate(&hash(1), &hash(2), None, None)
                 .await
                 .unwrap(),
@@ -730,7 +889,11 @@ async fn reuse_within_the_grace_returns_the_same_successor_and_after_it_is_reuse
         ));
 
         // A revoked family gives no grace.
-        db.refresh_tokens().revoke_family(family).await.unwrap();
+        db.system()
+            .refresh_tokens()
+            .revoke_family(family)
+            .await
+            .unwrap();
         assert_eq!(rotate_within(&db, 2, 4, GRACE).await, reused, "{engine}");
         db.close().await;
     })
@@ -756,6 +919,7 @@ async fn twenty_parallel_rotations_with_grace_all_get_the_one_successor() {
                 start.wait().await;
                 let tx = db.begin().await?;
                 let outcome = tx
+                    .system()
                     .refresh_tokens()
                     .rotate_with_grace(&hash(1), &hash(2), GRACE, None, None)
                     .await?;
@@ -777,6 +941,7 @@ async fn twenty_parallel_rotations_with_grace_all_get_the_one_successor() {
         }
         assert_eq!(rotated, 1, "{engine}: exactly one rotation writes");
         let stored = db
+            .system()
             .refresh_tokens()
             .find_by_hash(&hash(2))
             .await

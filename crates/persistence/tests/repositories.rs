@@ -1,6 +1,11 @@
 //! Repositories against real databases: every entity round-trips, every
 //! foreign key behaves as the schema says, conflicts are named, SQLite
 //! writers queue instead of failing, and the health report stays bounded.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a panic is a failed test with its message"
+)]
 
 use chrono::{Duration as ChronoDuration, Utc};
 use curatore_domain::{
@@ -32,7 +37,8 @@ async fn organization(db: &Database, slug: &str) -> Organization {
 }
 
 async fn user(db: &Database, org: &Organization, name: &str) -> User {
-    db.users()
+    db.tenant(org.id)
+        .users()
         .create(NewUser {
             organization_id: org.id,
             email: EmailAddress::parse(&format!("{name}@Example.COM")).unwrap(),
@@ -67,7 +73,12 @@ async fn every_entity_round_trips_with_its_json() {
         let db = open(&t).await;
         let org = organization(&db, "acme").await;
         assert_eq!(
-            db.organizations().get(org.id).await.unwrap().as_ref(),
+            db.system()
+                .organizations()
+                .get(org.id)
+                .await
+                .unwrap()
+                .as_ref(),
             Some(&org)
         );
         assert_eq!(org.settings["limits"]["users"], 5);
@@ -81,9 +92,13 @@ async fn every_entity_round_trips_with_its_json() {
         );
         assert_eq!(u.role, Role::Viewer);
         assert_eq!(u.settings, json!({}));
-        assert_eq!(db.users().get(u.id).await.unwrap().as_ref(), Some(&u));
         assert_eq!(
-            db.users()
+            db.tenant(org.id).users().get(u.id).await.unwrap().as_ref(),
+            Some(&u)
+        );
+        assert_eq!(
+            db.system()
+                .users()
                 .find_by_email("ALICE@example.com")
                 .await
                 .unwrap()
@@ -91,7 +106,8 @@ async fn every_entity_round_trips_with_its_json() {
             Some(u.id)
         );
         assert_eq!(
-            db.users()
+            db.system()
+                .users()
                 .find_by_login("alice")
                 .await
                 .unwrap()
@@ -99,10 +115,16 @@ async fn every_entity_round_trips_with_its_json() {
             Some(u.id)
         );
         let later = Utc::now();
-        let logged_in = db.users().record_login(u.id, later).await.unwrap();
+        let logged_in = db
+            .tenant(org.id)
+            .users()
+            .record_login(u.id, later)
+            .await
+            .unwrap();
         assert!(logged_in.last_login_at.is_some());
         assert_eq!(
-            db.users()
+            db.tenant(org.id)
+                .users()
                 .set_role(u.id, Role::OrgAdmin)
                 .await
                 .unwrap()
@@ -112,6 +134,7 @@ async fn every_entity_round_trips_with_its_json() {
 
         let expires = Utc::now() + ChronoDuration::days(30);
         let key = db
+            .tenant(org.id)
             .api_keys()
             .create(NewApiKey {
                 organization_id: org.id,
@@ -125,6 +148,7 @@ async fn every_entity_round_trips_with_its_json() {
             .await
             .unwrap();
         let found = db
+            .system()
             .api_keys()
             .find_by_hash(&"h".repeat(64))
             .await
@@ -138,6 +162,7 @@ async fn every_entity_round_trips_with_its_json() {
         );
 
         let conn = db
+            .tenant(org.id)
             .connections()
             .create(NewConnection {
                 organization_id: org.id,
@@ -153,8 +178,9 @@ async fn every_entity_round_trips_with_its_json() {
             .await
             .unwrap();
         assert_eq!(
-            db.connections()
-                .get(org.id, conn.id)
+            db.tenant(org.id)
+                .connections()
+                .get(conn.id)
                 .await
                 .unwrap()
                 .as_ref(),
@@ -166,9 +192,9 @@ async fn every_entity_round_trips_with_its_json() {
             "config hidden from Debug"
         );
         let tested = db
+            .tenant(org.id)
             .connections()
             .record_test(
-                org.id,
                 conn.id,
                 ConnectionTestStatus::Healthy,
                 Some(json!({"latency_ms": 12})),
@@ -180,6 +206,7 @@ async fn every_entity_round_trips_with_its_json() {
         assert!(tested.last_tested_at.is_some());
 
         let setting = db
+            .system()
             .system_settings()
             .create(NewSystemSetting {
                 key: "ui.banner".into(),
@@ -190,7 +217,8 @@ async fn every_entity_round_trips_with_its_json() {
             .await
             .unwrap();
         assert_eq!(
-            db.system_settings()
+            db.system()
+                .system_settings()
                 .get("ui.banner")
                 .await
                 .unwrap()
@@ -198,6 +226,7 @@ async fn every_entity_round_trips_with_its_json() {
             Some(&setting)
         );
         let changed = db
+            .system()
             .system_settings()
             .set_value("ui.banner", json!({"x": 1}))
             .await
@@ -206,13 +235,15 @@ async fn every_entity_round_trips_with_its_json() {
         assert!(changed.updated_at >= setting.updated_at);
 
         let entry = db
+            .tenant(org.id)
             .audit_logs()
             .record(audit(Some(&org), Some(&u), "login"))
             .await
             .unwrap();
         let listed = db
+            .tenant(org.id)
             .audit_logs()
-            .list(org.id, Some("login"), 10)
+            .list(Some("login"), 10)
             .await
             .unwrap();
         assert_eq!(listed, vec![entry.clone()]);
@@ -230,7 +261,8 @@ async fn foreign_keys_cascade_and_set_null_as_the_schema_says() {
         let org = organization(&db, "acme").await;
         let owner = user(&db, &org, "owner").await;
         let other = user(&db, &org, "other").await;
-        db.organizations()
+        db.system()
+            .organizations()
             .set_created_by(org.id, owner.id)
             .await
             .unwrap();
@@ -243,11 +275,17 @@ async fn foreign_keys_cascade_and_set_null_as_the_schema_says() {
             scopes: vec![],
             expires_at: None,
         };
-        db.api_keys()
+        let tenant = db.tenant(org.id);
+        tenant
+            .api_keys()
             .create(new_key(Some(owner.id), "k-owner"))
             .await
             .unwrap();
-        db.api_keys().create(new_key(None, "k-org")).await.unwrap();
+        tenant
+            .api_keys()
+            .create(new_key(None, "k-org"))
+            .await
+            .unwrap();
         let new_conn = |owner_user_id, created_by, name: &str| NewConnection {
             organization_id: org.id,
             name: name.into(),
@@ -259,17 +297,17 @@ async fn foreign_keys_cascade_and_set_null_as_the_schema_says() {
             owner_user_id,
             created_by,
         };
-        let owned = db
+        let owned = tenant
             .connections()
             .create(new_conn(Some(owner.id), None, "owned"))
             .await
             .unwrap();
-        let made = db
+        let made = tenant
             .connections()
             .create(new_conn(None, Some(owner.id), "made"))
             .await
             .unwrap();
-        let entry = db
+        let entry = tenant
             .audit_logs()
             .record(audit(Some(&org), Some(&owner), "login"))
             .await
@@ -277,25 +315,28 @@ async fn foreign_keys_cascade_and_set_null_as_the_schema_says() {
 
         // Deleting a user: their keys and owned connections go (CASCADE);
         // "created by" links and audit entries stay, unlinked (SET NULL).
-        db.users().delete(owner.id).await.unwrap();
+        tenant.users().delete(owner.id).await.unwrap();
         assert!(
-            db.api_keys()
+            db.system()
+                .api_keys()
                 .find_by_hash("k-owner")
                 .await
                 .unwrap()
                 .is_none()
         );
-        assert!(db.api_keys().find_by_hash("k-org").await.unwrap().is_some());
         assert!(
-            db.connections()
-                .get(org.id, owned.id)
+            db.system()
+                .api_keys()
+                .find_by_hash("k-org")
                 .await
                 .unwrap()
-                .is_none()
+                .is_some()
         );
+        assert!(tenant.connections().get(owned.id).await.unwrap().is_none());
         assert_eq!(
-            db.connections()
-                .get(org.id, made.id)
+            tenant
+                .connections()
+                .get(made.id)
                 .await
                 .unwrap()
                 .unwrap()
@@ -303,7 +344,8 @@ async fn foreign_keys_cascade_and_set_null_as_the_schema_says() {
             None
         );
         assert_eq!(
-            db.organizations()
+            db.system()
+                .organizations()
                 .get(org.id)
                 .await
                 .unwrap()
@@ -311,23 +353,29 @@ async fn foreign_keys_cascade_and_set_null_as_the_schema_says() {
                 .created_by,
             None
         );
-        let kept = db.audit_logs().list(org.id, None, 10).await.unwrap();
+        let kept = tenant.audit_logs().list(None, 10).await.unwrap();
         assert_eq!(kept.len(), 1);
         assert_eq!((kept[0].id, kept[0].user_id), (entry.id, None));
 
         // Deleting an organization: its users, keys and connections go;
         // its audit trail stays, unlinked.
-        db.organizations().delete(org.id).await.unwrap();
-        assert!(db.users().get(other.id).await.unwrap().is_none());
-        assert!(db.api_keys().find_by_hash("k-org").await.unwrap().is_none());
+        db.system().organizations().delete(org.id).await.unwrap();
+        assert!(db.system().users().get(other.id).await.unwrap().is_none());
         assert!(
-            db.connections()
-                .get(org.id, made.id)
+            db.system()
+                .api_keys()
+                .find_by_hash("k-org")
                 .await
                 .unwrap()
                 .is_none()
         );
-        let orphaned = db.audit_logs().list_by_action("login", 10).await.unwrap();
+        assert!(tenant.connections().get(made.id).await.unwrap().is_none());
+        let orphaned = db
+            .system()
+            .audit_logs()
+            .list_by_action("login", 10)
+            .await
+            .unwrap();
         assert_eq!(orphaned.len(), 1);
         assert_eq!(orphaned[0].organization_id, None);
         db.close().await;
@@ -342,6 +390,7 @@ async fn broken_rules_are_named_and_write_nothing() {
         let org = organization(&db, "acme").await;
         user(&db, &org, "alice").await;
         let dup = db
+            .tenant(org.id)
             .users()
             .create(NewUser {
                 organization_id: org.id,
@@ -358,6 +407,7 @@ async fn broken_rules_are_named_and_write_nothing() {
             "{dup:?}"
         );
         let dup = db
+            .tenant(org.id)
             .users()
             .create(NewUser {
                 organization_id: org.id,
@@ -374,6 +424,7 @@ async fn broken_rules_are_named_and_write_nothing() {
             "{dup:?}"
         );
         let dup = db
+            .system()
             .organizations()
             .create(NewOrganization {
                 name: "Another".into(),
@@ -387,10 +438,12 @@ async fn broken_rules_are_named_and_write_nothing() {
             matches!(dup, Err(PersistenceError::Conflict { field: "slug" })),
             "{dup:?}"
         );
+        let nowhere = curatore_domain::OrganizationId::new();
         let missing = db
+            .tenant(nowhere)
             .users()
             .create(NewUser {
-                organization_id: curatore_domain::OrganizationId::new(),
+                organization_id: nowhere,
                 email: EmailAddress::parse("ghost@example.com").unwrap(),
                 username: Username::parse("ghost").unwrap(),
                 password_hash: PasswordHash::new("x"),
@@ -403,11 +456,12 @@ async fn broken_rules_are_named_and_write_nothing() {
             matches!(missing, Err(PersistenceError::MissingReference)),
             "{missing:?}"
         );
-        assert_eq!(db.users().count_in(org.id).await.unwrap(), 1);
+        assert_eq!(db.tenant(org.id).users().count().await.unwrap(), 1);
 
         // A transaction that is not committed leaves nothing behind.
         let tx = db.begin().await.unwrap();
-        tx.organizations()
+        tx.system()
+            .organizations()
             .create(NewOrganization {
                 name: "Half".into(),
                 display_name: "Half".into(),
@@ -419,13 +473,14 @@ async fn broken_rules_are_named_and_write_nothing() {
             .unwrap();
         drop(tx);
         assert!(
-            db.organizations()
+            db.system()
+                .organizations()
                 .find_by_slug("half")
                 .await
                 .unwrap()
                 .is_none()
         );
-        assert_eq!(db.organizations().count().await.unwrap(), 1);
+        assert_eq!(db.system().organizations().count().await.unwrap(), 1);
         db.close().await;
     })
     .await;
@@ -448,13 +503,14 @@ async fn thirty_two_concurrent_sqlite_writers_all_succeed() {
                     // Read-then-write transaction: the pattern that fails with
                     // "database is locked" under deferred transactions.
                     let tx = db.begin().await?;
-                    let before = tx.audit_logs().list(org.id, None, 1).await?;
+                    let before = tx.tenant(org.id).audit_logs().list(None, 1).await?;
                     let mut entry = audit(Some(&org), None, "concurrent_write");
                     entry.details = Some(json!({"writer": w, "i": i, "seen": before.len()}));
-                    tx.audit_logs().record(entry).await?;
+                    tx.tenant(org.id).audit_logs().record(entry).await?;
                     tx.commit().await?;
                 } else {
-                    db.audit_logs()
+                    db.tenant(org.id)
+                        .audit_logs()
                         .record(audit(Some(&org), None, "concurrent_write"))
                         .await?;
                 }
@@ -466,6 +522,7 @@ async fn thirty_two_concurrent_sqlite_writers_all_succeed() {
         task.await.expect("task").expect("no writer fails");
     }
     let written = db
+        .system()
         .audit_logs()
         .list_by_action("concurrent_write", 1000)
         .await
@@ -527,12 +584,12 @@ async fn postgres_outage_is_reported_and_recovered() {
     let h = db.health_check().await;
     assert_eq!(h.status, HealthStatus::Unhealthy, "{h:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
-    let err = db.organizations().count().await.unwrap_err();
+    let err = db.system().organizations().count().await.unwrap_err();
     assert!(matches!(err, PersistenceError::Unavailable(_)), "{err:?}");
 
     t.end_outage().await;
     assert_eq!(db.health_check().await.status, HealthStatus::Healthy);
-    assert_eq!(db.organizations().count().await.unwrap(), 0);
+    assert_eq!(db.system().organizations().count().await.unwrap(), 0);
     db.close().await;
 }
 
@@ -622,7 +679,7 @@ async fn postgres_outage_fails_fast_after_the_first_failure_and_recovers_by_itse
     Migrator::up(db.connection(), None).await.unwrap();
 
     relay.set_down(true);
-    let first = db.organizations().count().await.unwrap_err();
+    let first = db.system().organizations().count().await.unwrap_err();
     assert!(first.is_unavailable(), "{first:?}");
     // Known to be down: of many requests at once, one tries (and waits);
     // the others fail at once instead of each waiting for a connection.
@@ -631,7 +688,7 @@ async fn postgres_outage_fails_fast_after_the_first_failure_and_recovers_by_itse
             let db = db.clone();
             tokio::spawn(async move {
                 let started = Instant::now();
-                let err = db.organizations().count().await.unwrap_err();
+                let err = db.system().organizations().count().await.unwrap_err();
                 assert!(err.is_unavailable(), "{err:?}");
                 started.elapsed()
             })
@@ -651,7 +708,7 @@ async fn postgres_outage_fails_fast_after_the_first_failure_and_recovers_by_itse
     // The background probe notices without anyone calling the health check.
     let started = Instant::now();
     loop {
-        match db.organizations().count().await {
+        match db.system().organizations().count().await {
             Ok(n) => {
                 assert_eq!(n, 0);
                 break;
@@ -692,8 +749,8 @@ async fn seeding_is_idempotent_even_when_racing() {
             admin_full_name: Some("Admin User".into()),
         };
         let (a, b) = tokio::join!(
-            db.seed_initial_tenant(seed.clone()),
-            db.seed_initial_tenant(seed.clone())
+            db.system().seed_initial_tenant(seed.clone()),
+            db.system().seed_initial_tenant(seed.clone())
         );
         let created = [a.unwrap(), b.unwrap()]
             .into_iter()
@@ -701,28 +758,70 @@ async fn seeding_is_idempotent_even_when_racing() {
             .count();
         assert_eq!(created, 1);
         assert!(matches!(
-            db.seed_initial_tenant(seed).await.unwrap(),
+            db.system().seed_initial_tenant(seed).await.unwrap(),
             SeedOutcome::AlreadySeeded
         ));
-        assert_eq!(db.organizations().count().await.unwrap(), 1);
+        assert_eq!(db.system().organizations().count().await.unwrap(), 1);
         let org = db
+            .system()
             .organizations()
             .find_by_slug("default")
             .await
             .unwrap()
             .unwrap();
-        let admins = db.users().list_in(org.id, 10, 0).await.unwrap();
+        let admins = db.tenant(org.id).users().list(10, 0).await.unwrap();
         assert_eq!(admins.len(), 1);
         assert_eq!(admins[0].role, Role::OrgAdmin);
         assert_eq!(org.created_by, Some(admins[0].id));
         assert_eq!(
-            db.audit_logs()
-                .list(org.id, Some("seed_initial_tenant"), 5)
+            db.tenant(org.id)
+                .audit_logs()
+                .list(Some("seed_initial_tenant"), 5)
                 .await
                 .unwrap()
                 .len(),
             1
         );
+        db.close().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn seeding_inside_a_transaction_commits_or_rolls_back_with_it() {
+    each_engine(|t| async move {
+        let db = open(&t).await;
+        let seed = InitialTenant {
+            organization_name: "Default Organization".into(),
+            organization_slug: Slug::parse("default").unwrap(),
+            admin_email: EmailAddress::parse("admin@example.com").unwrap(),
+            admin_username: Username::parse("admin").unwrap(),
+            admin_password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+            admin_full_name: None,
+        };
+        let tx = db.begin().await.unwrap();
+        let outcome = tx.system().seed_initial_tenant(seed.clone()).await;
+        assert!(
+            matches!(outcome, Ok(SeedOutcome::Created { .. })),
+            "{outcome:?}"
+        );
+        drop(tx);
+        assert_eq!(db.system().organizations().count().await.unwrap(), 0);
+
+        let tx = db.begin().await.unwrap();
+        let outcome = tx.system().seed_initial_tenant(seed.clone()).await;
+        assert!(
+            matches!(outcome, Ok(SeedOutcome::Created { .. })),
+            "{outcome:?}"
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(db.system().organizations().count().await.unwrap(), 1);
+        let tx = db.begin().await.unwrap();
+        assert!(matches!(
+            tx.system().seed_initial_tenant(seed).await.unwrap(),
+            SeedOutcome::AlreadySeeded
+        ));
+        drop(tx);
         db.close().await;
     })
     .await;

@@ -8,9 +8,16 @@ use sea_orm::{
     QueryOrder, sea_query::Expr,
 };
 
-/// API keys. Every lookup by id is scoped to an organization, so one tenant
-/// can never reach another's keys.
-pub struct ApiKeys<'a> {
+/// One organization's API keys; every statement filters by that
+/// organization, so one tenant can never reach another's keys.
+pub struct TenantApiKeys<'a> {
+    pub(crate) h: Handle<'a>,
+    pub(crate) org: OrganizationId,
+}
+
+/// API keys looked up before their organization is known: by hash, when a
+/// request presents one.
+pub struct SystemApiKeys<'a> {
     pub(crate) h: Handle<'a>,
 }
 
@@ -50,8 +57,9 @@ fn scoped(org: OrganizationId, id: ApiKeyId) -> Condition {
         .add(Column::OrganizationId.eq(org.as_uuid()))
 }
 
-impl ApiKeys<'_> {
-    /// Stores a new key's hash and metadata.
+impl TenantApiKeys<'_> {
+    /// Stores a new key's hash and metadata, in this organization (whatever
+    /// `new.organization_id` says).
     ///
     /// # Errors
     /// [`PersistenceError::Conflict`] (`key_hash`) in the astronomically
@@ -61,7 +69,7 @@ impl ApiKeys<'_> {
         let at = now();
         let model = ActiveModel {
             id: Set(ApiKeyId::new().into()),
-            organization_id: Set(new.organization_id.into()),
+            organization_id: Set(self.org.into()),
             user_id: Set(new.user_id.map(Into::into)),
             name: Set(new.name),
             key_hash: Set(new.key_hash),
@@ -76,24 +84,13 @@ impl ApiKeys<'_> {
         write!(self.h, |c| model.insert(c).await?.try_into())
     }
 
-    /// The key whose SHA-256 is `key_hash`: an indexed lookup.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn find_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
-        one(read!(self.h, |c| Entity::find()
-            .filter(Column::KeyHash.eq(key_hash))
-            .one(c)
-            .await?))
-    }
-
     /// The organization's key with this id.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn get(&self, org: OrganizationId, id: ApiKeyId) -> Result<Option<ApiKey>> {
+    pub async fn get(&self, id: ApiKeyId) -> Result<Option<ApiKey>> {
         one(read!(self.h, |c| Entity::find()
-            .filter(scoped(org, id))
+            .filter(scoped(self.org, id))
             .one(c)
             .await?))
     }
@@ -102,8 +99,8 @@ impl ApiKeys<'_> {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn list(&self, org: OrganizationId, user: Option<UserId>) -> Result<Vec<ApiKey>> {
-        let mut cond = Condition::all().add(Column::OrganizationId.eq(org.as_uuid()));
+    pub async fn list(&self, user: Option<UserId>) -> Result<Vec<ApiKey>> {
+        let mut cond = Condition::all().add(Column::OrganizationId.eq(self.org.as_uuid()));
         if let Some(user) = user {
             cond = cond.add(Column::UserId.eq(user.as_uuid()));
         }
@@ -115,34 +112,29 @@ impl ApiKeys<'_> {
         rows.into_iter().map(ApiKey::try_from).collect()
     }
 
-    async fn update_scoped(
-        &self,
-        org: OrganizationId,
-        id: ApiKeyId,
-        model: ActiveModel,
-    ) -> Result<ApiKey> {
+    async fn update_scoped(&self, id: ApiKeyId, model: ActiveModel) -> Result<ApiKey> {
         let res = write!(self.h, |c| Entity::update_many()
             .set(model)
-            .filter(scoped(org, id))
+            .filter(scoped(self.org, id))
             .exec(c)
             .await?);
         if res.rows_affected == 0 {
             return Err(PersistenceError::NotFound);
         }
-        self.get(org, id).await?.ok_or(PersistenceError::NotFound)
+        self.get(id).await?.ok_or(PersistenceError::NotFound)
     }
 
     /// Renames a key.
     ///
     /// # Errors
     /// [`PersistenceError::NotFound`] when the organization has no such key.
-    pub async fn rename(&self, org: OrganizationId, id: ApiKeyId, name: &str) -> Result<ApiKey> {
+    pub async fn rename(&self, id: ApiKeyId, name: &str) -> Result<ApiKey> {
         let model = ActiveModel {
             name: Set(name.to_owned()),
             updated_at: Set(now()),
             ..Default::default()
         };
-        self.update_scoped(org, id, model).await
+        self.update_scoped(id, model).await
     }
 
     /// Revokes a key for good. Returns `false`, changing nothing, when it
@@ -150,15 +142,28 @@ impl ApiKeys<'_> {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn revoke(&self, org: OrganizationId, id: ApiKeyId) -> Result<bool> {
+    pub async fn revoke(&self, id: ApiKeyId) -> Result<bool> {
         let res = write!(self.h, |c| Entity::update_many()
             .col_expr(Column::IsActive, Expr::value(false))
             .col_expr(Column::UpdatedAt, Expr::value(now()))
-            .filter(scoped(org, id))
+            .filter(scoped(self.org, id))
             .filter(Column::IsActive.eq(true))
             .exec(c)
             .await?);
         Ok(res.rows_affected > 0)
+    }
+}
+
+impl SystemApiKeys<'_> {
+    /// The key whose SHA-256 is `key_hash`: an indexed lookup.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
+        one(read!(self.h, |c| Entity::find()
+            .filter(Column::KeyHash.eq(key_hash))
+            .one(c)
+            .await?))
     }
 
     /// Records use of a key, at most once a minute: the condition makes the

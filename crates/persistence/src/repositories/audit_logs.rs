@@ -9,8 +9,15 @@ use sea_orm::{
     QuerySelect,
 };
 
-/// The audit trail: append and read, never change.
-pub struct AuditLogs<'a> {
+/// One organization's audit trail: append and read, never change.
+pub struct TenantAuditLogs<'a> {
+    pub(crate) h: Handle<'a>,
+    pub(crate) org: OrganizationId,
+}
+
+/// The audit trail across organizations: entries that belong to none or to
+/// any (a failed login names no organization), and operators' reads.
+pub struct SystemAuditLogs<'a> {
     pub(crate) h: Handle<'a>,
 }
 
@@ -50,40 +57,47 @@ fn bounded(s: Option<String>, max: usize) -> Option<String> {
     })
 }
 
-impl AuditLogs<'_> {
-    /// Appends an entry.
+async fn insert(h: Handle<'_>, new: NewAuditLogEntry) -> Result<AuditLogEntry> {
+    let model = ActiveModel {
+        id: Set(AuditLogId::new().into()),
+        organization_id: Set(new.organization_id.map(Into::into)),
+        user_id: Set(new.user_id.map(Into::into)),
+        action: Set(new.action.as_str().to_owned()),
+        entity_type: Set(new.entity_type),
+        entity_id: Set(new.entity_id),
+        details: Set(new.details),
+        ip_address: Set(bounded(new.ip_address, 45)),
+        user_agent: Set(bounded(new.user_agent, MAX_USER_AGENT)),
+        status: Set(new.status.as_str().to_owned()),
+        error_message: Set(new.error_message),
+        created_at: Set(now()),
+    };
+    write!(h, |c| model.insert(c).await?.try_into())
+}
+
+impl TenantAuditLogs<'_> {
+    /// Appends an entry to this organization's trail (its `organization_id`
+    /// is set to this organization, whatever the caller put there).
     ///
     /// # Errors
     /// When the database fails.
     pub async fn record(&self, new: NewAuditLogEntry) -> Result<AuditLogEntry> {
-        let model = ActiveModel {
-            id: Set(AuditLogId::new().into()),
-            organization_id: Set(new.organization_id.map(Into::into)),
-            user_id: Set(new.user_id.map(Into::into)),
-            action: Set(new.action.as_str().to_owned()),
-            entity_type: Set(new.entity_type),
-            entity_id: Set(new.entity_id),
-            details: Set(new.details),
-            ip_address: Set(bounded(new.ip_address, 45)),
-            user_agent: Set(bounded(new.user_agent, MAX_USER_AGENT)),
-            status: Set(new.status.as_str().to_owned()),
-            error_message: Set(new.error_message),
-            created_at: Set(now()),
-        };
-        write!(self.h, |c| model.insert(c).await?.try_into())
+        insert(
+            self.h,
+            NewAuditLogEntry {
+                organization_id: Some(self.org),
+                ..new
+            },
+        )
+        .await
     }
 
     /// The organization's newest entries first, optionally of one action.
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn list(
-        &self,
-        org: OrganizationId,
-        action: Option<&str>,
-        limit: u64,
-    ) -> Result<Vec<AuditLogEntry>> {
-        let mut q = Entity::find().filter(Column::OrganizationId.eq(org.as_uuid()));
+    pub async fn list(&self, action: Option<&str>, limit: u64) -> Result<Vec<AuditLogEntry>> {
+        let mut q = Entity::find().filter(Column::OrganizationId.eq(self.org.as_uuid()));
         if let Some(action) = action {
             q = q.filter(Column::Action.eq(action));
         }
@@ -95,6 +109,16 @@ impl AuditLogs<'_> {
             .all(c)
             .await?);
         rows.into_iter().map(AuditLogEntry::try_from).collect()
+    }
+}
+
+impl SystemAuditLogs<'_> {
+    /// Appends an entry as given: of no organization (a failed login) or of any.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn record(&self, new: NewAuditLogEntry) -> Result<AuditLogEntry> {
+        insert(self.h, new).await
     }
 
     /// Entries with this action across all organizations (for operators), newest first.

@@ -10,9 +10,11 @@ use sea_orm::{
     QueryOrder, sea_query::Expr,
 };
 
-/// Connections to outside services, always scoped to an organization.
-pub struct Connections<'a> {
+/// One organization's connections to outside services; every statement
+/// filters by that organization.
+pub struct TenantConnections<'a> {
     pub(crate) h: Handle<'a>,
+    pub(crate) org: OrganizationId,
 }
 
 impl TryFrom<connection::Model> for Connection {
@@ -43,8 +45,9 @@ impl TryFrom<connection::Model> for Connection {
     }
 }
 
-impl Connections<'_> {
-    /// Creates a connection.
+impl TenantConnections<'_> {
+    /// Creates a connection in this organization (whatever
+    /// `new.organization_id` says).
     ///
     /// # Errors
     /// [`PersistenceError::MissingReference`] when the organization or a user does not exist.
@@ -52,7 +55,7 @@ impl Connections<'_> {
         let at = now();
         let model = ActiveModel {
             id: Set(ConnectionId::new().into()),
-            organization_id: Set(new.organization_id.into()),
+            organization_id: Set(self.org.into()),
             name: Set(new.name),
             description: Set(new.description),
             connection_type: Set(new.connection_type.as_str().to_owned()),
@@ -75,10 +78,10 @@ impl Connections<'_> {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn get(&self, org: OrganizationId, id: ConnectionId) -> Result<Option<Connection>> {
+    pub async fn get(&self, id: ConnectionId) -> Result<Option<Connection>> {
         let row = read!(self.h, |c| Entity::find()
             .filter(Column::Id.eq(id.as_uuid()))
-            .filter(Column::OrganizationId.eq(org.as_uuid()))
+            .filter(Column::OrganizationId.eq(self.org.as_uuid()))
             .one(c)
             .await?);
         row.map(Connection::try_from).transpose()
@@ -88,12 +91,8 @@ impl Connections<'_> {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn list(
-        &self,
-        org: OrganizationId,
-        connection_type: Option<&ConnectionType>,
-    ) -> Result<Vec<Connection>> {
-        let mut cond = Condition::all().add(Column::OrganizationId.eq(org.as_uuid()));
+    pub async fn list(&self, connection_type: Option<&ConnectionType>) -> Result<Vec<Connection>> {
+        let mut cond = Condition::all().add(Column::OrganizationId.eq(self.org.as_uuid()));
         if let Some(t) = connection_type {
             cond = cond.add(Column::ConnectionType.eq(t.as_str()));
         }
@@ -111,7 +110,6 @@ impl Connections<'_> {
     /// [`PersistenceError::NotFound`] when the organization has no such connection.
     pub async fn record_test(
         &self,
-        org: OrganizationId,
         id: ConnectionId,
         status: ConnectionTestStatus,
         result: Option<serde_json::Value>,
@@ -123,23 +121,23 @@ impl Connections<'_> {
             .col_expr(Column::LastTestedAt, Expr::value(at))
             .col_expr(Column::UpdatedAt, Expr::value(at))
             .filter(Column::Id.eq(id.as_uuid()))
-            .filter(Column::OrganizationId.eq(org.as_uuid()))
+            .filter(Column::OrganizationId.eq(self.org.as_uuid()))
             .exec(c)
             .await?);
         if res.rows_affected == 0 {
             return Err(PersistenceError::NotFound);
         }
-        self.get(org, id).await?.ok_or(PersistenceError::NotFound)
+        self.get(id).await?.ok_or(PersistenceError::NotFound)
     }
 
     /// Deletes the organization's connection.
     ///
     /// # Errors
     /// [`PersistenceError::NotFound`] when the organization has no such connection.
-    pub async fn delete(&self, org: OrganizationId, id: ConnectionId) -> Result<()> {
+    pub async fn delete(&self, id: ConnectionId) -> Result<()> {
         let res = write!(self.h, |c| Entity::delete_many()
             .filter(Column::Id.eq(id.as_uuid()))
-            .filter(Column::OrganizationId.eq(org.as_uuid()))
+            .filter(Column::OrganizationId.eq(self.org.as_uuid()))
             .exec(c)
             .await?);
         if res.rows_affected == 0 {

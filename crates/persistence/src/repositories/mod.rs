@@ -1,7 +1,12 @@
 //! Repositories: the operations later layers call, one type per table.
 //!
-//! Each works either on the pool (`db.users()`) or inside a write transaction
-//! (`tx.users()`), so several changes and their audit entry commit together.
+//! They are reached through two handles, on the pool (`db.tenant(org)`,
+//! `db.system()`) or inside a write transaction (`tx.tenant(org)`,
+//! `tx.system()`), so several changes and their audit entry commit together:
+//! - [`Tenant`]: everything an organization owns; every statement filters by
+//!   the handle's organization, so another tenant's rows are simply not there.
+//! - [`System`]: the few operations that cross organizations (seeding, login
+//!   by name, key and refresh-token lookups by hash, instance administration).
 
 mod api_keys;
 mod audit_logs;
@@ -11,15 +16,16 @@ mod refresh_tokens;
 mod system_settings;
 mod users;
 
-pub use api_keys::ApiKeys;
-pub use audit_logs::AuditLogs;
-pub use connections::Connections;
-pub use organizations::Organizations;
+pub use api_keys::{SystemApiKeys, TenantApiKeys};
+pub use audit_logs::{SystemAuditLogs, TenantAuditLogs};
+pub use connections::TenantConnections;
+pub use organizations::{Organizations, TenantOrganization};
 pub use refresh_tokens::{RefreshTokens, RotateOutcome};
 pub use system_settings::SystemSettings;
-pub use users::Users;
+pub use users::{SystemUsers, TenantUsers};
 
 use crate::database::{Database, Transaction};
+use curatore_domain::OrganizationId;
 use sea_orm::DatabaseTransaction;
 
 /// Where a repository runs its statements.
@@ -67,42 +73,149 @@ macro_rules! write {
 }
 pub(crate) use {read, write};
 
-macro_rules! accessors {
-    ($($(#[$doc:meta])* $name:ident => $repo:ident),+ $(,)?) => {
-        impl Database {
-            $(
-                $(#[$doc])*
-                pub fn $name(&self) -> $repo<'_> {
-                    $repo { h: Handle::Pool(self) }
-                }
-            )+
-        }
-        impl Transaction {
-            $(
-                $(#[$doc])*
-                pub fn $name(&self) -> $repo<'_> {
-                    $repo { h: Handle::Tx(&self.tx) }
-                }
-            )+
-        }
-    };
+/// Everything one organization owns. Every query made through it filters by
+/// that organization: a row of another organization reads as absent and
+/// cannot be changed or deleted ([`PersistenceError::NotFound`](crate::PersistenceError::NotFound)).
+///
+/// Get one with [`Database::tenant`] or [`Transaction::tenant`]; it is a
+/// borrowed, `Copy` view, cheap to make per call. The repositories it hands
+/// out borrow the database or transaction, not the handle, so
+/// `let users = db.tenant(org).users();` works.
+#[derive(Clone, Copy)]
+pub struct Tenant<'a> {
+    h: Handle<'a>,
+    org: OrganizationId,
 }
 
-accessors! {
-    /// Organizations (tenants).
-    organizations => Organizations,
-    /// Users.
-    users => Users,
-    /// API keys.
-    api_keys => ApiKeys,
-    /// Connections to outside services.
-    connections => Connections,
-    /// System-wide settings.
-    system_settings => SystemSettings,
-    /// The audit trail.
-    audit_logs => AuditLogs,
+impl<'a> Tenant<'a> {
+    /// The organization this handle is scoped to.
+    pub fn id(&self) -> OrganizationId {
+        self.org
+    }
+
+    /// The organization itself: read it, change its profile, (de)activate it.
+    pub fn organization(&self) -> TenantOrganization<'a> {
+        TenantOrganization {
+            h: self.h,
+            org: self.org,
+        }
+    }
+
+    /// The organization's users.
+    pub fn users(&self) -> TenantUsers<'a> {
+        TenantUsers {
+            h: self.h,
+            org: self.org,
+        }
+    }
+
+    /// The organization's API keys.
+    pub fn api_keys(&self) -> TenantApiKeys<'a> {
+        TenantApiKeys {
+            h: self.h,
+            org: self.org,
+        }
+    }
+
+    /// The organization's connections to outside services.
+    pub fn connections(&self) -> TenantConnections<'a> {
+        TenantConnections {
+            h: self.h,
+            org: self.org,
+        }
+    }
+
+    /// The organization's audit trail.
+    pub fn audit_logs(&self) -> TenantAuditLogs<'a> {
+        TenantAuditLogs {
+            h: self.h,
+            org: self.org,
+        }
+    }
+}
+
+/// The few operations that cross organizations: seeding, finding a user by
+/// login name, a key or refresh token by its hash, the request-time access
+/// snapshots, the audit entries of failed logins, instance administration.
+///
+/// It exists so that reaching across tenants is a choice written out at the
+/// call site (`db.system()`), never the default: code that serves one
+/// organization takes a [`Tenant`] and cannot see another's rows.
+#[derive(Clone, Copy)]
+pub struct System<'a> {
+    pub(crate) h: Handle<'a>,
+}
+
+impl<'a> System<'a> {
+    /// The tenant handle of `org` on the same connection or transaction, for
+    /// cross-tenant operations (seeding) that go on to act inside one tenant.
+    pub(crate) fn tenant(&self, org: OrganizationId) -> Tenant<'a> {
+        Tenant { h: self.h, org }
+    }
+
+    /// Organizations (tenants): create, find, list, administer.
+    pub fn organizations(&self) -> Organizations<'a> {
+        Organizations { h: self.h }
+    }
+
+    /// Users looked up without knowing their organization (login, token checks).
+    pub fn users(&self) -> SystemUsers<'a> {
+        SystemUsers { h: self.h }
+    }
+
+    /// API keys looked up by hash, before their organization is known.
+    pub fn api_keys(&self) -> SystemApiKeys<'a> {
+        SystemApiKeys { h: self.h }
+    }
+
     /// Refresh tokens (stored as SHA-256), their families and rotation.
-    refresh_tokens => RefreshTokens,
+    pub fn refresh_tokens(&self) -> RefreshTokens<'a> {
+        RefreshTokens { h: self.h }
+    }
+
+    /// System-wide settings.
+    pub fn system_settings(&self) -> SystemSettings<'a> {
+        SystemSettings { h: self.h }
+    }
+
+    /// Audit entries of no or any organization.
+    pub fn audit_logs(&self) -> SystemAuditLogs<'a> {
+        SystemAuditLogs { h: self.h }
+    }
+}
+
+impl Database {
+    /// Everything organization `org` owns, on the pool.
+    pub fn tenant(&self, org: OrganizationId) -> Tenant<'_> {
+        Tenant {
+            h: Handle::Pool(self),
+            org,
+        }
+    }
+
+    /// The cross-organization operations, on the pool.
+    pub fn system(&self) -> System<'_> {
+        System {
+            h: Handle::Pool(self),
+        }
+    }
+}
+
+impl Transaction {
+    /// Everything organization `org` owns, inside this transaction.
+    pub fn tenant(&self, org: OrganizationId) -> Tenant<'_> {
+        Tenant {
+            h: Handle::Tx(&self.tx),
+            org,
+        }
+    }
+
+    /// The cross-organization operations, inside this transaction.
+    pub fn system(&self) -> System<'_> {
+        System {
+            h: Handle::Tx(&self.tx),
+        }
+    }
 }
 
 /// Current time, truncated to microseconds so every engine stores and returns

@@ -190,3 +190,46 @@ impl Organizations<'_> {
         Ok(())
     }
 }
+
+/// A tenant's own organization: read it, change its profile, (de)activate it.
+pub struct TenantOrganization<'a> {
+    pub(crate) h: Handle<'a>,
+    pub(crate) org: OrganizationId,
+}
+
+impl TenantOrganization<'_> {
+    fn all(&self) -> Organizations<'_> {
+        Organizations { h: self.h }
+    }
+
+    /// The organization; `None` when it no longer exists.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn get(&self) -> Result<Option<Organization>> {
+        self.all().get(self.org).await
+    }
+
+    /// Changes what people see of the organization: its display name and
+    /// settings. `None` keeps the current value.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when it does not exist.
+    pub async fn update_profile(
+        &self,
+        display_name: Option<String>,
+        settings: Option<serde_json::Value>,
+    ) -> Result<Organization> {
+        self.all()
+            .update_profile(self.org, display_name, settings)
+            .await
+    }
+
+    /// Activates or deactivates the organization.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when it does not exist.
+    pub async fn set_active(&self, active: bool) -> Result<Organization> {
+        self.all().set_active(self.org, active).await
+    }
+}

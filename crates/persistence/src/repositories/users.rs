@@ -6,12 +6,19 @@ use curatore_domain::{
     EmailAddress, NewUser, OrganizationId, PasswordHash, Role, User, UserId, Username,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
-/// Users.
-pub struct Users<'a> {
+/// One organization's users; every statement filters by that organization.
+pub struct TenantUsers<'a> {
+    pub(crate) h: Handle<'a>,
+    pub(crate) org: OrganizationId,
+}
+
+/// Users looked up across organizations: by login name, e-mail, username, or
+/// by id when only a token names them.
+pub struct SystemUsers<'a> {
     pub(crate) h: Handle<'a>,
 }
 
@@ -40,8 +47,14 @@ fn one(m: Option<user::Model>) -> Result<Option<User>> {
     m.map(User::try_from).transpose()
 }
 
-impl Users<'_> {
-    /// Creates a user.
+fn scoped(org: OrganizationId, id: UserId) -> Condition {
+    Condition::all()
+        .add(Column::Id.eq(id.as_uuid()))
+        .add(Column::OrganizationId.eq(org.as_uuid()))
+}
+
+impl TenantUsers<'_> {
+    /// Creates a user in this organization (whatever `new.organization_id` says).
     ///
     /// # Errors
     /// [`PersistenceError::Conflict`] with field `email` or `username` when taken;
@@ -50,7 +63,7 @@ impl Users<'_> {
         let at = now();
         let model = ActiveModel {
             id: Set(UserId::new().into()),
-            organization_id: Set(new.organization_id.into()),
+            organization_id: Set(self.org.into()),
             email: Set(new.email.into_inner()),
             username: Set(new.username.into_inner()),
             password_hash: Set(new.password_hash.as_str().to_owned()),
@@ -66,7 +79,127 @@ impl Users<'_> {
         write!(self.h, |c| model.insert(c).await?.try_into())
     }
 
-    /// The user with this id.
+    /// The organization's user with this id; `None` for a user of another organization.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn get(&self, id: UserId) -> Result<Option<User>> {
+        one(read!(self.h, |c| Entity::find()
+            .filter(scoped(self.org, id))
+            .one(c)
+            .await?))
+    }
+
+    /// The organization's users, oldest first.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn list(&self, limit: u64, offset: u64) -> Result<Vec<User>> {
+        let rows = read!(self.h, |c| Entity::find()
+            .filter(Column::OrganizationId.eq(self.org.as_uuid()))
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .limit(limit)
+            .offset(offset)
+            .all(c)
+            .await?);
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    /// How many users the organization has.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn count(&self) -> Result<u64> {
+        Ok(read!(self.h, |c| Entity::find()
+            .filter(Column::OrganizationId.eq(self.org.as_uuid()))
+            .count(c)
+            .await?))
+    }
+
+    async fn update(&self, id: UserId, model: ActiveModel) -> Result<User> {
+        let res = write!(self.h, |c| Entity::update_many()
+            .set(model)
+            .filter(scoped(self.org, id))
+            .exec(c)
+            .await?);
+        if res.rows_affected == 0 {
+            return Err(PersistenceError::NotFound);
+        }
+        self.get(id).await?.ok_or(PersistenceError::NotFound)
+    }
+
+    /// Activates or deactivates a user.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn set_active(&self, id: UserId, active: bool) -> Result<User> {
+        let model = ActiveModel {
+            is_active: Set(active),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        self.update(id, model).await
+    }
+
+    /// Changes a user's role.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn set_role(&self, id: UserId, role: Role) -> Result<User> {
+        let model = ActiveModel {
+            role: Set(role.as_str().to_owned()),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        self.update(id, model).await
+    }
+
+    /// Replaces a user's password hash (after a password change or a re-hash
+    /// with stronger parameters).
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> Result<User> {
+        let model = ActiveModel {
+            password_hash: Set(hash.as_str().to_owned()),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        self.update(id, model).await
+    }
+
+    /// Records a successful login.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<User> {
+        let model = ActiveModel {
+            last_login_at: Set(Some(at)),
+            ..Default::default()
+        };
+        self.update(id, model).await
+    }
+
+    /// Deletes a user; their keys and private connections go with them.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn delete(&self, id: UserId) -> Result<()> {
+        let res = write!(self.h, |c| Entity::delete_many()
+            .filter(scoped(self.org, id))
+            .exec(c)
+            .await?);
+        if res.rows_affected == 0 {
+            return Err(PersistenceError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+impl SystemUsers<'_> {
+    /// The user with this id, in whichever organization (for refresh-token
+    /// reuse detection and logout, where only the token names the user).
     ///
     /// # Errors
     /// When the database fails.
@@ -110,106 +243,5 @@ impl Users<'_> {
         } else {
             self.find_by_username(email_or_username).await
         }
-    }
-
-    /// The organization's users, oldest first.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn list_in(&self, org: OrganizationId, limit: u64, offset: u64) -> Result<Vec<User>> {
-        let rows = read!(self.h, |c| Entity::find()
-            .filter(Column::OrganizationId.eq(org.as_uuid()))
-            .order_by_asc(Column::CreatedAt)
-            .order_by_asc(Column::Id)
-            .limit(limit)
-            .offset(offset)
-            .all(c)
-            .await?);
-        rows.into_iter().map(User::try_from).collect()
-    }
-
-    /// How many users the organization has.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn count_in(&self, org: OrganizationId) -> Result<u64> {
-        Ok(read!(self.h, |c| Entity::find()
-            .filter(Column::OrganizationId.eq(org.as_uuid()))
-            .count(c)
-            .await?))
-    }
-
-    async fn update(&self, model: ActiveModel) -> Result<User> {
-        write!(self.h, |c| model.update(c).await?.try_into())
-    }
-
-    /// Activates or deactivates a user.
-    ///
-    /// # Errors
-    /// [`PersistenceError::NotFound`] when the user does not exist.
-    pub async fn set_active(&self, id: UserId, active: bool) -> Result<User> {
-        self.update(ActiveModel {
-            id: Set(id.as_uuid()),
-            is_active: Set(active),
-            updated_at: Set(now()),
-            ..Default::default()
-        })
-        .await
-    }
-
-    /// Changes a user's role.
-    ///
-    /// # Errors
-    /// [`PersistenceError::NotFound`] when the user does not exist.
-    pub async fn set_role(&self, id: UserId, role: Role) -> Result<User> {
-        self.update(ActiveModel {
-            id: Set(id.as_uuid()),
-            role: Set(role.as_str().to_owned()),
-            updated_at: Set(now()),
-            ..Default::default()
-        })
-        .await
-    }
-
-    /// Replaces a user's password hash (after a password change or a re-hash
-    /// with stronger parameters).
-    ///
-    /// # Errors
-    /// [`PersistenceError::NotFound`] when the user does not exist.
-    pub async fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> Result<User> {
-        self.update(ActiveModel {
-            id: Set(id.as_uuid()),
-            password_hash: Set(hash.as_str().to_owned()),
-            updated_at: Set(now()),
-            ..Default::default()
-        })
-        .await
-    }
-
-    /// Records a successful login.
-    ///
-    /// # Errors
-    /// [`PersistenceError::NotFound`] when the user does not exist.
-    pub async fn record_login(&self, id: UserId, at: DateTime<Utc>) -> Result<User> {
-        self.update(ActiveModel {
-            id: Set(id.as_uuid()),
-            last_login_at: Set(Some(at)),
-            ..Default::default()
-        })
-        .await
-    }
-
-    /// Deletes a user; their keys and private connections go with them.
-    ///
-    /// # Errors
-    /// [`PersistenceError::NotFound`] when the user does not exist.
-    pub async fn delete(&self, id: UserId) -> Result<()> {
-        let res = write!(self.h, |c| Entity::delete_by_id(id.as_uuid())
-            .exec(c)
-            .await?);
-        if res.rows_affected == 0 {
-            return Err(PersistenceError::NotFound);
-        }
-        Ok(())
     }
 }

@@ -20,7 +20,8 @@ pub async fn open(db: &TestDatabase) -> Database {
 
 /// An organization with the given slug and settings.
 pub async fn organization(db: &Database, slug: &str, settings: serde_json::Value) -> Organization {
-    db.organizations()
+    db.system()
+        .organizations()
         .create(NewOrganization {
             name: format!("Org {slug}"),
             display_name: format!("Organization {slug}"),
@@ -44,6 +45,7 @@ pub async fn write_key(
     use curatore_domain::{AuditAction, AuditStatus, NewApiKey, NewAuditLogEntry};
     let tx = db.begin().await?;
     let key = tx
+        .tenant(org)
         .api_keys()
         .create(NewApiKey {
             organization_id: org,
@@ -55,7 +57,8 @@ pub async fn write_key(
             expires_at: None,
         })
         .await?;
-    tx.audit_logs()
+    tx.tenant(org)
+        .audit_logs()
         .record(NewAuditLogEntry {
             organization_id: Some(org),
             user_id: None,
