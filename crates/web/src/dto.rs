@@ -2,7 +2,8 @@
 //! hash, key hash or connection secret).
 
 use chrono::{DateTime, Utc};
-use curatore_domain::{ApiKey, Organization, User};
+use curatore_domain::{ApiKey, AuditLogEntry, Organization, User};
+use curatore_service::Page;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -103,6 +104,70 @@ impl From<&ApiKey> for ApiKeyBody {
             expires_at: k.expires_at,
             created_at: k.created_at,
             updated_at: k.updated_at,
+        }
+    }
+}
+
+/// A list answered as `{"items": [...]}`.
+#[derive(Serialize)]
+pub(crate) struct Items<T> {
+    items: Vec<T>,
+}
+
+impl<T> Items<T> {
+    pub(crate) fn from_page(page: Page<T>) -> Self {
+        Self { items: page.items }
+    }
+}
+
+/// A list answered as `{"items": [...], "limit": n}`.
+#[derive(Serialize)]
+pub(crate) struct LimitedItems<T> {
+    items: Vec<T>,
+    limit: u64,
+}
+
+impl<T> LimitedItems<T> {
+    pub(crate) fn from_page(page: Page<T>) -> Self {
+        Self {
+            items: page.items,
+            limit: page.limit,
+        }
+    }
+}
+
+/// An audit entry as the API shows it.
+#[derive(Serialize)]
+pub(crate) struct AuditLogBody {
+    id: Uuid,
+    organization_id: Option<Uuid>,
+    user_id: Option<Uuid>,
+    action: String,
+    entity_type: Option<String>,
+    entity_id: Option<Uuid>,
+    details: Option<Value>,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    status: &'static str,
+    error_message: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<AuditLogEntry> for AuditLogBody {
+    fn from(e: AuditLogEntry) -> Self {
+        Self {
+            id: e.id.as_uuid(),
+            organization_id: e.organization_id.map(|o| o.as_uuid()),
+            user_id: e.user_id.map(|u| u.as_uuid()),
+            action: e.action.as_str().to_owned(),
+            entity_type: e.entity_type,
+            entity_id: e.entity_id,
+            details: e.details,
+            ip_address: e.ip_address,
+            user_agent: e.user_agent,
+            status: e.status.as_str(),
+            error_message: e.error_message,
+            created_at: e.created_at,
         }
     }
 }

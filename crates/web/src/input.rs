@@ -1,13 +1,12 @@
-//! Input rules: explicit limits and JSON errors for bad input, and the
-//! checks of text fields shared by the handlers.
+//! Input rules: explicit limits and JSON errors for bad input.
 //!
 //! actix answers its own extractor failures in plain text (and a malformed
 //! path parameter as a 404) unless each extractor's config has a handler.
 
 use crate::error::ApiError;
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
+use curatore_service::ErrorCode;
 
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
@@ -32,8 +31,7 @@ pub(crate) fn query_config() -> web::QueryConfig {
 
 fn too_large() -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!("the request body is larger than {BODY_LIMIT_BYTES} bytes"),
     )
 }
@@ -45,78 +43,43 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
         }
         JsonPayloadError::Payload(PayloadError::Overflow) => too_large(),
         JsonPayloadError::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "the request body must be application/json",
         ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::bad_request(
-            "invalid_body",
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
+            ErrorCode::InvalidBody,
             format!("the request body is not valid: {e}"),
         ),
-        JsonPayloadError::Deserialize(e) => ApiError::bad_request(
-            "invalid_json",
+        JsonPayloadError::Deserialize(e) => ApiError::new(
+            ErrorCode::InvalidJson,
             format!("the request body is not valid JSON: {e}"),
         ),
-        _ => ApiError::bad_request("invalid_body", "the request body could not be read"),
+        _ => ApiError::new(ErrorCode::InvalidBody, "the request body could not be read"),
     }
 }
 
 fn path_error(err: &PathError) -> ApiError {
     let PathError::Deserialize(e) = err else {
-        return ApiError::bad_request("invalid_path_parameter", "a path parameter is not valid");
+        return ApiError::new(
+            ErrorCode::InvalidPathParameter,
+            "a path parameter is not valid",
+        );
     };
-    ApiError::bad_request(
-        "invalid_path_parameter",
+    ApiError::new(
+        ErrorCode::InvalidPathParameter,
         format!("a path parameter is not valid: {e}"),
     )
 }
 
 fn query_error(err: &QueryPayloadError) -> ApiError {
     let QueryPayloadError::Deserialize(e) = err else {
-        return ApiError::bad_request("invalid_query_parameter", "a query parameter is not valid");
+        return ApiError::new(
+            ErrorCode::InvalidQueryParameter,
+            "a query parameter is not valid",
+        );
     };
-    ApiError::bad_request(
-        "invalid_query_parameter",
+    ApiError::new(
+        ErrorCode::InvalidQueryParameter,
         format!("a query parameter is not valid: {e}"),
     )
-}
-
-/// The longest name or label accepted (the `varchar(255)` columns).
-pub(crate) const NAME_MAX: usize = 255;
-
-/// A required text field: trimmed, 1 to `max` characters, one line, nothing
-/// invisible (see [`curatore_domain::text`]).
-pub(crate) fn required_text(
-    field: &'static str,
-    value: &str,
-    max: usize,
-) -> Result<String, ApiError> {
-    let value = value.trim();
-    curatore_domain::text::check_line(field, value)?;
-    if value.is_empty() || value.chars().count() > max {
-        return Err(ApiError::bad_request(
-            "validation_failed",
-            format!("{field} must be 1 to {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-/// An optional text field: at most `max` characters; blank means absent.
-pub(crate) fn optional_text(
-    field: &'static str,
-    value: Option<String>,
-    max: usize,
-) -> Result<Option<String>, ApiError> {
-    if let Some(v) = &value {
-        curatore_domain::text::check_line(field, v)?;
-    }
-    match value {
-        Some(v) if v.trim().is_empty() => Ok(None),
-        Some(v) if v.chars().count() > max => Err(ApiError::bad_request(
-            "validation_failed",
-            format!("{field} must be at most {max} characters"),
-        )),
-        other => Ok(other),
-    }
 }

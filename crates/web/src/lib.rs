@@ -19,7 +19,6 @@
 //! `{"error": {"code": "...", "message": "..."}}`; every response carries
 //! `x-request-id`.
 
-mod audit;
 pub mod auth;
 mod body_deadline;
 pub mod client;
@@ -29,15 +28,20 @@ mod input;
 mod request;
 mod routes;
 mod state;
-mod tenant;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
+mod testing;
 
-pub use auth::{AuthConfig, LoginLimits, Principal, RegistrationLimits};
+pub use auth::{
+    Actor, AnyRole, AuthConfig, Caller, LoginLimits, Member, OrgAdmin, Principal,
+    RegistrationLimits,
+};
+pub use curatore_service::{DefaultOrganization, RequestContext, Services};
 pub use error::ApiError;
 pub use input::BODY_LIMIT_BYTES;
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};
 pub use routes::health::VERSION;
 pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, HealthDetails};
-pub use tenant::{DefaultOrganization, OrganizationContext};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};

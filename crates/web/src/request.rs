@@ -11,6 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use curatore_service::ErrorCode;
 use std::future::{Ready, ready};
 use std::time::Instant;
 use tracing::Instrument;
@@ -110,8 +111,7 @@ fn body_timed_out(
     timeout: std::time::Duration,
 ) -> ServiceResponse<BoxBody> {
     let err = ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "request_timeout",
+        ErrorCode::RequestTimeout,
         format!(
             "the request body did not arrive within {} s",
             timeout.as_secs_f64()
@@ -152,22 +152,29 @@ fn json_errors_only(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
 }
 
 /// The code and message for a status that came without our JSON body.
-fn generic_error(status: StatusCode) -> (&'static str, &'static str) {
+fn generic_error(status: StatusCode) -> (ErrorCode, &'static str) {
     match status {
-        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such resource"),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this method is not allowed on this resource",
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            (ErrorCode::PayloadTooLarge, "the request body is too large")
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "the request body must be application/json",
         ),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long to arrive"),
-        StatusCode::SERVICE_UNAVAILABLE => ("service_unavailable", "the service is unavailable"),
-        s if s.is_client_error() => ("bad_request", "the request is not valid"),
-        _ => ("internal_error", "an internal error occurred"),
+        StatusCode::REQUEST_TIMEOUT => (
+            ErrorCode::RequestTimeout,
+            "the request took too long to arrive",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            (ErrorCode::ServiceUnavailable, "the service is unavailable")
+        }
+        s if s.is_client_error() => (ErrorCode::BadRequest, "the request is not valid"),
+        _ => (ErrorCode::InternalError, "an internal error occurred"),
     }
 }
 

@@ -1,9 +1,7 @@
-use crate::auth::{AuthConfig, AuthRuntime};
-use crate::tenant::DefaultOrganization;
-use curatore_domain::OrganizationId;
 use curatore_persistence::Database;
+use curatore_service::{AuthConfig, DefaultOrganization, Services};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// How long a client may take to send a request body when nothing else is
@@ -22,35 +20,28 @@ pub enum HealthDetails {
     Authenticated,
 }
 
-/// What every handler shares: the database, how the tenant of a request is
-/// found, and whether the server is shutting down. Cheap to clone.
+/// What every handler shares: the services, and whether the server is
+/// shutting down. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    inner: Arc<Inner>,
+    services: Services,
+    draining: Arc<AtomicBool>,
     request_timeout: Duration,
     health_details: HealthDetails,
-}
-
-struct Inner {
-    db: Database,
-    default_organization: DefaultOrganization,
-    auth: AuthRuntime,
-    resolved_organization: RwLock<Option<OrganizationId>>,
-    draining: AtomicBool,
 }
 
 impl AppState {
     /// State over an open database. With `auth.enabled` false, every
     /// request is served as `default_organization`.
     pub fn new(db: Database, default_organization: DefaultOrganization, auth: AuthConfig) -> Self {
+        Self::from_services(Services::new(db, default_organization, auth))
+    }
+
+    /// State over services built elsewhere (shared with a CLI or worker).
+    pub fn from_services(services: Services) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                db,
-                default_organization,
-                auth: AuthRuntime::new(auth),
-                resolved_organization: RwLock::new(None),
-                draining: AtomicBool::new(false),
-            }),
+            services,
+            draining: Arc::new(AtomicBool::new(false)),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             health_details: HealthDetails::default(),
         }
@@ -86,52 +77,32 @@ impl AppState {
         self.health_details
     }
 
+    /// The use cases.
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
     /// The database service.
     pub fn database(&self) -> &Database {
-        &self.inner.db
-    }
-
-    pub(crate) fn auth(&self) -> &AuthRuntime {
-        &self.inner.auth
-    }
-
-    /// How the default organization is chosen.
-    pub fn default_organization(&self) -> &DefaultOrganization {
-        &self.inner.default_organization
+        self.services.database()
     }
 
     /// From now on `/readyz` answers 503, so load balancers stop sending
     /// traffic while in-flight requests finish.
     pub fn begin_draining(&self) {
-        self.inner.draining.store(true, Ordering::Release);
+        self.draining.store(true, Ordering::Release);
     }
 
     /// Whether [`AppState::begin_draining`] was called.
     pub fn is_draining(&self) -> bool {
-        self.inner.draining.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn cached_organization(&self) -> Option<OrganizationId> {
-        *self
-            .inner
-            .resolved_organization
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn cache_organization(&self, id: Option<OrganizationId>) {
-        *self
-            .inner
-            .resolved_organization
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = id;
+        self.draining.load(Ordering::Acquire)
     }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("db", &self.inner.db)
+            .field("services", &self.services)
             .field("draining", &self.is_draining())
             .field("request_timeout", &self.request_timeout)
             .field("health_details", &self.health_details)

@@ -1,99 +1,153 @@
-//! Authentication: who the caller is, and what they may do.
+//! Who the caller is, resolved once per request.
 //!
 //! Credentials are a JWT access token (`Authorization: Bearer <jwt>`) or an
 //! API key (`X-API-Key: <key>`, or `Authorization: Bearer cur_…`). With
-//! authentication disabled every request is the [`Principal::system`] of
-//! the default organization, so handlers never branch on the mode.
+//! authentication disabled every request is the system principal of the
+//! default organization, so handlers never branch on the mode. What a caller
+//! may do is decided by the services, not here.
 
-mod cache;
-mod limiter;
-mod login_gate;
-mod principal;
+use crate::client;
+use crate::error::ApiError;
+use crate::request::RequestId;
+use crate::state::AppState;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use curatore_domain::Role;
+use curatore_service::{Client, Credentials, RequestContext};
+use std::future::Future;
+use std::pin::Pin;
 
-pub use limiter::{LoginLimits, RegistrationLimits};
-pub(crate) use principal::authentication_required;
-pub use principal::{Actor, AnyRole, Member, OrgAdmin, Principal};
+pub use curatore_service::{Actor, AuthConfig, LoginLimits, Principal, RegistrationLimits};
 
-pub(crate) use cache::AuthCache;
-pub(crate) use limiter::{LoginLimiter, RegistrationLimiter};
-pub(crate) use login_gate::{CheckedLogin, check_login};
-
-use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenSigner};
-use curatore_domain::ApiKeyId;
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-/// Everything authentication needs, built by the caller from its settings.
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// `ENABLE_AUTH`: when false, every request acts as the default organization.
-    pub enabled: bool,
-    /// Signs and checks access tokens.
-    pub signer: TokenSigner,
-    /// Hashes and checks passwords off the async executor.
-    pub hasher: PasswordHasher,
-    /// What a new password must satisfy.
-    pub password_policy: PasswordPolicy,
-    /// The API key format (prefix, checksum).
-    pub api_keys: ApiKeyFormat,
-    /// Absolute lifetime of a refresh-token family.
-    pub refresh_ttl: Duration,
-    /// `REFRESH_TOKEN_REUSE_INTERVAL_SECONDS`: how long after its rotation a
-    /// refresh token may be presented again and get the same successor
-    /// instead of ending the session (zero: never).
-    pub refresh_reuse_grace: Duration,
-    /// `ALLOW_REGISTRATION`: anyone may register (into the default organization).
-    pub allow_registration: bool,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// Failed-login limits.
-    pub login_limits: LoginLimits,
-    /// Open-registration limits (`ALLOW_REGISTRATION=true`).
-    pub registration_limits: RegistrationLimits,
-    /// How long a checked session or key is trusted without asking the
-    /// database again (changes made through this process apply at once).
-    pub cache_ttl: Duration,
-}
-
-/// How often `last_used_at` of one key is written at most.
-const LAST_USED_EVERY: Duration = Duration::from_secs(60);
-
-/// [`AuthConfig`] plus the state it needs while serving.
-#[derive(Debug)]
-pub(crate) struct AuthRuntime {
-    pub(crate) config: AuthConfig,
-    pub(crate) cache: AuthCache,
-    pub(crate) limiter: LoginLimiter,
-    pub(crate) registrations: RegistrationLimiter,
-    last_used: Mutex<HashMap<ApiKeyId, Instant>>,
-}
-
-impl AuthRuntime {
-    pub(crate) fn new(config: AuthConfig) -> Self {
-        Self {
-            cache: AuthCache::new(config.cache_ttl),
-            limiter: LoginLimiter::new(config.login_limits),
-            registrations: RegistrationLimiter::new(config.registration_limits),
-            last_used: Mutex::new(HashMap::new()),
-            config,
-        }
+fn credentials(headers: &HeaderMap, is_key: impl Fn(&str) -> bool) -> Credentials {
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Credentials::ApiKey(key.trim().to_owned());
     }
+    let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Credentials::None;
+    };
+    let Some((scheme, value)) = auth.trim().split_once(' ') else {
+        return Credentials::Bearer(String::new());
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Credentials::Bearer(String::new());
+    }
+    let value = value.trim();
+    if is_key(value) {
+        Credentials::ApiKey(value.to_owned())
+    } else {
+        Credentials::Bearer(value.to_owned())
+    }
+}
 
-    /// Whether this request should write the key's `last_used_at`.
-    pub(crate) fn due_for_last_used(&self, id: ApiKeyId) -> bool {
-        let now = Instant::now();
-        let mut map = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 50_000 {
-            map.retain(|_, at| now.duration_since(*at) < LAST_USED_EVERY);
-        }
-        match map.get(&id) {
-            Some(at) if now.duration_since(*at) < LAST_USED_EVERY => false,
-            _ => {
-                map.insert(id, now);
-                true
+pub(crate) fn state_of(req: &HttpRequest) -> Result<AppState, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .map(|s| s.get_ref().clone())
+        .ok_or_else(|| {
+            tracing::error!("AppState is not registered on the application");
+            ApiError::internal()
+        })
+}
+
+/// Where the request comes from: request id, client address (after trusted
+/// proxies), user agent.
+pub(crate) fn client_of(req: &HttpRequest, state: &AppState) -> Client {
+    Client {
+        request_id: req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.as_str().to_owned()),
+        ip: client::client_ip(req, &state.services().config().trusted_proxies),
+        user_agent: client::user_agent(req),
+    }
+}
+
+/// Resolves the caller of `req` (once per request; later extractors reuse it).
+pub(crate) async fn resolve(req: &HttpRequest) -> Result<RequestContext, ApiError> {
+    if let Some(ctx) = req.extensions().get::<RequestContext>() {
+        return Ok(ctx.clone());
+    }
+    let state = state_of(req)?;
+    let services = state.services();
+    let creds = credentials(req.headers(), |v| services.looks_like_api_key(v));
+    let principal = services.authenticate(creds).await?;
+    let ctx = RequestContext {
+        principal,
+        client: client_of(req, &state),
+    };
+    req.extensions_mut().insert(ctx.clone());
+    Ok(ctx)
+}
+
+/// Like [`resolve`], but `None` when authentication is enabled and no
+/// credentials were sent; invalid credentials are still an error.
+pub(crate) async fn resolve_optional(
+    req: &HttpRequest,
+) -> Result<Option<RequestContext>, ApiError> {
+    let enabled = state_of(req)?.services().config().enabled;
+    let has_credentials = req.headers().contains_key("x-api-key")
+        || req.headers().contains_key(header::AUTHORIZATION);
+    if enabled && !has_credentials {
+        return Ok(None);
+    }
+    resolve(req).await.map(Some)
+}
+
+type Fut<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// The authenticated caller and where the request comes from. A request
+/// without valid credentials gets a JSON 401.
+#[derive(Debug, Clone)]
+pub struct Caller(pub RequestContext);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Fut<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { resolve(&req).await.map(Caller) })
+    }
+}
+
+macro_rules! role_guard {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub RequestContext);
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Fut<Self>;
+
+            fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+                let req = req.clone();
+                Box::pin(async move {
+                    let ctx = resolve(&req).await?;
+                    ctx.principal.require_role($role)?;
+                    Ok($name(ctx))
+                })
             }
         }
-    }
+    };
 }
+
+role_guard!(
+    /// For your own handlers: a caller with the `org_admin` role; anyone
+    /// else gets a JSON 403.
+    OrgAdmin,
+    Role::OrgAdmin
+);
+role_guard!(
+    /// For your own handlers: a caller who may write (`member` or `org_admin`).
+    Member,
+    Role::Member
+);
+role_guard!(
+    /// For your own handlers: any authenticated caller, `viewer` included.
+    AnyRole,
+    Role::Viewer
+);

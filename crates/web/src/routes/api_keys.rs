@@ -1,17 +1,14 @@
 //! API keys: create (the key is shown once), list, rename, revoke.
 
-use crate::audit::AuditContext;
-use crate::auth::{AnyRole, Member, Principal};
-use crate::dto::ApiKeyBody;
+use crate::auth::Caller;
+use crate::dto::{ApiKeyBody, Items};
 use crate::error::ApiError;
-use crate::input::{NAME_MAX, required_text};
 use crate::state::AppState;
-use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
-use curatore_domain::{ApiKey, ApiKeyId, NewApiKey, Role};
+use actix_web::{HttpResponse, web};
+use curatore_domain::ApiKeyId;
+use curatore_service::NewKey;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
@@ -21,36 +18,6 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
                 .put(rename)
                 .delete(revoke),
         );
-}
-
-const MAX_SCOPES: usize = 32;
-const MAX_EXPIRY_DAYS: u32 = 3650;
-
-fn check_scopes(scopes: Vec<String>) -> Result<Vec<String>, ApiError> {
-    let valid = |s: &String| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":._-".contains(&b))
-    };
-    if scopes.len() > MAX_SCOPES || !scopes.iter().all(valid) {
-        return Err(ApiError::bad_request(
-            "validation_failed",
-            format!(
-                "scopes: at most {MAX_SCOPES}, each 1-64 characters of a-z, 0-9, ':', '.', '_', '-'"
-            ),
-        ));
-    }
-    let mut scopes = scopes;
-    scopes.sort();
-    scopes.dedup();
-    Ok(scopes)
-}
-
-/// Keys cannot mint or manage keys: a leaked key must not be able to
-/// outlive its own revocation.
-fn refuse_api_key_actor(principal: &Principal) -> Result<(), ApiError> {
-    principal.refuse_api_key("API keys cannot manage API keys; sign in as a user")
 }
 
 #[derive(Deserialize)]
@@ -63,7 +30,7 @@ struct CreateRequest {
 }
 
 #[derive(Serialize)]
-struct CreatedKey {
+struct CreatedKeyBody {
     #[serde(flatten)]
     key: ApiKeyBody,
     /// The full key: shown here once, never again.
@@ -71,60 +38,26 @@ struct CreatedKey {
 }
 
 async fn create(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    Member(principal): Member,
+    Caller(ctx): Caller,
     body: web::Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_api_key_actor(&principal)?;
     let CreateRequest {
         name,
         expires_in_days,
         scopes,
     } = body.into_inner();
-    let name = required_text("name", &name, NAME_MAX)?;
-    let scopes = check_scopes(scopes)?;
-    let expires_at = match expires_in_days {
-        Some(days) if (1..=MAX_EXPIRY_DAYS).contains(&days) => {
-            Some(chrono::Utc::now() + chrono::Duration::days(i64::from(days)))
-        }
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "validation_failed",
-                format!("expires_in_days must be 1 to {MAX_EXPIRY_DAYS}"),
-            ));
-        }
-        None => None,
+    let new = NewKey {
+        name,
+        expires_in_days,
+        scopes,
     };
-    let generated = state.auth().config.api_keys.generate();
-    let audit = AuditContext::new(&req, &state);
-    let tx = state.database().begin().await?;
-    let key = tx
-        .api_keys()
-        .create(NewApiKey {
-            organization_id: principal.organization_id(),
-            user_id: principal.user_id(),
-            name,
-            key_hash: generated.hash,
-            prefix: generated.display_prefix,
-            scopes,
-            expires_at,
-        })
-        .await?;
-    tx.audit_logs()
-        .record(audit.by(
-            &principal,
-            "api_key_created",
-            ("api_key", key.id.as_uuid()),
-            json!({"name": key.name, "prefix": key.prefix, "scopes": key.scopes}),
-        )?)
-        .await?;
-    tx.commit().await?;
+    let created = state.services().create_api_key(&ctx, new).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(CreatedKey {
-            key: ApiKeyBody::from(&key),
-            api_key: generated.key.expose().to_owned(),
+        .json(CreatedKeyBody {
+            key: ApiKeyBody::from(&created.key),
+            api_key: created.secret.expose().to_owned(),
         }))
 }
 
@@ -138,36 +71,11 @@ struct ListQuery {
 
 async fn list(
     state: web::Data<AppState>,
-    AnyRole(principal): AnyRole,
+    Caller(ctx): Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let everyone =
-        principal.user_id().is_none() || (query.all && principal.role() == Role::OrgAdmin);
-    let owner = if everyone { None } else { principal.user_id() };
-    let keys = state
-        .database()
-        .api_keys()
-        .list(principal.organization_id(), owner)
-        .await?;
-    let items: Vec<ApiKeyBody> = keys.iter().map(ApiKeyBody::from).collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
-}
-
-/// The key, if the caller may manage it; otherwise the same 404 as a
-/// missing key (another tenant's or another user's key is not disclosed).
-async fn manageable(state: &AppState, principal: &Principal, id: Uuid) -> Result<ApiKey, ApiError> {
-    let key = state
-        .database()
-        .api_keys()
-        .get(principal.organization_id(), ApiKeyId::from_uuid(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("API key not found"))?;
-    let own = key.user_id.is_some() && key.user_id == principal.user_id();
-    if own || principal.role() == Role::OrgAdmin {
-        Ok(key)
-    } else {
-        Err(ApiError::not_found("API key not found"))
-    }
+    let page = state.services().list_api_keys(&ctx, query.all).await?;
+    Ok(HttpResponse::Ok().json(Items::from_page(page.map(|k| ApiKeyBody::from(&k)))))
 }
 
 #[derive(Deserialize)]
@@ -177,69 +85,115 @@ struct RenameRequest {
 }
 
 async fn rename(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    Member(principal): Member,
+    Caller(ctx): Caller,
     id: web::Path<Uuid>,
     body: web::Json<RenameRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_api_key_actor(&principal)?;
-    let name = required_text("name", &body.name, NAME_MAX)?;
-    let key = manageable(&state, &principal, *id).await?;
-    if !key.is_active {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "api_key_revoked",
-            "the API key is revoked and cannot be changed",
-        ));
-    }
-    let audit = AuditContext::new(&req, &state);
-    let tx = state.database().begin().await?;
-    let renamed = tx
-        .api_keys()
-        .rename(principal.organization_id(), key.id, &name)
+    let id = ApiKeyId::from_uuid(*id);
+    let renamed = state
+        .services()
+        .rename_api_key(&ctx, id, &body.name)
         .await?;
-    tx.audit_logs()
-        .record(audit.by(
-            &principal,
-            "api_key_renamed",
-            ("api_key", key.id.as_uuid()),
-            json!({"from": key.name, "to": renamed.name}),
-        )?)
-        .await?;
-    tx.commit().await?;
-    state.auth().cache.forget_key(key.id);
     Ok(HttpResponse::Ok().json(ApiKeyBody::from(&renamed)))
 }
 
 async fn revoke(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    Member(principal): Member,
+    Caller(ctx): Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    refuse_api_key_actor(&principal)?;
-    let key = manageable(&state, &principal, *id).await?;
-    let audit = AuditContext::new(&req, &state);
-    let tx = state.database().begin().await?;
-    // Revoking a revoked key changes nothing and records nothing (still 204:
-    // DELETE is idempotent).
-    if !tx
-        .api_keys()
-        .revoke(principal.organization_id(), key.id)
-        .await?
-    {
-        return Ok(HttpResponse::NoContent().finish());
-    }
-    tx.audit_logs()
-        .record(audit.by(
-            &principal,
-            "api_key_revoked",
-            ("api_key", key.id.as_uuid()),
-            json!({"name": key.name, "prefix": key.prefix}),
-        )?)
-        .await?;
-    tx.commit().await?;
-    state.auth().cache.forget_key(key.id);
+    let id = ApiKeyId::from_uuid(*id);
+    state.services().revoke_api_key(&ctx, id).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{admin, app, call, state};
+    use actix_web::test::TestRequest;
+    use serde_json::json;
+
+    #[actix_web::test]
+    async fn a_new_key_is_shown_once_and_never_listed() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let (status, created) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/api-keys")
+                .insert_header(auth.clone())
+                .set_json(json!({"name": "ci"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        let key = created["api_key"].as_str().unwrap().to_owned();
+        let (status, listed) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/api-keys")
+                .insert_header(auth),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+        assert!(!listed.to_string().contains(&key));
+    }
+
+    #[actix_web::test]
+    async fn a_key_that_does_not_exist_is_404_and_revoking_twice_is_204() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let missing = "/api/v1/api-keys/0195d3a0-0000-7000-8000-000000000000";
+        let (status, body) = call(
+            &app,
+            TestRequest::put()
+                .uri(missing)
+                .insert_header(auth.clone())
+                .set_json(json!({"name": "x"})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (404, json!("not_found"))
+        );
+        let (_, created) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/api-keys")
+                .insert_header(auth.clone())
+                .set_json(json!({"name": "ci"})),
+        )
+        .await;
+        let path = format!("/api/v1/api-keys/{}", created["id"].as_str().unwrap());
+        for _ in 0..2 {
+            let (status, _) = call(
+                &app,
+                TestRequest::delete().uri(&path).insert_header(auth.clone()),
+            )
+            .await;
+            assert_eq!(status, 204);
+        }
+    }
+
+    #[actix_web::test]
+    async fn unknown_scopes_are_refused() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let (status, body) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/api-keys")
+                .insert_header(auth)
+                .set_json(json!({"name": "ci", "scopes": ["root"]})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("validation_failed"))
+        );
+    }
 }

@@ -1,12 +1,11 @@
 //! Health endpoints: liveness, readiness, and the seed's health reports.
 
-use crate::auth::{Actor, Principal};
+use crate::auth::{Actor, resolve_optional};
 use crate::state::{AppState, HealthDetails};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use curatore_persistence::{DatabaseHealth, HEALTH_TIMEOUT, HealthStatus};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The API's own version, reported by the health endpoints.
@@ -22,33 +21,67 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/system/health/comprehensive").get(comprehensive));
 }
 
+/// A liveness or readiness answer.
+#[derive(Serialize)]
+struct Probe {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl Probe {
+    fn ok(status: &'static str) -> Self {
+        Self {
+            status,
+            reason: None,
+        }
+    }
+
+    fn not_ready(reason: impl Into<String>) -> Self {
+        Self {
+            status: "not_ready",
+            reason: Some(reason.into()),
+        }
+    }
+}
+
 /// Answers as long as the process serves HTTP; never touches the database.
 async fn livez() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "alive" }))
+    HttpResponse::Ok().json(Probe::ok("alive"))
 }
 
 /// Ready when the database answers in time and the server is not draining.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.is_draining() {
         return HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "not_ready", "reason": "the server is shutting down" }));
+            .json(Probe::not_ready("the server is shutting down"));
     }
     match tokio::time::timeout(HEALTH_TIMEOUT, state.database().ping()).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready" })),
-        Ok(Err(err)) => HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "not_ready", "reason": err.to_string() })),
-        Err(_) => HttpResponse::ServiceUnavailable().json(
-            json!({ "status": "not_ready", "reason": "the database did not answer in time" }),
-        ),
+        Ok(Ok(())) => HttpResponse::Ok().json(Probe::ok("ready")),
+        Ok(Err(err)) => HttpResponse::ServiceUnavailable().json(Probe::not_ready(err.to_string())),
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .json(Probe::not_ready("the database did not answer in time")),
     }
 }
 
+/// The API itself.
+#[derive(Serialize)]
+struct BackendBody {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'static str>,
+    version: &'static str,
+}
+
 async fn backend() -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "status": "healthy",
-        "service": "curatore",
-        "version": VERSION,
-    }))
+    HttpResponse::Ok().json(BackendBody {
+        status: "healthy",
+        message: None,
+        service: Some("curatore"),
+        version: VERSION,
+    })
 }
 
 /// The database report: the seed's fields plus counts, migration and latency.
@@ -141,13 +174,37 @@ async fn shows_details(state: &AppState, req: &HttpRequest) -> bool {
     match state.health_details() {
         HealthDetails::Public => true,
         HealthDetails::Authenticated => {
-            state.auth().config.enabled
+            state.services().config().enabled
                 && matches!(
-                    Principal::resolve_optional(req).await,
-                    Ok(Some(p)) if !matches!(p.actor(), Actor::System)
+                    resolve_optional(req).await,
+                    Ok(Some(ctx)) if !matches!(ctx.principal.actor(), Actor::System)
                 )
         }
     }
+}
+
+/// The database component of the comprehensive report (no deployment details).
+#[derive(Serialize)]
+struct DatabaseComponent {
+    status: &'static str,
+    message: String,
+    database_type: &'static str,
+    connected: bool,
+    latency_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Components {
+    backend: BackendBody,
+    database: DatabaseComponent,
+}
+
+#[derive(Serialize)]
+struct ComprehensiveBody {
+    timestamp: String,
+    overall_status: &'static str,
+    version: &'static str,
+    components: Components,
 }
 
 /// Every component this service really has, each really checked.
@@ -158,20 +215,25 @@ async fn comprehensive(state: web::Data<AppState>) -> HttpResponse {
         // The API still answers, but nothing that needs data works.
         HealthStatus::Unhealthy => "degraded",
     };
-    let body = json!({
-        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "overall_status": overall,
-        "version": VERSION,
-        "components": {
-            "backend": { "status": "healthy", "message": "API is serving requests", "version": VERSION },
-            "database": {
-                "status": db.status.as_str(),
-                "message": db.message,
-                "database_type": db.database_type.as_str(),
-                "connected": db.connected,
-                "latency_ms": round2(db.latency_ms),
+    let status = status_code(db.status);
+    HttpResponse::build(status).json(ComprehensiveBody {
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        overall_status: overall,
+        version: VERSION,
+        components: Components {
+            backend: BackendBody {
+                status: "healthy",
+                message: Some("API is serving requests"),
+                service: None,
+                version: VERSION,
+            },
+            database: DatabaseComponent {
+                status: db.status.as_str(),
+                message: db.message,
+                database_type: db.database_type.as_str(),
+                connected: db.connected,
+                latency_ms: round2(db.latency_ms),
             },
         },
-    });
-    HttpResponse::build(status_code(db.status)).json(body)
+    })
 }

@@ -1,12 +1,12 @@
 //! The caller's own organization.
 
-use crate::audit::AuditContext;
-use crate::auth::{AnyRole, OrgAdmin};
+use crate::auth::Caller;
 use crate::dto::OrganizationBody;
 use crate::error::ApiError;
-use crate::input::{NAME_MAX, required_text};
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
+use curatore_domain::OrganizationId;
+use curatore_service::OrganizationChanges;
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -20,16 +20,19 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/api/v1/organizations/{id}").route(web::get().to(by_id)));
 }
 
-async fn me(AnyRole(principal): AnyRole) -> HttpResponse {
-    HttpResponse::Ok().json(OrganizationBody::from(principal.organization()))
+async fn me(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
+    let org = state.services().my_organization(&ctx)?;
+    Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
 
-/// Another tenant's organization answers exactly like a missing one.
-async fn by_id(AnyRole(principal): AnyRole, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
-    if principal.organization_id().as_uuid() != *id {
-        return Err(ApiError::not_found("organization not found"));
-    }
-    Ok(HttpResponse::Ok().json(OrganizationBody::from(principal.organization())))
+async fn by_id(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = OrganizationId::from_uuid(*id);
+    let org = state.services().organization_by_id(&ctx, id)?;
+    Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
 
 /// The fields an organization may change about itself.
@@ -41,50 +44,80 @@ struct OrganizationUpdate {
 }
 
 async fn update_me(
-    OrgAdmin(principal): OrgAdmin,
-    req: HttpRequest,
     state: web::Data<AppState>,
+    Caller(ctx): Caller,
     body: web::Json<OrganizationUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let OrganizationUpdate {
         display_name,
         settings,
     } = body.into_inner();
-    let display_name = display_name
-        .map(|n| required_text("display_name", &n, NAME_MAX))
-        .transpose()?;
-    if settings.as_ref().is_some_and(|s| !s.is_object()) {
-        return Err(ApiError::bad_request(
-            "validation_failed",
-            "settings must be a JSON object",
-        ));
-    }
-    if let Some(settings) = &settings {
-        curatore_domain::text::check_json("settings", settings)?;
-    }
-    let mut changed = Vec::new();
-    if display_name.is_some() {
-        changed.push("display_name");
-    }
-    if settings.is_some() {
-        changed.push("settings");
-    }
-    let org_id = principal.organization_id();
-    let audit = AuditContext::new(&req, &state);
-    let tx = state.database().begin().await?;
-    let updated = tx
-        .organizations()
-        .update_profile(org_id, display_name, settings)
+    let changes = OrganizationChanges {
+        display_name,
+        settings,
+    };
+    let updated = state
+        .services()
+        .update_my_organization(&ctx, changes)
         .await?;
-    tx.audit_logs()
-        .record(audit.by(
-            &principal,
-            "update_organization",
-            ("organization", org_id.as_uuid()),
-            serde_json::json!({ "fields": changed }),
-        )?)
-        .await?;
-    tx.commit().await?;
-    state.auth().cache.forget_organization(org_id);
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&updated)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{admin, app, call, state};
+    use actix_web::test::TestRequest;
+    use serde_json::json;
+
+    #[actix_web::test]
+    async fn another_organizations_id_is_a_404_like_a_missing_one() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let (status, me) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/organizations/me")
+                .insert_header(auth.clone()),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let own = format!("/api/v1/organizations/{}", me["id"].as_str().unwrap());
+        let (status, _) = call(
+            &app,
+            TestRequest::get().uri(&own).insert_header(auth.clone()),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, body) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/organizations/0195d3a0-0000-7000-8000-000000000000")
+                .insert_header(auth),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (404, json!("not_found"))
+        );
+    }
+
+    #[actix_web::test]
+    async fn settings_that_are_not_an_object_are_refused() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let (status, body) = call(
+            &app,
+            TestRequest::patch()
+                .uri("/api/v1/organizations/me")
+                .insert_header(auth)
+                .set_json(json!({"settings": [1, 2]})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("validation_failed"))
+        );
+    }
 }

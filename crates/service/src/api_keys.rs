@@ -1,0 +1,229 @@
+//! API keys: create (the key is shown once), list, rename, revoke.
+
+use crate::audit::{AuditEvent, Entry};
+use crate::context::{Access, RequestContext, Scope};
+use crate::error::{ErrorCode, Result, ServiceError};
+use crate::page::Page;
+use crate::services::Services;
+use crate::text;
+use curatore_domain::{ApiKey, ApiKeyId, NewApiKey, Role, Secret};
+use serde_json::json;
+
+const MAX_SCOPES: usize = 32;
+/// The longest lifetime a key may be given, in days.
+pub const MAX_EXPIRY_DAYS: u32 = 3650;
+
+const READ: Scope = Scope::new("api_keys", Access::Read);
+
+/// A key as asked for.
+#[derive(Debug)]
+pub struct NewKey {
+    /// Its name.
+    pub name: String,
+    /// Days until it stops working (1 to [`MAX_EXPIRY_DAYS`]); `None`: never.
+    pub expires_in_days: Option<u32>,
+    /// What it may do (see [`Scope`]); empty: whatever its user's role allows.
+    pub scopes: Vec<String>,
+}
+
+/// A new key: its record, and the key itself, shown this once.
+#[derive(Debug)]
+pub struct CreatedKey {
+    /// The stored record.
+    pub key: ApiKey,
+    /// The full key.
+    pub secret: Secret,
+}
+
+fn check_scopes(scopes: Vec<String>) -> Result<Vec<String>> {
+    if scopes.len() > MAX_SCOPES || !scopes.iter().all(|s| Scope::is_known(s)) {
+        return Err(ServiceError::validation(format!(
+            "scopes: at most {MAX_SCOPES} of read, write, or <resource>:read|write for a resource in {:?}",
+            crate::context::SCOPE_RESOURCES
+        )));
+    }
+    let mut scopes = scopes;
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
+}
+
+/// Keys cannot mint or manage keys: a leaked key must not be able to outlive
+/// its own revocation.
+fn refuse_keys(ctx: &RequestContext) -> Result<()> {
+    ctx.principal
+        .refuse_api_key("API keys cannot manage API keys; sign in as a user")
+}
+
+impl Services {
+    /// Creates a key for the caller (the organization's, for the system).
+    ///
+    /// # Errors
+    /// 403 for viewers and API keys; 400 for a bad name, lifetime or scope;
+    /// 503 when the database is unavailable.
+    pub async fn create_api_key(&self, ctx: &RequestContext, new: NewKey) -> Result<CreatedKey> {
+        ctx.principal.require_role(Role::Member)?;
+        refuse_keys(ctx)?;
+        let name = text::required("name", &new.name, text::NAME_MAX)?;
+        let scopes = check_scopes(new.scopes)?;
+        let expires_at = match new.expires_in_days {
+            Some(days) if (1..=MAX_EXPIRY_DAYS).contains(&days) => {
+                Some(chrono::Utc::now() + chrono::Duration::days(i64::from(days)))
+            }
+            Some(_) => {
+                return Err(ServiceError::validation(format!(
+                    "expires_in_days must be 1 to {MAX_EXPIRY_DAYS}"
+                )));
+            }
+            None => None,
+        };
+        let generated = self.config().api_keys.generate();
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        let key = tenant
+            .api_keys()
+            .create(NewApiKey {
+                organization_id: ctx.organization_id(),
+                user_id: ctx.principal.user_id(),
+                name,
+                key_hash: generated.hash,
+                prefix: generated.display_prefix,
+                scopes,
+                expires_at,
+            })
+            .await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "api_key",
+                    key.id.as_uuid(),
+                    json!({"name": key.name, "prefix": key.prefix, "scopes": key.scopes}),
+                )
+                .by(AuditEvent::ApiKeyCreated, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(CreatedKey {
+            key,
+            secret: generated.key,
+        })
+    }
+
+    /// The caller's keys; with `everyone`, an org_admin sees the
+    /// organization's (and so does a caller that is not a user).
+    ///
+    /// # Errors
+    /// 403 for a key without the `api_keys:read` scope; 503 when the database
+    /// is unavailable.
+    pub async fn list_api_keys(
+        &self,
+        ctx: &RequestContext,
+        everyone: bool,
+    ) -> Result<Page<ApiKey>> {
+        ctx.principal.require_scope(READ)?;
+        let user = ctx.principal.user_id();
+        let all = user.is_none() || (everyone && ctx.principal.role() == Role::OrgAdmin);
+        let keys = self
+            .database()
+            .tenant(ctx.organization_id())
+            .api_keys()
+            .list(if all { None } else { user })
+            .await?;
+        let total = keys.len() as u64;
+        Ok(Page {
+            items: keys,
+            total: Some(total),
+            limit: total,
+            offset: 0,
+        })
+    }
+
+    /// The key, if the caller may manage it; otherwise the same 404 as a
+    /// missing key (another tenant's or another user's key is not disclosed).
+    async fn manageable_key(&self, ctx: &RequestContext, id: ApiKeyId) -> Result<ApiKey> {
+        let key = self
+            .database()
+            .tenant(ctx.organization_id())
+            .api_keys()
+            .get(id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("API key not found"))?;
+        let own = key.user_id.is_some() && key.user_id == ctx.principal.user_id();
+        if own || ctx.principal.role() == Role::OrgAdmin {
+            Ok(key)
+        } else {
+            Err(ServiceError::not_found("API key not found"))
+        }
+    }
+
+    /// Renames a key.
+    ///
+    /// # Errors
+    /// 404 for a key the caller may not manage; 409 `api_key_revoked`; 400
+    /// for a bad name; 403 for viewers and API keys.
+    pub async fn rename_api_key(
+        &self,
+        ctx: &RequestContext,
+        id: ApiKeyId,
+        name: &str,
+    ) -> Result<ApiKey> {
+        ctx.principal.require_role(Role::Member)?;
+        refuse_keys(ctx)?;
+        let name = text::required("name", name, text::NAME_MAX)?;
+        let key = self.manageable_key(ctx, id).await?;
+        if !key.is_active {
+            return Err(ServiceError::new(
+                ErrorCode::ApiKeyRevoked,
+                "the API key is revoked and cannot be changed",
+            ));
+        }
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        let renamed = tenant.api_keys().rename(key.id, &name).await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "api_key",
+                    key.id.as_uuid(),
+                    json!({"from": key.name, "to": renamed.name}),
+                )
+                .by(AuditEvent::ApiKeyRenamed, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_key(key.id);
+        Ok(renamed)
+    }
+
+    /// Revokes a key for good. Revoking a revoked key changes and records
+    /// nothing.
+    ///
+    /// # Errors
+    /// 404 for a key the caller may not manage; 403 for viewers and API keys.
+    pub async fn revoke_api_key(&self, ctx: &RequestContext, id: ApiKeyId) -> Result<()> {
+        ctx.principal.require_role(Role::Member)?;
+        refuse_keys(ctx)?;
+        let key = self.manageable_key(ctx, id).await?;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        if !tenant.api_keys().revoke(key.id).await? {
+            return Ok(());
+        }
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "api_key",
+                    key.id.as_uuid(),
+                    json!({"name": key.name, "prefix": key.prefix}),
+                )
+                .by(AuditEvent::ApiKeyRevoked, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_key(key.id);
+        Ok(())
+    }
+}

@@ -1,0 +1,150 @@
+//! What the audit trail records: the events, and entries built from a context.
+
+use crate::context::{Actor, Client, RequestContext};
+use curatore_domain::{AuditAction, AuditStatus, NewAuditLogEntry, OrganizationId, UserId};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+macro_rules! audit_events {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal;)+) => {
+        /// Every action the audit trail records. The stored names are kept as
+        /// earlier releases (and the original) wrote them, so existing trails
+        /// and filters keep working.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum AuditEvent {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl AuditEvent {
+            /// All events.
+            pub const ALL: &'static [AuditEvent] = &[$(AuditEvent::$variant,)+];
+
+            /// The stored action name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(AuditEvent::$variant => $text,)+ }
+            }
+        }
+    };
+}
+
+audit_events! {
+    /// A login, successful or not.
+    Login = "login";
+    /// A session ended.
+    Logout = "logout";
+    /// A refresh token was rotated (or handed out again within the grace).
+    TokenRefresh = "token_refresh";
+    /// A rotated refresh token came back; its session was ended.
+    RefreshTokenReuse = "refresh_token_reuse";
+    /// A user was created by registration or by an org_admin.
+    Register = "register";
+    /// An API key was created.
+    ApiKeyCreated = "api_key_created";
+    /// An API key was renamed.
+    ApiKeyRenamed = "api_key_renamed";
+    /// An API key was revoked.
+    ApiKeyRevoked = "api_key_revoked";
+    /// The organization's profile or settings changed.
+    UpdateOrganization = "update_organization";
+    /// The first organization and its admin were created.
+    SeedInitialTenant = "seed_initial_tenant";
+}
+
+impl AuditEvent {
+    fn action(self) -> AuditAction {
+        // Every name above is a valid action (checked by a test).
+        AuditAction::parse(self.as_str()).unwrap_or_else(|_| unreachable!("{}", self.as_str()))
+    }
+}
+
+/// One audit entry before it is written.
+pub(crate) struct Entry {
+    pub(crate) organization_id: Option<OrganizationId>,
+    pub(crate) user_id: Option<UserId>,
+    pub(crate) entity: Option<(&'static str, Uuid)>,
+    pub(crate) details: Value,
+    pub(crate) failure: Option<&'static str>,
+}
+
+impl Entry {
+    /// An entry about `entity` (`("user", id)`, …).
+    pub(crate) fn about(entity: &'static str, id: Uuid, details: Value) -> Self {
+        Self {
+            organization_id: None,
+            user_id: None,
+            entity: Some((entity, id)),
+            details,
+            failure: None,
+        }
+    }
+
+    /// An entry about nothing in particular (a login for an unknown user).
+    pub(crate) fn anonymous(details: Value) -> Self {
+        Self {
+            organization_id: None,
+            user_id: None,
+            entity: None,
+            details,
+            failure: None,
+        }
+    }
+
+    pub(crate) fn failed(mut self, why: &'static str) -> Self {
+        self.failure = Some(why);
+        self
+    }
+
+    pub(crate) fn by_user(mut self, org: Option<OrganizationId>, user: Option<UserId>) -> Self {
+        self.organization_id = org;
+        self.user_id = user;
+        self
+    }
+
+    /// The entry as `client` did it (no authenticated actor: logins, refreshes).
+    pub(crate) fn done_from(self, event: AuditEvent, client: &Client) -> NewAuditLogEntry {
+        let mut details = self.details;
+        if let (Some(obj), Some(id)) = (details.as_object_mut(), &client.request_id) {
+            obj.insert("request_id".into(), json!(id));
+        }
+        NewAuditLogEntry {
+            organization_id: self.organization_id,
+            user_id: self.user_id,
+            action: event.action(),
+            entity_type: self.entity.map(|(t, _)| t.to_owned()),
+            entity_id: self.entity.map(|(_, id)| id),
+            details: Some(details),
+            ip_address: Some(client.ip.to_string()),
+            user_agent: client.user_agent.clone(),
+            status: if self.failure.is_some() {
+                AuditStatus::Failure
+            } else {
+                AuditStatus::Success
+            },
+            error_message: self.failure.map(str::to_owned),
+        }
+    }
+
+    /// The entry as the principal of `ctx` did it, in its organization.
+    pub(crate) fn by(mut self, event: AuditEvent, ctx: &RequestContext) -> NewAuditLogEntry {
+        if let (Some(obj), Actor::ApiKey { key_id, .. }) =
+            (self.details.as_object_mut(), ctx.principal.actor())
+        {
+            obj.insert("api_key_id".into(), json!(key_id.as_uuid()));
+        }
+        self.organization_id = Some(ctx.organization_id());
+        self.user_id = ctx.principal.user_id();
+        self.done_from(event, &ctx.client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_is_a_valid_stored_action() {
+        for event in AuditEvent::ALL {
+            assert!(AuditAction::parse(event.as_str()).is_ok(), "{event:?}");
+        }
+    }
+}

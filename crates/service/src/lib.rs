@@ -1,0 +1,48 @@
+//! Curatore's use cases: one function per operation.
+//!
+//! Each operation on an organization takes a [`RequestContext`] (who acts,
+//! in which organization, from where), checks the rule, opens its own
+//! transaction, writes its audit entry in that transaction, and after the
+//! commit forgets what the authentication cache held and ends sessions.
+//! Nothing here knows HTTP: a CLI, a worker or another service gets the same
+//! rules by calling the same functions.
+//!
+//! ```no_run
+//! # async fn demo(services: curatore_service::Services, ctx: curatore_service::RequestContext)
+//! # -> Result<(), curatore_service::ServiceError> {
+//! let keys = services.list_api_keys(&ctx, false).await?;
+//! for key in keys.items { println!("{} {}", key.prefix, key.name); }
+//! # Ok(()) }
+//! ```
+//!
+//! Errors are [`ServiceError`]s whose [`ErrorCode`] carries the HTTP status
+//! the web layer answers with, so the mapping happens once, at the edge.
+
+mod api_keys;
+mod audit;
+mod audit_logs;
+mod cache;
+mod context;
+mod error;
+mod limiter;
+mod organizations;
+mod page;
+mod seed;
+mod services;
+mod sessions;
+mod text;
+
+pub use api_keys::{CreatedKey, MAX_EXPIRY_DAYS, NewKey};
+pub use audit::AuditEvent;
+pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+pub use context::{Access, Actor, Client, Principal, RequestContext, SCOPE_RESOURCES, Scope};
+pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
+pub use limiter::{LoginLimits, RegistrationLimits};
+pub use organizations::OrganizationChanges;
+pub use page::Page;
+pub use seed::InitialAdmin;
+pub use services::{
+    AuthConfig, Credentials, DefaultOrganization, Services, authentication_required,
+};
+pub use sessions::{LogoutTarget, Registration, Session};
+pub use text::NAME_MAX;

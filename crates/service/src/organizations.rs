@@ -1,0 +1,97 @@
+//! The caller's own organization.
+
+use crate::audit::{AuditEvent, Entry};
+use crate::context::{Access, RequestContext, Scope};
+use crate::error::{Result, ServiceError};
+use crate::services::Services;
+use crate::text;
+use curatore_domain::{Organization, OrganizationId, Role};
+use serde_json::{Value, json};
+
+const READ: Scope = Scope::new("organization", Access::Read);
+const WRITE: Scope = Scope::new("organization", Access::Write);
+
+/// What an organization may change about itself; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct OrganizationChanges {
+    /// The name shown to people.
+    pub display_name: Option<String>,
+    /// Settings (a JSON object), replacing the stored ones.
+    pub settings: Option<Value>,
+}
+
+impl Services {
+    /// The caller's organization.
+    ///
+    /// # Errors
+    /// 403 for a key without the `organization:read` scope.
+    pub fn my_organization(&self, ctx: &RequestContext) -> Result<Organization> {
+        ctx.principal.require_scope(READ)?;
+        Ok(ctx.principal.organization().clone())
+    }
+
+    /// The organization with `id`, if it is the caller's; another tenant's
+    /// answers exactly like a missing one.
+    ///
+    /// # Errors
+    /// 404 `not_found`; 403 for a key without the `organization:read` scope.
+    pub fn organization_by_id(
+        &self,
+        ctx: &RequestContext,
+        id: OrganizationId,
+    ) -> Result<Organization> {
+        ctx.principal.require_scope(READ)?;
+        if ctx.organization_id() != id {
+            return Err(ServiceError::not_found("organization not found"));
+        }
+        Ok(ctx.principal.organization().clone())
+    }
+
+    /// Changes the caller's organization (org_admin), audited.
+    ///
+    /// # Errors
+    /// 403 for non-admins and keys without `organization:write`; 400 for
+    /// invalid values; 503 when the database is unavailable.
+    pub async fn update_my_organization(
+        &self,
+        ctx: &RequestContext,
+        changes: OrganizationChanges,
+    ) -> Result<Organization> {
+        ctx.principal.require_role(Role::OrgAdmin)?;
+        ctx.principal.require_scope(WRITE)?;
+        let display_name = changes
+            .display_name
+            .map(|n| text::required("display_name", &n, text::NAME_MAX))
+            .transpose()?;
+        if let Some(settings) = &changes.settings {
+            if !settings.is_object() {
+                return Err(ServiceError::validation("settings must be a JSON object"));
+            }
+            curatore_domain::text::check_json("settings", settings)?;
+        }
+        let mut fields = Vec::new();
+        if display_name.is_some() {
+            fields.push("display_name");
+        }
+        if changes.settings.is_some() {
+            fields.push("settings");
+        }
+        let org = ctx.organization_id();
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(org);
+        let updated = tenant
+            .organization()
+            .update_profile(display_name, changes.settings)
+            .await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about("organization", org.as_uuid(), json!({ "fields": fields }))
+                    .by(AuditEvent::UpdateOrganization, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_organization(org);
+        Ok(updated)
+    }
+}

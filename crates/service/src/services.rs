@@ -1,0 +1,385 @@
+//! The services value: everything the use cases share.
+
+use crate::cache::AuthCache;
+use crate::context::{Actor, Principal};
+use crate::error::{ErrorCode, Result, ServiceError};
+use crate::limiter::{LoginLimiter, LoginLimits, RegistrationLimiter, RegistrationLimits};
+use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenError, TokenSigner};
+use curatore_domain::{ApiKeyId, Organization, OrganizationId, Role};
+use curatore_persistence::{Database, PersistenceError};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Everything authentication needs, built by the caller from its settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `ENABLE_AUTH`: when false, every request acts as the default organization.
+    pub enabled: bool,
+    /// Signs and checks access tokens.
+    pub signer: TokenSigner,
+    /// Hashes and checks passwords off the async executor.
+    pub hasher: PasswordHasher,
+    /// What a new password must satisfy.
+    pub password_policy: PasswordPolicy,
+    /// The API key format (prefix, checksum).
+    pub api_keys: ApiKeyFormat,
+    /// Absolute lifetime of a refresh-token family.
+    pub refresh_ttl: Duration,
+    /// `REFRESH_TOKEN_REUSE_INTERVAL_SECONDS`: how long after its rotation a
+    /// refresh token may be presented again and get the same successor
+    /// instead of ending the session (zero: never).
+    pub refresh_reuse_grace: Duration,
+    /// `ALLOW_REGISTRATION`: anyone may register (into the default organization).
+    pub allow_registration: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Failed-login limits.
+    pub login_limits: LoginLimits,
+    /// Open-registration limits (`ALLOW_REGISTRATION=true`).
+    pub registration_limits: RegistrationLimits,
+    /// How long a checked session or key is trusted without asking the
+    /// database again (changes made through this process apply at once).
+    pub cache_ttl: Duration,
+}
+
+/// How the default organization is chosen: `DEFAULT_ORG_ID` when set,
+/// otherwise the one with `DEFAULT_ORG_SLUG`, otherwise the first created.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefaultOrganization {
+    /// An explicit organization; it must exist.
+    pub id: Option<OrganizationId>,
+    /// The slug to look for when no id is given.
+    pub slug: Option<String>,
+}
+
+impl DefaultOrganization {
+    /// Finds the default organization. With an explicit id, only that one
+    /// counts (no fallback, so a typo is noticed rather than papered over).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn resolve(
+        &self,
+        db: &Database,
+    ) -> std::result::Result<Option<Organization>, PersistenceError> {
+        let organizations = db.system().organizations();
+        if let Some(id) = self.id {
+            return organizations.get(id).await;
+        }
+        if let Some(slug) = &self.slug
+            && let Some(org) = organizations.find_by_slug(slug).await?
+        {
+            return Ok(Some(org));
+        }
+        organizations.first().await
+    }
+}
+
+/// How often `last_used_at` of one key is written at most.
+const LAST_USED_EVERY: Duration = Duration::from_secs(60);
+
+/// Credentials as a request presents them.
+#[derive(Debug)]
+pub enum Credentials {
+    /// None were sent.
+    None,
+    /// An access token (possibly empty or malformed).
+    Bearer(String),
+    /// An API key.
+    ApiKey(String),
+}
+
+/// The use cases and what they share. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Services {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    config: AuthConfig,
+    default_organization: DefaultOrganization,
+    resolved_organization: RwLock<Option<OrganizationId>>,
+    pub(crate) cache: AuthCache,
+    pub(crate) limiter: LoginLimiter,
+    pub(crate) registrations: RegistrationLimiter,
+    last_used: Mutex<HashMap<ApiKeyId, Instant>>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("db", &self.inner.db)
+            .field("auth_enabled", &self.inner.config.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Services {
+    /// Services over an open database. With `config.enabled` false, every
+    /// request acts as `default_organization`.
+    pub fn new(
+        db: Database,
+        default_organization: DefaultOrganization,
+        config: AuthConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                cache: AuthCache::new(config.cache_ttl),
+                limiter: LoginLimiter::new(config.login_limits),
+                registrations: RegistrationLimiter::new(config.registration_limits),
+                last_used: Mutex::new(HashMap::new()),
+                resolved_organization: RwLock::new(None),
+                default_organization,
+                config,
+                db,
+            }),
+        }
+    }
+
+    /// The database service.
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// The authentication settings.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// How the default organization is chosen.
+    pub fn default_organization_rule(&self) -> &DefaultOrganization {
+        &self.inner.default_organization
+    }
+
+    pub(crate) fn cache(&self) -> &AuthCache {
+        &self.inner.cache
+    }
+
+    pub(crate) fn limiter(&self) -> &LoginLimiter {
+        &self.inner.limiter
+    }
+
+    pub(crate) fn registrations(&self) -> &RegistrationLimiter {
+        &self.inner.registrations
+    }
+
+    /// The default organization; its id is remembered so later requests need
+    /// one lookup by primary key.
+    ///
+    /// # Errors
+    /// 404 `organization_not_found` before seeding, 403
+    /// `organization_inactive`, 503 when the database is unavailable.
+    pub async fn default_organization(&self) -> Result<Organization> {
+        let organizations = self.inner.db.system().organizations();
+        let remembered = *self
+            .inner
+            .resolved_organization
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let cached = match remembered {
+            Some(id) => organizations.get(id).await?,
+            None => None,
+        };
+        let organization = match cached {
+            Some(org) => org,
+            None => {
+                let found = self
+                    .inner
+                    .default_organization
+                    .resolve(&self.inner.db)
+                    .await?;
+                *self
+                    .inner
+                    .resolved_organization
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = found.as_ref().map(|o| o.id);
+                found.ok_or_else(|| {
+                    ServiceError::new(
+                        ErrorCode::OrganizationNotFound,
+                        "no default organization exists; run `curatore-server seed`",
+                    )
+                })?
+            }
+        };
+        if !organization.is_active {
+            return Err(ServiceError::new(
+                ErrorCode::OrganizationInactive,
+                "the organization is deactivated",
+            ));
+        }
+        Ok(organization)
+    }
+
+    /// Whether `value` has the shape of an API key (so `Authorization:
+    /// Bearer <key>` can be told from a token without a lookup).
+    pub fn looks_like_api_key(&self, value: &str) -> bool {
+        self.inner.config.api_keys.looks_like_key(value)
+    }
+
+    /// Who the credentials belong to. With authentication disabled, the
+    /// system principal of the default organization, whatever was sent.
+    ///
+    /// # Errors
+    /// 401 (`authentication_required`, `invalid_token`, `token_expired`,
+    /// `invalid_api_key`); 503 when the database is unavailable.
+    pub async fn authenticate(&self, credentials: Credentials) -> Result<Principal> {
+        if !self.inner.config.enabled {
+            return Ok(Principal::system(self.default_organization().await?));
+        }
+        match credentials {
+            Credentials::None => Err(authentication_required()),
+            Credentials::Bearer(token) => self.principal_of_token(&token).await,
+            Credentials::ApiKey(key) => self.principal_of_api_key(&key).await,
+        }
+    }
+
+    async fn principal_of_token(&self, token: &str) -> Result<Principal> {
+        let claims = self
+            .inner
+            .config
+            .signer
+            .verify_access(token)
+            .map_err(|e| match e {
+                TokenError::Expired => {
+                    ServiceError::new(ErrorCode::TokenExpired, "the access token has expired")
+                }
+                _ => invalid_token(),
+            })?;
+        let cache = &self.inner.cache;
+        let snap = match cache.session(claims.user_id, claims.session_id) {
+            Some(snap) => snap,
+            None => {
+                let snap = self
+                    .inner
+                    .db
+                    .system()
+                    .access_snapshot(claims.user_id, claims.session_id)
+                    .await?
+                    .ok_or_else(invalid_token)?;
+                let snap = Arc::new(snap);
+                cache.store_session(claims.user_id, claims.session_id, snap.clone());
+                snap
+            }
+        };
+        if !snap.session_active
+            || !snap.user.is_active
+            || !snap.organization.is_active
+            || snap.user.organization_id != claims.organization_id
+        {
+            return Err(invalid_token());
+        }
+        Ok(Principal {
+            actor: Actor::User {
+                user_id: snap.user.id,
+                session_id: claims.session_id,
+            },
+            // The role as it is now, not as it was when the token was issued.
+            role: snap.user.role,
+            organization: snap.organization.clone(),
+            user: Some(snap.user.clone()),
+            scopes: Vec::new(),
+        })
+    }
+
+    async fn principal_of_api_key(&self, key: &str) -> Result<Principal> {
+        // Malformed or mistyped keys stop here, without a query.
+        let hash = self
+            .inner
+            .config
+            .api_keys
+            .check(key)
+            .map_err(|_| invalid_key())?;
+        let cache = &self.inner.cache;
+        let snap = match cache.key(&hash) {
+            Some(snap) => snap,
+            None => {
+                let snap = self
+                    .inner
+                    .db
+                    .system()
+                    .api_key_snapshot(&hash)
+                    .await?
+                    .ok_or_else(invalid_key)?;
+                // The index found it; compare the digests anyway, in constant time.
+                if !curatore_auth::constant_time_eq(snap.key.key_hash.as_bytes(), hash.as_bytes()) {
+                    return Err(invalid_key());
+                }
+                let snap = Arc::new(snap);
+                cache.store_key(hash, snap.clone());
+                snap
+            }
+        };
+        let expired = snap
+            .key
+            .expires_at
+            .is_some_and(|at| at <= chrono::Utc::now());
+        let user_ok = snap.user.as_ref().is_none_or(|u| u.is_active);
+        if !snap.key.is_active || expired || !user_ok || !snap.organization.is_active {
+            return Err(invalid_key());
+        }
+        if self.due_for_last_used(snap.key.id) {
+            // Outside the request: a slow write never delays the answer.
+            let db = self.inner.db.clone();
+            let id = snap.key.id;
+            tokio::spawn(async move {
+                if let Err(e) = db
+                    .system()
+                    .api_keys()
+                    .touch_last_used(id, chrono::Utc::now())
+                    .await
+                {
+                    tracing::debug!(error = %e, "could not record API key use");
+                }
+            });
+        }
+        Ok(Principal {
+            actor: Actor::ApiKey {
+                key_id: snap.key.id,
+                user_id: snap.user.as_ref().map(|u| u.id),
+            },
+            role: snap.user.as_ref().map_or(Role::Member, |u| u.role),
+            organization: snap.organization.clone(),
+            user: snap.user.clone(),
+            scopes: snap.key.scopes.clone(),
+        })
+    }
+
+    /// Whether this request should write the key's `last_used_at`.
+    fn due_for_last_used(&self, id: ApiKeyId) -> bool {
+        let now = Instant::now();
+        let mut map = self
+            .inner
+            .last_used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if map.len() > 50_000 {
+            map.retain(|_, at| now.duration_since(*at) < LAST_USED_EVERY);
+        }
+        match map.get(&id) {
+            Some(at) if now.duration_since(*at) < LAST_USED_EVERY => false,
+            _ => {
+                map.insert(id, now);
+                true
+            }
+        }
+    }
+}
+
+/// 401 `authentication_required`.
+pub fn authentication_required() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::AuthenticationRequired,
+        "authentication required: send a bearer token or an API key",
+    )
+}
+
+fn invalid_token() -> ServiceError {
+    ServiceError::new(ErrorCode::InvalidToken, "the access token is not valid")
+}
+
+fn invalid_key() -> ServiceError {
+    ServiceError::new(ErrorCode::InvalidApiKey, "the API key is not valid")
+}

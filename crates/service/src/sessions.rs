@@ -1,0 +1,498 @@
+//! Sessions: log in, refresh, log out, register.
+
+use crate::audit::{AuditEvent, Entry};
+use crate::context::{Client, Principal, RequestContext};
+use crate::error::{ErrorCode, Result, ServiceError};
+use crate::limiter::{Account, LoginAttempt, Refused};
+use crate::services::{Services, authentication_required};
+use crate::text;
+use curatore_auth::{PasswordCheck, generate_refresh_token, hash_refresh_token};
+use curatore_domain::{
+    EmailAddress, NewRefreshToken, NewUser, Organization, Role, Secret, User, Username,
+};
+use curatore_persistence::{AccessSnapshot, RotateOutcome};
+use serde_json::json;
+use uuid::Uuid;
+
+/// Longest login name looked up; longer ones cannot name a user.
+const LOGIN_MAX: usize = 255;
+
+/// A signed-in session: what a login or refresh hands out.
+#[derive(Debug)]
+pub struct Session {
+    /// The access token (a JWT).
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: u64,
+    /// The refresh token; shown to the client, stored only as a digest.
+    pub refresh_token: Secret,
+    /// The user.
+    pub user: User,
+    /// The user's organization.
+    pub organization: Organization,
+}
+
+/// Which session a logout ends.
+#[derive(Debug)]
+pub enum LogoutTarget {
+    /// The session of this refresh token.
+    RefreshToken(Secret),
+    /// The session the caller's access token belongs to.
+    Caller(Box<Principal>),
+}
+
+/// A new user, as a registration asks for it.
+#[derive(Debug)]
+pub struct Registration {
+    /// E-mail address.
+    pub email: String,
+    /// Login name.
+    pub username: String,
+    /// Password (checked against the policy, then hashed).
+    pub password: Secret,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Role (org_admin registrations only; self-registration is `member`).
+    pub role: Option<Role>,
+}
+
+fn invalid_credentials() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::InvalidCredentials,
+        "invalid email/username or password",
+    )
+}
+
+fn invalid_refresh_token() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::InvalidRefreshToken,
+        "the refresh token is not valid",
+    )
+}
+
+fn too_many_logins(refused: Refused) -> ServiceError {
+    ServiceError::too_many_attempts(refused.retry_after, "failed logins")
+}
+
+/// A login attempt whose password has been checked.
+struct CheckedLogin {
+    user: Option<User>,
+    check: PasswordCheck,
+    attempt: LoginAttempt,
+}
+
+impl Services {
+    /// Logs a user in by e-mail or username. Every failure (unknown user,
+    /// wrong password, inactive user or organization) gets the same answer
+    /// after the same work, and is audited.
+    ///
+    /// # Errors
+    /// 401 `invalid_credentials`; 429 `too_many_attempts`; 400 for a login
+    /// holding control characters; 503 when the database or hasher cannot serve.
+    pub async fn login(&self, client: &Client, login: &str, password: &Secret) -> Result<Session> {
+        let CheckedLogin {
+            user,
+            check,
+            attempt,
+        } = self.check_login(client, login, password).await?;
+        let system = self.database().system();
+        let Some(user) = user else {
+            attempt.failed();
+            system
+                .audit_logs()
+                .record(
+                    Entry::anonymous(json!({"reason": "unknown_user"}))
+                        .failed("invalid credentials")
+                        .done_from(AuditEvent::Login, client),
+                )
+                .await?;
+            return Err(invalid_credentials());
+        };
+        let organization = system.organizations().get(user.organization_id).await?;
+        let refused = match (&check, &organization) {
+            (PasswordCheck::Invalid, _) => Some("wrong_password"),
+            (_, None) => Some("organization_missing"),
+            _ if !user.is_active => Some("user_inactive"),
+            (_, Some(org)) if !org.is_active => Some("organization_inactive"),
+            _ => None,
+        };
+        let (Some(organization), None) = (organization, refused) else {
+            attempt.failed();
+            system
+                .audit_logs()
+                .record(
+                    Entry::about("user", user.id.as_uuid(), json!({"reason": refused}))
+                        .by_user(Some(user.organization_id), Some(user.id))
+                        .failed("invalid credentials")
+                        .done_from(AuditEvent::Login, client),
+                )
+                .await?;
+            return Err(invalid_credentials());
+        };
+        attempt.succeeded();
+        // Hashing happens before the write transaction: SQLite writers wait
+        // for each other, so nothing slow may run while holding the turn.
+        let rehashed = match check {
+            PasswordCheck::Valid { needs_rehash: true } => {
+                Some(self.config().hasher.hash(password).await?)
+            }
+            _ => None,
+        };
+        let family = Uuid::new_v4();
+        let refresh = generate_refresh_token();
+        let tx = self.database().begin().await?;
+        let users = tx.tenant(organization.id).users();
+        if let Some(hash) = &rehashed {
+            users.set_password_hash(user.id, hash).await?;
+        }
+        tx.system()
+            .refresh_tokens()
+            .create(NewRefreshToken {
+                user_id: user.id,
+                family_id: family,
+                token_hash: refresh.hash.clone(),
+                expires_at: chrono::Utc::now() + self.config().refresh_ttl,
+                ip_address: Some(client.ip.to_string()),
+                user_agent: client.user_agent.clone(),
+            })
+            .await?;
+        let user = users.record_login(user.id, chrono::Utc::now()).await?;
+        tx.tenant(organization.id)
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "user",
+                    user.id.as_uuid(),
+                    json!({"rehashed": rehashed.is_some()}),
+                )
+                .by_user(Some(organization.id), Some(user.id))
+                .done_from(AuditEvent::Login, client),
+            )
+            .await?;
+        tx.commit().await?;
+        if rehashed.is_some() {
+            self.cache().forget_user(user.id);
+        }
+        self.session(user, organization, family, refresh.token)
+    }
+
+    /// Normalise → reserve against the client address → look the user up →
+    /// reserve against the (account, address) pair → wait if the account is
+    /// under attack from several addresses → verify. Unknown logins take the
+    /// same path and are verified against the dummy hash.
+    async fn check_login(
+        &self,
+        client: &Client,
+        login: &str,
+        password: &Secret,
+    ) -> Result<CheckedLogin> {
+        let limiter = self.limiter();
+        let login = login.trim();
+        // No account's name holds such characters; PostgreSQL cannot even look them up.
+        curatore_domain::text::check_line("email_or_username", login)?;
+        let reservation = limiter
+            .reserve_ip(client.ip)
+            .await
+            .map_err(too_many_logins)?;
+        // On error the reservation is dropped, which gives it back.
+        let user = if login.is_empty() || login.len() > LOGIN_MAX {
+            None
+        } else {
+            self.database()
+                .system()
+                .users()
+                .find_by_login(login)
+                .await?
+        };
+        let account = user
+            .as_ref()
+            .map_or_else(|| Account::unknown(login), |u| Account::User(u.id));
+        let attempt = limiter
+            .reserve_account(reservation, account)
+            .await
+            .map_err(too_many_logins)?;
+        if !attempt.delay.is_zero() {
+            tokio::time::sleep(attempt.delay).await;
+        }
+        let hasher = &self.config().hasher;
+        let verified = match &user {
+            Some(user) => hasher.verify(password, &user.password_hash).await,
+            None => hasher
+                .verify_dummy(password)
+                .await
+                .map(|()| PasswordCheck::Invalid),
+        };
+        match verified {
+            Ok(check) => Ok(CheckedLogin {
+                user,
+                check,
+                attempt,
+            }),
+            Err(err) => {
+                attempt.abandon();
+                Err(err.into())
+            }
+        }
+    }
+
+    fn session(
+        &self,
+        user: User,
+        organization: Organization,
+        family: Uuid,
+        refresh_token: Secret,
+    ) -> Result<Session> {
+        let access =
+            self.config()
+                .signer
+                .issue_access(user.id, organization.id, user.role, family)?;
+        Ok(Session {
+            access_token: access.token,
+            expires_in: access.expires_in,
+            refresh_token,
+            user,
+            organization,
+        })
+    }
+
+    /// Rotates a refresh token. A token rotated moments ago (within
+    /// `REFRESH_TOKEN_REUSE_INTERVAL_SECONDS`) gets the same successor again;
+    /// any other reuse of a rotated token ends its whole session.
+    ///
+    /// # Errors
+    /// 401 `invalid_refresh_token`; 503 when the database is unavailable.
+    pub async fn refresh(&self, client: &Client, token: &Secret) -> Result<Session> {
+        let presented = hash_refresh_token(token.expose());
+        // Derived, not random: a parallel or retried refresh of the same
+        // token computes the same successor, which the grace can hand out again.
+        let successor = self.config().signer.refresh_successor(token.expose());
+        let tx = self.database().begin().await?;
+        let system = tx.system();
+        let outcome = system
+            .refresh_tokens()
+            .rotate_with_grace(
+                &presented,
+                &successor.hash,
+                self.config().refresh_reuse_grace,
+                Some(client.ip.to_string()),
+                client.user_agent.clone(),
+            )
+            .await?;
+        let (current, within_grace) = match outcome {
+            RotateOutcome::Rotated { current, .. } => (current, false),
+            RotateOutcome::WithinGrace { current, .. } => (current, true),
+            RotateOutcome::Reused { family_id, user_id } => {
+                // A rotated token came back: stolen or replayed. End the whole
+                // family, so neither the thief nor the victim can go on.
+                let revoked = system.refresh_tokens().revoke_family(family_id).await?;
+                let org = system
+                    .users()
+                    .get(user_id)
+                    .await?
+                    .map(|u| u.organization_id);
+                system
+                    .audit_logs()
+                    .record(
+                        Entry::about(
+                            "user",
+                            user_id.as_uuid(),
+                            json!({"family_id": family_id, "revoked_tokens": revoked}),
+                        )
+                        .by_user(org, Some(user_id))
+                        .failed("a rotated refresh token was presented; session revoked")
+                        .done_from(AuditEvent::RefreshTokenReuse, client),
+                    )
+                    .await?;
+                tx.commit().await?;
+                self.cache().forget_session(family_id);
+                return Err(invalid_refresh_token());
+            }
+            RotateOutcome::Expired { .. } | RotateOutcome::Unknown => {
+                return Err(invalid_refresh_token());
+            }
+        };
+        let Some(AccessSnapshot {
+            user, organization, ..
+        }) = system
+            .access_snapshot(current.user_id, current.family_id)
+            .await?
+        else {
+            return Err(invalid_refresh_token());
+        };
+        let entry = Entry::about("user", user.id.as_uuid(), json!({}))
+            .by_user(Some(organization.id), Some(user.id));
+        if !user.is_active || !organization.is_active {
+            system
+                .refresh_tokens()
+                .revoke_family(current.family_id)
+                .await?;
+            system
+                .audit_logs()
+                .record(
+                    Entry {
+                        details: json!({"reason": "inactive"}),
+                        ..entry
+                    }
+                    .failed("user or organization inactive")
+                    .done_from(AuditEvent::TokenRefresh, client),
+                )
+                .await?;
+            tx.commit().await?;
+            self.cache().forget_session(current.family_id);
+            return Err(invalid_refresh_token());
+        }
+        let details = if within_grace {
+            json!({"reuse_grace": true})
+        } else {
+            json!({})
+        };
+        system
+            .audit_logs()
+            .record(Entry { details, ..entry }.done_from(AuditEvent::TokenRefresh, client))
+            .await?;
+        tx.commit().await?;
+        // Within the grace this is the successor already handed out.
+        self.session(user, organization, current.family_id, successor.token)
+    }
+
+    /// Ends a session: its refresh tokens are revoked, and access tokens
+    /// issued with it stop working at once. An unknown refresh token ends
+    /// nothing and says nothing.
+    ///
+    /// # Errors
+    /// 400 when the caller is not a token session and sent no refresh
+    /// token; 503 when the database is unavailable.
+    pub async fn logout(&self, client: &Client, target: LogoutTarget) -> Result<()> {
+        let system = self.database().system();
+        let (family, user_id) = match target {
+            LogoutTarget::RefreshToken(token) => match system
+                .refresh_tokens()
+                .find_by_hash(&hash_refresh_token(token.expose()))
+                .await?
+            {
+                Some(record) => (record.family_id, record.user_id),
+                None => return Ok(()),
+            },
+            LogoutTarget::Caller(principal) => {
+                match (principal.session_id(), principal.user_id()) {
+                    (Some(sid), Some(uid)) => (sid, uid),
+                    _ => {
+                        return Err(ServiceError::validation(
+                            "send the refresh token to log out of this session",
+                        ));
+                    }
+                }
+            }
+        };
+        let tx = self.database().begin().await?;
+        let system = tx.system();
+        let revoked = system.refresh_tokens().revoke_family(family).await?;
+        let org = system
+            .users()
+            .get(user_id)
+            .await?
+            .map(|u| u.organization_id);
+        system
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "user",
+                    user_id.as_uuid(),
+                    json!({"revoked_tokens": revoked}),
+                )
+                .by_user(org, Some(user_id))
+                .done_from(AuditEvent::Logout, client),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_session(family);
+        Ok(())
+    }
+
+    /// Creates a user. With `ALLOW_REGISTRATION=false` only an `org_admin`
+    /// may, in their own organization; with it open, anyone may join the
+    /// default organization as a `member`, a limited number of times per
+    /// client address. API keys may not create users.
+    ///
+    /// # Errors
+    /// 401 without credentials when registration is closed; 403 for keys,
+    /// non-admins and self-registration with a role; 429 past the limit;
+    /// 400/409 for invalid or taken values; 503 when the database is unavailable.
+    pub async fn register(
+        &self,
+        client: &Client,
+        caller: Option<&Principal>,
+        new: Registration,
+    ) -> Result<User> {
+        if let Some(p) = caller {
+            p.refuse_api_key("API keys cannot create users; sign in as a user")?;
+        }
+        let config = self.config();
+        let (organization_id, role, actor) = match caller {
+            Some(p) if p.role() == Role::OrgAdmin => {
+                (p.organization_id(), new.role.unwrap_or_default(), Some(p))
+            }
+            _ if config.allow_registration => {
+                self.registrations().reserve(client.ip).map_err(|refused| {
+                    ServiceError::too_many_attempts(
+                        refused.retry_after,
+                        "registrations from this address",
+                    )
+                })?;
+                if new.role.is_some_and(|r| r != Role::Member) {
+                    return Err(ServiceError::forbidden("self-registered users are members"));
+                }
+                (self.default_organization().await?.id, Role::Member, None)
+            }
+            Some(_) => {
+                return Err(ServiceError::forbidden(
+                    "only an org_admin may create users",
+                ));
+            }
+            None => return Err(authentication_required()),
+        };
+        let email = EmailAddress::parse(&new.email)?;
+        let username = Username::parse(&new.username)?;
+        let full_name = text::optional("full_name", new.full_name, text::NAME_MAX)?;
+        config.password_policy.check(&new.password)?;
+        let password_hash = config.hasher.hash(&new.password).await?;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(organization_id);
+        let user = tenant
+            .users()
+            .create(NewUser {
+                organization_id,
+                email,
+                username,
+                password_hash,
+                full_name,
+                role,
+                is_verified: false,
+            })
+            .await?;
+        let entry = match actor {
+            Some(p) => Entry::about(
+                "user",
+                user.id.as_uuid(),
+                json!({"username": user.username.as_str(), "role": role.as_str()}),
+            )
+            .by(
+                AuditEvent::Register,
+                &RequestContext {
+                    principal: p.clone(),
+                    client: client.clone(),
+                },
+            ),
+            None => Entry::about(
+                "user",
+                user.id.as_uuid(),
+                json!({"username": user.username.as_str(), "self_registered": true}),
+            )
+            .by_user(Some(organization_id), Some(user.id))
+            .done_from(AuditEvent::Register, client),
+        };
+        tenant.audit_logs().record(entry).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+}

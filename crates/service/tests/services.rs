@@ -1,0 +1,332 @@
+//! The use cases without HTTP: each rule proven once, against a real SQLite
+//! file (the HTTP layer and both engines are covered by the black-box tests).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a panic in a test is a failed test with a message"
+)]
+
+use curatore_auth::{
+    ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SigningAlgorithm, TokenSettings,
+    TokenSigner,
+};
+use curatore_domain::{
+    DatabaseUrl, EmailAddress, NewOrganization, NewUser, OrganizationId, Role, Secret, Slug,
+    Username,
+};
+use curatore_migration::{Migrator, MigratorTrait};
+use curatore_persistence::{Database, DatabaseOptions};
+use curatore_service::{
+    AuditEvent, AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin,
+    LoginLimits, NewKey, OrganizationChanges, RegistrationLimits, RequestContext, Services,
+};
+use curatore_test_support::TestDatabase;
+use serde_json::json;
+use std::time::Duration;
+
+const PASSWORD: &str = "a-long-admin-password";
+
+fn config() -> AuthConfig {
+    AuthConfig {
+        enabled: true,
+        signer: TokenSigner::new(TokenSettings {
+            secret: Secret::new("service-test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye"),
+            algorithm: SigningAlgorithm::HS256,
+            issuer: "curatore".into(),
+            audience: "curatore".into(),
+            access_ttl: Duration::from_secs(600),
+        }),
+        hasher: PasswordHasher::new(Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .expect("hasher"),
+        password_policy: PasswordPolicy::default(),
+        api_keys: ApiKeyFormat::new("cur_"),
+        refresh_ttl: Duration::from_secs(3600),
+        refresh_reuse_grace: Duration::ZERO,
+        allow_registration: false,
+        trusted_proxies: vec![],
+        login_limits: LoginLimits {
+            per_account: 5,
+            per_ip: 20,
+            window: Duration::from_secs(60),
+        },
+        registration_limits: RegistrationLimits {
+            per_ip: 5,
+            window: Duration::from_secs(3600),
+        },
+        cache_ttl: Duration::ZERO,
+    }
+}
+
+/// Services over a fresh, migrated and seeded SQLite database.
+async fn services(db: &TestDatabase, slug: &str) -> Services {
+    let url = DatabaseUrl::parse(&db.url()).expect("url");
+    let database = Database::connect(&DatabaseOptions::new(url))
+        .await
+        .expect("connect");
+    Migrator::up(database.connection(), None)
+        .await
+        .expect("migrate");
+    let services = Services::new(database, DefaultOrganization::default(), config());
+    services
+        .seed_initial_tenant(InitialAdmin {
+            organization_name: format!("Org {slug}"),
+            organization_slug: Slug::parse(slug).expect("slug"),
+            admin_email: EmailAddress::parse(&format!("admin@{slug}.example")).expect("email"),
+            admin_username: Username::parse("admin").expect("username"),
+            admin_password: Secret::new(PASSWORD),
+            admin_full_name: None,
+        })
+        .await
+        .expect("seed");
+    services
+}
+
+/// The admin, signed in: a context as the web layer would build it.
+async fn admin(services: &Services) -> RequestContext {
+    let client = Client::local();
+    let session = services
+        .login(&client, "admin", &Secret::new(PASSWORD))
+        .await
+        .expect("login");
+    let principal = services
+        .authenticate(Credentials::Bearer(session.access_token))
+        .await
+        .expect("authenticate");
+    RequestContext { principal, client }
+}
+
+async fn actions(services: &Services, ctx: &RequestContext, event: AuditEvent) -> usize {
+    services
+        .list_audit_log(ctx, Some(event.as_str()), Some(100))
+        .await
+        .expect("audit log")
+        .items
+        .len()
+}
+
+fn key(name: &str, scopes: &[&str]) -> NewKey {
+    NewKey {
+        name: name.into(),
+        expires_in_days: None,
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_login_writes_its_audit_entry_in_the_same_transaction() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    assert_eq!(actions(&services, &ctx, AuditEvent::Login).await, 1);
+    let err = services
+        .login(&Client::local(), "admin", &Secret::new("wrong-password"))
+        .await
+        .expect_err("wrong password");
+    assert_eq!(err.code(), ErrorCode::InvalidCredentials);
+    assert_eq!(actions(&services, &ctx, AuditEvent::Login).await, 2);
+}
+
+#[tokio::test]
+async fn an_api_key_acts_only_within_its_scopes() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    let created = services
+        .create_api_key(&ctx, key("reader", &["organization:read"]))
+        .await
+        .expect("create");
+    let principal = services
+        .authenticate(Credentials::ApiKey(created.secret.expose().to_owned()))
+        .await
+        .expect("key authenticates");
+    let as_key = RequestContext {
+        principal,
+        client: Client::local(),
+    };
+    assert!(services.my_organization(&as_key).is_ok());
+    let refused = services
+        .update_my_organization(
+            &as_key,
+            OrganizationChanges {
+                display_name: Some("Renamed".into()),
+                settings: None,
+            },
+        )
+        .await
+        .expect_err("write without the scope");
+    assert_eq!(refused.code(), ErrorCode::InsufficientScope);
+    let refused = services
+        .list_audit_log(&as_key, None, None)
+        .await
+        .expect_err("audit log without the scope");
+    assert_eq!(refused.code(), ErrorCode::InsufficientScope);
+}
+
+#[tokio::test]
+async fn unknown_scopes_are_refused_at_creation() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    let err = services
+        .create_api_key(&ctx, key("bad", &["admin"]))
+        .await
+        .expect_err("unknown scope");
+    assert_eq!(err.code(), ErrorCode::ValidationFailed);
+}
+
+#[tokio::test]
+async fn another_organizations_key_is_not_found() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "alpha").await;
+    let ctx_a = admin(&services).await;
+    let key_a = services
+        .create_api_key(&ctx_a, key("a", &[]))
+        .await
+        .expect("key");
+    // A second organization with its own admin, in the same database.
+    let system = services.database().system();
+    let beta = system
+        .organizations()
+        .create(NewOrganization {
+            name: "Beta".into(),
+            display_name: "Beta".into(),
+            slug: Slug::parse("beta").expect("slug"),
+            settings: json!({}),
+            created_by: None,
+        })
+        .await
+        .expect("organization");
+    let hash = services
+        .config()
+        .hasher
+        .hash(&Secret::new(PASSWORD))
+        .await
+        .expect("hash");
+    services
+        .database()
+        .tenant(beta.id)
+        .users()
+        .create(NewUser {
+            organization_id: beta.id,
+            email: EmailAddress::parse("boss@beta.example").expect("email"),
+            username: Username::parse("boss").expect("username"),
+            password_hash: hash,
+            full_name: None,
+            role: Role::OrgAdmin,
+            is_verified: true,
+        })
+        .await
+        .expect("user");
+    let session = services
+        .login(&Client::local(), "boss", &Secret::new(PASSWORD))
+        .await
+        .expect("login");
+    let ctx_b = RequestContext {
+        principal: services
+            .authenticate(Credentials::Bearer(session.access_token))
+            .await
+            .expect("authenticate"),
+        client: Client::local(),
+    };
+    assert_eq!(ctx_b.organization_id(), beta.id);
+    // The id of alpha's key, asked for by beta's admin, is a 404, not a leak.
+    for err in [
+        services
+            .revoke_api_key(&ctx_b, key_a.key.id)
+            .await
+            .expect_err("revoke"),
+        services
+            .rename_api_key(&ctx_b, key_a.key.id, "mine")
+            .await
+            .expect_err("rename"),
+    ] {
+        assert_eq!(err.code(), ErrorCode::NotFound);
+    }
+    let listed = services.list_api_keys(&ctx_b, true).await.expect("list");
+    assert!(listed.items.is_empty(), "beta sees none of alpha's keys");
+}
+
+#[tokio::test]
+async fn revoking_twice_records_one_revocation() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    let created = services
+        .create_api_key(&ctx, key("ci", &[]))
+        .await
+        .expect("key");
+    services
+        .revoke_api_key(&ctx, created.key.id)
+        .await
+        .expect("revoke");
+    services
+        .revoke_api_key(&ctx, created.key.id)
+        .await
+        .expect("revoke again");
+    assert_eq!(actions(&services, &ctx, AuditEvent::ApiKeyRevoked).await, 1);
+    let err = services
+        .rename_api_key(&ctx, created.key.id, "new")
+        .await
+        .expect_err("rename revoked");
+    assert_eq!(err.code(), ErrorCode::ApiKeyRevoked);
+}
+
+#[tokio::test]
+async fn settings_must_be_an_object_and_changes_are_audited() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    let err = services
+        .update_my_organization(
+            &ctx,
+            OrganizationChanges {
+                display_name: None,
+                settings: Some(json!([1, 2])),
+            },
+        )
+        .await
+        .expect_err("a list is not settings");
+    assert_eq!(err.code(), ErrorCode::ValidationFailed);
+    let updated = services
+        .update_my_organization(
+            &ctx,
+            OrganizationChanges {
+                display_name: Some("  Acme Research  ".into()),
+                settings: Some(json!({"theme": "dark"})),
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(updated.display_name, "Acme Research");
+    assert_eq!(
+        actions(&services, &ctx, AuditEvent::UpdateOrganization).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn seeding_twice_creates_nothing_the_second_time() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let again = services
+        .seed_initial_tenant(InitialAdmin {
+            organization_name: "Other".into(),
+            organization_slug: Slug::parse("other").expect("slug"),
+            admin_email: EmailAddress::parse("x@other.example").expect("email"),
+            admin_username: Username::parse("other").expect("username"),
+            admin_password: Secret::new(PASSWORD),
+            admin_full_name: None,
+        })
+        .await
+        .expect("seed again");
+    assert!(matches!(
+        again,
+        curatore_persistence::SeedOutcome::AlreadySeeded
+    ));
+    let _: OrganizationId = admin(&services).await.organization_id();
+}
