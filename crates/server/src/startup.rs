@@ -9,8 +9,12 @@ use curatore_auth::{
 use curatore_config::{HealthDetails, JwtAlgorithm, Settings};
 use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
-use curatore_persistence::{Database, DatabaseOptions, InitialTenant, SeedOutcome};
-use curatore_web::{AppState, AuthConfig, DefaultOrganization, LoginLimits, RegistrationLimits};
+use curatore_persistence::{Database, DatabaseOptions, SeedOutcome};
+use curatore_service::{
+    AuthConfig, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits, RegistrationLimits,
+    Services,
+};
+use curatore_web::AppState;
 use std::time::{Duration, Instant};
 
 /// The placeholder admin password of the seed; never used when auth is on.
@@ -25,13 +29,9 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
             "JWT_SECRET_KEY: {problem}; ENABLE_AUTH=true needs a real secret (e.g. `openssl rand -base64 48`)"
         )));
     }
-    let auth = auth_config(&settings)?;
-    let db = prepare_database(&settings, &auth.hasher).await?;
-    let default_org = DefaultOrganization {
-        id: settings.default_org_id.map(Into::into),
-        slug: Some(settings.default_org_slug.clone()),
-    };
-    check_default_organization(&db, &default_org).await?;
+    let services = prepare(&settings).await?;
+    let db = services.database().clone();
+    check_default_organization(&db, services.default_organization_rule()).await?;
     if settings.enable_auth {
         tracing::info!("Authentication: enabled");
     } else {
@@ -39,14 +39,14 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
     }
 
     // The dummy hash for unknown-user logins, made now rather than on the first such login.
-    let hasher = auth.hasher.clone();
+    let hasher = services.config().hasher.clone();
     actix_web::rt::spawn(async move {
         if let Err(e) = hasher.warm_up().await {
             tracing::warn!("could not prepare password hashing: {e}");
         }
     });
     let request_timeout = Duration::from_secs(settings.request_timeout_seconds);
-    let state = AppState::new(db.clone(), default_org, auth)
+    let state = AppState::from_services(services)
         .with_request_timeout(request_timeout)
         .with_health_details(match settings.health_details {
             HealthDetails::Public => curatore_web::HealthDetails::Public,
@@ -63,6 +63,7 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
         connections.per_worker,
         connections.workers
     );
+    let signals = ShutdownSignals::listen()?;
     let server = HttpServer::new(move || curatore_web::app(app_state.clone()))
         .disable_signals()
         .workers(connections.workers)
@@ -86,14 +87,14 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
     }
     let server = server.run();
     let handle = server.handle();
-    let signals = actix_web::rt::spawn(async move {
-        let signal = shutdown_signal().await;
+    let watcher = actix_web::rt::spawn(async move {
+        let signal = signals.recv().await;
         tracing::info!("{signal} received; finishing in-flight requests");
         state.begin_draining();
         handle.stop(true).await;
     });
     let served = server.await;
-    signals.abort();
+    watcher.abort();
     db.close().await;
     tracing::info!("Database connections closed");
     served.map_err(|e| Failure::Runtime(format!("the HTTP server failed: {e}")))?;
@@ -160,23 +161,27 @@ fn password_policy(settings: &Settings) -> PasswordPolicy {
 
 /// `curatore-server seed`: the same preparation as `serve`, without serving.
 pub async fn seed_only(settings: &Settings) -> Result<(), Failure> {
-    let db = prepare_database(settings, &password_hasher(settings)?).await?;
-    db.close().await;
+    let services = prepare(settings).await?;
+    services.database().close().await;
     Ok(())
 }
 
-/// Connect (with retries), migrate, seed: the first half of start-up.
-async fn prepare_database(
-    settings: &Settings,
-    hasher: &PasswordHasher,
-) -> Result<Database, Failure> {
+/// Connect (with retries), migrate, seed: the first half of start-up. The
+/// services it returns are the ones that then serve.
+async fn prepare(settings: &Settings) -> Result<Services, Failure> {
+    let auth = auth_config(settings)?;
     tracing::info!("Initializing database...");
     let db = connect_with_retry(settings).await?;
     tracing::info!(url = %db.redacted_url(), "Database connected ({})", db.kind().as_str());
     migrate(settings, &db).await?;
     tracing::info!("Database tables initialized");
-    seed(settings, &db, hasher).await?;
-    Ok(db)
+    let default_org = DefaultOrganization {
+        id: settings.default_org_id.map(Into::into),
+        slug: Some(settings.default_org_slug.clone()),
+    };
+    let services = Services::new(db, default_org, auth);
+    seed(settings, &services).await?;
+    Ok(services)
 }
 
 fn database_options(settings: &Settings) -> DatabaseOptions {
@@ -249,9 +254,13 @@ async fn migrate(settings: &Settings, db: &Database) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Creates the default organization and admin when no organization exists.
-async fn seed(settings: &Settings, db: &Database, hasher: &PasswordHasher) -> Result<(), Failure> {
-    let exists = db
+/// Creates the default organization and admin when no organization exists,
+/// through the same service a CLI or another service would use.
+async fn seed(settings: &Settings, services: &Services) -> Result<(), Failure> {
+    // Checked first so that settings only seeding needs are not required later.
+    let exists = services
+        .database()
+        .system()
         .organizations()
         .any_exist()
         .await
@@ -272,24 +281,23 @@ async fn seed(settings: &Settings, db: &Database, hasher: &PasswordHasher) -> Re
         password = random_password(24);
         generated = true;
     }
-    password_policy(settings)
-        .check(&password)
-        .map_err(|e| Failure::Config(format!("ADMIN_PASSWORD (PASSWORD_MIN_LENGTH): {e}")))?;
-    let admin_password_hash = hasher
-        .hash(&password)
-        .await
-        .map_err(|e| Failure::Runtime(format!("hashing the admin password failed: {e}")))?;
-    let outcome = db
-        .seed_initial_tenant(InitialTenant {
+    let outcome = services
+        .seed_initial_tenant(InitialAdmin {
             organization_name: settings.default_org_name.clone(),
             organization_slug,
             admin_email,
             admin_username,
-            admin_password_hash,
+            admin_password: password.clone(),
             admin_full_name: Some(settings.admin_full_name.clone()).filter(|n| !n.is_empty()),
         })
         .await
-        .map_err(|e| Failure::Runtime(format!("seeding failed: {e}")))?;
+        .map_err(|e| match e.code() {
+            ErrorCode::WeakPassword => Failure::Config(format!(
+                "ADMIN_PASSWORD (PASSWORD_MIN_LENGTH): {}",
+                e.message()
+            )),
+            _ => Failure::Runtime(format!("seeding failed: {e}")),
+        })?;
     match outcome {
         SeedOutcome::Created {
             organization,
@@ -342,25 +350,48 @@ async fn check_default_organization(
     }
 }
 
-/// Waits for SIGINT (Ctrl-C) or, on Unix, SIGTERM; returns which.
-async fn shutdown_signal() -> &'static str {
+/// SIGINT (Ctrl-C) and, on Unix, SIGTERM, listened for from the moment this
+/// is made: made before "Listening on" is logged, so a signal sent as soon as
+/// the server says it listens is a graceful shutdown, never the default
+/// (immediate) death.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn listen() -> Result<Self, Failure> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind| {
+                signal(kind)
+                    .map_err(|e| Failure::Runtime(format!("cannot listen for signals: {e}")))
+            };
+            Ok(Self {
+                interrupt: listen(SignalKind::interrupt())?,
+                terminate: listen(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Waits for the first signal; returns which.
+    async fn recv(mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "SIGINT",
+                _ = self.terminate.recv() => "SIGTERM",
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }
