@@ -254,6 +254,11 @@ fn expected_schema() -> Vec<Table> {
                 ("ix_audit_logs_action", false, vec!["action"]),
                 ("ix_audit_logs_entity_type", false, vec!["entity_type"]),
                 ("ix_audit_logs_created_at", false, vec!["created_at"]),
+                (
+                    "ix_audit_logs_org_created_id",
+                    false,
+                    vec!["organization_id", "created_at", "id"],
+                ),
             ],
             foreign_keys: vec![
                 ("organization_id", "organizations", SetNull),
@@ -664,7 +669,7 @@ async fn step_by_step(db: TestDatabase) {
     let engine = db.engine();
     let conn = open(&db).await;
     let names = migration_names();
-    let tables_after_step: [&[&str]; 4] = [
+    let tables_after_step: [&[&str]; 5] = [
         &["organizations", "users"],
         &["api_keys", "connections", "organizations", "users"],
         &[
@@ -675,6 +680,7 @@ async fn step_by_step(db: TestDatabase) {
             "system_settings",
             "users",
         ],
+        &SCHEMA_TABLES,
         &SCHEMA_TABLES,
     ];
     assert_eq!(
