@@ -46,6 +46,8 @@ audit_events! {
     ApiKeyRevoked = "api_key_revoked";
     /// The organization's profile or settings changed.
     UpdateOrganization = "update_organization";
+    /// The organization's settings were merged (`PUT …/me/settings`).
+    UpdateOrganizationSettings = "update_organization_settings";
     /// The first organization and its admin were created.
     SeedInitialTenant = "seed_initial_tenant";
 }

@@ -5,6 +5,7 @@ use crate::context::{Access, RequestContext, Scope};
 use crate::error::{Result, ServiceError};
 use crate::services::Services;
 use crate::text;
+use curatore_domain::settings::{check_settings, merge_settings};
 use curatore_domain::{Organization, OrganizationId, Role};
 use serde_json::{Value, json};
 
@@ -64,10 +65,7 @@ impl Services {
             .map(|n| text::required("display_name", &n, text::NAME_MAX))
             .transpose()?;
         if let Some(settings) = &changes.settings {
-            if !settings.is_object() {
-                return Err(ServiceError::validation("settings must be a JSON object"));
-            }
-            curatore_domain::text::check_json("settings", settings)?;
+            check_settings(settings)?;
         }
         let mut fields = Vec::new();
         if display_name.is_some() {
@@ -93,5 +91,66 @@ impl Services {
         tx.commit().await?;
         self.cache().forget_organization(org);
         Ok(updated)
+    }
+
+    /// The caller's organization's settings.
+    ///
+    /// # Errors
+    /// 403 for a key without the `organization:read` scope.
+    pub fn organization_settings(&self, ctx: &RequestContext) -> Result<Value> {
+        ctx.principal.require_scope(READ)?;
+        Ok(ctx.principal.organization().settings.clone())
+    }
+
+    /// Merges `patch` into the caller's organization's settings (org_admin):
+    /// objects merge key by key, lists and scalars replace, `null` removes
+    /// the key. The stored settings are read and written in one transaction
+    /// with the row locked, so concurrent merges each keep the other's keys.
+    ///
+    /// # Errors
+    /// 403 for non-admins and keys without `organization:write`; 400 when
+    /// the patch or the result is not an object within the bounds; 503 when
+    /// the database is unavailable.
+    pub async fn merge_organization_settings(
+        &self,
+        ctx: &RequestContext,
+        patch: Value,
+    ) -> Result<Value> {
+        ctx.principal.require_role(Role::OrgAdmin)?;
+        ctx.principal.require_scope(WRITE)?;
+        check_settings(&patch)?;
+        let org = ctx.organization_id();
+        let keys: Vec<String> = patch
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(org);
+        let mut settings = tenant
+            .organization()
+            .get_for_update()
+            .await?
+            .ok_or_else(|| ServiceError::not_found("organization not found"))?
+            .settings;
+        merge_settings(&mut settings, patch);
+        check_settings(&settings)?;
+        let updated = tenant
+            .organization()
+            .update_profile(None, Some(settings))
+            .await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "organization",
+                    org.as_uuid(),
+                    json!({ "fields": ["settings"], "keys": keys }),
+                )
+                .by(AuditEvent::UpdateOrganizationSettings, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_organization(org);
+        Ok(updated.settings)
     }
 }

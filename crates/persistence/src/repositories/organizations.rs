@@ -210,6 +210,25 @@ impl TenantOrganization<'_> {
         self.all().get(self.org).await
     }
 
+    /// The organization, locked until the transaction ends, for a
+    /// read-modify-write (a settings merge) that must not lose a concurrent
+    /// change. PostgreSQL takes a row lock (`FOR UPDATE`); SQLite's writers
+    /// already take turns for the whole transaction.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn get_for_update(&self) -> Result<Option<Organization>> {
+        let id = self.org.as_uuid();
+        one(read!(self.h, |c| {
+            let query = Entity::find_by_id(id);
+            if sea_orm::ConnectionTrait::get_database_backend(c) == sea_orm::DbBackend::Postgres {
+                sea_orm::QuerySelect::lock_exclusive(query).one(c).await?
+            } else {
+                query.one(c).await?
+            }
+        }))
+    }
+
     /// Changes what people see of the organization: its display name and
     /// settings. `None` keeps the current value.
     ///
