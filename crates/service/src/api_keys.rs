@@ -15,6 +15,33 @@ pub const MAX_EXPIRY_DAYS: u32 = 3650;
 
 const READ: Scope = Scope::new("api_keys", Access::Read);
 
+/// The most keys one page may hold.
+pub const MAX_KEY_PAGE: u64 = 1000;
+
+/// Which keys to list.
+#[derive(Debug, Clone)]
+pub struct KeyQuery {
+    /// Admins: every key of the organization, not only their own.
+    pub everyone: bool,
+    /// Only active (`true`) or only revoked (`false`) keys.
+    pub is_active: Option<bool>,
+    /// How many to pass over.
+    pub skip: u64,
+    /// The most to return (1 to [`MAX_KEY_PAGE`]).
+    pub limit: u64,
+}
+
+impl Default for KeyQuery {
+    fn default() -> Self {
+        Self {
+            everyone: false,
+            is_active: None,
+            skip: 0,
+            limit: 100,
+        }
+    }
+}
+
 /// A key as asked for.
 #[derive(Debug)]
 pub struct NewKey {
@@ -22,6 +49,9 @@ pub struct NewKey {
     pub name: String,
     /// Days until it stops working (1 to [`MAX_EXPIRY_DAYS`]); `None`: never.
     pub expires_in_days: Option<u32>,
+    /// The original API's name for the same, 1 to 365; if both are given
+    /// they must agree.
+    pub expires_days: Option<u32>,
     /// What it may do (see [`Scope`]); empty: whatever its user's role allows.
     pub scopes: Vec<String>,
 }
@@ -66,7 +96,18 @@ impl Services {
         refuse_keys(ctx)?;
         let name = text::required("name", &new.name, text::NAME_MAX)?;
         let scopes = check_scopes(new.scopes)?;
-        let expires_at = match new.expires_in_days {
+        let days = match (new.expires_in_days, new.expires_days) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(ServiceError::validation(
+                    "expires_days and expires_in_days disagree; send one of them",
+                ));
+            }
+            (_, Some(days)) if !(1..=365).contains(&days) => {
+                return Err(ServiceError::validation("expires_days must be 1 to 365"));
+            }
+            (a, b) => a.or(b),
+        };
+        let expires_at = match days {
             Some(days) if (1..=MAX_EXPIRY_DAYS).contains(&days) => {
                 Some(chrono::Utc::now() + chrono::Duration::days(i64::from(days)))
             }
@@ -110,32 +151,47 @@ impl Services {
         })
     }
 
-    /// The caller's keys; with `everyone`, an org_admin sees the
-    /// organization's (and so does a caller that is not a user).
+    /// The caller's keys, newest first; with `query.everyone`, an org_admin
+    /// sees the organization's (and so does a caller that is not a user).
     ///
     /// # Errors
-    /// 403 for a key without the `api_keys:read` scope; 503 when the database
-    /// is unavailable.
+    /// 400 for a limit outside 1..=[`MAX_KEY_PAGE`]; 403 for a key without
+    /// the `api_keys:read` scope; 503 when the database is unavailable.
     pub async fn list_api_keys(
         &self,
         ctx: &RequestContext,
-        everyone: bool,
+        query: KeyQuery,
     ) -> Result<Page<ApiKey>> {
         ctx.principal.require_scope(READ)?;
+        if !(1..=MAX_KEY_PAGE).contains(&query.limit) {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidQueryParameter,
+                format!("limit must be between 1 and {MAX_KEY_PAGE}"),
+            ));
+        }
         let user = ctx.principal.user_id();
-        let all = user.is_none() || (everyone && ctx.principal.role() == Role::OrgAdmin);
-        let keys = self
+        let all = user.is_none() || (query.everyone && ctx.principal.role() == Role::OrgAdmin);
+        let mut keys = self
             .database()
             .tenant(ctx.organization_id())
             .api_keys()
             .list(if all { None } else { user })
             .await?;
+        if let Some(active) = query.is_active {
+            keys.retain(|k| k.is_active == active);
+        }
+        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         let total = keys.len() as u64;
+        let items = keys
+            .into_iter()
+            .skip(usize::try_from(query.skip).unwrap_or(usize::MAX))
+            .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
+            .collect();
         Ok(Page {
-            items: keys,
+            items,
             total: Some(total),
-            limit: total,
-            offset: 0,
+            limit: query.limit,
+            offset: query.skip,
         })
     }
 

@@ -32,7 +32,7 @@ mod services;
 mod sessions;
 mod text;
 
-pub use api_keys::{CreatedKey, MAX_EXPIRY_DAYS, NewKey};
+pub use api_keys::{CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 pub use context::{Access, Actor, Client, Principal, RequestContext, SCOPE_RESOURCES, Scope};

@@ -19,7 +19,8 @@ use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions};
 use curatore_service::{
     AuditEvent, AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin,
-    LoginLimits, NewKey, OrganizationChanges, RegistrationLimits, RequestContext, Services,
+    KeyQuery, LoginLimits, NewKey, OrganizationChanges, RegistrationLimits, RequestContext,
+    Services,
 };
 use curatore_test_support::TestDatabase;
 use serde_json::json;
@@ -113,6 +114,7 @@ fn key(name: &str, scopes: &[&str]) -> NewKey {
     NewKey {
         name: name.into(),
         expires_in_days: None,
+        expires_days: None,
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
     }
 }
@@ -247,7 +249,16 @@ async fn another_organizations_key_is_not_found() {
     ] {
         assert_eq!(err.code(), ErrorCode::NotFound);
     }
-    let listed = services.list_api_keys(&ctx_b, true).await.expect("list");
+    let listed = services
+        .list_api_keys(
+            &ctx_b,
+            KeyQuery {
+                everyone: true,
+                ..KeyQuery::default()
+            },
+        )
+        .await
+        .expect("list");
     assert!(listed.items.is_empty(), "beta sees none of alpha's keys");
 }
 

@@ -108,18 +108,6 @@ impl From<&ApiKey> for ApiKeyBody {
     }
 }
 
-/// A list answered as `{"items": [...]}`.
-#[derive(Serialize)]
-pub(crate) struct Items<T> {
-    items: Vec<T>,
-}
-
-impl<T> Items<T> {
-    pub(crate) fn from_page(page: Page<T>) -> Self {
-        Self { items: page.items }
-    }
-}
-
 /// A list answered as `{"items": [...], "limit": n}`.
 #[derive(Serialize)]
 pub(crate) struct LimitedItems<T> {

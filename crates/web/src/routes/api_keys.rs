@@ -1,13 +1,13 @@
 //! API keys: create (the key is shown once), list, rename, revoke.
 
 use crate::auth::Caller;
-use crate::dto::{ApiKeyBody, Items};
+use crate::dto::ApiKeyBody;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use curatore_domain::ApiKeyId;
-use curatore_service::NewKey;
+use curatore_service::{KeyQuery, NewKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -25,6 +25,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 struct CreateRequest {
     name: String,
     expires_in_days: Option<u32>,
+    /// The original API's name for `expires_in_days` (1 to 365).
+    expires_days: Option<u32>,
     #[serde(default)]
     scopes: Vec<String>,
 }
@@ -32,9 +34,11 @@ struct CreateRequest {
 #[derive(Serialize)]
 struct CreatedKeyBody {
     #[serde(flatten)]
-    key: ApiKeyBody,
+    record: ApiKeyBody,
     /// The full key: shown here once, never again.
     api_key: String,
+    /// The same, under the original API's name.
+    key: String,
 }
 
 async fn create(
@@ -45,19 +49,22 @@ async fn create(
     let CreateRequest {
         name,
         expires_in_days,
+        expires_days,
         scopes,
     } = body.into_inner();
     let new = NewKey {
         name,
         expires_in_days,
+        expires_days,
         scopes,
     };
     let created = state.services().create_api_key(&ctx, new).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(CreatedKeyBody {
-            key: ApiKeyBody::from(&created.key),
+            record: ApiKeyBody::from(&created.key),
             api_key: created.secret.expose().to_owned(),
+            key: created.secret.expose().to_owned(),
         }))
 }
 
@@ -67,6 +74,18 @@ struct ListQuery {
     /// Admins: every key of the organization, not only their own.
     #[serde(default)]
     all: bool,
+    is_active: Option<bool>,
+    skip: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// The list as today's clients (`items`) and the original's (`keys`,
+/// `total`) read it.
+#[derive(Serialize)]
+struct KeyList {
+    items: Vec<ApiKeyBody>,
+    keys: Vec<ApiKeyBody>,
+    total: u64,
 }
 
 async fn list(
@@ -74,8 +93,20 @@ async fn list(
     Caller(ctx): Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = state.services().list_api_keys(&ctx, query.all).await?;
-    Ok(HttpResponse::Ok().json(Items::from_page(page.map(|k| ApiKeyBody::from(&k)))))
+    let defaults = KeyQuery::default();
+    let query = KeyQuery {
+        everyone: query.all,
+        is_active: query.is_active,
+        skip: query.skip.unwrap_or(defaults.skip),
+        limit: query.limit.unwrap_or(defaults.limit),
+    };
+    let page = state.services().list_api_keys(&ctx, query).await?;
+    let keys: Vec<ApiKeyBody> = page.items.iter().map(ApiKeyBody::from).collect();
+    Ok(HttpResponse::Ok().json(KeyList {
+        items: page.items.iter().map(ApiKeyBody::from).collect(),
+        total: page.total.unwrap_or(keys.len() as u64),
+        keys,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -176,6 +207,69 @@ mod tests {
             .await;
             assert_eq!(status, 204);
         }
+    }
+
+    #[actix_web::test]
+    async fn the_original_fields_work_key_expires_days_keys_total_and_paging() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let mut ids = Vec::new();
+        for (i, body) in [
+            json!({"name": "a", "expires_days": 30}),
+            json!({"name": "b", "expires_in_days": 30}),
+            json!({"name": "c"}),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (status, created) = call(
+                &app,
+                TestRequest::post()
+                    .uri("/api/v1/api-keys")
+                    .insert_header(auth.clone())
+                    .set_json(body),
+            )
+            .await;
+            assert_eq!(status, 201, "{i}: {created}");
+            assert_eq!(created["key"], created["api_key"]);
+            ids.push(created["id"].as_str().unwrap().to_owned());
+        }
+        let (status, _) = call(
+            &app,
+            TestRequest::delete()
+                .uri(&format!("/api/v1/api-keys/{}", ids[0]))
+                .insert_header(auth.clone()),
+        )
+        .await;
+        assert_eq!(status, 204);
+        let list = |q: &str| {
+            TestRequest::get()
+                .uri(&format!("/api/v1/api-keys?{q}"))
+                .insert_header(auth.clone())
+        };
+        let (_, page) = call(&app, list("skip=1&limit=1")).await;
+        assert_eq!(page["total"], 3);
+        assert_eq!(page["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(page["keys"], page["items"]);
+        // Newest first: skipping one lands on the second newest, "b".
+        assert_eq!(page["keys"][0]["name"], "b");
+        let (_, active) = call(&app, list("is_active=true")).await;
+        assert_eq!(active["total"], 2);
+        let (status, body) = call(&app, list("limit=0")).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("invalid_query_parameter"))
+        );
+        let (status, _) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/api-keys")
+                .insert_header(auth)
+                .set_json(json!({"name": "x", "expires_days": 366})),
+        )
+        .await;
+        assert_eq!(status, 400);
     }
 
     #[actix_web::test]
