@@ -17,7 +17,7 @@ mod system_settings;
 mod users;
 
 pub use api_keys::{SystemApiKeys, TenantApiKeys};
-pub use audit_logs::{SystemAuditLogs, TenantAuditLogs};
+pub use audit_logs::{AuditFilter, SystemAuditLogs, TenantAuditLogs};
 pub use connections::TenantConnections;
 pub use organizations::{Organizations, TenantOrganization};
 pub use refresh_tokens::{RefreshTokens, RotateOutcome};
