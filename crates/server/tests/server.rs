@@ -295,7 +295,7 @@ async fn bad_path_and_query_parameters_are_json_errors(db: TestDatabase) {
             "invalid_query_parameter",
         ),
         (
-            server.get("/api/v1/audit-logs?limit=101"),
+            server.get("/api/v1/audit-logs?limit=1001"),
             400,
             "invalid_query_parameter",
         ),

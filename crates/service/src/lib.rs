@@ -46,3 +46,4 @@ pub use services::{
 };
 pub use sessions::{LogoutTarget, Registration, Session};
 pub use text::NAME_MAX;
+pub use audit_logs::{AuditLogPage, AuditLogQuery};

@@ -18,9 +18,9 @@ use curatore_domain::{
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions};
 use curatore_service::{
-    AuditEvent, AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin,
-    KeyQuery, LoginLimits, NewKey, OrganizationChanges, RegistrationLimits, RequestContext,
-    Services,
+    AuditEvent, AuditLogQuery, AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode,
+    InitialAdmin, KeyQuery, LoginLimits, NewKey, OrganizationChanges, RegistrationLimits,
+    RequestContext, Services,
 };
 use curatore_test_support::TestDatabase;
 use serde_json::json;
@@ -103,7 +103,14 @@ async fn admin(services: &Services) -> RequestContext {
 
 async fn actions(services: &Services, ctx: &RequestContext, event: AuditEvent) -> usize {
     services
-        .list_audit_log(ctx, Some(event.as_str()), Some(100))
+        .list_audit_log(
+            ctx,
+            &AuditLogQuery {
+                actions: vec![event.as_str().to_owned()],
+                limit: Some("1000".into()),
+                ..AuditLogQuery::default()
+            },
+        )
         .await
         .expect("audit log")
         .items
@@ -163,7 +170,7 @@ async fn an_api_key_acts_only_within_its_scopes() {
         .expect_err("write without the scope");
     assert_eq!(refused.code(), ErrorCode::InsufficientScope);
     let refused = services
-        .list_audit_log(&as_key, None, None)
+        .list_audit_log(&as_key, &AuditLogQuery::default())
         .await
         .expect_err("audit log without the scope");
     assert_eq!(refused.code(), ErrorCode::InsufficientScope);

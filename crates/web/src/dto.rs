@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use curatore_domain::{ApiKey, AuditLogEntry, Organization, User};
-use curatore_service::Page;
+use curatore_service::AuditLogPage;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -108,18 +108,21 @@ impl From<&ApiKey> for ApiKeyBody {
     }
 }
 
-/// A list answered as `{"items": [...], "limit": n}`.
+/// One page of the audit trail: `limit` as asked, and `next_cursor` to pass
+/// back as `cursor` (null on the last page).
 #[derive(Serialize)]
-pub(crate) struct LimitedItems<T> {
-    items: Vec<T>,
+pub(crate) struct AuditLogPageBody {
+    items: Vec<AuditLogBody>,
     limit: u64,
+    next_cursor: Option<String>,
 }
 
-impl<T> LimitedItems<T> {
-    pub(crate) fn from_page(page: Page<T>) -> Self {
+impl From<AuditLogPage> for AuditLogPageBody {
+    fn from(page: AuditLogPage) -> Self {
         Self {
-            items: page.items,
+            items: page.items.into_iter().map(AuditLogBody::from).collect(),
             limit: page.limit,
+            next_cursor: page.next_cursor,
         }
     }
 }

@@ -1,34 +1,63 @@
 //! The caller's organization's audit trail (read-only: it is append-only).
 
 use crate::auth::Caller;
-use crate::dto::{AuditLogBody, LimitedItems};
+use crate::dto::AuditLogPageBody;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use curatore_service::{AuditLogQuery, ErrorCode};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/audit-logs").get(list));
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    limit: Option<u64>,
-    action: Option<String>,
+/// The query string as the service reads it. `action` may repeat and may
+/// hold several comma-separated actions; every other parameter appears at
+/// most once. (`web::Query` into a struct cannot collect repeated keys, so
+/// the pairs are decoded as a list and sorted out here.)
+fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery, ApiError> {
+    let mut q = AuditLogQuery::default();
+    for (key, value) in pairs {
+        let slot = match key.as_str() {
+            "action" => {
+                q.actions.extend(value.split(',').map(str::to_owned));
+                continue;
+            }
+            "user_id" => &mut q.user_id,
+            "entity_type" => &mut q.entity_type,
+            "entity_id" => &mut q.entity_id,
+            "status" => &mut q.status,
+            "since" => &mut q.since,
+            "until" => &mut q.until,
+            "limit" => &mut q.limit,
+            "cursor" => &mut q.cursor,
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidQueryParameter,
+                    format!("unknown query parameter `{key}`"),
+                ));
+            }
+        };
+        if slot.replace(value).is_some() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQueryParameter,
+                format!("query parameter `{key}` is given more than once"),
+            ));
+        }
+    }
+    Ok(q)
 }
 
-/// Newest first, at most `limit` (1–100, default 50), optionally one action.
+/// Newest first by `(created_at, id)`, `limit` (1–1000, default 50) at a
+/// time, filtered; `next_cursor` leads to the next page.
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    query: web::Query<ListQuery>,
+    pairs: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = state
-        .services()
-        .list_audit_log(&ctx, query.action.as_deref(), query.limit)
-        .await?;
-    Ok(HttpResponse::Ok().json(LimitedItems::from_page(page.map(AuditLogBody::from))))
+    let query = audit_query(pairs.into_inner())?;
+    let page = state.services().list_audit_log(&ctx, &query).await?;
+    Ok(HttpResponse::Ok().json(AuditLogPageBody::from(page)))
 }
 
 #[cfg(test)]
@@ -55,7 +84,7 @@ mod tests {
         let (status, body) = call(
             &app,
             TestRequest::get()
-                .uri("/api/v1/audit-logs?limit=101")
+                .uri("/api/v1/audit-logs?limit=1001")
                 .insert_header(auth),
         )
         .await;
@@ -63,6 +92,94 @@ mod tests {
             (status, body["error"]["code"].clone()),
             (400, json!("invalid_query_parameter"))
         );
+    }
+
+    #[actix_web::test]
+    async fn next_cursor_leads_through_every_page_and_is_null_on_the_last() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let _ = admin(&app).await;
+        let _ = admin(&app).await;
+        let auth = admin(&app).await;
+        let get = |uri: String| TestRequest::get().uri(&uri).insert_header(auth.clone());
+        let (status, first) = call(
+            &app,
+            get("/api/v1/audit-logs?limit=2&action=login&action=logout,nothing".into()),
+        )
+        .await;
+        assert_eq!(status, 200, "{first}");
+        assert_eq!(first["limit"], 2);
+        assert_eq!(first["items"].as_array().unwrap().len(), 2);
+        let cursor = first["next_cursor"]
+            .as_str()
+            .expect("a next page")
+            .to_owned();
+        let (status, second) = call(
+            &app,
+            get(format!(
+                "/api/v1/audit-logs?limit=2&action=login&cursor={cursor}"
+            )),
+        )
+        .await;
+        assert_eq!(status, 200, "{second}");
+        let items = second["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(second["next_cursor"], json!(null));
+        let ids: Vec<_> = first["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(items)
+            .map(|e| e["id"].clone())
+            .collect();
+        assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
+    }
+
+    #[actix_web::test]
+    async fn a_bad_cursor_or_filter_is_refused_naming_the_parameter() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        for (query, named) in [
+            ("cursor=0190f0c0ffee", "cursor"),
+            ("cursor=zz", "cursor"),
+            ("since=yesterday", "since"),
+            ("until=2026-13-01T00:00:00Z", "until"),
+            ("status=maybe", "status"),
+            ("user_id=42", "user_id"),
+            ("entity_id=x", "entity_id"),
+            ("action=Login", "action"),
+            ("limit=0", "limit"),
+            ("limit=ten", "limit"),
+            ("limit=5&limit=6", "limit"),
+            ("colour=red", "colour"),
+        ] {
+            let (status, body) = call(
+                &app,
+                TestRequest::get()
+                    .uri(&format!("/api/v1/audit-logs?{query}"))
+                    .insert_header(auth.clone()),
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"]["code"].clone()),
+                (400, json!("invalid_query_parameter")),
+                "{query}"
+            );
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("`{named}`")),
+                "{query}: {message}"
+            );
+        }
+        let (status, body) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/audit-logs?status=success&since=2020-01-01T00:00:00%2B02:00&entity_type=user")
+                .insert_header(auth),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
     }
 
     #[actix_web::test]
