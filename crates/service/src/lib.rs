@@ -10,7 +10,7 @@
 //! ```no_run
 //! # async fn demo(services: curatore_service::Services, ctx: curatore_service::RequestContext)
 //! # -> Result<(), curatore_service::ServiceError> {
-//! let keys = services.list_api_keys(&ctx, false).await?;
+//! let keys = services.list_api_keys(&ctx, curatore_service::KeyQuery::default()).await?;
 //! for key in keys.items { println!("{} {}", key.prefix, key.name); }
 //! # Ok(()) }
 //! ```

@@ -495,4 +495,89 @@ impl Services {
         tx.commit().await?;
         Ok(user)
     }
+
+    /// Changes the caller's own password. The current one must be given
+    /// (guesses count against the login limits); every other session of the
+    /// user ends, the one in use stays.
+    ///
+    /// # Errors
+    /// 403 for API keys and callers that are not users; 400
+    /// `validation_failed` for a wrong current password, `weak_password` for
+    /// a new one that breaks the policy or equals the old; 429 past the
+    /// limits; 503 when the database or hasher cannot serve.
+    pub async fn change_password(
+        &self,
+        ctx: &RequestContext,
+        current: &Secret,
+        new: &Secret,
+    ) -> Result<()> {
+        ctx.principal
+            .refuse_api_key("API keys cannot change passwords; sign in as a user")?;
+        let (Some(user_id), Some(session)) = (ctx.principal.user_id(), ctx.principal.session_id())
+        else {
+            return Err(ServiceError::forbidden(
+                "only a signed-in user can change a password",
+            ));
+        };
+        let org = ctx.organization_id();
+        let user = self
+            .database()
+            .tenant(org)
+            .users()
+            .get(user_id)
+            .await?
+            .ok_or_else(|| ServiceError::forbidden("the user no longer exists"))?;
+        let limiter = self.limiter();
+        let reservation = limiter
+            .reserve_ip(ctx.client.ip)
+            .await
+            .map_err(too_many_logins)?;
+        let attempt = limiter
+            .reserve_account(reservation, Account::User(user.id))
+            .await
+            .map_err(too_many_logins)?;
+        let hasher = &self.config().hasher;
+        let check = match hasher.verify(current, &user.password_hash).await {
+            Ok(check) => check,
+            Err(err) => {
+                attempt.abandon();
+                return Err(err.into());
+            }
+        };
+        if matches!(check, PasswordCheck::Invalid) {
+            attempt.failed();
+            return Err(ServiceError::validation("current_password is not correct"));
+        }
+        attempt.succeeded();
+        if current.expose() == new.expose() {
+            return Err(ServiceError::new(
+                ErrorCode::WeakPassword,
+                "the new password must differ from the current one",
+            ));
+        }
+        self.config().password_policy.check(new)?;
+        let hash = hasher.hash(new).await?;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(org);
+        tenant.users().set_password_hash(user.id, &hash).await?;
+        let revoked = tx
+            .system()
+            .refresh_tokens()
+            .revoke_all_for_user_except(user.id, session)
+            .await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "user",
+                    user.id.as_uuid(),
+                    json!({"revoked_tokens": revoked}),
+                )
+                .by(AuditEvent::ChangePassword, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_user(user.id);
+        Ok(())
+    }
 }

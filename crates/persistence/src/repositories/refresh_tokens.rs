@@ -347,6 +347,24 @@ impl RefreshTokens<'_> {
         Ok(res.rows_affected)
     }
 
+    /// Revokes every session of `user` except the family `keep` (the one
+    /// the user is acting from, after they changed their password). Returns
+    /// how many tokens it revoked.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn revoke_all_for_user_except(&self, user: UserId, keep: Uuid) -> Result<u64> {
+        let at = now();
+        let res = write!(self.h, |c| Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(Some(at)))
+            .filter(Column::UserId.eq(user.as_uuid()))
+            .filter(Column::FamilyId.ne(keep))
+            .filter(Column::RevokedAt.is_null())
+            .exec(c)
+            .await?);
+        Ok(res.rows_affected)
+    }
+
     /// Whether the family (the login session) still has a live token: one
     /// that is neither revoked nor expired. An indexed `EXISTS` query.
     ///

@@ -15,7 +15,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/auth/login").post(login))
         .service(web::resource("/api/v1/auth/refresh").post(refresh))
         .service(web::resource("/api/v1/auth/logout").post(logout))
-        .service(web::resource("/api/v1/auth/me").get(me));
+        .service(web::resource("/api/v1/auth/me").get(me))
+        .service(web::resource("/api/v1/auth/change-password").post(change_password));
 }
 
 #[derive(Serialize)]
@@ -159,6 +160,26 @@ async fn me(Caller(ctx): Caller) -> HttpResponse {
     })
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePasswordRequest {
+    current_password: Secret,
+    new_password: Secret,
+}
+
+/// Changes the caller's password; the caller's other sessions end.
+async fn change_password(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .services()
+        .change_password(&ctx, &body.current_password, &body.new_password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::testing::{PASSWORD, admin, app, call, state};
@@ -184,6 +205,62 @@ mod tests {
         assert_eq!(answers[0], answers[1]);
         assert_eq!(answers[0].0, 401);
         assert_eq!(answers[0].1["error"]["code"], "invalid_credentials");
+    }
+
+    #[actix_web::test]
+    async fn changing_the_password_ends_the_other_sessions_and_keeps_this_one() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let this = admin(&app).await;
+        let (_, other) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_json(json!({"email_or_username": "admin", "password": PASSWORD})),
+        )
+        .await;
+        let change = |current: &str| {
+            TestRequest::post()
+                .uri("/api/v1/auth/change-password")
+                .insert_header(this.clone())
+                .set_json(
+                    json!({"current_password": current, "new_password": "another-long-password"}),
+                )
+        };
+        let (status, body) = call(&app, change("wrong-password")).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("validation_failed"))
+        );
+        let (status, _) = call(&app, change(PASSWORD)).await;
+        assert_eq!(status, 204);
+        let me = |auth: (&'static str, String)| {
+            TestRequest::get()
+                .uri("/api/v1/auth/me")
+                .insert_header(auth)
+        };
+        assert_eq!(
+            call(&app, me(this.clone())).await.0,
+            200,
+            "this session stays"
+        );
+        let other_auth = (
+            "authorization",
+            format!("Bearer {}", other["access_token"].as_str().unwrap()),
+        );
+        assert_eq!(
+            call(&app, me(other_auth)).await.0,
+            401,
+            "the other session ended"
+        );
+        let (status, _) = call(
+            &app,
+            TestRequest::post().uri("/api/v1/auth/login").set_json(
+                json!({"email_or_username": "admin", "password": "another-long-password"}),
+            ),
+        )
+        .await;
+        assert_eq!(status, 200);
     }
 
     #[actix_web::test]
