@@ -50,6 +50,12 @@ audit_events! {
     UpdateOrganization = "update_organization";
     /// The organization's settings were merged (`PUT …/me/settings`).
     UpdateOrganizationSettings = "update_organization_settings";
+    /// A user's name or role was changed by an org_admin.
+    UserUpdated = "update_user";
+    /// A user was deactivated by an org_admin.
+    UserDeactivated = "deactivate_user";
+    /// A user was reactivated by an org_admin.
+    UserReactivated = "reactivate_user";
     /// The first organization and its admin were created.
     SeedInitialTenant = "seed_initial_tenant";
 }

@@ -31,6 +31,7 @@ mod seed;
 mod services;
 mod sessions;
 mod text;
+mod users;
 
 pub use api_keys::{CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
@@ -46,4 +47,5 @@ pub use services::{
 };
 pub use sessions::{LogoutTarget, Registration, Session};
 pub use text::NAME_MAX;
+pub use users::{MAX_USER_PAGE, UserChanges, UserQuery};
 pub use audit_logs::{AuditLogPage, AuditLogQuery};

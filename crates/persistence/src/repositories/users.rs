@@ -117,6 +117,72 @@ impl TenantUsers<'_> {
             .await?))
     }
 
+    /// The organization's users matching the filters, newest first, from
+    /// `skip` on, at most `limit`; and how many match in all.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn page(
+        &self,
+        is_active: Option<bool>,
+        role: Option<Role>,
+        skip: u64,
+        limit: u64,
+    ) -> Result<(Vec<User>, u64)> {
+        let mut filter = Condition::all().add(Column::OrganizationId.eq(self.org.as_uuid()));
+        if let Some(active) = is_active {
+            filter = filter.add(Column::IsActive.eq(active));
+        }
+        if let Some(role) = role {
+            filter = filter.add(Column::Role.eq(role.as_str()));
+        }
+        let (rows, total) = read!(self.h, |c| {
+            let rows = Entity::find()
+                .filter(filter.clone())
+                .order_by_desc(Column::CreatedAt)
+                .order_by_desc(Column::Id)
+                .limit(limit)
+                .offset(skip)
+                .all(c)
+                .await?;
+            let total = Entity::find().filter(filter.clone()).count(c).await?;
+            (rows, total)
+        });
+        let users = rows
+            .into_iter()
+            .map(User::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((users, total))
+    }
+
+    /// How many active org_admins the organization has. Inside a transaction
+    /// that holds the organization row (`organization().get_for_update()`),
+    /// the answer stays true until the commit.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn count_active_admins(&self) -> Result<u64> {
+        Ok(read!(self.h, |c| Entity::find()
+            .filter(Column::OrganizationId.eq(self.org.as_uuid()))
+            .filter(Column::IsActive.eq(true))
+            .filter(Column::Role.eq(Role::OrgAdmin.as_str()))
+            .count(c)
+            .await?))
+    }
+
+    /// Replaces a user's full name (`None` clears it).
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn set_full_name(&self, id: UserId, full_name: Option<String>) -> Result<User> {
+        let model = ActiveModel {
+            full_name: Set(full_name),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        self.update(id, model).await
+    }
+
     async fn update(&self, id: UserId, model: ActiveModel) -> Result<User> {
         let res = write!(self.h, |c| Entity::update_many()
             .set(model)

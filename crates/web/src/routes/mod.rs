@@ -3,3 +3,4 @@ pub(crate) mod audit_logs;
 pub(crate) mod auth;
 pub(crate) mod health;
 pub(crate) mod organizations;
+pub(crate) mod users;

@@ -1,0 +1,260 @@
+//! The organization's users, managed by its org_admins: list, show, change
+//! name and role, deactivate and reactivate.
+
+use crate::audit::{AuditEvent, Entry};
+use crate::context::{Access, RequestContext, Scope};
+use crate::error::{ErrorCode, Result, ServiceError};
+use crate::page::Page;
+use crate::services::Services;
+use crate::text;
+use curatore_domain::{Role, User, UserId};
+use curatore_persistence::Tenant;
+use serde_json::json;
+
+const READ: Scope = Scope::new("users", Access::Read);
+const WRITE: Scope = Scope::new("users", Access::Write);
+
+/// The most users one page may hold.
+pub const MAX_USER_PAGE: u64 = 1000;
+
+/// Which users to list.
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    /// Only active (`true`) or only deactivated (`false`) users.
+    pub is_active: Option<bool>,
+    /// Only users with this role (`org_admin`, `member`, `viewer`).
+    pub role: Option<String>,
+    /// How many to pass over.
+    pub skip: u64,
+    /// The most to return (1 to [`MAX_USER_PAGE`]).
+    pub limit: u64,
+}
+
+impl Default for UserQuery {
+    fn default() -> Self {
+        Self {
+            is_active: None,
+            role: None,
+            skip: 0,
+            limit: 100,
+        }
+    }
+}
+
+/// What an org_admin may change about a user; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    /// The name shown to people (blank clears it).
+    pub full_name: Option<String>,
+    /// The new role (`org_admin`, `member`, `viewer`).
+    pub role: Option<String>,
+}
+
+fn parse_role(raw: &str) -> Result<Role> {
+    Ok(raw.parse::<Role>()?)
+}
+
+fn user_not_found() -> ServiceError {
+    ServiceError::not_found("user not found")
+}
+
+fn last_admin() -> ServiceError {
+    ServiceError::forbidden(
+        "the organization's last active org_admin cannot be demoted or deactivated; make another user org_admin first",
+    )
+}
+
+/// Refuses when `user` is the organization's last active org_admin. The
+/// caller's transaction holds the organization row, so two requests cannot
+/// both see two admins and each remove one.
+async fn keep_an_admin(tenant: &Tenant<'_>, user: &User) -> Result<()> {
+    if user.is_active
+        && user.role == Role::OrgAdmin
+        && tenant.users().count_active_admins().await? <= 1
+    {
+        return Err(last_admin());
+    }
+    Ok(())
+}
+
+impl Services {
+    /// The organization's users, newest first, and how many match.
+    ///
+    /// # Errors
+    /// 403 for non-admins and keys without `users:read`; 400 for an unknown
+    /// role or a limit outside 1..=[`MAX_USER_PAGE`]; 503 when the database
+    /// is unavailable.
+    pub async fn list_users(&self, ctx: &RequestContext, query: UserQuery) -> Result<Page<User>> {
+        ctx.principal.require_role(Role::OrgAdmin)?;
+        ctx.principal.require_scope(READ)?;
+        if !(1..=MAX_USER_PAGE).contains(&query.limit) {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidQueryParameter,
+                format!("limit must be between 1 and {MAX_USER_PAGE}"),
+            ));
+        }
+        let role = query.role.as_deref().map(parse_role).transpose()?;
+        let (items, total) = self
+            .database()
+            .tenant(ctx.organization_id())
+            .users()
+            .page(query.is_active, role, query.skip, query.limit)
+            .await?;
+        Ok(Page {
+            items,
+            total: Some(total),
+            limit: query.limit,
+            offset: query.skip,
+        })
+    }
+
+    /// One of the organization's users; another organization's answers
+    /// exactly like a missing one.
+    ///
+    /// # Errors
+    /// 404 `not_found`; 403 for non-admins and keys without `users:read`.
+    pub async fn get_user(&self, ctx: &RequestContext, id: UserId) -> Result<User> {
+        ctx.principal.require_role(Role::OrgAdmin)?;
+        ctx.principal.require_scope(READ)?;
+        self.database()
+            .tenant(ctx.organization_id())
+            .users()
+            .get(id)
+            .await?
+            .ok_or_else(user_not_found)
+    }
+
+    /// Changes a user's name and role (org_admin), audited. A role change
+    /// ends the user's sessions. Admins cannot change their own role, and the
+    /// last active org_admin cannot be demoted.
+    ///
+    /// # Errors
+    /// 404 `not_found`; 400 for an unknown role or a bad name; 403 for
+    /// non-admins, keys without `users:write`, one's own role and the last
+    /// admin; 503 when the database is unavailable.
+    pub async fn update_user(
+        &self,
+        ctx: &RequestContext,
+        id: UserId,
+        changes: UserChanges,
+    ) -> Result<User> {
+        ctx.principal.require_role(Role::OrgAdmin)?;
+        ctx.principal.require_scope(WRITE)?;
+        let role = changes.role.as_deref().map(parse_role).transpose()?;
+        let full_name = changes
+            .full_name
+            .map(|n| text::optional("full_name", Some(n), text::NAME_MAX))
+            .transpose()?;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        tenant.organization().get_for_update().await?;
+        let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
+        let role = role.filter(|r| *r != user.role);
+        if role.is_some() && ctx.principal.user_id() == Some(id) {
+            return Err(ServiceError::forbidden("you cannot change your own role"));
+        }
+        let mut updated = user.clone();
+        if let Some(full_name) = full_name {
+            updated = tenant.users().set_full_name(id, full_name).await?;
+        }
+        if let Some(role) = role {
+            keep_an_admin(&tenant, &user).await?;
+            updated = tenant.users().set_role(id, role).await?;
+            tx.system().refresh_tokens().revoke_all_for_user(id).await?;
+        }
+        let mut fields = Vec::new();
+        if updated.full_name != user.full_name {
+            fields.push("full_name");
+        }
+        if role.is_some() {
+            fields.push("role");
+        }
+        if fields.is_empty() {
+            return Ok(updated);
+        }
+        let mut details = json!({ "fields": fields });
+        if let (Some(role), Some(obj)) = (role, details.as_object_mut()) {
+            obj.insert("role".into(), json!({"from": user.role, "to": role}));
+        }
+        tenant
+            .audit_logs()
+            .record(Entry::about("user", id.as_uuid(), details).by(AuditEvent::UserUpdated, ctx))
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_user(id);
+        Ok(updated)
+    }
+
+    /// Deactivates a user (org_admin), audited: their sessions end, their
+    /// API keys and access tokens are refused from now on. Admins cannot
+    /// deactivate themselves, and the last active org_admin stays.
+    /// Deactivating an inactive user changes and records nothing.
+    ///
+    /// # Errors
+    /// 404 `not_found`; 403 for non-admins, keys without `users:write`,
+    /// oneself and the last admin; 503 when the database is unavailable.
+    pub async fn deactivate_user(&self, ctx: &RequestContext, id: UserId) -> Result<User> {
+        ctx.principal.require_role(Role::OrgAdmin)?;
+        ctx.principal.require_scope(WRITE)?;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        tenant.organization().get_for_update().await?;
+        let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
+        if ctx.principal.user_id() == Some(id) {
+            return Err(ServiceError::forbidden("you cannot deactivate yourself"));
+        }
+        if !user.is_active {
+            return Ok(user);
+        }
+        keep_an_admin(&tenant, &user).await?;
+        let updated = tenant.users().set_active(id, false).await?;
+        let sessions = tx.system().refresh_tokens().revoke_all_for_user(id).await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "user",
+                    id.as_uuid(),
+                    json!({"username": user.username.as_str(), "sessions_revoked": sessions}),
+                )
+                .by(AuditEvent::UserDeactivated, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_user(id);
+        Ok(updated)
+    }
+
+    /// Reactivates a user (org_admin), audited. Their revoked sessions stay
+    /// revoked: they sign in again. Reactivating an active user changes and
+    /// records nothing.
+    ///
+    /// # Errors
+    /// 404 `not_found`; 403 for non-admins and keys without `users:write`;
+    /// 503 when the database is unavailable.
+    pub async fn reactivate_user(&self, ctx: &RequestContext, id: UserId) -> Result<User> {
+        ctx.principal.require_role(Role::OrgAdmin)?;
+        ctx.principal.require_scope(WRITE)?;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
+        if user.is_active {
+            return Ok(user);
+        }
+        let updated = tenant.users().set_active(id, true).await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "user",
+                    id.as_uuid(),
+                    json!({"username": user.username.as_str()}),
+                )
+                .by(AuditEvent::UserReactivated, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_user(id);
+        Ok(updated)
+    }
+}

@@ -1,0 +1,418 @@
+//! Managing the organization's users without HTTP: the rules that keep an
+//! organization administrable, and changes that take effect at once.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a panic in a test is a failed test with a message"
+)]
+
+use curatore_auth::{
+    ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SigningAlgorithm, TokenSettings,
+    TokenSigner,
+};
+use curatore_domain::{
+    DatabaseUrl, EmailAddress, NewOrganization, Role, Secret, Slug, UserId, Username,
+};
+use curatore_migration::{Migrator, MigratorTrait};
+use curatore_persistence::{Database, DatabaseOptions};
+use curatore_service::{
+    AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits,
+    NewKey, Principal, RegistrationLimits, RequestContext, Services, UserChanges, UserQuery,
+};
+use curatore_test_support::TestDatabase;
+use serde_json::json;
+use std::time::Duration;
+
+const PASSWORD: &str = "a-long-admin-password";
+
+fn config() -> AuthConfig {
+    AuthConfig {
+        enabled: true,
+        signer: TokenSigner::new(TokenSettings {
+            secret: Secret::new("service-test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye"),
+            algorithm: SigningAlgorithm::HS256,
+            issuer: "curatore".into(),
+            audience: "curatore".into(),
+            access_ttl: Duration::from_secs(600),
+        }),
+        hasher: PasswordHasher::new(Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .expect("hasher"),
+        password_policy: PasswordPolicy::default(),
+        api_keys: ApiKeyFormat::new("cur_"),
+        refresh_ttl: Duration::from_secs(3600),
+        refresh_reuse_grace: Duration::ZERO,
+        allow_registration: false,
+        trusted_proxies: vec![],
+        login_limits: LoginLimits {
+            per_account: 5,
+            per_ip: 20,
+            window: Duration::from_secs(60),
+        },
+        registration_limits: RegistrationLimits {
+            per_ip: 5,
+            window: Duration::from_secs(3600),
+        },
+        cache_ttl: Duration::ZERO,
+    }
+}
+
+/// Services over a fresh, migrated and seeded SQLite database.
+async fn services(db: &TestDatabase, slug: &str) -> Services {
+    let url = DatabaseUrl::parse(&db.url()).expect("url");
+    let database = Database::connect(&DatabaseOptions::new(url))
+        .await
+        .expect("connect");
+    Migrator::up(database.connection(), None)
+        .await
+        .expect("migrate");
+    let services = Services::new(database, DefaultOrganization::default(), config());
+    services
+        .seed_initial_tenant(InitialAdmin {
+            organization_name: format!("Org {slug}"),
+            organization_slug: Slug::parse(slug).expect("slug"),
+            admin_email: EmailAddress::parse(&format!("admin@{slug}.example")).expect("email"),
+            admin_username: Username::parse("admin").expect("username"),
+            admin_password: Secret::new(PASSWORD),
+            admin_full_name: None,
+        })
+        .await
+        .expect("seed");
+    services
+}
+
+/// The admin, signed in: a context as the web layer would build it.
+async fn admin(services: &Services) -> RequestContext {
+    let client = Client::local();
+    let session = services
+        .login(&client, "admin", &Secret::new(PASSWORD))
+        .await
+        .expect("login");
+    let principal = services
+        .authenticate(Credentials::Bearer(session.access_token))
+        .await
+        .expect("authenticate");
+    RequestContext { principal, client }
+}
+
+/// Registers `name` with `role` (as the admin of `ctx`) and signs them in.
+async fn user(
+    services: &Services,
+    ctx: &RequestContext,
+    name: &str,
+    role: Role,
+) -> (UserId, RequestContext, Secret) {
+    let created = services
+        .register(
+            &Client::local(),
+            Some(&ctx.principal),
+            curatore_service::Registration {
+                email: format!("{name}@example.test"),
+                username: name.into(),
+                password: Secret::new(PASSWORD),
+                full_name: None,
+                role: Some(role),
+            },
+        )
+        .await
+        .expect("register");
+    let session = services
+        .login(&Client::local(), name, &Secret::new(PASSWORD))
+        .await
+        .expect("login");
+    let principal = services
+        .authenticate(Credentials::Bearer(session.access_token))
+        .await
+        .expect("authenticate");
+    (
+        created.id,
+        RequestContext {
+            principal,
+            client: Client::local(),
+        },
+        session.refresh_token,
+    )
+}
+
+fn role(r: &str) -> UserChanges {
+    UserChanges {
+        full_name: None,
+        role: Some(r.into()),
+    }
+}
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_leave_one_admin() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let admin_id = admin.principal.user_id().expect("a user");
+    let (bob, bob_ctx, _) = user(&services, &admin, "bob", Role::OrgAdmin).await;
+    // Both contexts were built while both were admins: the second demotion
+    // comes from a context that no longer matches the database.
+    services
+        .update_user(&admin, bob, role("member"))
+        .await
+        .expect("first demotion");
+    let refused = services
+        .update_user(&bob_ctx, admin_id, role("member"))
+        .await
+        .expect_err("the last admin stays");
+    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    assert!(
+        refused.message().contains("last active org_admin"),
+        "{refused:?}"
+    );
+    let refused = services
+        .deactivate_user(&bob_ctx, admin_id)
+        .await
+        .expect_err("the last admin stays active");
+    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    let admins = services
+        .list_users(
+            &admin,
+            UserQuery {
+                role: Some("org_admin".into()),
+                is_active: Some(true),
+                ..UserQuery::default()
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(admins.total, Some(1));
+}
+
+#[tokio::test]
+async fn not_even_the_system_may_remove_the_last_admin() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let admin_id = admin.principal.user_id().expect("a user");
+    let system = RequestContext {
+        principal: Principal::system(admin.principal.organization().clone()),
+        client: Client::local(),
+    };
+    for refused in [
+        services
+            .update_user(&system, admin_id, role("viewer"))
+            .await
+            .expect_err("demotion"),
+        services
+            .deactivate_user(&system, admin_id)
+            .await
+            .expect_err("deactivation"),
+    ] {
+        assert_eq!(refused.code(), ErrorCode::Forbidden);
+    }
+    // A name change is no demotion.
+    let renamed = services
+        .update_user(
+            &system,
+            admin_id,
+            UserChanges {
+                full_name: Some("Ada Admin".into()),
+                role: Some("org_admin".into()),
+            },
+        )
+        .await
+        .expect("rename");
+    assert_eq!(renamed.full_name.as_deref(), Some("Ada Admin"));
+}
+
+#[tokio::test]
+async fn admins_cannot_change_their_own_role_or_deactivate_themselves() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let (_, bob_ctx, _) = user(&services, &admin, "bob", Role::OrgAdmin).await;
+    let bob = bob_ctx.principal.user_id().expect("a user");
+    let refused = services
+        .update_user(&bob_ctx, bob, role("member"))
+        .await
+        .expect_err("own role");
+    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    assert!(refused.message().contains("your own role"));
+    let refused = services
+        .deactivate_user(&bob_ctx, bob)
+        .await
+        .expect_err("oneself");
+    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    assert!(refused.message().contains("yourself"));
+}
+
+#[tokio::test]
+async fn deactivation_ends_sessions_tokens_and_keys_at_once() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let (bob, bob_ctx, refresh) = user(&services, &admin, "bob", Role::Member).await;
+    let key = services
+        .create_api_key(
+            &bob_ctx,
+            NewKey {
+                name: "bob's".into(),
+                expires_in_days: None,
+                expires_days: None,
+                scopes: vec![],
+            },
+        )
+        .await
+        .expect("key");
+    let token = services
+        .login(&Client::local(), "bob", &Secret::new(PASSWORD))
+        .await
+        .expect("login")
+        .access_token;
+    services
+        .deactivate_user(&admin, bob)
+        .await
+        .expect("deactivate");
+    let err = services
+        .authenticate(Credentials::Bearer(token))
+        .await
+        .expect_err("old access token");
+    assert_eq!(err.code(), ErrorCode::InvalidToken);
+    let err = services
+        .authenticate(Credentials::ApiKey(key.secret.expose().to_owned()))
+        .await
+        .expect_err("key of an inactive user");
+    assert_eq!(err.code(), ErrorCode::InvalidApiKey);
+    assert!(services.refresh(&Client::local(), &refresh).await.is_err());
+    // Reactivation restores the account, not the sessions.
+    let back = services
+        .reactivate_user(&admin, bob)
+        .await
+        .expect("reactivate");
+    assert!(back.is_active);
+    assert!(services.refresh(&Client::local(), &refresh).await.is_err());
+    services
+        .login(&Client::local(), "bob", &Secret::new(PASSWORD))
+        .await
+        .expect("bob signs in again");
+}
+
+#[tokio::test]
+async fn a_role_change_ends_the_users_sessions() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let (bob, _, refresh) = user(&services, &admin, "bob", Role::Member).await;
+    let updated = services
+        .update_user(&admin, bob, role("viewer"))
+        .await
+        .expect("demote");
+    assert_eq!(updated.role, Role::Viewer);
+    assert!(services.refresh(&Client::local(), &refresh).await.is_err());
+    let refused = services
+        .update_user(&admin, bob, role(""))
+        .await
+        .expect_err("empty role");
+    assert_eq!(refused.code(), ErrorCode::ValidationFailed);
+    assert!(refused.message().contains("org_admin, member, viewer"));
+}
+
+#[tokio::test]
+async fn another_organizations_user_is_not_found_and_never_listed() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "alpha").await;
+    let admin = admin(&services).await;
+    let beta = services
+        .database()
+        .system()
+        .organizations()
+        .create(NewOrganization {
+            name: "Beta".into(),
+            display_name: "Beta".into(),
+            slug: Slug::parse("beta").expect("slug"),
+            settings: json!({}),
+            created_by: None,
+        })
+        .await
+        .expect("organization");
+    let beta_admin = RequestContext {
+        principal: Principal::system(beta),
+        client: Client::local(),
+    };
+    let alpha_admin = admin.principal.user_id().expect("a user");
+    for err in [
+        services
+            .get_user(&beta_admin, alpha_admin)
+            .await
+            .expect_err("get"),
+        services
+            .update_user(&beta_admin, alpha_admin, role("viewer"))
+            .await
+            .expect_err("update"),
+        services
+            .deactivate_user(&beta_admin, alpha_admin)
+            .await
+            .expect_err("deactivate"),
+        services
+            .reactivate_user(&beta_admin, alpha_admin)
+            .await
+            .expect_err("reactivate"),
+    ] {
+        assert_eq!(err.code(), ErrorCode::NotFound);
+    }
+    let listed = services
+        .list_users(&beta_admin, UserQuery::default())
+        .await
+        .expect("list");
+    assert_eq!((listed.items.len(), listed.total), (0, Some(0)));
+}
+
+#[tokio::test]
+async fn a_key_needs_the_users_scopes() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let as_key = |scopes: &[&str]| {
+        let services = &services;
+        let admin = &admin;
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        async move {
+            let created = services
+                .create_api_key(
+                    admin,
+                    NewKey {
+                        name: "k".into(),
+                        expires_in_days: None,
+                        expires_days: None,
+                        scopes,
+                    },
+                )
+                .await
+                .expect("key");
+            RequestContext {
+                principal: services
+                    .authenticate(Credentials::ApiKey(created.secret.expose().to_owned()))
+                    .await
+                    .expect("authenticate"),
+                client: Client::local(),
+            }
+        }
+    };
+    let reader = as_key(&["users:read"]).await;
+    let (bob, _, _) = user(&services, &admin, "bob", Role::Member).await;
+    services
+        .list_users(&reader, UserQuery::default())
+        .await
+        .expect("read");
+    let err = services
+        .deactivate_user(&reader, bob)
+        .await
+        .expect_err("write without the scope");
+    assert_eq!(err.code(), ErrorCode::InsufficientScope);
+    let other = as_key(&["organization:read"]).await;
+    let err = services
+        .list_users(&other, UserQuery::default())
+        .await
+        .expect_err("read without the scope");
+    assert_eq!(err.code(), ErrorCode::InsufficientScope);
+    let writer = as_key(&["write"]).await;
+    services.deactivate_user(&writer, bob).await.expect("write");
+}

@@ -1,0 +1,404 @@
+//! The organization's users, for its org_admins: list, show, change,
+//! deactivate, reactivate.
+
+use crate::auth::Caller;
+use crate::dto::UserBody;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use curatore_domain::UserId;
+use curatore_service::{UserChanges, UserQuery};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/v1/organizations/me/users").get(list))
+        .service(
+            web::resource("/api/v1/organizations/me/users/{id}")
+                .get(show)
+                .put(update)
+                .delete(deactivate),
+        )
+        .service(web::resource("/api/v1/organizations/me/users/{id}/reactivate").post(reactivate));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    is_active: Option<bool>,
+    role: Option<String>,
+    skip: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// The list as the original answered it.
+#[derive(Serialize)]
+struct UserList {
+    users: Vec<UserBody>,
+    total: u64,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ListQuery {
+        is_active,
+        role,
+        skip,
+        limit,
+    } = query.into_inner();
+    let defaults = UserQuery::default();
+    let query = UserQuery {
+        is_active,
+        role,
+        skip: skip.unwrap_or(defaults.skip),
+        limit: limit.unwrap_or(defaults.limit),
+    };
+    let page = state.services().list_users(&ctx, query).await?;
+    let users: Vec<UserBody> = page.items.iter().map(UserBody::from).collect();
+    Ok(HttpResponse::Ok().json(UserList {
+        total: page.total.unwrap_or(users.len() as u64),
+        users,
+    }))
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .services()
+        .get_user(&ctx, UserId::from_uuid(*id))
+        .await?;
+    Ok(HttpResponse::Ok().json(UserBody::from(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateRequest {
+    full_name: Option<String>,
+    role: Option<String>,
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let UpdateRequest { full_name, role } = body.into_inner();
+    let changes = UserChanges { full_name, role };
+    let user = state
+        .services()
+        .update_user(&ctx, UserId::from_uuid(*id), changes)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserBody::from(&user)))
+}
+
+/// A soft deactivation: the row stays, the account stops working.
+async fn deactivate(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::from_uuid(*id);
+    state.services().deactivate_user(&ctx, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn reactivate(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::from_uuid(*id);
+    let user = state.services().reactivate_user(&ctx, id).await?;
+    Ok(HttpResponse::Ok().json(UserBody::from(&user)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{PASSWORD, admin, app, call, state};
+    use actix_web::test::TestRequest;
+    use serde_json::{Value, json};
+
+    const USERS: &str = "/api/v1/organizations/me/users";
+
+    /// Registers `name` through the admin's existing registration route.
+    async fn register<S, B>(app: &S, auth: &(&'static str, String), name: &str, role: &str) -> Value
+    where
+        S: actix_web::dev::Service<
+                actix_http::Request,
+                Response = actix_web::dev::ServiceResponse<B>,
+                Error = actix_web::Error,
+            >,
+        B: actix_web::body::MessageBody,
+    {
+        let (status, body) = call(
+            app,
+            TestRequest::post()
+                .uri("/api/v1/auth/register")
+                .insert_header(auth.clone())
+                .set_json(json!({
+                    "email": format!("{name}@acme.example"),
+                    "username": name,
+                    "password": PASSWORD,
+                    "role": role,
+                })),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    fn id_of(body: &Value) -> String {
+        body["id"]
+            .as_str()
+            .or_else(|| body["user"]["id"].as_str())
+            .unwrap()
+            .to_owned()
+    }
+
+    #[actix_web::test]
+    async fn the_list_is_newest_first_with_a_total_and_filters() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        register(&app, &auth, "bob", "member").await;
+        register(&app, &auth, "vera", "viewer").await;
+        let get = |uri: &str| TestRequest::get().uri(uri).insert_header(auth.clone());
+        let (status, body) = call(&app, get(USERS)).await;
+        assert_eq!((status, body["total"].clone()), (200, json!(3)), "{body}");
+        let names: Vec<&str> = body["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["vera", "bob", "admin"]);
+        for field in [
+            "id",
+            "email",
+            "full_name",
+            "role",
+            "is_active",
+            "is_verified",
+        ] {
+            assert!(body["users"][0].get(field).is_some(), "{field}");
+        }
+        assert!(body["users"][0].get("created_at").is_some());
+        assert!(body["users"][0].get("last_login_at").is_some());
+        let (_, body) = call(&app, get(&format!("{USERS}?role=viewer"))).await;
+        assert_eq!(body["total"], json!(1));
+        let (_, body) = call(&app, get(&format!("{USERS}?skip=1&limit=1"))).await;
+        assert_eq!(
+            (body["total"].clone(), body["users"][0]["username"].clone()),
+            (json!(3), json!("bob"))
+        );
+        let (status, body) = call(&app, get(&format!("{USERS}?role=owner"))).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("org_admin")
+        );
+        let (status, _) = call(&app, get(&format!("{USERS}?limit=0"))).await;
+        assert_eq!(status, 400);
+        let (status, _) = call(&app, get(&format!("{USERS}?limit=1001"))).await;
+        assert_eq!(status, 400);
+        let (status, _) = call(&app, get(&format!("{USERS}?skip=-1"))).await;
+        assert_eq!(status, 400);
+    }
+
+    #[actix_web::test]
+    async fn a_missing_or_malformed_id_is_never_a_500() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let missing = format!("{USERS}/0195d3a0-0000-7000-8000-000000000000");
+        for req in [
+            TestRequest::get().uri(&missing),
+            TestRequest::delete().uri(&missing),
+            TestRequest::post().uri(&format!("{missing}/reactivate")),
+            TestRequest::put()
+                .uri(&missing)
+                .set_json(json!({"full_name": "X"})),
+        ] {
+            let (status, body) = call(&app, req.insert_header(auth.clone())).await;
+            assert_eq!(
+                (status, body["error"]["code"].clone()),
+                (404, json!("not_found"))
+            );
+        }
+        let (status, _) = call(
+            &app,
+            TestRequest::get()
+                .uri(&format!("{USERS}/not-a-uuid"))
+                .insert_header(auth),
+        )
+        .await;
+        assert!(matches!(status, 400 | 404 | 422), "{status}");
+    }
+
+    #[actix_web::test]
+    async fn put_changes_name_and_role_and_refuses_unknown_roles() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let bob = id_of(&register(&app, &auth, "bob", "member").await);
+        let put = |body: Value| {
+            TestRequest::put()
+                .uri(&format!("{USERS}/{bob}"))
+                .insert_header(auth.clone())
+                .set_json(body)
+        };
+        let (status, body) = call(&app, put(json!({"full_name": "Bob B", "role": "viewer"}))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            (body["full_name"].clone(), body["role"].clone()),
+            (json!("Bob B"), json!("viewer"))
+        );
+        for role in ["", "owner"] {
+            let (status, body) = call(&app, put(json!({"role": role}))).await;
+            assert_eq!(status, 400, "{body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("viewer")
+            );
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_admin_cannot_demote_or_deactivate_themselves() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let (_, me) = call(
+            &app,
+            TestRequest::get().uri(USERS).insert_header(auth.clone()),
+        )
+        .await;
+        let me = me["users"][0]["id"].as_str().unwrap().to_owned();
+        let (status, body) = call(
+            &app,
+            TestRequest::put()
+                .uri(&format!("{USERS}/{me}"))
+                .insert_header(auth.clone())
+                .set_json(json!({"role": "member"})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (403, json!("forbidden"))
+        );
+        let (status, body) = call(
+            &app,
+            TestRequest::delete()
+                .uri(&format!("{USERS}/{me}"))
+                .insert_header(auth.clone()),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (403, json!("forbidden"))
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_deactivated_user_is_refused_at_once_and_can_be_reactivated() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let bob = id_of(&register(&app, &auth, "bob", "org_admin").await);
+        let (status, login) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_json(json!({"email_or_username": "bob", "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(status, 200, "{login}");
+        let bob_auth = (
+            "authorization",
+            format!("Bearer {}", login["access_token"].as_str().unwrap()),
+        );
+        let (status, _) = call(
+            &app,
+            TestRequest::get()
+                .uri(USERS)
+                .insert_header(bob_auth.clone()),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _) = call(
+            &app,
+            TestRequest::delete()
+                .uri(&format!("{USERS}/{bob}"))
+                .insert_header(auth.clone()),
+        )
+        .await;
+        assert_eq!(status, 204);
+        let (status, _) = call(
+            &app,
+            TestRequest::get()
+                .uri(USERS)
+                .insert_header(bob_auth.clone()),
+        )
+        .await;
+        assert_eq!(status, 401);
+        let (status, body) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/refresh")
+                .set_json(json!({"refresh_token": login["refresh_token"]})),
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+        let (status, body) = call(
+            &app,
+            TestRequest::post()
+                .uri(&format!("{USERS}/{bob}/reactivate"))
+                .insert_header(auth.clone()),
+        )
+        .await;
+        assert_eq!(
+            (status, body["is_active"].clone()),
+            (200, json!(true)),
+            "{body}"
+        );
+        // The old session stays ended.
+        let (status, _) = call(&app, TestRequest::get().uri(USERS).insert_header(bob_auth)).await;
+        assert_eq!(status, 401);
+    }
+
+    #[actix_web::test]
+    async fn members_may_not_manage_users() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        register(&app, &auth, "bob", "member").await;
+        let (_, login) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_json(json!({"email_or_username": "bob", "password": PASSWORD})),
+        )
+        .await;
+        let bob_auth = (
+            "authorization",
+            format!("Bearer {}", login["access_token"].as_str().unwrap()),
+        );
+        let (status, body) =
+            call(&app, TestRequest::get().uri(USERS).insert_header(bob_auth)).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (403, json!("forbidden"))
+        );
+    }
+}
