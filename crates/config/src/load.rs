@@ -442,6 +442,12 @@ impl Resolver {
                 return Err(self.invalid(variable, "must be at least 1".to_owned()));
             }
         }
+        if s.audit_retention_days == Some(0) {
+            return Err(self.invalid(
+                "AUDIT_RETENTION_DAYS",
+                "must be at least 1 (leave it unset to keep entries forever)".to_owned(),
+            ));
+        }
         if s.refresh_token_reuse_interval_seconds > 60 {
             return Err(self.invalid(
                 "REFRESH_TOKEN_REUSE_INTERVAL_SECONDS",

@@ -198,6 +198,10 @@ settings! {
     /// asked again; changes made through this process apply at once (0: always ask).
     auth_cache_seconds: u64 = 2, env "AUTH_CACHE_SECONDS";
 
+    /// Days audit entries are kept; older ones are deleted hourly in batches
+    /// (unset: kept forever). `curatore-server audit purge` does the same on demand.
+    audit_retention_days: Option<u32> = None, env "AUDIT_RETENTION_DAYS";
+
     // --- Multi-Tenancy ---
     /// Require authentication; off keeps the single-tenant behaviour of old deployments.
     enable_auth: bool = false, env "ENABLE_AUTH";

@@ -24,6 +24,21 @@ enum Command {
     Seed,
     /// Print the effective configuration, where each value came from, secrets redacted.
     Config,
+    /// Audit-trail maintenance.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Delete audit entries older than a number of days (in batches), then exit.
+    Purge {
+        /// Days to keep; defaults to AUDIT_RETENTION_DAYS.
+        #[arg(long, value_name = "DAYS")]
+        older_than: Option<u32>,
+    },
 }
 
 /// Why the server stopped early.
@@ -69,6 +84,20 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Seed => {
             let settings = prepare(&loaded)?;
             startup::seed_only(&settings).await
+        }
+        Command::Audit {
+            action: AuditCommand::Purge { older_than },
+        } => {
+            let settings = prepare(&loaded)?;
+            let days = older_than
+                .or(settings.audit_retention_days)
+                .ok_or_else(|| {
+                    Failure::Config(
+                        "--older-than DAYS or AUDIT_RETENTION_DAYS: say how many days to keep"
+                            .into(),
+                    )
+                })?;
+            startup::purge_audit(&settings, days).await
         }
         Command::Serve => {
             let settings = prepare(&loaded)?;

@@ -39,6 +39,7 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
     }
 
     // The dummy hash for unknown-user logins, made now rather than on the first such login.
+    spawn_retention(&settings, &services);
     let hasher = services.config().hasher.clone();
     actix_web::rt::spawn(async move {
         if let Err(e) = hasher.warm_up().await {
@@ -169,6 +170,13 @@ pub async fn seed_only(settings: &Settings) -> Result<(), Failure> {
 /// Connect (with retries), migrate, seed: the first half of start-up. The
 /// services it returns are the ones that then serve.
 async fn prepare(settings: &Settings) -> Result<Services, Failure> {
+    let services = open_services(settings).await?;
+    seed(settings, &services).await?;
+    Ok(services)
+}
+
+/// Connect (with retries) and migrate, without seeding.
+async fn open_services(settings: &Settings) -> Result<Services, Failure> {
     let auth = auth_config(settings)?;
     tracing::info!("Initializing database...");
     let db = connect_with_retry(settings).await?;
@@ -179,9 +187,51 @@ async fn prepare(settings: &Settings) -> Result<Services, Failure> {
         id: settings.default_org_id.map(Into::into),
         slug: Some(settings.default_org_slug.clone()),
     };
-    let services = Services::new(db, default_org, auth);
-    seed(settings, &services).await?;
-    Ok(services)
+    Ok(Services::new(db, default_org, auth))
+}
+
+/// `curatore-server audit purge`: deletes audit entries older than `days`.
+pub async fn purge_audit(settings: &Settings, days: u32) -> Result<(), Failure> {
+    let services = open_services(settings).await?;
+    let purged = services.purge_audit_log(days).await;
+    services.database().close().await;
+    let deleted = purged.map_err(|e| match e.code() {
+        ErrorCode::ValidationFailed => Failure::Config(format!("--older-than: {}", e.message())),
+        _ => Failure::Runtime(format!("purging the audit log failed: {e}")),
+    })?;
+    tracing::info!(
+        deleted,
+        older_than_days = days,
+        "Audit entries older than {days} days deleted: {deleted}"
+    );
+    Ok(())
+}
+
+/// How often retention runs while serving.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// With `AUDIT_RETENTION_DAYS` set, purges old audit entries a minute after
+/// start and then hourly, for as long as the server runs.
+fn spawn_retention(settings: &Settings, services: &Services) {
+    let Some(days) = settings.audit_retention_days else {
+        return;
+    };
+    tracing::info!(
+        days,
+        "Audit retention: entries older than {days} days are deleted hourly"
+    );
+    let services = services.clone();
+    actix_web::rt::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        loop {
+            match services.purge_audit_log(days).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "Audit retention deleted {deleted} entries"),
+                Err(e) => tracing::warn!("audit retention failed; retrying in an hour: {e}"),
+            }
+            tokio::time::sleep(RETENTION_EVERY).await;
+        }
+    });
 }
 
 fn database_options(settings: &Settings) -> DatabaseOptions {

@@ -60,3 +60,26 @@ async fn parallel_settings_merges_lose_no_key(db: TestDatabase) {
 }
 
 on_both!(parallel_settings_merges_lose_no_key);
+
+#[test]
+fn audit_purge_runs_once_and_refuses_zero_days() {
+    let db = TestDatabase::sqlite();
+    let ok = support::run(&db.url(), &[], &["audit", "purge", "--older-than", "30"]);
+    assert!(ok.status.success(), "{ok:?}");
+    let logs =
+        String::from_utf8_lossy(&ok.stdout).to_string() + &String::from_utf8_lossy(&ok.stderr);
+    assert!(
+        logs.contains("Audit entries older than 30 days deleted: 0"),
+        "{logs}"
+    );
+    let zero = support::run(&db.url(), &[], &["audit", "purge", "--older-than", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{zero:?}");
+    let unset = support::run(&db.url(), &[], &["audit", "purge"]);
+    assert_eq!(unset.status.code(), Some(2), "{unset:?}");
+    let bad_env = support::run(
+        &db.url(),
+        &[("AUDIT_RETENTION_DAYS", "0")],
+        &["audit", "purge"],
+    );
+    assert_eq!(bad_env.status.code(), Some(2), "{bad_env:?}");
+}

@@ -56,6 +56,8 @@ audit_events! {
     UserDeactivated = "deactivate_user";
     /// A user was reactivated by an org_admin.
     UserReactivated = "reactivate_user";
+    /// Audit entries past `AUDIT_RETENTION_DAYS` were deleted.
+    PurgeAuditLog = "purge_audit_log";
     /// The first organization and its admin were created.
     SeedInitialTenant = "seed_initial_tenant";
 }

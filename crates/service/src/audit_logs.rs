@@ -211,6 +211,51 @@ impl Services {
     }
 }
 
+/// How many entries one purge statement deletes at most.
+const PURGE_BATCH: u64 = 5_000;
+
+impl Services {
+    /// Retention: deletes audit entries older than `days` days, in batches
+    /// of at most 5,000 so other writers are never held up for long, and
+    /// records one `purge_audit_log` entry saying how many went. Not an
+    /// operation of any organization: the server runs it on a timer
+    /// (`AUDIT_RETENTION_DAYS`) and `curatore-server audit purge` on demand.
+    ///
+    /// # Errors
+    /// 400 for zero days; 503 when the database is unavailable (entries
+    /// deleted by earlier batches stay deleted).
+    pub async fn purge_audit_log(&self, days: u32) -> Result<u64> {
+        if days == 0 {
+            return Err(ServiceError::validation(
+                "keep audit entries at least 1 day",
+            ));
+        }
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+        let audit = self.database().system().audit_logs();
+        let mut deleted = 0;
+        loop {
+            let batch = audit.purge_batch(cutoff, PURGE_BATCH).await?;
+            deleted += batch;
+            if batch < PURGE_BATCH {
+                break;
+            }
+        }
+        if deleted > 0 {
+            audit
+                .record(
+                    crate::audit::Entry::anonymous(serde_json::json!({
+                        "deleted": deleted,
+                        "older_than_days": days,
+                        "cutoff": cutoff.to_rfc3339(),
+                    }))
+                    .done_from(crate::AuditEvent::PurgeAuditLog, &crate::Client::local()),
+                )
+                .await?;
+        }
+        Ok(deleted)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -348,3 +348,47 @@ async fn seeding_twice_creates_nothing_the_second_time() {
     ));
     let _: OrganizationId = admin(&services).await.organization_id();
 }
+
+#[tokio::test]
+async fn retention_deletes_only_entries_older_than_the_cutoff_and_says_so() {
+    use sea_orm::ConnectionTrait;
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    for i in 0..3 {
+        services
+            .create_api_key(&ctx, key(&format!("k{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    // The seed, the login and two keys are from long ago; the last key is today's.
+    services
+        .database()
+        .connection()
+        .execute_unprepared(
+            "UPDATE audit_logs SET created_at = '2000-01-01 00:00:00+00:00' \
+             WHERE NOT (action = 'api_key_created' AND details LIKE '%\"k2\"%')",
+        )
+        .await
+        .unwrap();
+    assert!(services.purge_audit_log(0).await.is_err());
+    let deleted = services.purge_audit_log(30).await.unwrap();
+    assert_eq!(deleted, 4);
+    let left = services
+        .list_audit_log(&ctx, &Default::default())
+        .await
+        .unwrap();
+    let actions: Vec<&str> = left.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, vec!["api_key_created"]);
+    // The purge itself is recorded, as the system's (no organization's) entry.
+    let purges = services
+        .database()
+        .system()
+        .audit_logs()
+        .list_by_action("purge_audit_log", 5)
+        .await
+        .unwrap();
+    assert_eq!(purges.len(), 1);
+    assert_eq!(purges[0].details.as_ref().unwrap()["deleted"], 4);
+    assert_eq!(services.purge_audit_log(30).await.unwrap(), 0);
+}

@@ -221,4 +221,26 @@ impl SystemAuditLogs<'_> {
             .await?);
         rows.into_iter().map(AuditLogEntry::try_from).collect()
     }
+
+    /// Deletes at most `batch` entries created before `cutoff`, oldest
+    /// first, in one short statement; returns how many. Retention calls it
+    /// until it returns less than `batch`, so other writers get their turn
+    /// between batches.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn purge_batch(&self, cutoff: DateTime<Utc>, batch: u64) -> Result<u64> {
+        let oldest = sea_orm::sea_query::Query::select()
+            .column(Column::Id)
+            .from(Entity)
+            .and_where(Column::CreatedAt.lt(cutoff))
+            .order_by(Column::CreatedAt, sea_orm::Order::Asc)
+            .limit(batch)
+            .to_owned();
+        let res = write!(self.h, |c| Entity::delete_many()
+            .filter(Column::Id.in_subquery(oldest))
+            .exec(c)
+            .await?);
+        Ok(res.rows_affected)
+    }
 }
