@@ -35,6 +35,7 @@ mod users;
 
 pub use api_keys::{CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
+pub use audit_logs::{AuditLogPage, AuditLogQuery};
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 pub use context::{Access, Actor, Client, Principal, RequestContext, SCOPE_RESOURCES, Scope};
 pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
@@ -48,4 +49,3 @@ pub use services::{
 pub use sessions::{LogoutTarget, Registration, Session};
 pub use text::NAME_MAX;
 pub use users::{MAX_USER_PAGE, UserChanges, UserQuery};
-pub use audit_logs::{AuditLogPage, AuditLogQuery};
