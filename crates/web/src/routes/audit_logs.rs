@@ -15,7 +15,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 /// hold several comma-separated actions; every other parameter appears at
 /// most once. (`web::Query` into a struct cannot collect repeated keys, so
 /// the pairs are decoded as a list and sorted out here.)
-fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery, ApiError> {
+pub(super) fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery, ApiError> {
     let mut q = AuditLogQuery::default();
     for (key, value) in pairs {
         let slot = match key.as_str() {

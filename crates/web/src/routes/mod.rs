@@ -1,4 +1,5 @@
 pub(crate) mod api_keys;
+pub(crate) mod audit_export;
 pub(crate) mod audit_logs;
 pub(crate) mod auth;
 pub(crate) mod health;
