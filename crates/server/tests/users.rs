@@ -200,7 +200,35 @@ async fn a_deactivation_takes_effect_at_once(db: TestDatabase) {
     );
 }
 
+/// An invite without a password answers a temporary one that signs in and
+/// appears nowhere in the server's log.
+async fn an_invite_returns_its_temporary_password_once(db: TestDatabase) {
+    let s = start(&db);
+    let (root, _) = login(&s, "admin");
+    let r = s.call(
+        "POST",
+        USERS,
+        &[("authorization", &root)],
+        Some(&json!({"email": "ivy@example.test", "username": "ivy", "role": "viewer"})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let temporary = r.json()["temporary_password"].as_str().unwrap().to_owned();
+    let r = s.call(
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(&json!({"email_or_username": "ivy", "password": temporary})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        s.logs().iter().all(|line| !line.contains(&temporary)),
+        "the temporary password was logged"
+    );
+}
+
 on_both!(
     admins_removing_each_other_leave_one,
-    a_deactivation_takes_effect_at_once
+    a_deactivation_takes_effect_at_once,
+    an_invite_returns_its_temporary_password_once,
 );

@@ -48,4 +48,4 @@ pub use services::{
 };
 pub use sessions::{LogoutTarget, Registration, Session};
 pub use text::NAME_MAX;
-pub use users::{MAX_USER_PAGE, UserChanges, UserQuery};
+pub use users::{Invitation, InvitedUser, MAX_USER_PAGE, UserChanges, UserQuery};

@@ -17,8 +17,9 @@ use curatore_domain::{
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions};
 use curatore_service::{
-    AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits,
-    NewKey, Principal, RegistrationLimits, RequestContext, Services, UserChanges, UserQuery,
+    AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin, Invitation,
+    LoginLimits, NewKey, Principal, RegistrationLimits, RequestContext, Services, UserChanges,
+    UserQuery,
 };
 use curatore_test_support::TestDatabase;
 use serde_json::json;
@@ -415,4 +416,77 @@ async fn a_key_needs_the_users_scopes() {
     assert_eq!(err.code(), ErrorCode::InsufficientScope);
     let writer = as_key(&["write"]).await;
     services.deactivate_user(&writer, bob).await.expect("write");
+}
+
+fn invitation(name: &str, password: Option<&str>) -> Invitation {
+    Invitation {
+        email: format!("{name}@example.test"),
+        username: name.into(),
+        full_name: None,
+        role: None,
+        password: password.map(Secret::new),
+    }
+}
+
+#[tokio::test]
+async fn an_invite_generates_a_password_only_when_none_is_given() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let invited = services
+        .invite_user(&admin, invitation("ivy", None))
+        .await
+        .expect("invite");
+    assert_eq!(invited.user.role, Role::Member);
+    let temporary = invited.temporary_password.expect("generated");
+    assert!(temporary.expose().len() >= 24);
+    services
+        .login(&Client::local(), "ivy", &temporary)
+        .await
+        .expect("the temporary password signs in");
+    let given = services
+        .invite_user(&admin, invitation("vic", Some("a-given-password")))
+        .await
+        .expect("invite");
+    assert!(given.temporary_password.is_none());
+    let weak = services
+        .invite_user(&admin, invitation("wes", Some("short")))
+        .await
+        .expect_err("policy");
+    assert_eq!(weak.code(), ErrorCode::WeakPassword);
+    let taken = services
+        .invite_user(&admin, invitation("ivy", None))
+        .await
+        .expect_err("taken");
+    assert_eq!(taken.code().status(), 409);
+    let (_, member, _) = user(&services, &admin, "bob", Role::Member).await;
+    let refused = services
+        .invite_user(&member, invitation("eve", None))
+        .await
+        .expect_err("member");
+    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    let key = services
+        .create_api_key(
+            &admin,
+            NewKey {
+                name: "k".into(),
+                expires_in_days: None,
+                expires_days: None,
+                scopes: vec!["users:write".into()],
+            },
+        )
+        .await
+        .expect("key");
+    let as_key = RequestContext {
+        principal: services
+            .authenticate(Credentials::ApiKey(key.secret.expose().to_owned()))
+            .await
+            .expect("authenticate"),
+        client: Client::local(),
+    };
+    let refused = services
+        .invite_user(&as_key, invitation("kim", None))
+        .await
+        .expect_err("keys never create users");
+    assert_eq!(refused.code(), ErrorCode::Forbidden);
 }

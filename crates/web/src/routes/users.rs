@@ -5,21 +5,26 @@ use crate::auth::Caller;
 use crate::dto::UserBody;
 use crate::error::ApiError;
 use crate::state::AppState;
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use curatore_domain::UserId;
-use curatore_service::{UserChanges, UserQuery};
+use curatore_domain::{Secret, UserId};
+use curatore_service::{Invitation, UserChanges, UserQuery};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/organizations/me/users").get(list))
-        .service(
-            web::resource("/api/v1/organizations/me/users/{id}")
-                .get(show)
-                .put(update)
-                .delete(deactivate),
-        )
-        .service(web::resource("/api/v1/organizations/me/users/{id}/reactivate").post(reactivate));
+    cfg.service(
+        web::resource("/api/v1/organizations/me/users")
+            .get(list)
+            .post(invite),
+    )
+    .service(
+        web::resource("/api/v1/organizations/me/users/{id}")
+            .get(show)
+            .put(update)
+            .delete(deactivate),
+    )
+    .service(web::resource("/api/v1/organizations/me/users/{id}/reactivate").post(reactivate));
 }
 
 #[derive(Deserialize)]
@@ -62,6 +67,53 @@ async fn list(
         total: page.total.unwrap_or(users.len() as u64),
         users,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteRequest {
+    email: String,
+    username: String,
+    full_name: Option<String>,
+    role: Option<String>,
+    password: Option<Secret>,
+}
+
+#[derive(Serialize)]
+struct InvitedBody {
+    #[serde(flatten)]
+    user: UserBody,
+    /// The generated password (null when the invite gave one): shown here
+    /// once, never stored or logged.
+    temporary_password: Option<String>,
+}
+
+async fn invite(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    body: web::Json<InviteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let InviteRequest {
+        email,
+        username,
+        full_name,
+        role,
+        password,
+    } = body.into_inner();
+    let invitation = Invitation {
+        email,
+        username,
+        full_name,
+        role,
+        password,
+    };
+    let invited = state.services().invite_user(&ctx, invitation).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(InvitedBody {
+            user: UserBody::from(&invited.user),
+            temporary_password: invited.temporary_password.map(|p| p.expose().to_owned()),
+        }))
 }
 
 async fn show(
@@ -375,6 +427,67 @@ mod tests {
         // The old session stays ended.
         let (status, _) = call(&app, TestRequest::get().uri(USERS).insert_header(bob_auth)).await;
         assert_eq!(status, 401);
+    }
+
+    #[actix_web::test]
+    async fn an_invite_without_a_password_returns_a_temporary_one_that_signs_in() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let invite = |body: Value| {
+            TestRequest::post()
+                .uri(USERS)
+                .insert_header(auth.clone())
+                .set_json(body)
+        };
+        let (status, body) = call(
+            &app,
+            invite(json!({"email": "ivy@acme.example", "username": "ivy", "full_name": "Ivy"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["role"], json!("member"));
+        let temporary = body["temporary_password"].as_str().unwrap().to_owned();
+        assert!(temporary.len() >= 24);
+        let (status, _) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_json(json!({"email_or_username": "ivy", "password": temporary})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, body) = call(
+            &app,
+            invite(json!({"email": "vic@acme.example", "username": "vic", "role": "viewer", "password": PASSWORD})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["temporary_password"].clone()),
+            (201, Value::Null),
+            "{body}"
+        );
+        assert_eq!(body["role"], json!("viewer"));
+        for (bad, status_code) in [
+            (
+                json!({"email": "ivy@acme.example", "username": "ivy2"}),
+                409,
+            ),
+            (json!({"email": "new@acme.example", "username": "ivy"}), 409),
+            (json!({"email": "x@acme.example", "username": "xy"}), 400),
+            (
+                json!({"email": "y@acme.example", "username": "yyy", "role": "owner"}),
+                400,
+            ),
+            (
+                json!({"email": "z@acme.example", "username": "zzz", "password": "short"}),
+                400,
+            ),
+            (json!({"email": "not-an-email", "username": "www"}), 400),
+        ] {
+            let (status, body) = call(&app, invite(bad.clone())).await;
+            assert_eq!(status, status_code, "{bad}: {body}");
+        }
     }
 
     #[actix_web::test]
