@@ -36,6 +36,8 @@ audit_events! {
     TokenRefresh = "token_refresh";
     /// A rotated refresh token came back; its session was ended.
     RefreshTokenReuse = "refresh_token_reuse";
+    /// A caller without the needed role was refused an admin operation.
+    AccessDenied = "access_denied";
     /// A user changed their own password.
     ChangePassword = "change_password";
     /// A user was created by registration or by an org_admin.

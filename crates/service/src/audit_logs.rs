@@ -4,7 +4,7 @@ use crate::context::{Access, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::services::Services;
 use chrono::{DateTime, Utc};
-use curatore_domain::{AuditAction, AuditLogEntry, AuditLogId, AuditStatus, Role, UserId};
+use curatore_domain::{AuditAction, AuditLogEntry, AuditLogId, AuditStatus, UserId};
 use curatore_persistence::AuditFilter;
 use uuid::Uuid;
 
@@ -186,7 +186,7 @@ impl Services {
         ctx: &RequestContext,
         query: &AuditLogQuery,
     ) -> Result<AuditLogPage> {
-        ctx.principal.require_role(Role::OrgAdmin)?;
+        self.require_admin(ctx, "list_audit_log").await?;
         ctx.principal.require_scope(READ)?;
         let (filter, after, limit) = query.parse()?;
         // One more than asked: whether it comes back says if a next page exists.

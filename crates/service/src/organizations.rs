@@ -6,7 +6,7 @@ use crate::error::{Result, ServiceError};
 use crate::services::Services;
 use crate::text;
 use curatore_domain::settings::{check_settings, merge_settings};
-use curatore_domain::{Organization, OrganizationId, Role};
+use curatore_domain::{Organization, OrganizationId};
 use serde_json::{Value, json};
 
 const READ: Scope = Scope::new("organization", Access::Read);
@@ -58,7 +58,7 @@ impl Services {
         ctx: &RequestContext,
         changes: OrganizationChanges,
     ) -> Result<Organization> {
-        ctx.principal.require_role(Role::OrgAdmin)?;
+        self.require_admin(ctx, "update_organization").await?;
         ctx.principal.require_scope(WRITE)?;
         let display_name = changes
             .display_name
@@ -116,7 +116,7 @@ impl Services {
         ctx: &RequestContext,
         patch: Value,
     ) -> Result<Value> {
-        ctx.principal.require_role(Role::OrgAdmin)?;
+        self.require_admin(ctx, "update_organization_settings").await?;
         ctx.principal.require_scope(WRITE)?;
         check_settings(&patch)?;
         let org = ctx.organization_id();

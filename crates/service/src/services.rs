@@ -368,6 +368,40 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Refuses a caller below org_admin, and records the refusal in the
+    /// organization's trail (`access_denied`, with the operation): someone
+    /// probing admin routes is worth knowing about. A failure to record is
+    /// logged and does not change the answer.
+    ///
+    /// # Errors
+    /// 403 `forbidden`.
+    pub(crate) async fn require_admin(
+        &self,
+        ctx: &crate::RequestContext,
+        operation: &'static str,
+    ) -> Result<()> {
+        let Err(refused) = ctx.principal.require_role(Role::OrgAdmin) else {
+            return Ok(());
+        };
+        let entry = crate::audit::Entry::anonymous(
+            serde_json::json!({"operation": operation, "needs": "org_admin"}),
+        )
+        .failed("forbidden: this operation needs the org_admin role")
+        .by(crate::AuditEvent::AccessDenied, ctx);
+        if let Err(e) = self
+            .database()
+            .tenant(ctx.organization_id())
+            .audit_logs()
+            .record(entry)
+            .await
+        {
+            tracing::warn!(error = %e, operation, "could not record a refused admin operation");
+        }
+        Err(refused)
+    }
+}
+
 /// 401 `authentication_required`.
 pub fn authentication_required() -> ServiceError {
     ServiceError::new(

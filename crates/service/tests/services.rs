@@ -392,3 +392,71 @@ async fn retention_deletes_only_entries_older_than_the_cutoff_and_says_so() {
     assert_eq!(purges[0].details.as_ref().unwrap()["deleted"], 4);
     assert_eq!(services.purge_audit_log(30).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn an_admin_operation_refused_to_a_member_is_recorded() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    let hash = services
+        .config()
+        .hasher
+        .hash(&Secret::new(PASSWORD))
+        .await
+        .unwrap();
+    services
+        .database()
+        .tenant(ctx.organization_id())
+        .users()
+        .create(NewUser {
+            organization_id: ctx.organization_id(),
+            email: EmailAddress::parse("member@acme.example").unwrap(),
+            username: Username::parse("member").unwrap(),
+            password_hash: hash,
+            full_name: None,
+            role: Role::Member,
+            is_verified: true,
+        })
+        .await
+        .unwrap();
+    let session = services
+        .login(&Client::local(), "member", &Secret::new(PASSWORD))
+        .await
+        .unwrap();
+    let member = RequestContext {
+        principal: services
+            .authenticate(Credentials::Bearer(session.access_token))
+            .await
+            .unwrap(),
+        client: Client::local(),
+    };
+    let err = services
+        .update_my_organization(
+            &member,
+            OrganizationChanges {
+                display_name: Some("Mine now".into()),
+                settings: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Forbidden);
+    let denied = services
+        .list_audit_log(
+            &ctx,
+            &curatore_service::AuditLogQuery {
+                actions: vec![AuditEvent::AccessDenied.as_str().into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(denied.items.len(), 1);
+    let entry = &denied.items[0];
+    assert_eq!(entry.user_id, member.principal.user_id());
+    assert_eq!(
+        entry.details.as_ref().unwrap()["operation"],
+        "update_organization"
+    );
+    assert_eq!(entry.status.as_str(), "failure");
+}
