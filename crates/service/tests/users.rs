@@ -17,9 +17,9 @@ use curatore_domain::{
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions};
 use curatore_service::{
-    AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin, Invitation,
-    LoginLimits, NewKey, Principal, RegistrationLimits, RequestContext, Services, UserChanges,
-    UserQuery,
+    AuditEvent, AuditLogQuery, AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode,
+    InitialAdmin, Invitation, LoginLimits, NewKey, Principal, RegistrationLimits, RequestContext,
+    Services, UserChanges, UserQuery,
 };
 use curatore_test_support::TestDatabase;
 use serde_json::json;
@@ -489,4 +489,71 @@ async fn an_invite_generates_a_password_only_when_none_is_given() {
         .await
         .expect_err("keys never create users");
     assert_eq!(refused.code(), ErrorCode::Forbidden);
+}
+
+/// How many entries of `event` the trail holds about `user`.
+async fn entries(
+    services: &Services,
+    ctx: &RequestContext,
+    event: AuditEvent,
+    user: UserId,
+) -> usize {
+    services
+        .list_audit_log(
+            ctx,
+            &AuditLogQuery {
+                actions: vec![event.as_str().to_owned()],
+                entity_id: Some(user.as_uuid().to_string()),
+                limit: Some("1000".into()),
+                ..AuditLogQuery::default()
+            },
+        )
+        .await
+        .expect("audit log")
+        .items
+        .len()
+}
+
+#[tokio::test]
+async fn every_change_writes_one_audit_entry_and_no_ops_write_none() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let (bob, _, _) = user(&services, &admin, "bob", Role::Member).await;
+    services
+        .update_user(&admin, bob, role("viewer"))
+        .await
+        .expect("update");
+    // The same role again changes nothing and records nothing.
+    services
+        .update_user(&admin, bob, role("viewer"))
+        .await
+        .expect("no-op");
+    services
+        .deactivate_user(&admin, bob)
+        .await
+        .expect("deactivate");
+    services.deactivate_user(&admin, bob).await.expect("again");
+    services
+        .reactivate_user(&admin, bob)
+        .await
+        .expect("reactivate");
+    services.reactivate_user(&admin, bob).await.expect("again");
+    for event in [
+        AuditEvent::UserUpdated,
+        AuditEvent::UserDeactivated,
+        AuditEvent::UserReactivated,
+    ] {
+        assert_eq!(entries(&services, &admin, event, bob).await, 1, "{event:?}");
+    }
+    // A refused change records nothing either.
+    let admin_id = admin.principal.user_id().expect("a user");
+    services
+        .deactivate_user(&admin, admin_id)
+        .await
+        .expect_err("oneself");
+    assert_eq!(
+        entries(&services, &admin, AuditEvent::UserDeactivated, admin_id).await,
+        0
+    );
 }
