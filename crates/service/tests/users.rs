@@ -291,6 +291,10 @@ async fn deactivation_ends_sessions_tokens_and_keys_at_once() {
     assert!(back.is_active);
     assert!(services.refresh(&Client::local(), &refresh).await.is_err());
     services
+        .authenticate(Credentials::ApiKey(key.secret.expose().to_owned()))
+        .await
+        .expect("the key works again: it was refused, not revoked");
+    services
         .login(&Client::local(), "bob", &Secret::new(PASSWORD))
         .await
         .expect("bob signs in again");
