@@ -491,6 +491,47 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn keys_need_the_users_scopes() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let bob = id_of(&register(&app, &auth, "bob", "member").await);
+        let mut keys = Vec::new();
+        for scopes in [json!(["users:read"]), json!(["organization:read"])] {
+            let (status, body) = call(
+                &app,
+                TestRequest::post()
+                    .uri("/api/v1/api-keys")
+                    .insert_header(auth.clone())
+                    .set_json(json!({"name": "k", "scopes": scopes})),
+            )
+            .await;
+            assert_eq!(status, 201, "{body}");
+            keys.push(body["key"].as_str().unwrap().to_owned());
+        }
+        let as_key = |req: TestRequest, key: &str| req.insert_header(("x-api-key", key.to_owned()));
+        let (status, _) = call(&app, as_key(TestRequest::get().uri(USERS), &keys[0])).await;
+        assert_eq!(status, 200);
+        let (status, body) = call(
+            &app,
+            as_key(
+                TestRequest::delete().uri(&format!("{USERS}/{bob}")),
+                &keys[0],
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (403, json!("insufficient_scope"))
+        );
+        let (status, body) = call(&app, as_key(TestRequest::get().uri(USERS), &keys[1])).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (403, json!("insufficient_scope"))
+        );
+    }
+
+    #[actix_web::test]
     async fn members_may_not_manage_users() {
         let (_db, state) = state().await;
         let app = app(state).await;
