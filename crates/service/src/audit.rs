@@ -48,6 +48,8 @@ audit_events! {
     ApiKeyRenamed = "api_key_renamed";
     /// An API key was revoked.
     ApiKeyRevoked = "api_key_revoked";
+    /// An instance administrator created an organization and its first admin.
+    CreateOrganization = "create_organization";
     /// The organization's profile or settings changed.
     UpdateOrganization = "update_organization";
     /// The organization's settings were merged (`PUT …/me/settings`).

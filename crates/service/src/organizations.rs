@@ -116,7 +116,8 @@ impl Services {
         ctx: &RequestContext,
         patch: Value,
     ) -> Result<Value> {
-        self.require_admin(ctx, "update_organization_settings").await?;
+        self.require_admin(ctx, "update_organization_settings")
+            .await?;
         ctx.principal.require_scope(WRITE)?;
         check_settings(&patch)?;
         let org = ctx.organization_id();

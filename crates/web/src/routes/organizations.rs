@@ -1,12 +1,12 @@
 //! The caller's own organization.
 
 use crate::auth::Caller;
-use crate::dto::OrganizationBody;
+use crate::dto::{OrganizationBody, UserBody};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use curatore_domain::OrganizationId;
-use curatore_service::OrganizationChanges;
+use curatore_domain::{OrganizationId, Secret};
+use curatore_service::{NewAdmin, NewTenant, OrganizationChanges, TenantChanges};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -23,7 +23,16 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(settings))
             .route(web::put().to(merge_settings)),
     )
-    .service(web::resource("/api/v1/organizations/{id}").route(web::get().to(by_id)));
+    .service(
+        web::resource("/api/v1/organizations")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/api/v1/organizations/{id}")
+            .route(web::get().to(by_id))
+            .route(web::put().to(update_by_id)),
+    );
 }
 
 async fn me(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
@@ -37,7 +46,126 @@ async fn by_id(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = OrganizationId::from_uuid(*id);
-    let org = state.services().organization_by_id(&ctx, id)?;
+    let org = state.services().any_organization(&ctx, id).await?;
+    Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminRequest {
+    email: String,
+    username: String,
+    full_name: Option<String>,
+    password: Secret,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    name: String,
+    slug: String,
+    display_name: Option<String>,
+    admin: AdminRequest,
+}
+
+#[derive(Serialize)]
+struct CreatedBody {
+    #[serde(flatten)]
+    organization: OrganizationBody,
+    admin: UserBody,
+}
+
+/// Instance administrators: a new organization and its first org_admin.
+async fn create(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    body: web::Json<CreateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let CreateRequest {
+        name,
+        slug,
+        display_name,
+        admin,
+    } = body.into_inner();
+    let admin = NewAdmin {
+        email: admin.email,
+        username: admin.username,
+        full_name: admin.full_name,
+        password: admin.password,
+    };
+    let new = NewTenant {
+        name,
+        slug,
+        display_name,
+        admin,
+    };
+    let (org, admin) = state.services().create_organization(&ctx, new).await?;
+    Ok(HttpResponse::Created().json(CreatedBody {
+        organization: OrganizationBody::from(&org),
+        admin: UserBody::from(&admin),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    skip: Option<u64>,
+    limit: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct OrganizationList {
+    organizations: Vec<OrganizationBody>,
+    total: u64,
+}
+
+/// Instance administrators: every organization, oldest first.
+async fn list(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (skip, limit) = (query.skip.unwrap_or(0), query.limit.unwrap_or(100));
+    let page = state
+        .services()
+        .list_organizations(&ctx, skip, limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(OrganizationList {
+        organizations: page.items.iter().map(OrganizationBody::from).collect(),
+        total: page.total.unwrap_or(0),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantUpdate {
+    display_name: Option<String>,
+    settings: Option<Value>,
+    is_active: Option<bool>,
+}
+
+/// Instance administrators: change or (de)activate an organization.
+async fn update_by_id(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<TenantUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let TenantUpdate {
+        display_name,
+        settings,
+        is_active,
+    } = body.into_inner();
+    let changes = TenantChanges {
+        display_name,
+        settings,
+        is_active,
+    };
+    let id = OrganizationId::from_uuid(*id);
+    let org = state
+        .services()
+        .update_organization(&ctx, id, changes)
+        .await?;
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
 
@@ -194,6 +322,114 @@ mod tests {
             (status, body["display_name"].clone()),
             (200, json!("Acme Research"))
         );
+    }
+
+    #[actix_web::test]
+    async fn instance_admins_create_list_and_deactivate_organizations() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let root = admin(&app).await;
+        let new = json!({
+            "name": "Beta", "slug": "beta",
+            "admin": {"email": "boss@beta.example", "username": "boss", "password": "a-long-beta-password"}
+        });
+        let create = |auth: (&'static str, String), body: serde_json::Value| {
+            TestRequest::post()
+                .uri("/api/v1/organizations")
+                .insert_header(auth)
+                .set_json(body)
+        };
+        let (status, created) = call(&app, create(root.clone(), new.clone())).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(
+            (created["slug"].clone(), created["admin"]["role"].clone()),
+            (json!("beta"), json!("org_admin"))
+        );
+        let beta_id = created["id"].as_str().unwrap().to_owned();
+        let (status, body) = call(&app, create(root.clone(), new)).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (409, json!("slug_taken"))
+        );
+        let (status, list) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/organizations")
+                .insert_header(root.clone()),
+        )
+        .await;
+        assert_eq!((status, list["total"].clone()), (200, json!(2)));
+
+        // Beta's admin administers Beta, not the instance.
+        let (_, login) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_json(json!({"email_or_username": "boss", "password": "a-long-beta-password"})),
+        )
+        .await;
+        let boss = (
+            "authorization",
+            format!("Bearer {}", login["access_token"].as_str().unwrap()),
+        );
+        let (status, _) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/organizations")
+                .insert_header(boss.clone()),
+        )
+        .await;
+        assert_eq!(status, 403);
+        let (_, mine) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/organizations/me")
+                .insert_header(root.clone()),
+        )
+        .await;
+        let (status, _) = call(
+            &app,
+            TestRequest::get()
+                .uri(&format!(
+                    "/api/v1/organizations/{}",
+                    mine["id"].as_str().unwrap()
+                ))
+                .insert_header(boss.clone()),
+        )
+        .await;
+        assert_eq!(status, 404, "another organization is a 404");
+
+        // Deactivated, Beta's users are refused at once; the default one cannot be.
+        let beta = format!("/api/v1/organizations/{beta_id}");
+        let (status, body) = call(
+            &app,
+            TestRequest::put()
+                .uri(&beta)
+                .insert_header(root.clone())
+                .set_json(json!({"is_active": false})),
+        )
+        .await;
+        assert_eq!((status, body["is_active"].clone()), (200, json!(false)));
+        let (status, _) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/auth/me")
+                .insert_header(boss),
+        )
+        .await;
+        assert_eq!(status, 401);
+        let (status, _) = call(
+            &app,
+            TestRequest::put()
+                .uri(&format!(
+                    "/api/v1/organizations/{}",
+                    mine["id"].as_str().unwrap()
+                ))
+                .insert_header(root)
+                .set_json(json!({"is_active": false})),
+        )
+        .await;
+        assert_eq!(status, 409);
     }
 
     #[actix_web::test]

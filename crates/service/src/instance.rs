@@ -1,0 +1,275 @@
+//! Instance administration: organizations beyond one tenant.
+//!
+//! The instance administrators are the org_admins of the default
+//! organization (`DEFAULT_ORG_ID`, else `DEFAULT_ORG_SLUG`, else the first).
+//! They may create, list, read, change and deactivate any organization;
+//! everyone else sees only their own, and another organization's id answers
+//! 404 exactly like a missing one.
+
+use crate::audit::{AuditEvent, Entry};
+use crate::context::RequestContext;
+use crate::error::{ErrorCode, Result, ServiceError};
+use crate::page::Page;
+use crate::services::Services;
+use crate::text;
+use curatore_domain::settings::check_settings;
+use curatore_domain::{
+    EmailAddress, NewOrganization, NewUser, Organization, OrganizationId, Role, Secret, Slug, User,
+    Username,
+};
+use serde_json::{Value, json};
+
+/// The most organizations one page may hold.
+pub const MAX_ORGANIZATION_PAGE: u64 = 1000;
+
+/// A new organization and its first administrator.
+#[derive(Debug)]
+pub struct NewTenant {
+    /// Unique internal name.
+    pub name: String,
+    /// Unique URL name (`^[a-z0-9]+(-[a-z0-9]+)*$`, 2–100).
+    pub slug: String,
+    /// Name shown to people; the name when absent.
+    pub display_name: Option<String>,
+    /// Its first org_admin.
+    pub admin: NewAdmin,
+}
+
+/// The first administrator of a new organization.
+#[derive(Debug)]
+pub struct NewAdmin {
+    /// E-mail address.
+    pub email: String,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Password (checked against the policy).
+    pub password: Secret,
+}
+
+/// What an instance administrator may change about an organization.
+#[derive(Debug, Default)]
+pub struct TenantChanges {
+    /// The name shown to people.
+    pub display_name: Option<String>,
+    /// Settings, replacing the stored ones.
+    pub settings: Option<Value>,
+    /// `false` deactivates: its users and keys are refused at once.
+    pub is_active: Option<bool>,
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::not_found("organization not found")
+}
+
+impl Services {
+    /// Whether the caller administers the instance.
+    async fn is_instance_admin(&self, ctx: &RequestContext) -> Result<bool> {
+        if ctx.principal.role() != Role::OrgAdmin {
+            return Ok(false);
+        }
+        Ok(self.default_organization().await?.id == ctx.organization_id())
+    }
+
+    async fn require_instance_admin(
+        &self,
+        ctx: &RequestContext,
+        operation: &'static str,
+    ) -> Result<()> {
+        self.require_admin(ctx, operation).await?;
+        if !self.is_instance_admin(ctx).await? {
+            return Err(ServiceError::forbidden(
+                "only the administrators of the default organization manage organizations",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates an organization with its first org_admin (instance admins;
+    /// not with an API key), audited in the caller's organization.
+    ///
+    /// # Errors
+    /// 403 for anyone else; 400 for invalid values or a weak password; 409
+    /// `slug_taken`/`name_taken`/`email_taken`/`username_taken`.
+    pub async fn create_organization(
+        &self,
+        ctx: &RequestContext,
+        new: NewTenant,
+    ) -> Result<(Organization, User)> {
+        ctx.principal
+            .refuse_api_key("API keys cannot create organizations; sign in as a user")?;
+        self.require_instance_admin(ctx, "create_organization")
+            .await?;
+        let name = text::required("name", &new.name, text::NAME_MAX)?;
+        let slug = Slug::parse(&new.slug)?;
+        let display_name = match new.display_name {
+            Some(d) => text::required("display_name", &d, text::NAME_MAX)?,
+            None => name.clone(),
+        };
+        let email = EmailAddress::parse(&new.admin.email)?;
+        let username = Username::parse(&new.admin.username)?;
+        let full_name = text::optional("full_name", new.admin.full_name, text::NAME_MAX)?;
+        self.config().password_policy.check(&new.admin.password)?;
+        let password_hash = self.config().hasher.hash(&new.admin.password).await?;
+        let tx = self.database().begin().await?;
+        let organizations = tx.system().organizations();
+        let organization = organizations
+            .create(NewOrganization {
+                name,
+                display_name,
+                slug,
+                settings: json!({}),
+                created_by: ctx.principal.user_id(),
+            })
+            .await?;
+        let admin = tx
+            .tenant(organization.id)
+            .users()
+            .create(NewUser {
+                organization_id: organization.id,
+                email,
+                username,
+                password_hash,
+                full_name,
+                role: Role::OrgAdmin,
+                is_verified: false,
+            })
+            .await?;
+        tx.tenant(ctx.organization_id())
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "organization",
+                    organization.id.as_uuid(),
+                    json!({"slug": organization.slug.as_str(), "admin": admin.username.as_str()}),
+                )
+                .by(AuditEvent::CreateOrganization, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok((organization, admin))
+    }
+
+    /// Every organization, oldest first (instance admins).
+    ///
+    /// # Errors
+    /// 403 for anyone else; 400 for a limit outside 1..=1000.
+    pub async fn list_organizations(
+        &self,
+        ctx: &RequestContext,
+        skip: u64,
+        limit: u64,
+    ) -> Result<Page<Organization>> {
+        self.require_instance_admin(ctx, "list_organizations")
+            .await?;
+        if !(1..=MAX_ORGANIZATION_PAGE).contains(&limit) {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidQueryParameter,
+                format!("limit must be between 1 and {MAX_ORGANIZATION_PAGE}"),
+            ));
+        }
+        let organizations = self.database().system().organizations();
+        Ok(Page {
+            items: organizations.list(limit, skip).await?,
+            total: Some(organizations.count().await?),
+            limit,
+            offset: skip,
+        })
+    }
+
+    /// An organization by id: the caller's own, or any for an instance admin.
+    ///
+    /// # Errors
+    /// 404 for any other (exactly as for a missing one).
+    pub async fn any_organization(
+        &self,
+        ctx: &RequestContext,
+        id: OrganizationId,
+    ) -> Result<Organization> {
+        if id == ctx.organization_id() {
+            return self.organization_by_id(ctx, id);
+        }
+        if !self.is_instance_admin(ctx).await? {
+            return Err(not_found());
+        }
+        self.database()
+            .system()
+            .organizations()
+            .get(id)
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// Changes an organization (instance admins): name shown, settings, and
+    /// whether it is active. Deactivating refuses its users and keys at
+    /// once; the default organization cannot be deactivated.
+    ///
+    /// # Errors
+    /// 404 for organizations the caller may not see; 403 for non-instance
+    /// admins; 409 `conflict` when deactivating the default organization.
+    pub async fn update_organization(
+        &self,
+        ctx: &RequestContext,
+        id: OrganizationId,
+        changes: TenantChanges,
+    ) -> Result<Organization> {
+        if id != ctx.organization_id() && !self.is_instance_admin(ctx).await? {
+            return Err(not_found());
+        }
+        self.require_instance_admin(ctx, "update_organization")
+            .await?;
+        let display_name = changes
+            .display_name
+            .map(|n| text::required("display_name", &n, text::NAME_MAX))
+            .transpose()?;
+        if let Some(settings) = &changes.settings {
+            check_settings(settings)?;
+        }
+        if changes.is_active == Some(false) && id == self.default_organization().await?.id {
+            return Err(ServiceError::new(
+                ErrorCode::Conflict,
+                "the default organization cannot be deactivated: its admins administer the instance",
+            ));
+        }
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(id);
+        if tenant.organization().get_for_update().await?.is_none() {
+            return Err(not_found());
+        }
+        let mut fields = Vec::new();
+        let mut updated = None;
+        if display_name.is_some() || changes.settings.is_some() {
+            fields.extend(display_name.as_ref().map(|_| "display_name"));
+            fields.extend(changes.settings.as_ref().map(|_| "settings"));
+            updated = Some(
+                tenant
+                    .organization()
+                    .update_profile(display_name, changes.settings)
+                    .await?,
+            );
+        }
+        if let Some(active) = changes.is_active {
+            fields.push("is_active");
+            updated = Some(tenant.organization().set_active(active).await?);
+        }
+        let updated = match updated {
+            Some(org) => org,
+            None => tenant.organization().get().await?.ok_or_else(not_found)?,
+        };
+        tx.tenant(ctx.organization_id())
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "organization",
+                    id.as_uuid(),
+                    json!({"fields": fields, "is_active": changes.is_active}),
+                )
+                .by(AuditEvent::UpdateOrganization, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_organization(id);
+        Ok(updated)
+    }
+}
