@@ -227,8 +227,55 @@ async fn an_invite_returns_its_temporary_password_once(db: TestDatabase) {
     );
 }
 
+/// Fifty invites of one e-mail address at once: exactly one is created, the
+/// others are told it is taken.
+async fn parallel_invites_of_one_address_create_one_user(db: TestDatabase) {
+    let s = Server::start(
+        &db.url(),
+        &[
+            ("ENABLE_AUTH", "true"),
+            ("JWT_SECRET_KEY", SECRET),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("ARGON2_MEMORY_KIB", "1024"),
+            ("ARGON2_ITERATIONS", "1"),
+            ("ARGON2_PARALLELISM", "1"),
+        ],
+    );
+    let (root, _) = login(&s, "admin");
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let (s, root) = (&s, &root);
+                scope.spawn(move || {
+                    let r = s.call(
+                        "POST",
+                        USERS,
+                        &[("authorization", root)],
+                        Some(&json!({"email": "ivy@example.test", "username": format!("ivy{i}")})),
+                    );
+                    if r.status != 201 {
+                        assert_eq!(
+                            (r.status, r.error_code()),
+                            (409, "email_taken".into()),
+                            "{r:?}"
+                        );
+                    }
+                    r.status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+}
+
 on_both!(
     admins_removing_each_other_leave_one,
     a_deactivation_takes_effect_at_once,
     an_invite_returns_its_temporary_password_once,
+    parallel_invites_of_one_address_create_one_user,
 );
