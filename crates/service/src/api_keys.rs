@@ -87,15 +87,31 @@ fn refuse_keys(ctx: &RequestContext) -> Result<()> {
 
 impl Services {
     /// Creates a key for the caller (the organization's, for the system).
+    /// An API key may mint keys only when its scopes name `api_keys:write`
+    /// explicitly, and only with scopes it holds itself (never an
+    /// unrestricted key).
     ///
     /// # Errors
-    /// 403 for viewers and API keys; 400 for a bad name, lifetime or scope;
-    /// 503 when the database is unavailable.
+    /// 403 for viewers, and for API keys without that scope or asking for
+    /// more than they hold; 400 for a bad name, lifetime or scope; 503 when
+    /// the database is unavailable.
     pub async fn create_api_key(&self, ctx: &RequestContext, new: NewKey) -> Result<CreatedKey> {
         ctx.principal.require_role(Role::Member)?;
-        refuse_keys(ctx)?;
         let name = text::required("name", &new.name, text::NAME_MAX)?;
         let scopes = check_scopes(new.scopes)?;
+        if matches!(ctx.principal.actor(), crate::Actor::ApiKey { .. }) {
+            let held = ctx.principal.scopes();
+            if !held.iter().any(|s| s == "api_keys:write") {
+                return Err(ServiceError::forbidden(
+                    "API keys cannot mint API keys unless their scopes include api_keys:write",
+                ));
+            }
+            if scopes.is_empty() || !scopes.iter().all(|s| held.contains(s)) {
+                return Err(ServiceError::forbidden(
+                    "a key minted by a key must have scopes, all of them held by the minting key",
+                ));
+            }
+        }
         let days = match (new.expires_in_days, new.expires_days) {
             (Some(a), Some(b)) if a != b => {
                 return Err(ServiceError::validation(

@@ -273,6 +273,32 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn a_key_mints_keys_only_with_api_keys_write_and_within_its_scopes() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let mint = |auth: (&'static str, String), scopes: serde_json::Value| {
+            TestRequest::post()
+                .uri("/api/v1/api-keys")
+                .insert_header(auth)
+                .set_json(json!({"name": "k", "scopes": scopes}))
+        };
+        let (_, plain) = call(&app, mint(auth.clone(), json!([]))).await;
+        let (_, minter) = call(&app, mint(auth, json!(["api_keys:write", "read"]))).await;
+        let as_key = |created: &serde_json::Value| {
+            ("x-api-key", created["key"].as_str().unwrap().to_owned())
+        };
+        let (status, _) = call(&app, mint(as_key(&plain), json!(["read"]))).await;
+        assert_eq!(status, 403, "a key without api_keys:write");
+        let (status, child) = call(&app, mint(as_key(&minter), json!(["read"]))).await;
+        assert_eq!(status, 201, "{child}");
+        for scopes in [json!(["write"]), json!([])] {
+            let (status, _) = call(&app, mint(as_key(&minter), scopes.clone())).await;
+            assert_eq!(status, 403, "{scopes}");
+        }
+    }
+
+    #[actix_web::test]
     async fn unknown_scopes_are_refused() {
         let (_db, state) = state().await;
         let app = app(state).await;
