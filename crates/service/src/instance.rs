@@ -2,7 +2,8 @@
 //!
 //! The instance administrators are the org_admins of the default
 //! organization (`DEFAULT_ORG_ID`, else `DEFAULT_ORG_SLUG`, else the first).
-//! They may create, list, read, change and deactivate any organization;
+//! Signed in (not with an API key), they may create, list, read, change and
+//! deactivate any organization;
 //! everyone else sees only their own, and another organization's id answers
 //! 404 exactly like a missing one.
 
@@ -64,9 +65,11 @@ fn not_found() -> ServiceError {
 }
 
 impl Services {
-    /// Whether the caller administers the instance.
+    /// Whether the caller administers the instance: a signed-in org_admin
+    /// of the default organization (not an API key, even an admin's).
     async fn is_instance_admin(&self, ctx: &RequestContext) -> Result<bool> {
-        if ctx.principal.role() != Role::OrgAdmin {
+        let is_key = matches!(ctx.principal.actor(), crate::Actor::ApiKey { .. });
+        if is_key || ctx.principal.role() != Role::OrgAdmin {
             return Ok(false);
         }
         Ok(self.default_organization().await?.id == ctx.organization_id())
@@ -120,7 +123,9 @@ impl Services {
                 display_name,
                 slug,
                 settings: json!({}),
-                created_by: ctx.principal.user_id(),
+                // Not the instance admin: a user of another organization must
+                // not show in this one's record. The instance's trail says who.
+                created_by: None,
             })
             .await?;
         let admin = tx
