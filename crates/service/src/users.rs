@@ -114,7 +114,7 @@ impl Services {
     /// role or a limit outside 1..=[`MAX_USER_PAGE`]; 503 when the database
     /// is unavailable.
     pub async fn list_users(&self, ctx: &RequestContext, query: UserQuery) -> Result<Page<User>> {
-        ctx.principal.require_role(Role::OrgAdmin)?;
+        self.require_admin(ctx, "list_users").await?;
         ctx.principal.require_scope(READ)?;
         if !(1..=MAX_USER_PAGE).contains(&query.limit) {
             return Err(ServiceError::new(
@@ -151,7 +151,7 @@ impl Services {
         ctx: &RequestContext,
         invitation: Invitation,
     ) -> Result<InvitedUser> {
-        ctx.principal.require_role(Role::OrgAdmin)?;
+        self.require_admin(ctx, "invite_user").await?;
         ctx.principal.require_scope(WRITE)?;
         let role = invitation.role.as_deref().map(parse_role).transpose()?;
         let (password, temporary_password) = match invitation.password {
@@ -187,7 +187,7 @@ impl Services {
     /// # Errors
     /// 404 `not_found`; 403 for non-admins and keys without `users:read`.
     pub async fn get_user(&self, ctx: &RequestContext, id: UserId) -> Result<User> {
-        ctx.principal.require_role(Role::OrgAdmin)?;
+        self.require_admin(ctx, "get_user").await?;
         ctx.principal.require_scope(READ)?;
         self.database()
             .tenant(ctx.organization_id())
@@ -211,7 +211,7 @@ impl Services {
         id: UserId,
         changes: UserChanges,
     ) -> Result<User> {
-        ctx.principal.require_role(Role::OrgAdmin)?;
+        self.require_admin(ctx, "update_user").await?;
         ctx.principal.require_scope(WRITE)?;
         let role = changes.role.as_deref().map(parse_role).transpose()?;
         let full_name = changes
@@ -267,7 +267,7 @@ impl Services {
     /// 404 `not_found`; 403 for non-admins, keys without `users:write`,
     /// oneself and the last admin; 503 when the database is unavailable.
     pub async fn deactivate_user(&self, ctx: &RequestContext, id: UserId) -> Result<User> {
-        ctx.principal.require_role(Role::OrgAdmin)?;
+        self.require_admin(ctx, "deactivate_user").await?;
         ctx.principal.require_scope(WRITE)?;
         let tx = self.database().begin().await?;
         let tenant = tx.tenant(ctx.organization_id());
@@ -306,7 +306,7 @@ impl Services {
     /// 404 `not_found`; 403 for non-admins and keys without `users:write`;
     /// 503 when the database is unavailable.
     pub async fn reactivate_user(&self, ctx: &RequestContext, id: UserId) -> Result<User> {
-        ctx.principal.require_role(Role::OrgAdmin)?;
+        self.require_admin(ctx, "reactivate_user").await?;
         ctx.principal.require_scope(WRITE)?;
         let tx = self.database().begin().await?;
         let tenant = tx.tenant(ctx.organization_id());
