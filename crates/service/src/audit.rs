@@ -38,6 +38,8 @@ audit_events! {
     RefreshTokenReuse = "refresh_token_reuse";
     /// A caller without the needed role was refused an admin operation.
     AccessDenied = "access_denied";
+    /// An org_admin reset another user's password.
+    ResetPassword = "reset_password";
     /// A user changed their own password.
     ChangePassword = "change_password";
     /// A user was created by registration or by an org_admin.

@@ -330,4 +330,67 @@ impl Services {
         self.cache().forget_user(id);
         Ok(updated)
     }
+
+    /// Resets another user's password (org_admin, signed in, not with an
+    /// API key): to `password` when given (checked against the policy),
+    /// otherwise to a generated one returned once. Every session of the user
+    /// ends at once; their own password is changed with change-password.
+    ///
+    /// # Errors
+    /// 404 `not_found`; 403 for non-admins, API keys and oneself; 400
+    /// `weak_password`; 503 when the database is unavailable.
+    pub async fn reset_user_password(
+        &self,
+        ctx: &RequestContext,
+        id: UserId,
+        password: Option<Secret>,
+    ) -> Result<Option<Secret>> {
+        self.require_admin(ctx, "reset_user_password").await?;
+        ctx.principal
+            .refuse_api_key("API keys cannot set passwords; sign in as a user")?;
+        if ctx.principal.user_id() == Some(id) {
+            return Err(ServiceError::forbidden(
+                "change your own password with /api/v1/auth/change-password",
+            ));
+        }
+        let user = self
+            .database()
+            .tenant(ctx.organization_id())
+            .users()
+            .get(id)
+            .await?
+            .ok_or_else(user_not_found)?;
+        let (password, generated) = match password {
+            Some(given) => (given, None),
+            None => {
+                let len = TEMPORARY_PASSWORD_CHARS.max(self.config().password_policy.min_chars);
+                let made = random_password(len);
+                (made.clone(), Some(made))
+            }
+        };
+        self.config().password_policy.check(&password)?;
+        let hash = self.config().hasher.hash(&password).await?;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        tenant.users().set_password_hash(id, &hash).await?;
+        let sessions = tx.system().refresh_tokens().revoke_all_for_user(id).await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "user",
+                    id.as_uuid(),
+                    json!({
+                        "username": user.username.as_str(),
+                        "generated": generated.is_some(),
+                        "sessions_revoked": sessions,
+                    }),
+                )
+                .by(AuditEvent::ResetPassword, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_user(id);
+        Ok(generated)
+    }
 }

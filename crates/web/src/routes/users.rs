@@ -24,7 +24,10 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
             .put(update)
             .delete(deactivate),
     )
-    .service(web::resource("/api/v1/organizations/me/users/{id}/reactivate").post(reactivate));
+    .service(web::resource("/api/v1/organizations/me/users/{id}/reactivate").post(reactivate))
+    .service(
+        web::resource("/api/v1/organizations/me/users/{id}/reset-password").post(reset_password),
+    );
 }
 
 #[derive(Deserialize)]
@@ -171,6 +174,39 @@ async fn reactivate(
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    password: Option<Secret>,
+}
+
+#[derive(Serialize)]
+struct ResetBody {
+    /// The generated password (null when one was given): shown here once.
+    temporary_password: Option<String>,
+}
+
+/// Sets another user's password (given, or generated and shown once); the
+/// user's sessions end.
+async fn reset_password(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+    body: Option<web::Json<ResetRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let password = body.and_then(|b| b.into_inner().password);
+    let id = UserId::from_uuid(*id);
+    let generated = state
+        .services()
+        .reset_user_password(&ctx, id, password)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(ResetBody {
+            temporary_password: generated.map(|p| p.expose().to_owned()),
+        }))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::testing::{PASSWORD, admin, app, call, state};
@@ -212,6 +248,74 @@ mod tests {
             .or_else(|| body["user"]["id"].as_str())
             .unwrap()
             .to_owned()
+    }
+
+    #[actix_web::test]
+    async fn an_admin_resets_a_password_and_the_old_sessions_end() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let bob = register(&app, &auth, "bob", "member").await;
+        let login = |password: &str| {
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_json(json!({"email_or_username": "bob", "password": password}))
+        };
+        let (_, session) = call(&app, login(PASSWORD)).await;
+        let bob_auth = (
+            "authorization",
+            format!("Bearer {}", session["access_token"].as_str().unwrap()),
+        );
+        let reset = format!("{USERS}/{}/reset-password", id_of(&bob));
+        let (status, body) = call(
+            &app,
+            TestRequest::post().uri(&reset).insert_header(auth.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let temporary = body["temporary_password"].as_str().unwrap().to_owned();
+        let me = TestRequest::get()
+            .uri("/api/v1/auth/me")
+            .insert_header(bob_auth.clone());
+        assert_eq!(call(&app, me).await.0, 401, "the old session ended");
+        assert_eq!(call(&app, login(PASSWORD)).await.0, 401);
+        assert_eq!(call(&app, login(&temporary)).await.0, 200);
+        // A given password is set as given; a weak one is refused; not for oneself.
+        let (status, body) = call(
+            &app,
+            TestRequest::post()
+                .uri(&reset)
+                .insert_header(auth.clone())
+                .set_json(json!({"password": "chosen-by-the-admin"})),
+        )
+        .await;
+        assert_eq!(
+            (status, body["temporary_password"].clone()),
+            (200, Value::Null)
+        );
+        assert_eq!(call(&app, login("chosen-by-the-admin")).await.0, 200);
+        let (status, _) = call(
+            &app,
+            TestRequest::post()
+                .uri(&reset)
+                .insert_header(auth.clone())
+                .set_json(json!({"password": "short"})),
+        )
+        .await;
+        assert_eq!(status, 400);
+        let (_, me) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/auth/me")
+                .insert_header(auth.clone()),
+        )
+        .await;
+        let own = format!(
+            "{USERS}/{}/reset-password",
+            me["user"]["id"].as_str().unwrap()
+        );
+        let (status, _) = call(&app, TestRequest::post().uri(&own).insert_header(auth)).await;
+        assert_eq!(status, 403);
     }
 
     #[actix_web::test]
