@@ -123,9 +123,23 @@ fn expected_schema() -> Vec<Table> {
                 def("created_at", Timestamp, Now),
                 def("updated_at", Timestamp, Now),
                 opt("last_login_at", Timestamp),
+                def("password_change_required", Ty::Bool, Bool(false)),
+                opt("password_expires_at", Timestamp),
+                opt("password_reset_token_hash", Varchar(64)),
+                opt("password_reset_expires_at", Timestamp),
             ],
             indexes: vec![
                 ("ix_users_organization_id", false, vec!["organization_id"]),
+                (
+                    "ix_users_org_created_id",
+                    false,
+                    vec!["organization_id", "created_at", "id"],
+                ),
+                (
+                    "ix_users_password_reset_token_hash",
+                    true,
+                    vec!["password_reset_token_hash"],
+                ),
                 ("ix_users_email", true, vec!["email"]),
                 ("ix_users_username", true, vec!["username"]),
                 ("ix_users_is_active", false, vec!["is_active"]),
@@ -669,7 +683,10 @@ async fn step_by_step(db: TestDatabase) {
     let engine = db.engine();
     let conn = open(&db).await;
     let names = migration_names();
-    let tables_after_step: [&[&str]; 5] = [
+    // The tables after each of the first three steps; from the fourth on,
+    // later migrations change columns and indexes only, so every table of
+    // the schema exists (a migration adding a table adds its step here).
+    let early: [&[&str]; 3] = [
         &["organizations", "users"],
         &["api_keys", "connections", "organizations", "users"],
         &[
@@ -680,16 +697,10 @@ async fn step_by_step(db: TestDatabase) {
             "system_settings",
             "users",
         ],
-        &SCHEMA_TABLES,
-        &SCHEMA_TABLES,
     ];
-    assert_eq!(
-        names.len(),
-        tables_after_step.len(),
-        "{engine}: one expected table list per migration"
-    );
 
-    for (step, expected) in tables_after_step.iter().enumerate() {
+    for step in 0..names.len() {
+        let expected: &[&str] = early.get(step).copied().unwrap_or(&SCHEMA_TABLES);
         Migrator::up(&conn, Some(1)).await.expect("up -n 1");
         assert_eq!(
             applied_names(&conn).await,
@@ -698,7 +709,7 @@ async fn step_by_step(db: TestDatabase) {
         );
         let mut t = tables(&conn).await;
         t.retain(|t| t != HISTORY_TABLE);
-        assert_eq!(t, *expected, "{engine}: tables after step {step}");
+        assert_eq!(t, expected, "{engine}: tables after step {step}");
     }
     assert_eq!(
         applied_names(&conn).await.last(),
@@ -717,7 +728,7 @@ async fn step_by_step(db: TestDatabase) {
         let expected: &[&str] = if step == 0 {
             &[]
         } else {
-            tables_after_step[step - 1]
+            early.get(step - 1).copied().unwrap_or(&SCHEMA_TABLES)
         };
         assert_eq!(t, expected, "{engine}: tables after rolling back to {step}");
     }

@@ -27,8 +27,8 @@ pub use passwords::{
     Argon2Settings, PasswordCheck, PasswordHasher, PasswordPolicy, random_password,
 };
 pub use refresh::{
-    NewRefreshToken, REFRESH_TOKEN_PREFIX, RefreshSuccessorKey, generate_refresh_token,
-    hash_refresh_token,
+    NewRefreshToken, REFRESH_TOKEN_PREFIX, RESET_TOKEN_PREFIX, RefreshSuccessorKey,
+    generate_refresh_token, generate_reset_token, hash_refresh_token,
 };
 pub use tokens::{
     AccessClaims, IssuedAccessToken, SigningAlgorithm, TokenError, TokenSettings, TokenSigner,

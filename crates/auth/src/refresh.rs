@@ -39,6 +39,22 @@ pub fn generate_refresh_token() -> NewRefreshToken {
     }
 }
 
+/// Prefix of one-time password reset tokens.
+pub const RESET_TOKEN_PREFIX: &str = "cpr_";
+
+/// Mints a one-time password reset token: `cpr_` followed by 32 CSPRNG bytes
+/// in unpadded base64url, with its SHA-256 digest (the only stored form).
+pub fn generate_reset_token() -> NewRefreshToken {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("{RESET_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = sha256_hex(token.as_bytes());
+    NewRefreshToken {
+        token: Secret::new(token),
+        hash,
+    }
+}
+
 /// The key successors are derived with: HMAC-SHA256 of a fixed label under the
 /// JWT secret, so it changes when the secret does and is never the secret
 /// itself. Safe to print (its `Debug` omits the key).

@@ -103,6 +103,11 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
     /// Last successful login.
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The password was generated for an invitation: a session signed in
+    /// with it may only change it.
+    pub password_change_required: bool,
+    /// When such a generated password stops working if still unchanged.
+    pub password_expires_at: Option<DateTime<Utc>>,
 }
 
 /// What it takes to create a user.

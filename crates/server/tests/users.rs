@@ -221,10 +221,62 @@ async fn an_invite_returns_its_temporary_password_once(db: TestDatabase) {
         Some(&json!({"email_or_username": "ivy", "password": temporary})),
     );
     assert_eq!(r.status, 200, "{r:?}");
-    assert!(
-        s.logs().iter().all(|line| !line.contains(&temporary)),
-        "the temporary password was logged"
+    assert_eq!(r.json()["password_change_required"], json!(true));
+    let ivy_id = r.json()["user"]["id"].as_str().unwrap().to_owned();
+    let ivy = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
+    let r = s.call(
+        "GET",
+        "/api/v1/organizations/me",
+        &[("authorization", &ivy)],
+        None,
     );
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (403, json!("password_change_required")),
+        "a session signed in with a temporary password may only change it"
+    );
+    let r = s.call(
+        "POST",
+        "/api/v1/auth/change-password",
+        &[("authorization", &ivy)],
+        Some(&json!({"current_password": temporary, "new_password": "ivys-chosen-password"})),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = s.call(
+        "GET",
+        "/api/v1/organizations/me",
+        &[("authorization", &ivy)],
+        None,
+    );
+    assert_eq!(r.status, 200, "changed: the session works: {r:?}");
+    // An admin's reset issues a one-time token, redeemed without signing in.
+    let r = s.call(
+        "POST",
+        &format!("{USERS}/{ivy_id}/reset-password"),
+        &[("authorization", &root)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let token = r.json()["reset_token"].as_str().unwrap().to_owned();
+    let redeem = json!({"token": token, "new_password": "ivys-second-password"});
+    let r = s.call("POST", "/api/v1/auth/reset-password", &[], Some(&redeem));
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = s.call("POST", "/api/v1/auth/reset-password", &[], Some(&redeem));
+    assert_eq!(r.status, 400, "used once: {r:?}");
+    let r = s.call(
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(&json!({"email_or_username": "ivy", "password": "ivys-second-password"})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["password_change_required"], json!(false));
+    for secret in [&temporary, &token] {
+        assert!(
+            s.logs().iter().all(|line| !line.contains(secret.as_str())),
+            "a temporary password or reset token was logged"
+        );
+    }
 }
 
 /// Fifty invites of one e-mail address at once: exactly one is created, the

@@ -40,6 +40,8 @@ audit_events! {
     AccessDenied = "access_denied";
     /// An org_admin reset another user's password.
     ResetPassword = "reset_password";
+    /// A user set a new password with a one-time reset token.
+    RedeemResetToken = "redeem_reset_token";
     /// A user changed their own password.
     ChangePassword = "change_password";
     /// A user was created by registration or by an org_admin.

@@ -117,6 +117,28 @@ impl Principal {
         }
     }
 
+    /// Whether the caller signed in with a temporary password that must be
+    /// changed before they may do anything else.
+    pub fn must_change_password(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.password_change_required)
+    }
+
+    /// Refuses a caller who must first change their temporary password.
+    ///
+    /// # Errors
+    /// 403 `password_change_required`.
+    pub fn refuse_pending_password_change(&self) -> Result<()> {
+        if self.must_change_password() {
+            return Err(ServiceError::new(
+                ErrorCode::PasswordChangeRequired,
+                "this account signed in with a temporary password; set a new one with POST /api/v1/auth/change-password first",
+            ));
+        }
+        Ok(())
+    }
+
     /// Refuses API keys: whatever a key creates (a user, another key) would
     /// outlive the key's own revocation.
     ///

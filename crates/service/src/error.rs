@@ -62,10 +62,18 @@ error_codes! {
     InvalidCredentials = "invalid_credentials", 401;
     /// 401: the refresh token is not valid.
     InvalidRefreshToken = "invalid_refresh_token", 401;
+    /// 401: the temporary password was never changed and has expired; an
+    /// org_admin must issue a new one.
+    TemporaryPasswordExpired = "temporary_password_expired", 401;
+    /// 400: the password reset token is unknown, used or expired.
+    InvalidResetToken = "invalid_reset_token", 400;
     /// 403: the caller's role or key does not allow this.
     Forbidden = "forbidden", 403;
     /// 403: the API key's scopes do not include this operation.
     InsufficientScope = "insufficient_scope", 403;
+    /// 403: signed in with a temporary password, which must be changed
+    /// (`POST /api/v1/auth/change-password`) before anything else.
+    PasswordChangeRequired = "password_change_required", 403;
     /// 403: the organization is deactivated.
     OrganizationInactive = "organization_inactive", 403;
     /// 404: no such resource (or one the caller may not see).

@@ -50,4 +50,7 @@ pub use services::{
 };
 pub use sessions::{LogoutTarget, Registration, Session};
 pub use text::NAME_MAX;
-pub use users::{Invitation, InvitedUser, MAX_USER_PAGE, UserChanges, UserQuery};
+pub use users::{
+    Invitation, InvitedUser, MAX_USER_PAGE, PasswordReset, RESET_TOKEN_HOURS,
+    TEMPORARY_PASSWORD_DAYS, UserChanges, UserQuery,
+};

@@ -222,10 +222,26 @@ impl Services {
     /// Who the credentials belong to. With authentication disabled, the
     /// system principal of the default organization, whatever was sent.
     ///
+    /// A user signed in with a temporary password is refused until they
+    /// change it; [`Services::authenticate_pending`] lets them through for
+    /// the operations they may still call.
+    ///
     /// # Errors
     /// 401 (`authentication_required`, `invalid_token`, `token_expired`,
-    /// `invalid_api_key`); 503 when the database is unavailable.
+    /// `invalid_api_key`); 403 `password_change_required`; 503 when the
+    /// database is unavailable.
     pub async fn authenticate(&self, credentials: Credentials) -> Result<Principal> {
+        let principal = self.authenticate_pending(credentials).await?;
+        principal.refuse_pending_password_change()?;
+        Ok(principal)
+    }
+
+    /// Like [`Services::authenticate`], but also a user who must still change
+    /// a temporary password: only for changing it and for logging out.
+    ///
+    /// # Errors
+    /// As [`Services::authenticate`], without `password_change_required`.
+    pub async fn authenticate_pending(&self, credentials: Credentials) -> Result<Principal> {
         if !self.inner.config.enabled {
             return Ok(Principal::system(self.default_organization().await?));
         }

@@ -130,6 +130,29 @@ impl Services {
             return Err(invalid_credentials());
         };
         attempt.succeeded();
+        if user.password_change_required
+            && user
+                .password_expires_at
+                .is_some_and(|at| at <= chrono::Utc::now())
+        {
+            system
+                .audit_logs()
+                .record(
+                    Entry::about(
+                        "user",
+                        user.id.as_uuid(),
+                        json!({"reason": "temporary_password_expired"}),
+                    )
+                    .by_user(Some(user.organization_id), Some(user.id))
+                    .failed("temporary password expired")
+                    .done_from(AuditEvent::Login, client),
+                )
+                .await?;
+            return Err(ServiceError::new(
+                ErrorCode::TemporaryPasswordExpired,
+                "this temporary password has expired unused; ask an org_admin for a new one",
+            ));
+        }
         // Hashing happens before the write transaction: SQLite writers wait
         // for each other, so nothing slow may run while holding the turn.
         let rehashed = match check {
@@ -424,6 +447,19 @@ impl Services {
         caller: Option<&Principal>,
         new: Registration,
     ) -> Result<User> {
+        self.register_with(client, caller, new, None).await
+    }
+
+    /// [`Services::register`], optionally marking the password as temporary
+    /// (to be changed at first login, unusable after `temporary_until`) in
+    /// the same transaction.
+    pub(crate) async fn register_with(
+        &self,
+        client: &Client,
+        caller: Option<&Principal>,
+        new: Registration,
+        temporary_until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<User> {
         if let Some(p) = caller {
             p.refuse_api_key("API keys cannot create users; sign in as a user")?;
         }
@@ -470,6 +506,15 @@ impl Services {
                 is_verified: false,
             })
             .await?;
+        let user = match temporary_until {
+            Some(until) => {
+                tenant
+                    .users()
+                    .require_password_change(user.id, until)
+                    .await?
+            }
+            None => user,
+        };
         let entry = match actor {
             Some(p) => Entry::about(
                 "user",
@@ -559,7 +604,7 @@ impl Services {
         let hash = hasher.hash(new).await?;
         let tx = self.database().begin().await?;
         let tenant = tx.tenant(org);
-        tenant.users().set_password_hash(user.id, &hash).await?;
+        tenant.users().replace_password(user.id, &hash).await?;
         let revoked = tx
             .system()
             .refresh_tokens()

@@ -2,13 +2,13 @@
 //! name and role, deactivate and reactivate.
 
 use crate::audit::{AuditEvent, Entry};
-use crate::context::{Access, RequestContext, Scope};
+use crate::context::{Access, Client, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::page::Page;
 use crate::services::Services;
 use crate::sessions::Registration;
 use crate::text;
-use curatore_auth::random_password;
+use curatore_auth::{generate_reset_token, hash_refresh_token, random_password};
 use curatore_domain::{Role, Secret, User, UserId};
 use curatore_persistence::Tenant;
 use serde_json::json;
@@ -78,6 +78,27 @@ pub struct InvitedUser {
 
 /// Generated passwords: ~142 bits, and never shorter than the policy asks.
 const TEMPORARY_PASSWORD_CHARS: usize = 24;
+
+/// How long a generated invitation password works if never changed.
+pub const TEMPORARY_PASSWORD_DAYS: i64 = 7;
+
+/// How long a one-time password reset token works.
+pub const RESET_TOKEN_HOURS: i64 = 24;
+
+/// What an org_admin's password reset produced.
+#[derive(Debug)]
+pub enum PasswordReset {
+    /// The given password was set.
+    Set,
+    /// A one-time token (shown once) with which the user sets a new
+    /// password at `POST /api/v1/auth/reset-password` until `expires_at`.
+    Token {
+        /// The token; only its digest is stored.
+        token: Secret,
+        /// When it stops working.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+}
 
 fn parse_role(raw: &str) -> Result<Role> {
     Ok(raw.parse::<Role>()?)
@@ -162,8 +183,11 @@ impl Services {
                 (generated.clone(), Some(generated))
             }
         };
+        let temporary_until = temporary_password
+            .is_some()
+            .then(|| chrono::Utc::now() + chrono::Duration::days(TEMPORARY_PASSWORD_DAYS));
         let user = self
-            .register(
+            .register_with(
                 &ctx.client,
                 Some(&ctx.principal),
                 Registration {
@@ -173,6 +197,7 @@ impl Services {
                     full_name: invitation.full_name,
                     role: Some(role.unwrap_or_default()),
                 },
+                temporary_until,
             )
             .await?;
         Ok(InvitedUser {
@@ -333,8 +358,10 @@ impl Services {
 
     /// Resets another user's password (org_admin, signed in, not with an
     /// API key): to `password` when given (checked against the policy),
-    /// otherwise to a generated one returned once. Every session of the user
-    /// ends at once; their own password is changed with change-password.
+    /// otherwise by issuing a one-time reset token (returned once, valid for
+    /// [`RESET_TOKEN_HOURS`]) with which the user chooses a new password.
+    /// Either way every session of the user ends at once; their own password
+    /// is changed with change-password.
     ///
     /// # Errors
     /// 404 `not_found`; 403 for non-admins, API keys and oneself; 400
@@ -344,7 +371,7 @@ impl Services {
         ctx: &RequestContext,
         id: UserId,
         password: Option<Secret>,
-    ) -> Result<Option<Secret>> {
+    ) -> Result<PasswordReset> {
         self.require_admin(ctx, "reset_user_password").await?;
         ctx.principal
             .refuse_api_key("API keys cannot set passwords; sign in as a user")?;
@@ -360,19 +387,33 @@ impl Services {
             .get(id)
             .await?
             .ok_or_else(user_not_found)?;
-        let (password, generated) = match password {
-            Some(given) => (given, None),
-            None => {
-                let len = TEMPORARY_PASSWORD_CHARS.max(self.config().password_policy.min_chars);
-                let made = random_password(len);
-                (made.clone(), Some(made))
+        let hash = match &password {
+            Some(given) => {
+                self.config().password_policy.check(given)?;
+                Some(self.config().hasher.hash(given).await?)
             }
+            None => None,
         };
-        self.config().password_policy.check(&password)?;
-        let hash = self.config().hasher.hash(&password).await?;
         let tx = self.database().begin().await?;
         let tenant = tx.tenant(ctx.organization_id());
-        tenant.users().set_password_hash(id, &hash).await?;
+        let outcome = match &hash {
+            Some(hash) => {
+                tenant.users().replace_password(id, hash).await?;
+                PasswordReset::Set
+            }
+            None => {
+                let issued = generate_reset_token();
+                let expires_at = chrono::Utc::now() + chrono::Duration::hours(RESET_TOKEN_HOURS);
+                tenant
+                    .users()
+                    .set_reset_token(id, &issued.hash, expires_at)
+                    .await?;
+                PasswordReset::Token {
+                    token: issued.token,
+                    expires_at,
+                }
+            }
+        };
         let sessions = tx.system().refresh_tokens().revoke_all_for_user(id).await?;
         tenant
             .audit_logs()
@@ -382,7 +423,7 @@ impl Services {
                     id.as_uuid(),
                     json!({
                         "username": user.username.as_str(),
-                        "generated": generated.is_some(),
+                        "method": if hash.is_some() { "password" } else { "reset_token" },
                         "sessions_revoked": sessions,
                     }),
                 )
@@ -391,6 +432,74 @@ impl Services {
             .await?;
         tx.commit().await?;
         self.cache().forget_user(id);
-        Ok(generated)
+        Ok(outcome)
+    }
+
+    /// Sets a new password with a one-time reset token an org_admin issued
+    /// (no sign-in needed: the token is the credential). The token is used
+    /// up, every session of the user ends, and a pending temporary password
+    /// is replaced.
+    ///
+    /// # Errors
+    /// 400 `invalid_reset_token` for an unknown, used or expired token, or a
+    /// user or organization no longer active; 400 `weak_password`; 503 when
+    /// the database or hasher cannot serve.
+    pub async fn redeem_reset_token(
+        &self,
+        client: &Client,
+        token: &Secret,
+        new_password: &Secret,
+    ) -> Result<()> {
+        let invalid = || {
+            ServiceError::new(
+                ErrorCode::InvalidResetToken,
+                "the reset token is not valid (unknown, used or expired); ask an org_admin for a new one",
+            )
+        };
+        let digest = hash_refresh_token(token.expose());
+        let system = self.database().system();
+        let Some((user, expires_at)) = system.users().find_by_reset_token(&digest).await? else {
+            return Err(invalid());
+        };
+        let organization = system.organizations().get(user.organization_id).await?;
+        let usable = expires_at.is_some_and(|at| at > chrono::Utc::now())
+            && user.is_active
+            && organization.is_some_and(|o| o.is_active);
+        if !usable {
+            return Err(invalid());
+        }
+        self.config().password_policy.check(new_password)?;
+        let hash = self.config().hasher.hash(new_password).await?;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(user.organization_id);
+        // Conditional on the token still being there, so two redemptions of
+        // one token cannot both succeed.
+        if !tenant
+            .users()
+            .redeem_reset_token(user.id, &digest, &hash)
+            .await?
+        {
+            return Err(invalid());
+        }
+        let sessions = tx
+            .system()
+            .refresh_tokens()
+            .revoke_all_for_user(user.id)
+            .await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "user",
+                    user.id.as_uuid(),
+                    json!({"username": user.username.as_str(), "sessions_revoked": sessions}),
+                )
+                .by_user(Some(user.organization_id), Some(user.id))
+                .done_from(AuditEvent::RedeemResetToken, client),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_user(user.id);
+        Ok(())
     }
 }

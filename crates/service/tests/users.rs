@@ -444,10 +444,28 @@ async fn an_invite_generates_a_password_only_when_none_is_given() {
     assert_eq!(invited.user.role, Role::Member);
     let temporary = invited.temporary_password.expect("generated");
     assert!(temporary.expose().len() >= 24);
-    services
+    assert!(invited.user.password_change_required);
+    let session = services
         .login(&Client::local(), "ivy", &temporary)
         .await
         .expect("the temporary password signs in");
+    assert!(session.user.password_change_required);
+    // Unused past its expiry, it stops working, with a clear answer.
+    services
+        .database()
+        .tenant(admin.organization_id())
+        .users()
+        .require_password_change(
+            invited.user.id,
+            chrono::Utc::now() - chrono::Duration::seconds(1),
+        )
+        .await
+        .expect("backdate");
+    let expired = services
+        .login(&Client::local(), "ivy", &temporary)
+        .await
+        .expect_err("expired");
+    assert_eq!(expired.code(), ErrorCode::TemporaryPasswordExpired);
     let given = services
         .invite_user(&admin, invitation("vic", Some("a-given-password")))
         .await

@@ -23,6 +23,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
+    pub password_change_required: bool,
+    pub password_expires_at: Option<DateTimeUtc>,
+    pub password_reset_token_hash: Option<String>,
+    pub password_reset_expires_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -39,6 +39,8 @@ impl TryFrom<user::Model> for User {
             created_at: m.created_at,
             updated_at: m.updated_at,
             last_login_at: m.last_login_at,
+            password_change_required: m.password_change_required,
+            password_expires_at: m.password_expires_at,
         })
     }
 }
@@ -75,6 +77,10 @@ impl TenantUsers<'_> {
             created_at: Set(at),
             updated_at: Set(at),
             last_login_at: Set(None),
+            password_change_required: Set(false),
+            password_expires_at: Set(None),
+            password_reset_token_hash: Set(None),
+            password_reset_expires_at: Set(None),
         };
         write!(self.h, |c| model.insert(c).await?.try_into())
     }
@@ -235,6 +241,90 @@ impl TenantUsers<'_> {
         self.update(id, model).await
     }
 
+    /// Replaces the password: a chosen one, so any requirement to change it,
+    /// its expiry and any pending reset token go.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn replace_password(&self, id: UserId, hash: &PasswordHash) -> Result<User> {
+        let model = ActiveModel {
+            password_hash: Set(hash.as_str().to_owned()),
+            password_change_required: Set(false),
+            password_expires_at: Set(None),
+            password_reset_token_hash: Set(None),
+            password_reset_expires_at: Set(None),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        self.update(id, model).await
+    }
+
+    /// Uses up the one-time reset token with digest `token_hash` and sets the
+    /// password it was issued for; `false` when the token is no longer there
+    /// (already used, or replaced), so two redemptions cannot both succeed.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn redeem_reset_token(
+        &self,
+        id: UserId,
+        token_hash: &str,
+        hash: &PasswordHash,
+    ) -> Result<bool> {
+        let model = ActiveModel {
+            password_hash: Set(hash.as_str().to_owned()),
+            password_change_required: Set(false),
+            password_expires_at: Set(None),
+            password_reset_token_hash: Set(None),
+            password_reset_expires_at: Set(None),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        let res = write!(self.h, |c| Entity::update_many()
+            .set(model.clone())
+            .filter(scoped(self.org, id))
+            .filter(Column::PasswordResetTokenHash.eq(token_hash))
+            .exec(c)
+            .await?);
+        Ok(res.rows_affected == 1)
+    }
+
+    /// Marks the password as generated: it must be changed at first login
+    /// and stops working at `expires_at`.
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn require_password_change(
+        &self,
+        id: UserId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<User> {
+        let model = ActiveModel {
+            password_change_required: Set(true),
+            password_expires_at: Set(Some(expires_at)),
+            ..Default::default()
+        };
+        self.update(id, model).await
+    }
+
+    /// Stores the digest of a one-time reset token (replacing any earlier one).
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn set_reset_token(
+        &self,
+        id: UserId,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<User> {
+        let model = ActiveModel {
+            password_reset_token_hash: Set(Some(token_hash.to_owned())),
+            password_reset_expires_at: Set(Some(expires_at)),
+            ..Default::default()
+        };
+        self.update(id, model).await
+    }
+
     /// Records a successful login.
     ///
     /// # Errors
@@ -273,6 +363,26 @@ impl SystemUsers<'_> {
         one(read!(self.h, |c| Entity::find_by_id(id.as_uuid())
             .one(c)
             .await?))
+    }
+
+    /// The user a one-time reset token was issued for, with the token's
+    /// expiry; `None` for a token never issued or already used.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn find_by_reset_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(User, Option<DateTime<Utc>>)>> {
+        let row = read!(self.h, |c| Entity::find()
+            .filter(Column::PasswordResetTokenHash.eq(token_hash))
+            .one(c)
+            .await?);
+        row.map(|m| {
+            let expires = m.password_reset_expires_at;
+            User::try_from(m).map(|u| (u, expires))
+        })
+        .transpose()
     }
 
     /// The user with this e-mail address (compared case-insensitively).

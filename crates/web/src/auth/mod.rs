@@ -65,15 +65,24 @@ pub(crate) fn client_of(req: &HttpRequest, state: &AppState) -> Client {
     }
 }
 
-/// Resolves the caller of `req` (once per request; later extractors reuse it).
+/// Resolves the caller of `req` (once per request; later extractors reuse
+/// it). A caller who must change a temporary password is refused.
 pub(crate) async fn resolve(req: &HttpRequest) -> Result<RequestContext, ApiError> {
+    let ctx = resolve_pending(req).await?;
+    ctx.principal.refuse_pending_password_change()?;
+    Ok(ctx)
+}
+
+/// Like [`resolve`], but lets through a caller who must change a temporary
+/// password: for change-password and logout only.
+pub(crate) async fn resolve_pending(req: &HttpRequest) -> Result<RequestContext, ApiError> {
     if let Some(ctx) = req.extensions().get::<RequestContext>() {
         return Ok(ctx.clone());
     }
     let state = state_of(req)?;
     let services = state.services();
     let creds = credentials(req.headers(), |v| services.looks_like_api_key(v));
-    let principal = services.authenticate(creds).await?;
+    let principal = services.authenticate_pending(creds).await?;
     let ctx = RequestContext {
         principal,
         client: client_of(req, &state),

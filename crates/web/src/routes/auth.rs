@@ -1,6 +1,6 @@
 //! Register, log in, refresh, log out, and who am I.
 
-use crate::auth::{Caller, client_of, resolve, resolve_optional};
+use crate::auth::{Caller, client_of, resolve_optional, resolve_pending};
 use crate::dto::{OrganizationBody, UserBody};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,7 +16,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/auth/refresh").post(refresh))
         .service(web::resource("/api/v1/auth/logout").post(logout))
         .service(web::resource("/api/v1/auth/me").get(me))
-        .service(web::resource("/api/v1/auth/change-password").post(change_password));
+        .service(web::resource("/api/v1/auth/change-password").post(change_password))
+        .service(web::resource("/api/v1/auth/reset-password").post(redeem_reset_token));
 }
 
 #[derive(Serialize)]
@@ -25,6 +26,9 @@ struct TokenResponse {
     refresh_token: String,
     token_type: &'static str,
     expires_in: u64,
+    /// Signed in with a temporary password: only change-password (and
+    /// logout) will answer until it is changed.
+    password_change_required: bool,
     user: UserBody,
 }
 
@@ -33,6 +37,7 @@ fn tokens(session: Session) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(TokenResponse {
+            password_change_required: session.user.password_change_required,
             user: UserBody::from(&session.user),
             refresh_token: session.refresh_token.expose().to_owned(),
             access_token: session.access_token,
@@ -94,7 +99,7 @@ async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     let target = match body.and_then(|b| b.into_inner().refresh_token) {
         Some(token) => LogoutTarget::RefreshToken(token),
-        None => LogoutTarget::Caller(Box::new(resolve(&req).await?.principal)),
+        None => LogoutTarget::Caller(Box::new(resolve_pending(&req).await?.principal)),
     };
     let client = client_of(&req, &state);
     state.services().logout(&client, target).await?;
@@ -168,14 +173,38 @@ struct ChangePasswordRequest {
 }
 
 /// Changes the caller's password; the caller's other sessions end.
+/// A session signed in with a temporary password may call this (and logout) only.
 async fn change_password(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    Caller(ctx): Caller,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let ctx = resolve_pending(&req).await?;
     state
         .services()
         .change_password(&ctx, &body.current_password, &body.new_password)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeemResetTokenRequest {
+    token: Secret,
+    new_password: Secret,
+}
+
+/// Sets a new password with the one-time token an org_admin issued; no
+/// sign-in needed, the token is the credential.
+async fn redeem_reset_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<RedeemResetTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_of(&req, &state);
+    state
+        .services()
+        .redeem_reset_token(&client, &body.token, &body.new_password)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

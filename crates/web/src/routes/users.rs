@@ -7,8 +7,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
 use curatore_domain::{Secret, UserId};
-use curatore_service::{Invitation, UserChanges, UserQuery};
+use curatore_service::{Invitation, PasswordReset, UserChanges, UserQuery};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -182,12 +183,17 @@ struct ResetRequest {
 
 #[derive(Serialize)]
 struct ResetBody {
-    /// The generated password (null when one was given): shown here once.
-    temporary_password: Option<String>,
+    /// `password_set` or `reset_token_issued`.
+    status: &'static str,
+    /// The one-time reset token (null when a password was given): shown here
+    /// once; the user redeems it at `POST /api/v1/auth/reset-password`.
+    reset_token: Option<String>,
+    /// When the reset token stops working.
+    reset_token_expires_at: Option<DateTime<Utc>>,
 }
 
-/// Sets another user's password (given, or generated and shown once); the
-/// user's sessions end.
+/// Sets another user's password, or issues a one-time reset token shown
+/// once; either way the user's sessions end.
 async fn reset_password(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -196,15 +202,25 @@ async fn reset_password(
 ) -> Result<HttpResponse, ApiError> {
     let password = body.and_then(|b| b.into_inner().password);
     let id = UserId::from_uuid(*id);
-    let generated = state
+    let reset = state
         .services()
         .reset_user_password(&ctx, id, password)
         .await?;
+    let body = match reset {
+        PasswordReset::Set => ResetBody {
+            status: "password_set",
+            reset_token: None,
+            reset_token_expires_at: None,
+        },
+        PasswordReset::Token { token, expires_at } => ResetBody {
+            status: "reset_token_issued",
+            reset_token: Some(token.expose().to_owned()),
+            reset_token_expires_at: Some(expires_at),
+        },
+    };
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(ResetBody {
-            temporary_password: generated.map(|p| p.expose().to_owned()),
-        }))
+        .json(body))
 }
 
 #[cfg(test)]
@@ -273,13 +289,35 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        let temporary = body["temporary_password"].as_str().unwrap().to_owned();
+        assert_eq!(body["status"], "reset_token_issued");
+        let token = body["reset_token"].as_str().unwrap().to_owned();
+        assert!(token.starts_with("cpr_"));
         let me = TestRequest::get()
             .uri("/api/v1/auth/me")
             .insert_header(bob_auth.clone());
         assert_eq!(call(&app, me).await.0, 401, "the old session ended");
+        let redeem = |token: &str, password: &str| {
+            TestRequest::post()
+                .uri("/api/v1/auth/reset-password")
+                .set_json(json!({"token": token, "new_password": password}))
+        };
+        let (status, body) = call(&app, redeem(&token, "short")).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("weak_password"))
+        );
+        assert_eq!(
+            call(&app, redeem(&token, "bobs-own-new-password")).await.0,
+            204
+        );
         assert_eq!(call(&app, login(PASSWORD)).await.0, 401);
-        assert_eq!(call(&app, login(&temporary)).await.0, 200);
+        assert_eq!(call(&app, login("bobs-own-new-password")).await.0, 200);
+        let (status, body) = call(&app, redeem(&token, "yet-another-password")).await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (400, json!("invalid_reset_token")),
+            "a reset token works once"
+        );
         // A given password is set as given; a weak one is refused; not for oneself.
         let (status, body) = call(
             &app,
@@ -290,8 +328,8 @@ mod tests {
         )
         .await;
         assert_eq!(
-            (status, body["temporary_password"].clone()),
-            (200, Value::Null)
+            (status, body["reset_token"].clone(), body["status"].clone()),
+            (200, Value::Null, json!("password_set"))
         );
         assert_eq!(call(&app, login("chosen-by-the-admin")).await.0, 200);
         let (status, _) = call(
@@ -553,7 +591,7 @@ mod tests {
         assert_eq!(body["role"], json!("member"));
         let temporary = body["temporary_password"].as_str().unwrap().to_owned();
         assert!(temporary.len() >= 24);
-        let (status, _) = call(
+        let (status, session) = call(
             &app,
             TestRequest::post()
                 .uri("/api/v1/auth/login")
@@ -561,6 +599,48 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200);
+        assert_eq!(session["password_change_required"], json!(true));
+        let ivy = (
+            "authorization",
+            format!("Bearer {}", session["access_token"].as_str().unwrap()),
+        );
+        // Until it is changed, that session may do nothing else.
+        let (status, body) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/auth/me")
+                .insert_header(ivy.clone()),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].clone()),
+            (403, json!("password_change_required"))
+        );
+        let (status, _) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/change-password")
+                .insert_header(ivy.clone())
+                .set_json(
+                    json!({"current_password": temporary, "new_password": "ivys-own-password"}),
+                ),
+        )
+        .await;
+        assert_eq!(status, 204);
+        let (status, body) = call(
+            &app,
+            TestRequest::get().uri("/api/v1/auth/me").insert_header(ivy),
+        )
+        .await;
+        assert_eq!(status, 200, "changed: the same session now works: {body}");
+        let (_, session) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_json(json!({"email_or_username": "ivy", "password": "ivys-own-password"})),
+        )
+        .await;
+        assert_eq!(session["password_change_required"], json!(false));
         let (status, body) = call(
             &app,
             invite(json!({"email": "vic@acme.example", "username": "vic", "role": "viewer", "password": PASSWORD})),
