@@ -1156,6 +1156,20 @@ async fn a_guessing_address_locks_itself_out_not_the_owner() {
     // And the attacker's address may still try other accounts.
     let r = login_from(&s, attacker, "someone-else", "wrong-password");
     assert_eq!(r.status, 401, "{r:?}");
+    // Six 429s for the account from that address: one audit entry, sampled.
+    let admin = format!(
+        "Bearer {}",
+        r_json_token(&login_from(&s, "198.51.100.20", "admin", ADMIN_PASSWORD))
+    );
+    let limited = audit_actions(&s, &admin, "rate_limited");
+    assert_eq!(limited.len(), 1, "{limited:?}");
+    assert_eq!(limited[0]["ip_address"], attacker);
+    assert_eq!(limited[0]["status"], "failure");
+    assert_eq!(limited[0]["details"]["limit"], "login");
+}
+
+fn r_json_token(r: &Reply) -> String {
+    r.json()["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,6 +208,7 @@ impl Services {
             total: Some(total),
             limit: query.limit,
             offset: query.skip,
+            next_cursor: None,
         })
     }
 

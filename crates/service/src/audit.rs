@@ -38,6 +38,9 @@ audit_events! {
     RefreshTokenReuse = "refresh_token_reuse";
     /// A caller without the needed role was refused an admin operation.
     AccessDenied = "access_denied";
+    /// A client was refused by a rate limit (429); sampled, one entry per
+    /// address and limit per minute, with the count refused unrecorded.
+    RateLimited = "rate_limited";
     /// An org_admin reset another user's password.
     ResetPassword = "reset_password";
     /// A user set a new password with a one-time reset token.

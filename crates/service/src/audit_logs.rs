@@ -2,6 +2,7 @@
 
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
+use crate::page::cursor;
 use crate::services::Services;
 use chrono::{DateTime, Utc};
 use curatore_domain::{AuditAction, AuditLogEntry, AuditLogId, AuditStatus, UserId};
@@ -67,35 +68,17 @@ fn instant(param: &str, raw: &str) -> Result<DateTime<Utc>> {
         .map_err(|_| invalid(param, "must be an RFC 3339 timestamp"))
 }
 
-/// The position after an entry: its `created_at` in microseconds and its id,
-/// as 48 hex digits. Opaque to clients; it holds nothing secret, and tenant
-/// scoping applies to whatever position it names.
 fn encode_cursor(entry: &AuditLogEntry) -> String {
-    let mut bytes = entry.created_at.timestamp_micros().to_be_bytes().to_vec();
-    bytes.extend_from_slice(entry.id.as_uuid().as_bytes());
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    cursor::encode(entry.created_at, entry.id.as_uuid())
 }
 
 /// Where a page starts: strictly after the entry with this key.
 type Position = (DateTime<Utc>, AuditLogId);
 
 fn decode_cursor(raw: &str) -> Result<Position> {
-    let bad = || invalid("cursor", "is not a cursor this API issued");
-    if raw.len() != 48 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    let bytes = (0..24)
-        .map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).map_err(|_| bad()))
-        .collect::<Result<Vec<u8>>>()?;
-    let (micros, id) = bytes.split_at(8);
-    let micros = i64::from_be_bytes(micros.try_into().map_err(|_| bad())?);
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
-    let id = Uuid::from_slice(id).map_err(|_| bad())?;
-    // Entry ids are UUIDv7: anything else was not made here.
-    if id.get_version_num() != 7 {
-        return Err(bad());
-    }
-    Ok((at, AuditLogId::from(id)))
+    cursor::decode(raw)
+        .map(|(at, id)| (at, AuditLogId::from(id)))
+        .ok_or_else(|| invalid("cursor", "is not a cursor this API issued"))
 }
 
 impl AuditLogQuery {

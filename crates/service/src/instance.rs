@@ -180,6 +180,7 @@ impl Services {
             total: Some(organizations.count().await?),
             limit,
             offset: skip,
+            next_cursor: None,
         })
     }
 

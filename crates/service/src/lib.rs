@@ -28,6 +28,7 @@ mod instance;
 mod limiter;
 mod organizations;
 mod page;
+mod refusals;
 mod seed;
 mod services;
 mod sessions;

@@ -12,6 +12,9 @@ pub struct Page<T> {
     pub limit: u64,
     /// How many items come before this page.
     pub offset: u64,
+    /// For lists paged by keyset: where the next page starts (`None` on
+    /// the last page, and for lists paged by offset).
+    pub next_cursor: Option<String>,
 }
 
 impl<T> Page<T> {
@@ -22,6 +25,38 @@ impl<T> Page<T> {
             total: self.total,
             limit: self.limit,
             offset: self.offset,
+            next_cursor: self.next_cursor,
         }
+    }
+}
+
+/// Keyset positions as opaque cursors: a row's `created_at` in microseconds
+/// and its UUIDv7 id, as 48 hex digits. They hold nothing secret, and tenant
+/// scoping applies to whatever position one names.
+pub(crate) mod cursor {
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
+    /// The cursor of the position after the row `(at, id)`.
+    pub(crate) fn encode(at: DateTime<Utc>, id: Uuid) -> String {
+        let mut bytes = at.timestamp_micros().to_be_bytes().to_vec();
+        bytes.extend_from_slice(id.as_bytes());
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The position a cursor names; `None` for anything this API did not
+    /// issue (wrong length, not hex, an id that is not a UUIDv7).
+    pub(crate) fn decode(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
+        if raw.len() != 48 || !raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bytes = (0..24)
+            .map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let (micros, id) = bytes.split_at(8);
+        let at = DateTime::from_timestamp_micros(i64::from_be_bytes(micros.try_into().ok()?))?;
+        let id = Uuid::from_slice(id).ok()?;
+        // Our ids are UUIDv7: anything else was not made here.
+        (id.get_version_num() == 7).then_some((at, id))
     }
 }

@@ -1,12 +1,15 @@
 //! The services value: everything the use cases share.
 
+use crate::audit::{AuditEvent, Entry};
 use crate::cache::AuthCache;
-use crate::context::{Actor, Principal};
+use crate::context::{Actor, Client, Principal};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::limiter::{LoginLimiter, LoginLimits, RegistrationLimiter, RegistrationLimits};
+use crate::refusals::RefusalSampler;
 use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenError, TokenSigner};
 use curatore_domain::{ApiKeyId, Organization, OrganizationId, Role};
 use curatore_persistence::{Database, PersistenceError};
+use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -105,6 +108,7 @@ struct Inner {
     pub(crate) cache: AuthCache,
     pub(crate) limiter: LoginLimiter,
     pub(crate) registrations: RegistrationLimiter,
+    refusals: RefusalSampler,
     last_used: Mutex<HashMap<ApiKeyId, Instant>>,
 }
 
@@ -130,6 +134,7 @@ impl Services {
                 cache: AuthCache::new(config.cache_ttl),
                 limiter: LoginLimiter::new(config.login_limits),
                 registrations: RegistrationLimiter::new(config.registration_limits),
+                refusals: RefusalSampler::default(),
                 last_used: Mutex::new(HashMap::new()),
                 resolved_organization: RwLock::new(None),
                 default_organization,
@@ -164,6 +169,34 @@ impl Services {
 
     pub(crate) fn registrations(&self) -> &RegistrationLimiter {
         &self.inner.registrations
+    }
+
+    /// The 429 for a client refused by `limit` (`login`, `registration`),
+    /// recorded in the audit trail (in `organization`'s, when known) when the
+    /// sampler says so. A failure to record is logged and does not change
+    /// the answer.
+    pub(crate) async fn refused(
+        &self,
+        client: &Client,
+        organization: Option<OrganizationId>,
+        limit: &'static str,
+        retry_after: std::time::Duration,
+        what: &'static str,
+    ) -> ServiceError {
+        if let Some(unrecorded) = self.inner.refusals.sample(client.ip, limit) {
+            let entry = Entry::anonymous(json!({
+                "limit": limit,
+                "retry_after_seconds": retry_after.as_secs(),
+                "refused_unrecorded_before": unrecorded,
+            }))
+            .by_user(organization, None)
+            .failed("too many attempts")
+            .done_from(AuditEvent::RateLimited, client);
+            if let Err(err) = self.inner.db.system().audit_logs().record(entry).await {
+                tracing::warn!(error = %err, "could not record a rate-limit refusal");
+            }
+        }
+        ServiceError::too_many_attempts(retry_after, what)
     }
 
     /// The default organization; its id is remembered so later requests need

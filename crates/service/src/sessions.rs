@@ -8,7 +8,8 @@ use crate::services::{Services, authentication_required};
 use crate::text;
 use curatore_auth::{PasswordCheck, generate_refresh_token, hash_refresh_token};
 use curatore_domain::{
-    EmailAddress, NewRefreshToken, NewUser, Organization, Role, Secret, User, Username,
+    EmailAddress, NewRefreshToken, NewUser, Organization, OrganizationId, Role, Secret, User,
+    Username,
 };
 use curatore_persistence::{AccessSnapshot, RotateOutcome};
 use serde_json::json;
@@ -70,10 +71,6 @@ fn invalid_refresh_token() -> ServiceError {
     )
 }
 
-fn too_many_logins(refused: Refused) -> ServiceError {
-    ServiceError::too_many_attempts(refused.retry_after, "failed logins")
-}
-
 /// A login attempt whose password has been checked.
 struct CheckedLogin {
     user: Option<User>,
@@ -82,6 +79,23 @@ struct CheckedLogin {
 }
 
 impl Services {
+    /// The 429 of the login limits (recorded in the audit trail, sampled).
+    async fn refused_login(
+        &self,
+        client: &Client,
+        organization: Option<OrganizationId>,
+        refused: Refused,
+    ) -> ServiceError {
+        self.refused(
+            client,
+            organization,
+            "login",
+            refused.retry_after,
+            "failed logins",
+        )
+        .await
+    }
+
     /// Logs a user in by e-mail or username. Every failure (unknown user,
     /// wrong password, inactive user or organization) gets the same answer
     /// after the same work, and is audited.
@@ -213,10 +227,10 @@ impl Services {
         let login = login.trim();
         // No account's name holds such characters; PostgreSQL cannot even look them up.
         curatore_domain::text::check_line("email_or_username", login)?;
-        let reservation = limiter
-            .reserve_ip(client.ip)
-            .await
-            .map_err(too_many_logins)?;
+        let reservation = match limiter.reserve_ip(client.ip).await {
+            Ok(reserved) => reserved,
+            Err(refused) => return Err(self.refused_login(client, None, refused).await),
+        };
         // On error the reservation is dropped, which gives it back.
         let user = if login.is_empty() || login.len() > LOGIN_MAX {
             None
@@ -230,10 +244,14 @@ impl Services {
         let account = user
             .as_ref()
             .map_or_else(|| Account::unknown(login), |u| Account::User(u.id));
-        let attempt = limiter
-            .reserve_account(reservation, account)
-            .await
-            .map_err(too_many_logins)?;
+        let attempt = match limiter.reserve_account(reservation, account).await {
+            Ok(reserved) => reserved,
+            Err(refused) => {
+                return Err(self
+                    .refused_login(client, user.as_ref().map(|u| u.organization_id), refused)
+                    .await);
+            }
+        };
         if !attempt.delay.is_zero() {
             tokio::time::sleep(attempt.delay).await;
         }
@@ -469,12 +487,17 @@ impl Services {
                 (p.organization_id(), new.role.unwrap_or_default(), Some(p))
             }
             _ if config.allow_registration => {
-                self.registrations().reserve(client.ip).map_err(|refused| {
-                    ServiceError::too_many_attempts(
-                        refused.retry_after,
-                        "registrations from this address",
-                    )
-                })?;
+                if let Err(refused) = self.registrations().reserve(client.ip) {
+                    return Err(self
+                        .refused(
+                            client,
+                            None,
+                            "registration",
+                            refused.retry_after,
+                            "registrations from this address",
+                        )
+                        .await);
+                }
                 if new.role.is_some_and(|r| r != Role::Member) {
                     return Err(ServiceError::forbidden("self-registered users are members"));
                 }
@@ -573,14 +596,17 @@ impl Services {
             .await?
             .ok_or_else(|| ServiceError::forbidden("the user no longer exists"))?;
         let limiter = self.limiter();
-        let reservation = limiter
-            .reserve_ip(ctx.client.ip)
-            .await
-            .map_err(too_many_logins)?;
-        let attempt = limiter
+        let reservation = match limiter.reserve_ip(ctx.client.ip).await {
+            Ok(reserved) => reserved,
+            Err(refused) => return Err(self.refused_login(&ctx.client, Some(org), refused).await),
+        };
+        let attempt = match limiter
             .reserve_account(reservation, Account::User(user.id))
             .await
-            .map_err(too_many_logins)?;
+        {
+            Ok(reserved) => reserved,
+            Err(refused) => return Err(self.refused_login(&ctx.client, Some(org), refused).await),
+        };
         let hasher = &self.config().hasher;
         let check = match hasher.verify(current, &user.password_hash).await {
             Ok(check) => check,

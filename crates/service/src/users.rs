@@ -4,7 +4,7 @@
 use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, Client, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
-use crate::page::Page;
+use crate::page::{Page, cursor};
 use crate::services::Services;
 use crate::sessions::Registration;
 use crate::text;
@@ -26,8 +26,11 @@ pub struct UserQuery {
     pub is_active: Option<bool>,
     /// Only users with this role (`org_admin`, `member`, `viewer`).
     pub role: Option<String>,
-    /// How many to pass over.
+    /// How many to pass over (offset paging; 0 with a cursor).
     pub skip: u64,
+    /// Keyset paging: the `next_cursor` of the previous page. Such pages
+    /// cost the same at any depth and carry no total.
+    pub cursor: Option<String>,
     /// The most to return (1 to [`MAX_USER_PAGE`]).
     pub limit: u64,
 }
@@ -38,6 +41,7 @@ impl Default for UserQuery {
             is_active: None,
             role: None,
             skip: 0,
+            cursor: None,
             limit: 100,
         }
     }
@@ -144,17 +148,59 @@ impl Services {
             ));
         }
         let role = query.role.as_deref().map(parse_role).transpose()?;
-        let (items, total) = self
-            .database()
-            .tenant(ctx.organization_id())
-            .users()
-            .page(query.is_active, role, query.skip, query.limit)
+        let users = self.database().tenant(ctx.organization_id()).users();
+        let Some(raw) = query.cursor else {
+            let (items, total) = users
+                .page(query.is_active, role, query.skip, query.limit)
+                .await?;
+            // The cursor of the last row lets a client continue by keyset.
+            let next_cursor = (items.len() as u64 == query.limit)
+                .then(|| {
+                    items
+                        .last()
+                        .map(|u| cursor::encode(u.created_at, u.id.as_uuid()))
+                })
+                .flatten();
+            return Ok(Page {
+                items,
+                total: Some(total),
+                limit: query.limit,
+                offset: query.skip,
+                next_cursor,
+            });
+        };
+        if query.skip != 0 {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidQueryParameter,
+                "skip and cursor cannot be combined",
+            ));
+        }
+        let after = cursor::decode(&raw)
+            .map(|(at, id)| (at, UserId::from_uuid(id)))
+            .ok_or_else(|| {
+                ServiceError::new(
+                    ErrorCode::InvalidQueryParameter,
+                    "cursor is not a cursor this API issued",
+                )
+            })?;
+        let mut items = users
+            .page_after(query.is_active, role, Some(after), query.limit + 1)
             .await?;
+        let more = items.len() as u64 > query.limit;
+        items.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+        let next_cursor = if more {
+            items
+                .last()
+                .map(|u| cursor::encode(u.created_at, u.id.as_uuid()))
+        } else {
+            None
+        };
         Ok(Page {
             items,
-            total: Some(total),
+            total: None,
             limit: query.limit,
-            offset: query.skip,
+            offset: 0,
+            next_cursor,
         })
     }
 

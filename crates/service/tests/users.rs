@@ -579,3 +579,63 @@ async fn every_change_writes_one_audit_entry_and_no_ops_write_none() {
         0
     );
 }
+
+#[tokio::test]
+async fn keyset_pages_walk_the_list_newest_first_without_gaps_or_repeats() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    for name in ["ann", "ben", "cat", "dan", "eve", "fay", "gus"] {
+        user(&services, &admin, name, Role::Member).await;
+    }
+    let all = services
+        .list_users(&admin, UserQuery::default())
+        .await
+        .expect("list");
+    let expected: Vec<_> = all.items.iter().map(|u| u.id).collect();
+    assert_eq!(expected.len(), 8, "seven members and the admin");
+    let first = services
+        .list_users(
+            &admin,
+            UserQuery {
+                limit: 3,
+                ..UserQuery::default()
+            },
+        )
+        .await
+        .expect("first page");
+    assert_eq!(first.total, Some(8));
+    let mut seen: Vec<_> = first.items.iter().map(|u| u.id).collect();
+    let mut cursor = first.next_cursor;
+    while let Some(c) = cursor {
+        let page = services
+            .list_users(
+                &admin,
+                UserQuery {
+                    limit: 3,
+                    cursor: Some(c),
+                    ..UserQuery::default()
+                },
+            )
+            .await
+            .expect("next page");
+        assert_eq!(page.total, None, "keyset pages are not recounted");
+        seen.extend(page.items.iter().map(|u| u.id));
+        cursor = page.next_cursor;
+    }
+    assert_eq!(seen, expected);
+    for (cursor, skip) in [("not-a-cursor", 0), ("00", 0)] {
+        let refused = services
+            .list_users(
+                &admin,
+                UserQuery {
+                    cursor: Some(cursor.into()),
+                    skip,
+                    ..UserQuery::default()
+                },
+            )
+            .await
+            .expect_err("a cursor this API did not issue");
+        assert_eq!(refused.code(), ErrorCode::InvalidQueryParameter);
+    }
+}

@@ -161,6 +161,45 @@ impl TenantUsers<'_> {
         Ok((users, total))
     }
 
+    /// The organization's users matching the filters, newest first, strictly
+    /// after the user `(created_at, id)` when given, at most `limit`: a
+    /// keyset page that costs the same at any depth (no count).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn page_after(
+        &self,
+        is_active: Option<bool>,
+        role: Option<Role>,
+        after: Option<(DateTime<Utc>, UserId)>,
+        limit: u64,
+    ) -> Result<Vec<User>> {
+        let mut filter = Condition::all().add(Column::OrganizationId.eq(self.org.as_uuid()));
+        if let Some(active) = is_active {
+            filter = filter.add(Column::IsActive.eq(active));
+        }
+        if let Some(role) = role {
+            filter = filter.add(Column::Role.eq(role.as_str()));
+        }
+        if let Some((at, id)) = after {
+            filter = filter.add(
+                Condition::any().add(Column::CreatedAt.lt(at)).add(
+                    Condition::all()
+                        .add(Column::CreatedAt.eq(at))
+                        .add(Column::Id.lt(id.as_uuid())),
+                ),
+            );
+        }
+        let rows = read!(self.h, |c| Entity::find()
+            .filter(filter.clone())
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
+            .limit(limit)
+            .all(c)
+            .await?);
+        rows.into_iter().map(User::try_from).collect()
+    }
+
     /// How many active org_admins the organization has. Inside a transaction
     /// that holds the organization row (`organization().get_for_update()`),
     /// the answer stays true until the commit.

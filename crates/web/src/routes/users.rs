@@ -38,13 +38,17 @@ struct ListQuery {
     role: Option<String>,
     skip: Option<u64>,
     limit: Option<u64>,
+    cursor: Option<String>,
 }
 
-/// The list as the original answered it.
+/// The list as the original answered it, plus a keyset cursor.
 #[derive(Serialize)]
 struct UserList {
     users: Vec<UserBody>,
-    total: u64,
+    /// How many match; null on pages fetched with a cursor (not recounted).
+    total: Option<u64>,
+    /// Pass as `cursor` for the next page (keyset: same cost at any depth).
+    next_cursor: Option<String>,
 }
 
 async fn list(
@@ -57,18 +61,21 @@ async fn list(
         role,
         skip,
         limit,
+        cursor,
     } = query.into_inner();
     let defaults = UserQuery::default();
     let query = UserQuery {
         is_active,
         role,
         skip: skip.unwrap_or(defaults.skip),
+        cursor,
         limit: limit.unwrap_or(defaults.limit),
     };
     let page = state.services().list_users(&ctx, query).await?;
     let users: Vec<UserBody> = page.items.iter().map(UserBody::from).collect();
     Ok(HttpResponse::Ok().json(UserList {
-        total: page.total.unwrap_or(users.len() as u64),
+        total: page.total,
+        next_cursor: page.next_cursor,
         users,
     }))
 }
