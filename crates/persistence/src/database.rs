@@ -313,9 +313,91 @@ impl Database {
         }
     }
 
+    /// Waits for, then holds, the instance-wide lock `name`: on PostgreSQL
+    /// an advisory lock taken by a transaction of its own, so that of several
+    /// servers on one database exactly one migrates, seeds or purges at a
+    /// time, and a crashed holder releases it with its connection. On SQLite
+    /// (one process per file) it holds nothing.
+    ///
+    /// # Errors
+    /// [`PersistenceError::Unavailable`] when the database cannot be reached.
+    pub async fn lock_instances(&self, name: &str) -> Result<InstanceLock> {
+        self.instance_lock(name, true)
+            .await
+            .map(|lock| lock.unwrap_or(InstanceLock { tx: None }))
+    }
+
+    /// Like [`Database::lock_instances`], without waiting: `None` when
+    /// another server holds the lock (it is doing the work now).
+    ///
+    /// # Errors
+    /// [`PersistenceError::Unavailable`] when the database cannot be reached.
+    pub async fn try_lock_instances(&self, name: &str) -> Result<Option<InstanceLock>> {
+        self.instance_lock(name, false).await
+    }
+
+    async fn instance_lock(&self, name: &str, wait: bool) -> Result<Option<InstanceLock>> {
+        if self.kind() != DatabaseKind::Postgresql {
+            return Ok(Some(InstanceLock { tx: None }));
+        }
+        let tx = self.observe(async { Ok(self.inner.conn.begin().await?) }.await)?;
+        let function = if wait {
+            "pg_advisory_xact_lock"
+        } else {
+            "pg_try_advisory_xact_lock"
+        };
+        // Prefixed, so a lock of ours never collides with another application's.
+        let sql = format!("SELECT {function}(hashtext($1))::text AS taken");
+        let row = tx
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                sql,
+                [format!("curatore:{name}").into()],
+            ))
+            .await?;
+        let taken = match row {
+            Some(row) => row.try_get::<String>("", "taken")?,
+            None => String::new(),
+        };
+        // pg_advisory_xact_lock returns void (''); the try variant true/false.
+        if taken == "false" {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Ok(Some(InstanceLock { tx: Some(tx) }))
+    }
+
     /// Closes every pooled connection; later calls fail as unavailable.
     pub async fn close(&self) {
         let _ = self.inner.conn.close_by_ref().await;
+    }
+}
+
+/// An instance-wide lock ([`Database::lock_instances`]); released by
+/// [`InstanceLock::release`], or when dropped.
+#[must_use = "the lock is released when dropped"]
+pub struct InstanceLock {
+    tx: Option<DatabaseTransaction>,
+}
+
+impl InstanceLock {
+    /// Releases the lock.
+    ///
+    /// # Errors
+    /// When the database fails (the lock is then released with the connection).
+    pub async fn release(self) -> Result<()> {
+        if let Some(tx) = self.tx {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for InstanceLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceLock")
+            .field("held", &self.tx.is_some())
+            .finish()
     }
 }
 

@@ -42,7 +42,7 @@ mod repositories;
 mod seed;
 
 pub use access::{AccessSnapshot, ApiKeySnapshot};
-pub use database::{Database, DatabaseOptions, Transaction};
+pub use database::{Database, DatabaseOptions, InstanceLock, Transaction};
 pub use error::{PersistenceError, Result};
 pub use health::{DatabaseHealth, DatabaseStats, HEALTH_TIMEOUT, HealthStatus, RowCount, TABLES};
 pub use repositories::{

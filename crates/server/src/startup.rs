@@ -9,7 +9,7 @@ use curatore_auth::{
 use curatore_config::{HealthDetails, JwtAlgorithm, Settings};
 use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
-use curatore_persistence::{Database, DatabaseOptions, SeedOutcome};
+use curatore_persistence::{Database, DatabaseOptions, InstanceLock, SeedOutcome};
 use curatore_service::{
     AuthConfig, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits, RegistrationLimits,
     Services,
@@ -170,24 +170,44 @@ pub async fn seed_only(settings: &Settings) -> Result<(), Failure> {
 /// Connect (with retries), migrate, seed: the first half of start-up. The
 /// services it returns are the ones that then serve.
 async fn prepare(settings: &Settings) -> Result<Services, Failure> {
-    let services = open_services(settings).await?;
+    let (services, lock) = open_locked(settings).await?;
     seed(settings, &services).await?;
+    release(lock).await?;
     Ok(services)
 }
 
 /// Connect (with retries) and migrate, without seeding.
 async fn open_services(settings: &Settings) -> Result<Services, Failure> {
+    let (services, lock) = open_locked(settings).await?;
+    release(lock).await?;
+    Ok(services)
+}
+
+/// Connect and migrate while holding the start-up lock: of several servers
+/// starting at once on one PostgreSQL database, one migrates (and seeds)
+/// while the others wait, then find nothing left to do.
+async fn open_locked(settings: &Settings) -> Result<(Services, InstanceLock), Failure> {
     let auth = auth_config(settings)?;
     tracing::info!("Initializing database...");
     let db = connect_with_retry(settings).await?;
     tracing::info!(url = %db.redacted_url(), "Database connected ({})", db.kind().as_str());
+    let lock = db
+        .lock_instances("startup")
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot take the start-up lock: {e}")))?;
     migrate(settings, &db).await?;
     tracing::info!("Database tables initialized");
     let default_org = DefaultOrganization {
         id: settings.default_org_id.map(Into::into),
         slug: Some(settings.default_org_slug.clone()),
     };
-    Ok(Services::new(db, default_org, auth))
+    Ok((Services::new(db, default_org, auth), lock))
+}
+
+async fn release(lock: InstanceLock) -> Result<(), Failure> {
+    lock.release()
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot release the start-up lock: {e}")))
 }
 
 /// `curatore-server audit purge`: deletes audit entries older than `days`.

@@ -213,6 +213,9 @@ impl Services {
                 "keep audit entries at least 1 day",
             ));
         }
+        // Several servers on one PostgreSQL database purge one at a time;
+        // whoever comes second finds little left to delete.
+        let lock = self.database().lock_instances("audit-retention").await?;
         let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
         let audit = self.database().system().audit_logs();
         let mut deleted = 0;
@@ -235,6 +238,7 @@ impl Services {
                 )
                 .await?;
         }
+        lock.release().await?;
         Ok(deleted)
     }
 }

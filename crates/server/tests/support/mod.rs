@@ -13,6 +13,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_curatore-server");
 /// Defines two tests that run `scenario` (an `async fn(TestDatabase)`):
 /// `<scenario>::on_sqlite` and `<scenario>::on_postgres` (the latter is
 /// skipped only as `TestDatabase::postgres` allows).
+#[allow(unused_macros)]
 macro_rules! on_both {
     ($($scenario:ident),+ $(,)?) => {$(
         mod $scenario {
