@@ -31,6 +31,7 @@ mod page;
 mod seed;
 mod services;
 mod sessions;
+mod status;
 mod text;
 mod users;
 

@@ -141,8 +141,8 @@ async fn user(
 
 fn role(r: &str) -> UserChanges {
     UserChanges {
-        full_name: None,
         role: Some(r.into()),
+        ..UserChanges::default()
     }
 }
 
@@ -217,6 +217,7 @@ async fn not_even_the_system_may_remove_the_last_admin() {
             UserChanges {
                 full_name: Some("Ada Admin".into()),
                 role: Some("org_admin".into()),
+                ..UserChanges::default()
             },
         )
         .await
@@ -425,7 +426,7 @@ async fn a_key_needs_the_users_scopes() {
 fn invitation(name: &str, password: Option<&str>) -> Invitation {
     Invitation {
         email: format!("{name}@example.test"),
-        username: name.into(),
+        username: Some(name.into()),
         full_name: None,
         role: None,
         password: password.map(Secret::new),

@@ -67,6 +67,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(routes::health::routes)
             .configure(routes::organizations::routes)
             .configure(routes::users::routes)
+            .configure(routes::ui_users::routes)
             .configure(routes::auth::routes)
             .configure(routes::api_keys::routes)
             .configure(routes::audit_logs::routes)
