@@ -90,7 +90,8 @@ const TEMPORARY_PASSWORD_CHARS: usize = 24;
 /// Candidate usernames for an invite that names none: the e-mail's local
 /// part reduced to the characters usernames allow, then with a number added.
 fn username_candidates(email: &str) -> impl Iterator<Item = String> {
-    let local = email.trim().split('@').next().unwrap_or_default();
+    let email = email.trim().to_lowercase();
+    let local = email.split('@').next().unwrap_or_default();
     let mut base: String = local
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
