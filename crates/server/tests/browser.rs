@@ -11,6 +11,8 @@
 // A panic in a test is a failed test with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// One engine is enough here: the scenarios on both engines are in ui_contract.rs.
+#[allow(unused_macros)]
 mod support;
 
 use curatore_test_support::TestDatabase;
@@ -165,6 +167,7 @@ fn the_ui_in_a_real_browser_from_another_origin() {
     let origin = serve_page(page(&server.base));
     assert_ne!(origin, server.base, "another origin");
     let result = run_page(&browser, &origin);
+    eprintln!("page from {origin} against {}: {result}", server.base);
     assert!(
         result.starts_with("OK me=admin org=Default Organization role=org_admin users=1 total=1"),
         "{result}"
@@ -183,5 +186,6 @@ fn the_ui_in_a_real_browser_from_another_origin() {
     );
     let origin = serve_page(page(&closed.base));
     let result = run_page(&browser, &origin);
+    eprintln!("the same page without CORS: {result}");
     assert!(result.starts_with("FAIL TypeError"), "{result}");
 }
