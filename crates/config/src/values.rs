@@ -444,7 +444,10 @@ impl SettingValue for CorsOriginRegex {
             // The crate's message quotes the pattern across lines; keep the last line, the reason.
             let reason = e.to_string();
             let reason = reason.lines().last().unwrap_or_default().trim().to_owned();
-            format!("{} is not a valid regular expression: {reason}", quote(text))
+            format!(
+                "{} is not a valid regular expression: {reason}",
+                quote(text)
+            )
         })?;
         Ok(Self(Some(text.to_owned())))
     }
@@ -527,12 +530,21 @@ mod tests {
             r#"["http://a.test:3000", "https://b.test/"]"#,
             " http://a.test:3000 ,https://b.test,, ",
         ] {
-            assert_eq!(CorsOrigins::parse(&text(form)).unwrap().0, expected, "{form}");
+            assert_eq!(
+                CorsOrigins::parse(&text(form)).unwrap().0,
+                expected,
+                "{form}"
+            );
         }
         let list = Raw::List(vec!["http://a.test:3000".into(), "https://b.test".into()]);
         assert_eq!(CorsOrigins::parse(&list).unwrap().0, expected);
         assert_eq!(CorsOrigins::parse(&text("*")).unwrap().0, vec!["*"]);
-        for bad in ["localhost:3000", "http://a.test/app", "[\"http://a.test\"", "http://"] {
+        for bad in [
+            "localhost:3000",
+            "http://a.test/app",
+            "[\"http://a.test\"",
+            "http://",
+        ] {
             assert!(CorsOrigins::parse(&text(bad)).is_err(), "{bad}");
         }
     }
@@ -542,7 +554,10 @@ mod tests {
         assert_eq!(CorsOriginRegex::parse(&text("")).unwrap().0, None);
         assert!(CorsOriginRegex::parse(&text(DEFAULT_CORS_ORIGIN_REGEX)).is_ok());
         let err = CorsOriginRegex::parse(&text("^http://(a")).unwrap_err();
-        assert!(err.contains("`^http://(a`") && err.contains("regular expression"), "{err}");
+        assert!(
+            err.contains("`^http://(a`") && err.contains("regular expression"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -133,7 +133,12 @@ fn run_page(browser: &PathBuf, url: &str) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     let mut dom = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut dom).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut dom)
+        .unwrap();
     let start = dom
         .find("<pre id=\"result\">")
         .unwrap_or_else(|| panic!("no result in the page: {dom}"));
@@ -173,7 +178,9 @@ fn the_ui_in_a_real_browser_from_another_origin() {
         "{result}"
     );
     assert!(
-        result.ends_with("unauthorized_detail=authentication required: send a bearer token or an API key"),
+        result.ends_with(
+            "unauthorized_detail=authentication required: send a bearer token or an API key"
+        ),
         "the browser reads the 401's detail: {result}"
     );
 

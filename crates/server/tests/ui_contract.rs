@@ -102,7 +102,10 @@ async fn signing_in_and_the_profile(db: TestDatabase) {
         &[
             ("origin", UI),
             ("access-control-request-method", "POST"),
-            ("access-control-request-headers", "content-type,authorization"),
+            (
+                "access-control-request-headers",
+                "content-type,authorization",
+            ),
         ],
         None,
     );
@@ -204,7 +207,11 @@ async fn signing_in_and_the_profile(db: TestDatabase) {
     assert_ui_error(&r, 401, "authentication_required");
     let r = ui(&s, "GET", "/auth/me", Some("not-a-token"), None);
     assert_ui_error(&r, 401, "invalid_token");
-    for path in ["/config/supported-formats", "/config/defaults", "/system/queues"] {
+    for path in [
+        "/config/supported-formats",
+        "/config/defaults",
+        "/system/queues",
+    ] {
         let r = ui(&s, "GET", path, Some(&token), None);
         assert_ui_error(&r, 404, "not_found");
     }
@@ -277,7 +284,10 @@ async fn the_users_pages(db: TestDatabase) {
     assert_cors(&r);
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let invited = r.json();
-    assert!(str_field(&invited, "message").contains("no e-mail was sent"), "{invited}");
+    assert!(
+        str_field(&invited, "message").contains("no e-mail was sent"),
+        "{invited}"
+    );
     let jane = invited["user"].clone();
     assert_eq!(jane["email"], "jane.doe@example.test");
     assert_eq!(jane["username"], "jane.doe", "derived from the e-mail");
@@ -306,7 +316,10 @@ async fn the_users_pages(db: TestDatabase) {
         Some(&json!({"email": "x@example.test", "role": "admin"})),
     );
     assert_ui_error(&r, 400, "validation_failed");
-    assert!(r.json()["detail"].as_str().unwrap().contains("org_admin"), "{r:?}");
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("org_admin"),
+        "{r:?}"
+    );
 
     // The invited user signs in with the password shown once.
     let (jane_token, _) = login(&s, "jane.doe@example.test", &temporary);
@@ -322,7 +335,14 @@ async fn the_users_pages(db: TestDatabase) {
         .iter()
         .find(|u| u["id"] == jane_id.as_str())
         .unwrap_or_else(|| panic!("jane not listed: {list}"));
-    for field in ["id", "email", "username", "role", "organization_id", "created_at"] {
+    for field in [
+        "id",
+        "email",
+        "username",
+        "role",
+        "organization_id",
+        "created_at",
+    ] {
         str_field(row, field);
     }
     assert_eq!(row["is_active"], true);
@@ -367,7 +387,12 @@ async fn the_users_pages(db: TestDatabase) {
     str_field(&updated, "message");
     let user = &updated["user"];
     assert_eq!(
-        (&user["email"], &user["username"], &user["full_name"], &user["role"]),
+        (
+            &user["email"],
+            &user["username"],
+            &user["full_name"],
+            &user["role"]
+        ),
         (
             &json!("jane@example.test"),
             &json!("jane"),
@@ -438,7 +463,10 @@ async fn the_users_pages(db: TestDatabase) {
         Some(&json!({"new_password": "chosen-by-jane-22"})),
     );
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(ui(&s, "GET", "/auth/me", Some(&jane_token), None).status, 200);
+    assert_eq!(
+        ui(&s, "GET", "/auth/me", Some(&jane_token), None).status,
+        200
+    );
     let r = ui(&s, "GET", "/auth/me", Some(&jane_other), None);
     assert_eq!(r.status, 401, "the other session ended: {r:?}");
     let r = ui(
@@ -462,7 +490,13 @@ async fn the_users_pages(db: TestDatabase) {
 
     // `usersApi.deleteUser`: 200 with a message, a soft deactivation that
     // ends her access at once.
-    let r = ui(&s, "DELETE", &format!("/users/{jane_id}"), Some(&admin), None);
+    let r = ui(
+        &s,
+        "DELETE",
+        &format!("/users/{jane_id}"),
+        Some(&admin),
+        None,
+    );
     assert_eq!(r.status, 200, "{r:?}");
     assert_cors(&r);
     str_field(&r.json(), "message");
@@ -470,7 +504,13 @@ async fn the_users_pages(db: TestDatabase) {
     assert_eq!(r.json()["is_active"], false, "the row stays");
     let r = ui(&s, "GET", "/auth/me", Some(&jane_token), None);
     assert_eq!(r.status, 401, "{r:?}");
-    let r = ui(&s, "DELETE", &format!("/users/{admin_id}"), Some(&admin), None);
+    let r = ui(
+        &s,
+        "DELETE",
+        &format!("/users/{admin_id}"),
+        Some(&admin),
+        None,
+    );
     assert_ui_error(&r, 403, "forbidden");
     // The edit form's `is_active: true` brings her back.
     let r = ui(

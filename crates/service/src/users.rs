@@ -304,10 +304,7 @@ impl Services {
             fields.push("username");
         }
         if email.is_some() || username.is_some() {
-            updated = tenant
-                .users()
-                .set_login_names(id, email, username)
-                .await?;
+            updated = tenant.users().set_login_names(id, email, username).await?;
         }
         if let Some(role) = role {
             keep_an_admin(&tenant, &user).await?;

@@ -49,7 +49,10 @@ impl CorsPolicy {
         Ok(Self {
             inner: Arc::new(Origins {
                 any: origins.iter().any(|o| o == "*"),
-                listed: origins.iter().map(|o| o.trim_end_matches('/').to_owned()).collect(),
+                listed: origins
+                    .iter()
+                    .map(|o| o.trim_end_matches('/').to_owned())
+                    .collect(),
                 patterns,
             }),
         })
@@ -104,12 +107,19 @@ mod tests {
 
     #[test]
     fn listed_origins_match_exactly_and_patterns_as_a_whole() {
-        let p = CorsPolicy::new(&["https://ui.example.com".to_owned()], Some("https://.*\\.test"), false)
-            .unwrap();
+        let p = CorsPolicy::new(
+            &["https://ui.example.com".to_owned()],
+            Some("https://.*\\.test"),
+            false,
+        )
+        .unwrap();
         assert!(p.allows("https://ui.example.com"));
         assert!(!p.allows("https://ui.example.com.evil.org"));
         assert!(p.allows("https://a.test"));
-        assert!(!p.allows("https://a.test.evil.org"), "anchored at the end too");
+        assert!(
+            !p.allows("https://a.test.evil.org"),
+            "anchored at the end too"
+        );
         assert!(!p.allows("http://localhost:3000"));
     }
 

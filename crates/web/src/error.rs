@@ -161,7 +161,10 @@ mod tests {
             body["error"]["message"],
             "too many failed logins; try again in 2 s"
         );
-        assert_eq!(body["detail"], body["error"]["message"], "detail for the original's clients");
+        assert_eq!(
+            body["detail"], body["error"]["message"],
+            "detail for the original's clients"
+        );
         // Other errors keep their headers: 503 its default, 4xx none.
         assert_eq!(ApiError::database_unavailable().retry_after(), Some(5));
         assert_eq!(ApiError::not_found("x").retry_after(), None);

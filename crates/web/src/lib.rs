@@ -39,8 +39,8 @@ pub use auth::{
     Actor, AnyRole, AuthConfig, Caller, LoginLimits, Member, OrgAdmin, Principal,
     RegistrationLimits,
 };
-pub use curatore_service::{DefaultOrganization, RequestContext, Services};
 pub use cors::CorsPolicy;
+pub use curatore_service::{DefaultOrganization, RequestContext, Services};
 pub use error::ApiError;
 pub use input::BODY_LIMIT_BYTES;
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};
