@@ -143,4 +143,45 @@ mod tests {
         let any = CorsPolicy::new(&["*".to_owned()], None, false).unwrap();
         assert!(any.allows("https://example.com"));
     }
+
+    #[actix_web::test]
+    async fn the_app_answers_preflights_unauthenticated_and_marks_its_errors() {
+        use actix_web::test::{TestRequest, call_service, init_service, read_body_json};
+        let (_db, state) = crate::testing::state().await;
+        let app = init_service(crate::app(state)).await;
+        let ui = "http://localhost:3000";
+        let preflight = TestRequest::default()
+            .method(Method::OPTIONS)
+            .uri("/api/v1/users")
+            .insert_header(("origin", ui))
+            .insert_header(("access-control-request-method", "GET"))
+            .insert_header(("access-control-request-headers", "authorization"))
+            .to_request();
+        let res = call_service(&app, preflight).await;
+        assert_eq!(res.status(), 200, "no credentials needed");
+        assert_eq!(
+            res.headers().get("access-control-allow-origin").unwrap(),
+            ui
+        );
+        for (path, status) in [("/api/v1/users", 401), ("/api/v1/nowhere", 404)] {
+            let req = TestRequest::get()
+                .uri(path)
+                .insert_header(("origin", ui))
+                .to_request();
+            let res = call_service(&app, req).await;
+            assert_eq!(res.status(), status);
+            assert_eq!(
+                res.headers().get("access-control-allow-origin").unwrap(),
+                ui
+            );
+            assert_eq!(
+                res.headers()
+                    .get("access-control-allow-credentials")
+                    .unwrap(),
+                "true"
+            );
+            let body: serde_json::Value = read_body_json(res).await;
+            assert_eq!(body["detail"], body["error"]["message"], "{body}");
+        }
+    }
 }
