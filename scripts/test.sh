@@ -29,5 +29,9 @@ if [ -n "$skip" ] && [ "$skip" != 0 ] && [ "$skip" != false ]; then
   fi
 fi
 
+# Chromium for the real-browser test (crates/server/tests/browser.rs); under
+# CI a missing browser fails that test, elsewhere it is skipped with a note.
+bash scripts/browser-test.sh --install-only || [ -z "${CI:-}" ]
+
 cargo test --workspace --locked "$@"
 bash tests/smoke.sh

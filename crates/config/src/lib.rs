@@ -19,7 +19,9 @@ mod values;
 pub use error::ConfigError;
 pub use load::{CONFIG_DIR_VARIABLE, ConfigSource, LoadedSettings, SettingView};
 pub use settings::{DEFAULT_DATABASE_URL, JWT_SECRET_MIN_BYTES, JWT_SECRET_PLACEHOLDER, Settings};
-pub use values::{HealthDetails, JwtAlgorithm, LogFormat};
+pub use values::{
+    CorsOriginRegex, CorsOrigins, DEFAULT_CORS_ORIGIN_REGEX, HealthDetails, JwtAlgorithm, LogFormat,
+};
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,9 @@
 
 use crate::error::ConfigError;
 use crate::load::Resolver;
-use crate::values::{HealthDetails, JwtAlgorithm, LogFormat, SettingValue};
+use crate::values::{
+    CorsOriginRegex, CorsOrigins, HealthDetails, JwtAlgorithm, LogFormat, SettingValue,
+};
 use curatore_domain::{DatabaseUrl, Secret};
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
@@ -131,6 +133,13 @@ settings! {
     request_timeout_seconds: u64 = 30, env "REQUEST_TIMEOUT_SECONDS";
     /// Reverse proxies whose `X-Forwarded-For` is believed when finding a client's address.
     trusted_proxies: Vec<IpAddr> = Vec::new(), env "TRUSTED_PROXIES";
+    /// Origins a browser may call the API from (with credentials): a JSON
+    /// list or comma-separated; `*` for any.
+    cors_origins: CorsOrigins = CorsOrigins::default(), env "CORS_ORIGINS";
+    /// Origins matching this pattern as a whole are allowed too (empty: none).
+    cors_origin_regex: CorsOriginRegex = CorsOriginRegex::default(), env "CORS_ORIGIN_REGEX";
+    /// Development mode: any localhost origin (http or https, any port) may call the API.
+    debug: bool = false, env "DEBUG";
 
     // --- Database ---
     /// Where the data lives: SQLite file or PostgreSQL server.

@@ -651,3 +651,47 @@ fn refresh_token_reuse_interval_defaults_to_ten_seconds_and_is_at_most_sixty() {
          must be at most 60 (0 disables the grace)"
     );
 }
+
+#[test]
+fn cors_settings_come_from_the_environment_and_name_the_variable_when_wrong() {
+    let root = Root::new();
+    let s = root.load(&[]).unwrap().settings;
+    assert_eq!(
+        s.cors_origins.0,
+        ["http://localhost:3000", "http://127.0.0.1:3000"]
+    );
+    assert_eq!(
+        s.cors_origin_regex.0.as_deref(),
+        Some(DEFAULT_CORS_ORIGIN_REGEX)
+    );
+    assert!(!s.debug);
+
+    let s = root
+        .load(&[
+            ("CORS_ORIGINS", r#"["https://ui.example.com"]"#),
+            ("CORS_ORIGIN_REGEX", ""),
+            ("DEBUG", "true"),
+        ])
+        .unwrap()
+        .settings;
+    assert_eq!(s.cors_origins.0, ["https://ui.example.com"]);
+    assert_eq!(s.cors_origin_regex.0, None);
+    assert!(s.debug);
+
+    let err = root
+        .load(&[("CORS_ORIGIN_REGEX", "^http://(localhost")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CORS_ORIGIN_REGEX") && err.contains("regular expression"),
+        "{err}"
+    );
+    let err = root
+        .load(&[("CORS_ORIGINS", "localhost:3000")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("CORS_ORIGINS") && err.contains("`localhost:3000`"),
+        "{err}"
+    );
+}

@@ -346,6 +346,116 @@ impl SettingValue for Option<Uuid> {
     }
 }
 
+/// The origins a browser may call the API from: `CORS_ORIGINS`, a JSON list
+/// or a comma-separated list (TOML: an array). Each is `scheme://host[:port]`
+/// with no path, as browsers send it in `Origin`; `*` allows every origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsOrigins(pub Vec<String>);
+
+impl Default for CorsOrigins {
+    /// The original's: its web UI on port 3000.
+    fn default() -> Self {
+        Self(vec![
+            "http://localhost:3000".to_owned(),
+            "http://127.0.0.1:3000".to_owned(),
+        ])
+    }
+}
+
+/// Why `origin` is not what a browser sends in `Origin`, or `None`.
+fn origin_problem(origin: &str) -> Option<String> {
+    if origin == "*" {
+        return None;
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Some(format!(
+            "{} is not an origin (expected scheme://host[:port], e.g. http://localhost:3000)",
+            quote(origin)
+        ));
+    };
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let host_ok = !rest.is_empty()
+        && !rest.ends_with(':')
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if scheme_ok && host_ok {
+        None
+    } else {
+        Some(format!(
+            "{} is not an origin (expected scheme://host[:port] with no path or trailing slash)",
+            quote(origin)
+        ))
+    }
+}
+
+impl SettingValue for CorsOrigins {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let items: Vec<String> = match raw {
+            Raw::List(items) => items.clone(),
+            Raw::Text(text) if text.trim_start().starts_with('[') => {
+                serde_json::from_str::<Vec<String>>(text.trim()).map_err(|_| {
+                    "is not a JSON list of strings (or write the origins separated by commas)"
+                        .to_owned()
+                })?
+            }
+            Raw::Text(text) => text.split(',').map(str::to_owned).collect(),
+        };
+        let origins: Vec<String> = items
+            .iter()
+            .map(|item| item.trim().trim_end_matches('/').to_owned())
+            .filter(|item| !item.is_empty())
+            .collect();
+        if let Some(problem) = origins.iter().find_map(|o| origin_problem(o)) {
+            return Err(problem);
+        }
+        Ok(Self(origins))
+    }
+    fn show(&self) -> String {
+        self.0.join(",")
+    }
+}
+
+/// The built-in `CORS_ORIGIN_REGEX`: any port of localhost over plain HTTP.
+pub const DEFAULT_CORS_ORIGIN_REGEX: &str = r"^http://(localhost|127\.0\.0\.1)(:\d+)?$";
+
+/// A pattern that whole origins are matched against: `CORS_ORIGIN_REGEX`
+/// (empty: none). Checked when loaded, so a typo stops the start instead of
+/// silently refusing every browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsOriginRegex(pub Option<String>);
+
+impl Default for CorsOriginRegex {
+    fn default() -> Self {
+        Self(Some(DEFAULT_CORS_ORIGIN_REGEX.to_owned()))
+    }
+}
+
+impl SettingValue for CorsOriginRegex {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let text = raw.text()?.trim();
+        if text.is_empty() {
+            return Ok(Self(None));
+        }
+        regex::Regex::new(text).map_err(|e| {
+            // The crate's message quotes the pattern across lines; keep the last line, the reason.
+            let reason = e.to_string();
+            let reason = reason.lines().last().unwrap_or_default().trim().to_owned();
+            format!(
+                "{} is not a valid regular expression: {reason}",
+                quote(text)
+            )
+        })?;
+        Ok(Self(Some(text.to_owned())))
+    }
+    fn show(&self) -> String {
+        self.0.clone().unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,6 +521,43 @@ mod tests {
             Some(id)
         );
         assert!(Option::<Uuid>::parse(&text("not-a-uuid")).is_err());
+    }
+
+    #[test]
+    fn cors_origins_come_as_json_or_commas_and_are_checked() {
+        let expected = vec!["http://a.test:3000".to_owned(), "https://b.test".to_owned()];
+        for form in [
+            r#"["http://a.test:3000", "https://b.test/"]"#,
+            " http://a.test:3000 ,https://b.test,, ",
+        ] {
+            assert_eq!(
+                CorsOrigins::parse(&text(form)).unwrap().0,
+                expected,
+                "{form}"
+            );
+        }
+        let list = Raw::List(vec!["http://a.test:3000".into(), "https://b.test".into()]);
+        assert_eq!(CorsOrigins::parse(&list).unwrap().0, expected);
+        assert_eq!(CorsOrigins::parse(&text("*")).unwrap().0, vec!["*"]);
+        for bad in [
+            "localhost:3000",
+            "http://a.test/app",
+            "[\"http://a.test\"",
+            "http://",
+        ] {
+            assert!(CorsOrigins::parse(&text(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_cors_regex_must_compile_and_may_be_empty() {
+        assert_eq!(CorsOriginRegex::parse(&text("")).unwrap().0, None);
+        assert!(CorsOriginRegex::parse(&text(DEFAULT_CORS_ORIGIN_REGEX)).is_ok());
+        let err = CorsOriginRegex::parse(&text("^http://(a")).unwrap_err();
+        assert!(
+            err.contains("`^http://(a`") && err.contains("regular expression"),
+            "{err}"
+        );
     }
 
     #[test]

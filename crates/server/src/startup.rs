@@ -14,7 +14,7 @@ use curatore_service::{
     AuthConfig, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits, RegistrationLimits,
     Services,
 };
-use curatore_web::AppState;
+use curatore_web::{AppState, CorsPolicy};
 use std::time::{Duration, Instant};
 
 /// The placeholder admin password of the seed; never used when auth is on.
@@ -47,7 +47,14 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
         }
     });
     let request_timeout = Duration::from_secs(settings.request_timeout_seconds);
+    let cors = CorsPolicy::new(
+        &settings.cors_origins.0,
+        settings.cors_origin_regex.0.as_deref(),
+        settings.debug,
+    )
+    .map_err(|e| Failure::Config(format!("CORS_ORIGIN_REGEX: {e}")))?;
     let state = AppState::from_services(services)
+        .with_cors(cors)
         .with_request_timeout(request_timeout)
         .with_health_details(match settings.health_details {
             HealthDetails::Public => curatore_web::HealthDetails::Public,

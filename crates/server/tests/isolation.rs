@@ -104,6 +104,19 @@ fn routes(kind: &str, id: &str) -> Vec<(&'static str, String, Option<Value>)> {
                 format!("/api/v1/organizations/me/users/{id}/reactivate"),
                 None,
             ),
+            // The original UI's routes over the same services.
+            ("GET", format!("/api/v1/users/{id}"), None),
+            (
+                "PUT",
+                format!("/api/v1/users/{id}"),
+                Some(json!({"email": "stolen@example.test", "is_active": false})),
+            ),
+            ("DELETE", format!("/api/v1/users/{id}"), None),
+            (
+                "PUT",
+                format!("/api/v1/users/{id}/password"),
+                Some(json!({"new_password": "taken-over-password-1"})),
+            ),
         ],
         _ => vec![
             (
@@ -174,6 +187,7 @@ async fn no_route_reaches_another_organization(db: TestDatabase) {
             // Lists show nothing of the other organization.
             for list in [
                 "/api/v1/organizations/me/users",
+                "/api/v1/users",
                 "/api/v1/api-keys?all=true",
                 "/api/v1/audit-logs?limit=1000",
                 "/api/v1/organizations/me",

@@ -32,6 +32,7 @@ mod refusals;
 mod seed;
 mod services;
 mod sessions;
+mod status;
 mod text;
 mod users;
 

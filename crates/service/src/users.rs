@@ -9,7 +9,7 @@ use crate::services::Services;
 use crate::sessions::Registration;
 use crate::text;
 use curatore_auth::{generate_reset_token, hash_refresh_token, random_password};
-use curatore_domain::{Role, Secret, User, UserId};
+use curatore_domain::{EmailAddress, Role, Secret, User, UserId, Username};
 use curatore_persistence::Tenant;
 use serde_json::json;
 
@@ -54,6 +54,13 @@ pub struct UserChanges {
     pub full_name: Option<String>,
     /// The new role (`org_admin`, `member`, `viewer`).
     pub role: Option<String>,
+    /// The new e-mail address (unique across the instance).
+    pub email: Option<String>,
+    /// The new login name (unique across the instance).
+    pub username: Option<String>,
+    /// `false` deactivates, `true` reactivates, with the rules of
+    /// [`Services::deactivate_user`] and [`Services::reactivate_user`].
+    pub is_active: Option<bool>,
 }
 
 /// A user invited by an org_admin.
@@ -61,8 +68,9 @@ pub struct UserChanges {
 pub struct Invitation {
     /// E-mail address.
     pub email: String,
-    /// Login name (3 to 100 characters).
-    pub username: String,
+    /// Login name (3 to 100 characters); `None`: derived from the e-mail
+    /// address and made unique.
+    pub username: Option<String>,
     /// Display name (at most 255 characters).
     pub full_name: Option<String>,
     /// Role (`org_admin`, `member`, `viewer`); `None`: member.
@@ -102,6 +110,23 @@ pub enum PasswordReset {
         /// When it stops working.
         expires_at: chrono::DateTime<chrono::Utc>,
     },
+}
+
+/// Candidate usernames for an invite that names none: the e-mail's local
+/// part reduced to the characters usernames allow, then with a number added.
+fn username_candidates(email: &str) -> impl Iterator<Item = String> {
+    let email = email.trim().to_lowercase();
+    let local = email.split('@').next().unwrap_or_default();
+    let mut base: String = local
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(90)
+        .collect();
+    while base.len() < 3 {
+        base.push('_');
+    }
+    let numbered = base.clone();
+    std::iter::once(base).chain((2..=20).map(move |n| format!("{numbered}{n}")))
 }
 
 fn parse_role(raw: &str) -> Result<Role> {
@@ -232,13 +257,17 @@ impl Services {
         let temporary_until = temporary_password
             .is_some()
             .then(|| chrono::Utc::now() + chrono::Duration::days(TEMPORARY_PASSWORD_DAYS));
+        let username = match invitation.username {
+            Some(username) => username,
+            None => self.free_username(&invitation.email).await?,
+        };
         let user = self
             .register_with(
                 &ctx.client,
                 Some(&ctx.principal),
                 Registration {
                     email: invitation.email,
-                    username: invitation.username,
+                    username,
                     password,
                     full_name: invitation.full_name,
                     role: Some(role.unwrap_or_default()),
@@ -250,6 +279,21 @@ impl Services {
             user,
             temporary_password,
         })
+    }
+
+    /// A username no user has yet, derived from `email`. Two invites racing
+    /// for the same name still meet the unique index: one gets 409.
+    async fn free_username(&self, email: &str) -> Result<String> {
+        let users = self.database().system();
+        for candidate in username_candidates(email) {
+            if users.users().find_by_username(&candidate).await?.is_none() {
+                return Ok(candidate);
+            }
+        }
+        let suffix = random_password(8).expose().to_ascii_lowercase();
+        let suffix: String = suffix.chars().filter(char::is_ascii_alphanumeric).collect();
+        let base = username_candidates(email).next().unwrap_or_default();
+        Ok(format!("{base}-{suffix}"))
     }
 
     /// One of the organization's users; another organization's answers
@@ -268,14 +312,19 @@ impl Services {
             .ok_or_else(user_not_found)
     }
 
-    /// Changes a user's name and role (org_admin), audited. A role change
-    /// ends the user's sessions. Admins cannot change their own role, and the
-    /// last active org_admin cannot be demoted.
+    /// Changes a user's name, role, e-mail address, username and whether
+    /// they are active (org_admin), all in one transaction, audited
+    /// (`update_user`, and `deactivate_user`/`reactivate_user` for
+    /// `is_active`). A role change or a deactivation ends the user's
+    /// sessions. Admins cannot change their own role or deactivate
+    /// themselves, and the last active org_admin cannot be demoted or
+    /// deactivated.
     ///
     /// # Errors
-    /// 404 `not_found`; 400 for an unknown role or a bad name; 403 for
-    /// non-admins, keys without `users:write`, one's own role and the last
-    /// admin; 503 when the database is unavailable.
+    /// 404 `not_found`; 400 for an unknown role or a bad name, e-mail or
+    /// username; 409 `email_taken`/`username_taken`; 403 for non-admins,
+    /// keys without `users:write`, one's own role or deactivation and the
+    /// last admin; 503 when the database is unavailable.
     pub async fn update_user(
         &self,
         ctx: &RequestContext,
@@ -289,41 +338,91 @@ impl Services {
             .full_name
             .map(|n| text::optional("full_name", Some(n), text::NAME_MAX))
             .transpose()?;
+        let email = changes
+            .email
+            .as_deref()
+            .map(EmailAddress::parse)
+            .transpose()?;
+        let username = changes
+            .username
+            .as_deref()
+            .map(Username::parse)
+            .transpose()?;
         let tx = self.database().begin().await?;
         let tenant = tx.tenant(ctx.organization_id());
         tenant.organization().get_for_update().await?;
         let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
         let role = role.filter(|r| *r != user.role);
-        if role.is_some() && ctx.principal.user_id() == Some(id) {
+        let email = email.filter(|e| *e != user.email);
+        let username = username.filter(|u| *u != user.username);
+        let is_active = changes.is_active.filter(|a| *a != user.is_active);
+        let myself = ctx.principal.user_id() == Some(id);
+        if role.is_some() && myself {
             return Err(ServiceError::forbidden("you cannot change your own role"));
+        }
+        if is_active == Some(false) && myself {
+            return Err(ServiceError::forbidden("you cannot deactivate yourself"));
         }
         let mut updated = user.clone();
         if let Some(full_name) = full_name {
             updated = tenant.users().set_full_name(id, full_name).await?;
+        }
+        let mut fields = Vec::new();
+        if email.is_some() {
+            fields.push("email");
+        }
+        if username.is_some() {
+            fields.push("username");
+        }
+        if email.is_some() || username.is_some() {
+            updated = tenant.users().set_login_names(id, email, username).await?;
         }
         if let Some(role) = role {
             keep_an_admin(&tenant, &user).await?;
             updated = tenant.users().set_role(id, role).await?;
             tx.system().refresh_tokens().revoke_all_for_user(id).await?;
         }
-        let mut fields = Vec::new();
         if updated.full_name != user.full_name {
             fields.push("full_name");
         }
         if role.is_some() {
             fields.push("role");
         }
-        if fields.is_empty() {
+        if !fields.is_empty() {
+            let mut details = json!({ "fields": fields });
+            if let (Some(role), Some(obj)) = (role, details.as_object_mut()) {
+                obj.insert("role".into(), json!({"from": user.role, "to": role}));
+            }
+            tenant
+                .audit_logs()
+                .record(
+                    Entry::about("user", id.as_uuid(), details).by(AuditEvent::UserUpdated, ctx),
+                )
+                .await?;
+        }
+        if let Some(active) = is_active {
+            // After a demotion in this same request `updated` is no admin.
+            if !active {
+                keep_an_admin(&tenant, &updated).await?;
+            }
+            updated = tenant.users().set_active(id, active).await?;
+            let mut details = json!({"username": updated.username.as_str()});
+            let event = if active {
+                AuditEvent::UserReactivated
+            } else {
+                let sessions = tx.system().refresh_tokens().revoke_all_for_user(id).await?;
+                if let Some(obj) = details.as_object_mut() {
+                    obj.insert("sessions_revoked".into(), json!(sessions));
+                }
+                AuditEvent::UserDeactivated
+            };
+            tenant
+                .audit_logs()
+                .record(Entry::about("user", id.as_uuid(), details).by(event, ctx))
+                .await?;
+        } else if fields.is_empty() {
             return Ok(updated);
         }
-        let mut details = json!({ "fields": fields });
-        if let (Some(role), Some(obj)) = (role, details.as_object_mut()) {
-            obj.insert("role".into(), json!({"from": user.role, "to": role}));
-        }
-        tenant
-            .audit_logs()
-            .record(Entry::about("user", id.as_uuid(), details).by(AuditEvent::UserUpdated, ctx))
-            .await?;
         tx.commit().await?;
         self.cache().forget_user(id);
         Ok(updated)
@@ -546,6 +645,59 @@ impl Services {
             .await?;
         tx.commit().await?;
         self.cache().forget_user(user.id);
+        Ok(())
+    }
+
+    /// Sets a user's password without the current one, as the original's
+    /// UI asks (`PUT /users/{id}/password`): for another user, an org_admin's
+    /// reset ([`Services::reset_user_password`], every session of theirs
+    /// ends); for oneself, a signed-in session's change whose other sessions
+    /// end while this one stays.
+    ///
+    /// # Errors
+    /// As [`Services::reset_user_password`] for another user; for oneself
+    /// 403 with an API key or without a session, 400 `weak_password`; 503
+    /// when the database is unavailable.
+    pub async fn set_user_password(
+        &self,
+        ctx: &RequestContext,
+        id: UserId,
+        password: Secret,
+    ) -> Result<()> {
+        if ctx.principal.user_id() != Some(id) {
+            self.reset_user_password(ctx, id, Some(password)).await?;
+            return Ok(());
+        }
+        ctx.principal
+            .refuse_api_key("API keys cannot set passwords; sign in as a user")?;
+        let Some(session) = ctx.principal.session_id() else {
+            return Err(ServiceError::forbidden(
+                "only a signed-in user can change a password",
+            ));
+        };
+        self.config().password_policy.check(&password)?;
+        let hash = self.config().hasher.hash(&password).await?;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        tenant.users().replace_password(id, &hash).await?;
+        let revoked = tx
+            .system()
+            .refresh_tokens()
+            .revoke_all_for_user_except(id, session)
+            .await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "user",
+                    id.as_uuid(),
+                    json!({"revoked_tokens": revoked, "current_password_checked": false}),
+                )
+                .by(AuditEvent::ChangePassword, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        self.cache().forget_user(id);
         Ok(())
     }
 }

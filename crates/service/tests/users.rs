@@ -141,8 +141,8 @@ async fn user(
 
 fn role(r: &str) -> UserChanges {
     UserChanges {
-        full_name: None,
         role: Some(r.into()),
+        ..UserChanges::default()
     }
 }
 
@@ -217,6 +217,7 @@ async fn not_even_the_system_may_remove_the_last_admin() {
             UserChanges {
                 full_name: Some("Ada Admin".into()),
                 role: Some("org_admin".into()),
+                ..UserChanges::default()
             },
         )
         .await
@@ -425,7 +426,7 @@ async fn a_key_needs_the_users_scopes() {
 fn invitation(name: &str, password: Option<&str>) -> Invitation {
     Invitation {
         email: format!("{name}@example.test"),
-        username: name.into(),
+        username: Some(name.into()),
         full_name: None,
         role: None,
         password: password.map(Secret::new),
@@ -638,4 +639,187 @@ async fn keyset_pages_walk_the_list_newest_first_without_gaps_or_repeats() {
             .expect_err("a cursor this API did not issue");
         assert_eq!(refused.code(), ErrorCode::InvalidQueryParameter);
     }
+}
+
+#[tokio::test]
+async fn an_invite_without_a_username_derives_a_free_one_from_the_email() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let mut names = Vec::new();
+    for email in [
+        "Jo.Ann+x@a.test",
+        "jo.ann+x@b.test",
+        "jo@c.test",
+        "Ünï@d.test",
+    ] {
+        let invited = services
+            .invite_user(
+                &admin,
+                Invitation {
+                    email: email.into(),
+                    username: None,
+                    full_name: None,
+                    role: None,
+                    password: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{email}: {e}"));
+        names.push(invited.user.username.as_str().to_owned());
+    }
+    // Lower-cased, reduced to the allowed characters, at least 3 long, and
+    // numbered when taken.
+    assert_eq!(names, ["jo.annx", "jo.annx2", "jo_", "n__"]);
+}
+
+#[tokio::test]
+async fn one_edit_changes_email_username_and_activity_or_nothing() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let (bob, _, bob_refresh) = user(&services, &admin, "bob", Role::Member).await;
+    user(&services, &admin, "carol", Role::Member).await;
+
+    // A taken username: 409, and the e-mail of the same edit is not kept.
+    let err = services
+        .update_user(
+            &admin,
+            bob,
+            UserChanges {
+                email: Some("robert@example.test".into()),
+                username: Some("carol".into()),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect_err("taken");
+    assert_eq!(err.code(), ErrorCode::UsernameTaken);
+    let unchanged = services.get_user(&admin, bob).await.expect("bob");
+    assert_eq!(unchanged.email.as_str(), "bob@example.test");
+
+    let changed = services
+        .update_user(
+            &admin,
+            bob,
+            UserChanges {
+                email: Some("Robert@Example.test".into()),
+                username: Some("robert".into()),
+                is_active: Some(false),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("edit");
+    assert_eq!(changed.email.as_str(), "robert@example.test");
+    assert_eq!(changed.username.as_str(), "robert");
+    assert!(!changed.is_active);
+    assert_eq!(
+        entries(&services, &admin, AuditEvent::UserUpdated, bob).await,
+        1
+    );
+    assert_eq!(
+        entries(&services, &admin, AuditEvent::UserDeactivated, bob).await,
+        1
+    );
+    // The deactivation ended his session, as DELETE does.
+    assert!(
+        services
+            .refresh(&Client::local(), &bob_refresh)
+            .await
+            .is_err()
+    );
+    assert!(
+        services
+            .login(&Client::local(), "robert", &Secret::new(PASSWORD))
+            .await
+            .is_err(),
+        "a deactivated user cannot sign in"
+    );
+    let back = services
+        .update_user(
+            &admin,
+            bob,
+            UserChanges {
+                is_active: Some(true),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("reactivate");
+    assert!(back.is_active);
+    assert_eq!(
+        entries(&services, &admin, AuditEvent::UserReactivated, bob).await,
+        1
+    );
+
+    // The admin's own row: sent back unchanged it passes, deactivating it does not.
+    let admin_id = admin.principal.user_id().expect("user");
+    let me = services.get_user(&admin, admin_id).await.expect("me");
+    services
+        .update_user(
+            &admin,
+            admin_id,
+            UserChanges {
+                role: Some("org_admin".into()),
+                is_active: Some(true),
+                email: Some(me.email.as_str().to_owned()),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect("unchanged fields are ignored");
+    let err = services
+        .update_user(
+            &admin,
+            admin_id,
+            UserChanges {
+                is_active: Some(false),
+                ..UserChanges::default()
+            },
+        )
+        .await
+        .expect_err("not oneself");
+    assert_eq!(err.code(), ErrorCode::Forbidden);
+}
+
+#[tokio::test]
+async fn setting_ones_own_password_keeps_this_session_and_ends_the_others() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let admin = admin(&services).await;
+    let (bob, bob_ctx, bob_refresh) = user(&services, &admin, "bob", Role::Member).await;
+    let other = services
+        .login(&Client::local(), "bob", &Secret::new(PASSWORD))
+        .await
+        .expect("second session");
+    services
+        .set_user_password(&bob_ctx, bob, Secret::new("bobs-new-password"))
+        .await
+        .expect("own password");
+    assert!(
+        services
+            .refresh(&Client::local(), &bob_refresh)
+            .await
+            .is_ok(),
+        "this session stays"
+    );
+    assert!(
+        services
+            .refresh(&Client::local(), &other.refresh_token)
+            .await
+            .is_err(),
+        "the other session ended"
+    );
+    services
+        .login(&Client::local(), "bob", &Secret::new("bobs-new-password"))
+        .await
+        .expect("the new password signs in");
+    // A member cannot set someone else's.
+    let admin_id = admin.principal.user_id().expect("user");
+    let err = services
+        .set_user_password(&bob_ctx, admin_id, Secret::new("taken-over-123"))
+        .await
+        .expect_err("member");
+    assert_eq!(err.code(), ErrorCode::Forbidden);
 }

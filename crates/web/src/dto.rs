@@ -74,6 +74,24 @@ impl From<&User> for UserBody {
     }
 }
 
+/// A user as the original's web UI reads it: [`UserBody`] and `last_login`,
+/// the UI's name for `last_login_at`.
+#[derive(Serialize)]
+pub(crate) struct UiUserBody {
+    #[serde(flatten)]
+    user: UserBody,
+    last_login: Option<DateTime<Utc>>,
+}
+
+impl From<&User> for UiUserBody {
+    fn from(u: &User) -> Self {
+        Self {
+            user: UserBody::from(u),
+            last_login: u.last_login_at,
+        }
+    }
+}
+
 /// An API key as the API shows it: never the key or its hash.
 #[derive(Serialize)]
 pub(crate) struct ApiKeyBody {

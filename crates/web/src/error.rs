@@ -12,7 +12,9 @@ use std::time::Duration;
 
 /// A failed request: a stable [`ErrorCode`] (which decides the status), a
 /// message for people and, for 429 and 503, when to retry. Rendered as
-/// `{"error": {"code": …, "message": …}}`.
+/// `{"error": {"code": …, "message": …}, "detail": …}`, where `detail`
+/// repeats the message: the original's clients (and its web UI) show
+/// `body.detail`.
 ///
 /// Messages never carry SQL, stack traces or secrets; the underlying cause is
 /// logged instead.
@@ -22,6 +24,7 @@ pub struct ApiError(ServiceError);
 #[derive(Serialize)]
 struct Body<'a> {
     error: Detail<'a>,
+    detail: &'a str,
 }
 
 #[derive(Serialize)]
@@ -87,8 +90,11 @@ impl ApiError {
                 code: code.as_str(),
                 message,
             },
+            detail: message,
         })
-        .unwrap_or_else(|_| r#"{"error":{"code":"internal_error","message":""}}"#.to_owned())
+        .unwrap_or_else(|_| {
+            r#"{"error":{"code":"internal_error","message":""},"detail":""}"#.to_owned()
+        })
     }
 }
 
@@ -154,6 +160,10 @@ mod tests {
         assert_eq!(
             body["error"]["message"],
             "too many failed logins; try again in 2 s"
+        );
+        assert_eq!(
+            body["detail"], body["error"]["message"],
+            "detail for the original's clients"
         );
         // Other errors keep their headers: 503 its default, 4xx none.
         assert_eq!(ApiError::database_unavailable().retry_after(), Some(5));

@@ -16,12 +16,15 @@
 //!
 //! Every failure, including actix's own (unknown route, wrong method, bad
 //! JSON, oversized body, bad path or query), answers
-//! `{"error": {"code": "...", "message": "..."}}`; every response carries
-//! `x-request-id`.
+//! `{"error": {"code": "...", "message": "..."}, "detail": "..."}` (`detail`
+//! repeats the message, for clients of the original); every response carries
+//! `x-request-id`, and every response to an allowed browser origin the CORS
+//! headers ([`CorsPolicy`]).
 
 pub mod auth;
 mod body_deadline;
 pub mod client;
+mod cors;
 mod dto;
 mod error;
 mod input;
@@ -36,6 +39,7 @@ pub use auth::{
     Actor, AnyRole, AuthConfig, Caller, LoginLimits, Member, OrgAdmin, Principal,
     RegistrationLimits,
 };
+pub use cors::CorsPolicy;
 pub use curatore_service::{DefaultOrganization, RequestContext, Services};
 pub use error::ApiError;
 pub use input::BODY_LIMIT_BYTES;
@@ -63,6 +67,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(routes::health::routes)
             .configure(routes::organizations::routes)
             .configure(routes::users::routes)
+            .configure(routes::ui_users::routes)
             .configure(routes::auth::routes)
             .configure(routes::api_keys::routes)
             .configure(routes::audit_logs::routes)
@@ -70,8 +75,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     }
 }
 
-/// The complete application: routes, JSON 404 for unknown paths, request ids
-/// and access logging.
+/// The complete application: routes, JSON 404 for unknown paths, CORS,
+/// request ids and access logging.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -83,8 +88,12 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let cors = state.cors().middleware();
+    // CORS inside request_context: its refusals get the JSON shape, and every
+    // answer of the application, errors included, passes through it.
     App::new()
         .configure(configure(state))
         .default_service(web::to(request::unknown_route))
+        .wrap(cors)
         .wrap(actix_web::middleware::from_fn(request_context))
 }

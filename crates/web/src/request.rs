@@ -117,10 +117,16 @@ fn body_timed_out(
             timeout.as_secs_f64()
         ),
     );
-    let answer = HttpResponse::build(StatusCode::REQUEST_TIMEOUT)
+    let mut answer = HttpResponse::build(StatusCode::REQUEST_TIMEOUT)
         .force_close()
         .content_type("application/json")
         .body(ApiError::body(err.code(), err.message()));
+    // The browser must still be allowed to read it.
+    for (name, value) in res.headers() {
+        if name.as_str().starts_with("access-control-") || name == header::VARY {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
     res.into_response(answer)
 }
 

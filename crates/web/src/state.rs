@@ -1,3 +1,4 @@
+use crate::cors::CorsPolicy;
 use curatore_persistence::Database;
 use curatore_service::{AuthConfig, DefaultOrganization, Services};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub struct AppState {
     draining: Arc<AtomicBool>,
     request_timeout: Duration,
     health_details: HealthDetails,
+    cors: CorsPolicy,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             draining: Arc::new(AtomicBool::new(false)),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             health_details: HealthDetails::default(),
+            cors: CorsPolicy::default(),
         }
     }
 
@@ -77,6 +80,19 @@ impl AppState {
         self.health_details
     }
 
+    /// Sets which browser origins may call the API
+    /// ([`CorsPolicy::default`] unless set: localhost).
+    #[must_use]
+    pub fn with_cors(mut self, cors: CorsPolicy) -> Self {
+        self.cors = cors;
+        self
+    }
+
+    /// Which browser origins may call the API.
+    pub fn cors(&self) -> &CorsPolicy {
+        &self.cors
+    }
+
     /// The use cases.
     pub fn services(&self) -> &Services {
         &self.services
@@ -106,6 +122,7 @@ impl std::fmt::Debug for AppState {
             .field("draining", &self.is_draining())
             .field("request_timeout", &self.request_timeout)
             .field("health_details", &self.health_details)
+            .field("cors", &self.cors)
             .finish_non_exhaustive()
     }
 }

@@ -240,6 +240,31 @@ impl TenantUsers<'_> {
         self.get(id).await?.ok_or(PersistenceError::NotFound)
     }
 
+    /// Changes a user's e-mail address and/or username (`None` keeps it).
+    ///
+    /// # Errors
+    /// [`PersistenceError::Conflict`] with field `email` or `username` when
+    /// taken by any user; [`PersistenceError::NotFound`] when the
+    /// organization has no such user.
+    pub async fn set_login_names(
+        &self,
+        id: UserId,
+        email: Option<EmailAddress>,
+        username: Option<Username>,
+    ) -> Result<User> {
+        let mut model = ActiveModel {
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        if let Some(email) = email {
+            model.email = Set(email.into_inner());
+        }
+        if let Some(username) = username {
+            model.username = Set(username.into_inner());
+        }
+        self.update(id, model).await
+    }
+
     /// Activates or deactivates a user.
     ///
     /// # Errors

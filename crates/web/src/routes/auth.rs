@@ -6,9 +6,11 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
 use curatore_domain::{Role, Secret};
-use curatore_service::{LogoutTarget, Registration, Session};
+use curatore_service::{LogoutTarget, Principal, Registration, Session};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/auth/register").post(register))
@@ -114,6 +116,20 @@ struct RegisterRequest {
     password: Secret,
     full_name: Option<String>,
     role: Option<Role>,
+    /// Sent by the original's registration form; a registration joins the
+    /// admin's organization (or, open, the default one), never a new one,
+    /// so it is accepted and not used.
+    #[serde(rename = "organization_name")]
+    _organization_name: Option<String>,
+}
+
+/// The original's user profile (its `UserResponse`): the user's fields at the
+/// top level, and the organization's name.
+#[derive(Serialize)]
+struct ProfileBody {
+    #[serde(flatten)]
+    user: UserBody,
+    organization_name: Option<String>,
 }
 
 async fn register(
@@ -128,6 +144,7 @@ async fn register(
         password,
         full_name,
         role,
+        ..
     } = body.into_inner();
     let registration = Registration {
         email,
@@ -142,24 +159,62 @@ async fn register(
         .services()
         .register(&client, principal, registration)
         .await?;
-    Ok(HttpResponse::Created().json(UserBody::from(&user)))
+    let organization_name = match principal.map(Principal::organization) {
+        Some(org) if org.id == user.organization_id => Some(org.name.clone()),
+        _ => state
+            .services()
+            .default_organization()
+            .await
+            .ok()
+            .filter(|org| org.id == user.organization_id)
+            .map(|org| org.name),
+    };
+    Ok(HttpResponse::Created().json(ProfileBody {
+        user: UserBody::from(&user),
+        organization_name,
+    }))
 }
 
+/// Who the caller is: the original's flat profile at the top level (the
+/// user's fields are null for a caller without a user, such as an API key of
+/// no user or the system principal with authentication off), and beside it
+/// the nested user, the organization, the auth method and the key's scopes.
 #[derive(Serialize)]
 struct MeResponse {
+    id: Option<Uuid>,
+    email: Option<String>,
+    username: Option<String>,
+    full_name: Option<String>,
+    role: &'static str,
+    is_active: bool,
+    is_verified: bool,
+    organization_id: Uuid,
+    organization_name: String,
+    created_at: Option<DateTime<Utc>>,
+    last_login_at: Option<DateTime<Utc>>,
     user: Option<UserBody>,
     organization: OrganizationBody,
-    role: &'static str,
     auth_method: &'static str,
     scopes: Vec<String>,
 }
 
 async fn me(Caller(ctx): Caller) -> HttpResponse {
     let p = ctx.principal;
+    let user = p.user();
     HttpResponse::Ok().json(MeResponse {
-        user: p.user().map(UserBody::from),
-        organization: OrganizationBody::from(p.organization()),
+        id: user.map(|u| u.id.as_uuid()),
+        email: user.map(|u| u.email.as_str().to_owned()),
+        username: user.map(|u| u.username.as_str().to_owned()),
+        full_name: user.and_then(|u| u.full_name.clone()),
         role: p.role().as_str(),
+        is_active: user.is_none_or(|u| u.is_active),
+        is_verified: user.is_some_and(|u| u.is_verified),
+        organization_id: p.organization_id().as_uuid(),
+        organization_name: p.organization().name.clone(),
+        created_at: user.map(|u| u.created_at),
+        last_login_at: user.and_then(|u| u.last_login_at),
+        user: user.map(UserBody::from),
+        organization: OrganizationBody::from(p.organization()),
         auth_method: p.method(),
         scopes: p.scopes().to_vec(),
     })
@@ -309,6 +364,12 @@ mod tests {
             (me["role"].clone(), me["auth_method"].clone()),
             (json!("org_admin"), json!("jwt"))
         );
+        // The original's flat profile, beside the nested user.
+        assert_eq!(me["username"], "admin");
+        assert_eq!(me["id"], me["user"]["id"]);
+        assert_eq!(me["organization_id"], me["organization"]["id"]);
+        assert_eq!(me["organization_name"], me["organization"]["name"]);
+        assert_eq!(me["is_active"], true);
         let (_, login) = call(
             &app,
             TestRequest::post()

@@ -15,6 +15,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     // Resources (not bare routes), so a wrong method is a 405, not a 404.
     cfg.service(web::resource("/livez").get(livez))
         .service(web::resource("/readyz").get(readyz))
+        .service(web::resource("/api/v1/health").get(ui_health))
         .service(web::resource("/api/v1/system/health").get(backend))
         .service(web::resource("/api/v1/system/health/backend").get(backend))
         .service(web::resource("/api/v1/system/health/database").get(database))
@@ -82,6 +83,58 @@ async fn backend() -> HttpResponse {
         service: Some("curatore"),
         version: VERSION,
     })
+}
+
+/// What the original's UI asks on every page.
+#[derive(Serialize)]
+struct UiHealthBody {
+    status: &'static str,
+    timestamp: chrono::DateTime<chrono::Utc>,
+    version: &'static str,
+    /// The organization's default `llm` connection passed its last test.
+    llm_connected: bool,
+    /// Where the data is kept (the database) answers.
+    storage_available: bool,
+}
+
+/// `status` is `healthy` while the database answers, else `unhealthy`
+/// (still 200, as the original answered). The organization is the caller's,
+/// or the default one for anonymous callers; bad credentials are not
+/// refused here, since the UI polls this before and after signing in.
+async fn ui_health(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let storage_available = matches!(
+        tokio::time::timeout(HEALTH_TIMEOUT, state.database().ping()).await,
+        Ok(Ok(()))
+    );
+    let organization = match resolve_optional(&req).await.ok().flatten() {
+        Some(ctx) => Some(ctx.organization_id()),
+        None if storage_available => state
+            .services()
+            .default_organization()
+            .await
+            .ok()
+            .map(|o| o.id),
+        None => None,
+    };
+    let llm_connected = match organization {
+        Some(org) if storage_available => {
+            state.services().llm_connected(org).await.unwrap_or(false)
+        }
+        _ => false,
+    };
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(UiHealthBody {
+            status: if storage_available {
+                "healthy"
+            } else {
+                "unhealthy"
+            },
+            timestamp: chrono::Utc::now(),
+            version: VERSION,
+            llm_connected,
+            storage_available,
+        })
 }
 
 /// The database report: the seed's fields plus counts, migration and latency.

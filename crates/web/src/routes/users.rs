@@ -113,7 +113,7 @@ async fn invite(
     } = body.into_inner();
     let invitation = Invitation {
         email,
-        username,
+        username: Some(username),
         full_name,
         role,
         password,
@@ -153,7 +153,11 @@ async fn update(
     body: web::Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let UpdateRequest { full_name, role } = body.into_inner();
-    let changes = UserChanges { full_name, role };
+    let changes = UserChanges {
+        full_name,
+        role,
+        ..UserChanges::default()
+    };
     let user = state
         .services()
         .update_user(&ctx, UserId::from_uuid(*id), changes)

@@ -1,0 +1,540 @@
+//! The original's web UI against this server, black-box on both engines: each
+//! request its `frontend/lib/api.ts` makes for signing in, the profile, the
+//! health poll and the users pages, sent from its origin
+//! (`http://localhost:3000`) with its paths and bodies, and every field the
+//! UI reads checked; preflights, 401, 404, 405 and 429 carry the CORS
+//! headers, and every error the `detail` the UI shows.
+// A panic in a test is a failed test with a message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use curatore_test_support::TestDatabase;
+use serde_json::{Value, json};
+use support::{Reply, Server, on_both};
+
+const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
+const ADMIN_PASSWORD: &str = "admin-password-123";
+const UI: &str = "http://localhost:3000";
+
+fn start(db: &TestDatabase) -> Server {
+    Server::start(
+        &db.url(),
+        &[
+            ("ENABLE_AUTH", "true"),
+            ("JWT_SECRET_KEY", SECRET),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("LOGIN_MAX_FAILURES_PER_ACCOUNT", "2"),
+        ],
+    )
+}
+
+/// A request as the UI's browser sends it: with its `Origin`, and the bearer
+/// token when given.
+fn ui(s: &Server, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("origin", UI)];
+    if let Some(auth) = auth.as_deref() {
+        headers.push(("authorization", auth));
+    }
+    s.call(method, &format!("/api/v1{path}"), &headers, body)
+}
+
+/// The browser may read this answer: the CORS headers for the UI's origin.
+fn assert_cors(r: &Reply) {
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(UI),
+        "no CORS origin on {r:?}"
+    );
+    assert_eq!(
+        r.header("access-control-allow-credentials"),
+        Some("true"),
+        "{r:?}"
+    );
+}
+
+/// An error the UI can show: CORS headers, our code, and `detail` = message.
+fn assert_ui_error(r: &Reply, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{r:?}");
+    assert_cors(r);
+    assert_eq!(r.error_code(), code, "{r:?}");
+    let body = r.json();
+    assert_eq!(body["detail"], body["error"]["message"], "{body}");
+}
+
+fn str_field<'a>(v: &'a Value, field: &str) -> &'a str {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string `{field}` in {v}"))
+}
+
+/// `authApi.login`: the tokens and `user` with the fields the UI keeps.
+fn login(s: &Server, who: &str, password: &str) -> (String, Value) {
+    let r = ui(
+        s,
+        "POST",
+        "/auth/login",
+        None,
+        Some(&json!({"email_or_username": who, "password": password})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_cors(&r);
+    let body = r.json();
+    for field in ["access_token", "refresh_token", "token_type"] {
+        str_field(&body, field);
+    }
+    let user = &body["user"];
+    for field in ["id", "email", "username", "role", "organization_id"] {
+        str_field(user, field);
+    }
+    assert!(user.get("full_name").is_some(), "{user}");
+    (str_field(&body, "access_token").to_owned(), body)
+}
+
+async fn signing_in_and_the_profile(db: TestDatabase) {
+    let s = start(&db);
+
+    // The preflight of the login form: answered without credentials.
+    let r = s.call(
+        "OPTIONS",
+        "/api/v1/auth/login",
+        &[
+            ("origin", UI),
+            ("access-control-request-method", "POST"),
+            (
+                "access-control-request-headers",
+                "content-type,authorization",
+            ),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_cors(&r);
+    let methods = r.header("access-control-allow-methods").unwrap_or_default();
+    for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+        assert!(methods.contains(method), "{method} not allowed: {r:?}");
+    }
+    let headers = r
+        .header("access-control-allow-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("content-type") && headers.contains("authorization"),
+        "{r:?}"
+    );
+    // Another origin gets no permission, and a JSON refusal.
+    let r = s.call(
+        "OPTIONS",
+        "/api/v1/auth/login",
+        &[
+            ("origin", "http://evil.example"),
+            ("access-control-request-method", "POST"),
+        ],
+        None,
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
+    assert_eq!(r.error_code(), "bad_request");
+
+    let (token, _) = login(&s, "admin", ADMIN_PASSWORD);
+
+    // `authApi.getCurrentUser`: the flat profile.
+    let r = ui(&s, "GET", "/auth/me", Some(&token), None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_cors(&r);
+    let me = r.json();
+    for field in [
+        "id",
+        "email",
+        "username",
+        "role",
+        "organization_id",
+        "organization_name",
+        "created_at",
+    ] {
+        str_field(&me, field);
+    }
+    assert_eq!(me["username"], "admin");
+    assert_eq!(me["role"], "org_admin", "roles are not renamed for the UI");
+    assert_eq!(me["is_active"], true);
+    assert!(me["is_verified"].is_boolean(), "{me}");
+    assert!(me["last_login_at"].is_string(), "signed in just now: {me}");
+    assert!(me.get("full_name").is_some(), "{me}");
+
+    // `authApi.register` as the admin: the same profile, 201.
+    let r = ui(
+        &s,
+        "POST",
+        "/auth/register",
+        Some(&token),
+        Some(&json!({
+            "email": "reg@example.test",
+            "username": "reg",
+            "password": ADMIN_PASSWORD,
+            "full_name": "Reg Istered",
+            "organization_name": "ignored",
+        })),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_cors(&r);
+    let profile = r.json();
+    assert_eq!(profile["email"], "reg@example.test");
+    assert_eq!(profile["username"], "reg");
+    assert_eq!(profile["full_name"], "Reg Istered");
+    assert_eq!(profile["role"], "member");
+    assert_eq!(profile["organization_id"], me["organization_id"]);
+    assert_eq!(profile["organization_name"], me["organization_name"]);
+    assert_eq!(profile["is_active"], true);
+    assert!(profile["is_verified"].is_boolean(), "{profile}");
+    str_field(&profile, "created_at");
+
+    // `systemApi.getHealth`, polled by every page, signed in or not.
+    for token in [Some(token.as_str()), None] {
+        let r = ui(&s, "GET", "/health", token, None);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_cors(&r);
+        let health = r.json();
+        assert_eq!(health["status"], "healthy", "{health}");
+        assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(health["llm_connected"], false, "no llm connection yet");
+        assert_eq!(health["storage_available"], true);
+        str_field(&health, "timestamp");
+    }
+
+    // Errors the browser must be allowed to read, each with `detail`.
+    let r = ui(&s, "GET", "/auth/me", None, None);
+    assert_ui_error(&r, 401, "authentication_required");
+    let r = ui(&s, "GET", "/auth/me", Some("not-a-token"), None);
+    assert_ui_error(&r, 401, "invalid_token");
+    for path in [
+        "/config/supported-formats",
+        "/config/defaults",
+        "/system/queues",
+    ] {
+        let r = ui(&s, "GET", path, Some(&token), None);
+        assert_ui_error(&r, 404, "not_found");
+    }
+    let r = ui(&s, "DELETE", "/auth/login", None, None);
+    assert_ui_error(&r, 405, "method_not_allowed");
+    // Bad JSON is rewritten by the middleware and keeps its headers too.
+    let r = ui(&s, "POST", "/auth/login", None, Some(&json!({"nope": 1})));
+    assert_eq!(r.status / 100, 4, "{r:?}");
+    assert_cors(&r);
+    assert!(r.json()["detail"].is_string(), "{r:?}");
+
+    // Failed logins until the limit: the 429 carries CORS and Retry-After.
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..6 {
+        let r = ui(
+            &s,
+            "POST",
+            "/auth/login",
+            None,
+            Some(&json!({"email_or_username": "reg", "password": "wrong-password"})),
+        );
+        statuses.push(r.status);
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_ui_error(&r, 401, "invalid_credentials");
+    }
+    let r = limited.unwrap_or_else(|| panic!("never limited: {statuses:?}"));
+    assert_ui_error(&r, 429, "too_many_attempts");
+    assert!(r.header("retry-after").is_some(), "{r:?}");
+    let exposed = r
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(exposed.contains("retry-after"), "{r:?}");
+
+    // Another origin's request is served, but without CORS headers: the
+    // browser hides the answer.
+    let r = s.call(
+        "GET",
+        "/api/v1/health",
+        &[("origin", "http://evil.example")],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None, "{r:?}");
+}
+
+async fn the_users_pages(db: TestDatabase) {
+    let s = start(&db);
+    let (admin, admin_login) = login(&s, "admin", ADMIN_PASSWORD);
+    let admin_id = str_field(&admin_login["user"], "id").to_owned();
+
+    // `usersApi.inviteUser`: no username, the password generated.
+    let r = ui(
+        &s,
+        "POST",
+        "/users/invite",
+        Some(&admin),
+        Some(&json!({
+            "email": "Jane.Doe@example.test",
+            "role": "member",
+            "full_name": "Jane Doe",
+            "send_email": true,
+        })),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_cors(&r);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let invited = r.json();
+    assert!(
+        str_field(&invited, "message").contains("no e-mail was sent"),
+        "{invited}"
+    );
+    let jane = invited["user"].clone();
+    assert_eq!(jane["email"], "jane.doe@example.test");
+    assert_eq!(jane["username"], "jane.doe", "derived from the e-mail");
+    assert_eq!(jane["full_name"], "Jane Doe");
+    assert_eq!(jane["role"], "member");
+    let jane_id = str_field(&jane, "id").to_owned();
+    let temporary = str_field(&invited, "temporary_password").to_owned();
+    assert!(temporary.len() >= 16, "{invited}");
+    // The same local part elsewhere gets a username of its own.
+    let r = ui(
+        &s,
+        "POST",
+        "/users/invite",
+        Some(&admin),
+        Some(&json!({"email": "jane.doe@other.test", "role": "viewer"})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.json()["user"]["username"], "jane.doe2");
+    assert_eq!(r.json()["user"]["role"], "viewer");
+    // A role the server does not know is refused, naming the roles.
+    let r = ui(
+        &s,
+        "POST",
+        "/users/invite",
+        Some(&admin),
+        Some(&json!({"email": "x@example.test", "role": "admin"})),
+    );
+    assert_ui_error(&r, 400, "validation_failed");
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("org_admin"),
+        "{r:?}"
+    );
+
+    // The invited user signs in with the password shown once, and must
+    // change it before anything else.
+    let (jane_token, jane_login) = login(&s, "jane.doe@example.test", &temporary);
+    assert_eq!(jane_login["password_change_required"], json!(true));
+    let r = ui(&s, "GET", "/auth/me", Some(&jane_token), None);
+    assert_ui_error(&r, 403, "password_change_required");
+    let r = ui(
+        &s,
+        "POST",
+        "/auth/change-password",
+        Some(&jane_token),
+        Some(&json!({"current_password": temporary, "new_password": "janes-own-password"})),
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+
+    // `usersApi.listUsers`: every field the table reads.
+    let r = ui(&s, "GET", "/users", Some(&admin), None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_cors(&r);
+    let list = r.json();
+    assert_eq!(list["total"], 3, "{list}");
+    let users = list["users"].as_array().unwrap();
+    let row = users
+        .iter()
+        .find(|u| u["id"] == jane_id.as_str())
+        .unwrap_or_else(|| panic!("jane not listed: {list}"));
+    for field in [
+        "id",
+        "email",
+        "username",
+        "role",
+        "organization_id",
+        "created_at",
+    ] {
+        str_field(row, field);
+    }
+    assert_eq!(row["is_active"], true);
+    assert!(row["last_login"].is_string(), "signed in: {row}");
+    assert_eq!(row["last_login"], row["last_login_at"]);
+    assert!(row.get("full_name").is_some());
+
+    // A member may not see the users page's API.
+    let r = ui(&s, "GET", "/users", Some(&jane_token), None);
+    assert_ui_error(&r, 403, "forbidden");
+
+    // `usersApi.getUser`.
+    let r = ui(&s, "GET", &format!("/users/{jane_id}"), Some(&admin), None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["email"], "jane.doe@example.test");
+    let r = ui(
+        &s,
+        "GET",
+        "/users/00000000-0000-4000-8000-000000000000",
+        Some(&admin),
+        None,
+    );
+    assert_ui_error(&r, 404, "not_found");
+
+    // `usersApi.updateUser`, the edit form's whole body.
+    let r = ui(
+        &s,
+        "PUT",
+        &format!("/users/{jane_id}"),
+        Some(&admin),
+        Some(&json!({
+            "email": "jane@example.test",
+            "username": "jane",
+            "full_name": "Jane Q. Doe",
+            "role": "viewer",
+            "is_active": true,
+        })),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_cors(&r);
+    let updated = r.json();
+    str_field(&updated, "message");
+    let user = &updated["user"];
+    assert_eq!(
+        (
+            &user["email"],
+            &user["username"],
+            &user["full_name"],
+            &user["role"]
+        ),
+        (
+            &json!("jane@example.test"),
+            &json!("jane"),
+            &json!("Jane Q. Doe"),
+            &json!("viewer")
+        )
+    );
+    // Another user's e-mail or username: 409, and nothing of the request is kept.
+    for (field, taken, code) in [
+        ("username", "admin", "username_taken"),
+        ("email", "admin@example.com", "email_taken"),
+    ] {
+        let r = ui(
+            &s,
+            "PUT",
+            &format!("/users/{jane_id}"),
+            Some(&admin),
+            Some(&json!({"full_name": "Not kept", field: taken})),
+        );
+        assert_ui_error(&r, 409, code);
+    }
+    let r = ui(&s, "GET", &format!("/users/{jane_id}"), Some(&admin), None);
+    assert_eq!(r.json()["full_name"], "Jane Q. Doe", "{r:?}");
+    // The admin's own row from the same form: role and deactivation refused.
+    let r = ui(
+        &s,
+        "PUT",
+        &format!("/users/{admin_id}"),
+        Some(&admin),
+        Some(&json!({"is_active": false})),
+    );
+    assert_ui_error(&r, 403, "forbidden");
+    let r = ui(
+        &s,
+        "PUT",
+        &format!("/users/{admin_id}"),
+        Some(&admin),
+        Some(&json!({"role": "member", "full_name": "Admin", "is_active": true})),
+    );
+    assert_ui_error(&r, 403, "forbidden");
+
+    // `usersApi.changePassword` by the admin for jane: her sessions end.
+    let r = ui(
+        &s,
+        "PUT",
+        &format!("/users/{jane_id}/password"),
+        Some(&admin),
+        Some(&json!({"new_password": "set-by-the-admin-1"})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    str_field(&r.json(), "message");
+    let r = ui(
+        &s,
+        "POST",
+        "/auth/login",
+        None,
+        Some(&json!({"email_or_username": "jane", "password": temporary})),
+    );
+    assert_ui_error(&r, 401, "invalid_credentials");
+    let (jane_token, _) = login(&s, "jane", "set-by-the-admin-1");
+    let (jane_other, _) = login(&s, "jane", "set-by-the-admin-1");
+    // ... and by jane for herself: her other session ends, this one stays.
+    let r = ui(
+        &s,
+        "PUT",
+        &format!("/users/{jane_id}/password"),
+        Some(&jane_token),
+        Some(&json!({"new_password": "chosen-by-jane-22"})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        ui(&s, "GET", "/auth/me", Some(&jane_token), None).status,
+        200
+    );
+    let r = ui(&s, "GET", "/auth/me", Some(&jane_other), None);
+    assert_eq!(r.status, 401, "the other session ended: {r:?}");
+    let r = ui(
+        &s,
+        "PUT",
+        &format!("/users/{jane_id}/password"),
+        Some(&jane_token),
+        Some(&json!({"new_password": "short"})),
+    );
+    assert_ui_error(&r, 400, "weak_password");
+    // A member cannot set another user's password.
+    let r = ui(
+        &s,
+        "PUT",
+        &format!("/users/{admin_id}/password"),
+        Some(&jane_token),
+        Some(&json!({"new_password": "taken-over-admin-1"})),
+    );
+    assert_ui_error(&r, 403, "forbidden");
+    login(&s, "jane", "chosen-by-jane-22");
+
+    // `usersApi.deleteUser`: 200 with a message, a soft deactivation that
+    // ends her access at once.
+    let r = ui(
+        &s,
+        "DELETE",
+        &format!("/users/{jane_id}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_cors(&r);
+    str_field(&r.json(), "message");
+    let r = ui(&s, "GET", &format!("/users/{jane_id}"), Some(&admin), None);
+    assert_eq!(r.json()["is_active"], false, "the row stays");
+    let r = ui(&s, "GET", "/auth/me", Some(&jane_token), None);
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = ui(
+        &s,
+        "DELETE",
+        &format!("/users/{admin_id}"),
+        Some(&admin),
+        None,
+    );
+    assert_ui_error(&r, 403, "forbidden");
+    // The edit form's `is_active: true` brings her back.
+    let r = ui(
+        &s,
+        "PUT",
+        &format!("/users/{jane_id}"),
+        Some(&admin),
+        Some(&json!({"is_active": true})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["user"]["is_active"], true);
+    login(&s, "jane", "chosen-by-jane-22");
+}
+
+on_both!(signing_in_and_the_profile, the_users_pages);

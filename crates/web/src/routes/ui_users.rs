@@ -1,0 +1,225 @@
+//! The user routes the original's web UI calls (`/api/v1/users…`), which its
+//! own backend never had: thin shapes over the same user services as
+//! `/api/v1/organizations/me/users`, with the same rules.
+
+use crate::auth::Caller;
+use crate::dto::UiUserBody;
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use curatore_domain::{Secret, UserId};
+use curatore_service::{Invitation, UserChanges, UserQuery};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/v1/users").get(list))
+        .service(web::resource("/api/v1/users/invite").post(invite))
+        .service(
+            web::resource("/api/v1/users/{id}")
+                .get(show)
+                .put(update)
+                .delete(deactivate),
+        )
+        .service(web::resource("/api/v1/users/{id}/password").put(set_password));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    is_active: Option<bool>,
+    role: Option<String>,
+    skip: Option<u64>,
+    limit: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct UserList {
+    users: Vec<UiUserBody>,
+    total: u64,
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ListQuery {
+        is_active,
+        role,
+        skip,
+        limit,
+    } = query.into_inner();
+    let defaults = UserQuery::default();
+    let query = UserQuery {
+        is_active,
+        role,
+        skip: skip.unwrap_or(defaults.skip),
+        limit: limit.unwrap_or(defaults.limit),
+        ..defaults
+    };
+    let page = state.services().list_users(&ctx, query).await?;
+    let users: Vec<UiUserBody> = page.items.iter().map(UiUserBody::from).collect();
+    Ok(HttpResponse::Ok().json(UserList {
+        total: page.total.unwrap_or(users.len() as u64),
+        users,
+    }))
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .services()
+        .get_user(&ctx, UserId::from_uuid(*id))
+        .await?;
+    Ok(HttpResponse::Ok().json(UiUserBody::from(&user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteRequest {
+    email: String,
+    username: Option<String>,
+    full_name: Option<String>,
+    role: Option<String>,
+    password: Option<Secret>,
+    /// Accepted; no mail transport exists, so nothing is sent.
+    #[serde(default)]
+    send_email: bool,
+}
+
+#[derive(Serialize)]
+struct InvitedBody {
+    message: String,
+    user: UiUserBody,
+    /// The generated password (null when the invite gave one): shown here
+    /// once, never stored or logged.
+    temporary_password: Option<String>,
+    email_sent: bool,
+}
+
+async fn invite(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    body: web::Json<InviteRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let InviteRequest {
+        email,
+        username,
+        full_name,
+        role,
+        password,
+        send_email,
+    } = body.into_inner();
+    let invitation = Invitation {
+        email,
+        username,
+        full_name,
+        role,
+        password,
+    };
+    let invited = state.services().invite_user(&ctx, invitation).await?;
+    let mut message = format!("user {} invited", invited.user.email.as_str());
+    if send_email {
+        message.push_str("; no e-mail was sent (this server has no mail transport)");
+    }
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(InvitedBody {
+            message,
+            user: UiUserBody::from(&invited.user),
+            temporary_password: invited.temporary_password.map(|p| p.expose().to_owned()),
+            email_sent: false,
+        }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateRequest {
+    email: Option<String>,
+    username: Option<String>,
+    full_name: Option<String>,
+    role: Option<String>,
+    is_active: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct UpdatedBody {
+    message: &'static str,
+    user: UiUserBody,
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<UpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let UpdateRequest {
+        email,
+        username,
+        full_name,
+        role,
+        is_active,
+    } = body.into_inner();
+    let changes = UserChanges {
+        full_name,
+        role,
+        email,
+        username,
+        is_active,
+    };
+    let user = state
+        .services()
+        .update_user(&ctx, UserId::from_uuid(*id), changes)
+        .await?;
+    Ok(HttpResponse::Ok().json(UpdatedBody {
+        message: "user updated",
+        user: UiUserBody::from(&user),
+    }))
+}
+
+#[derive(Serialize)]
+struct MessageBody {
+    message: &'static str,
+}
+
+/// A soft deactivation, answered 200 with a message as the UI expects.
+async fn deactivate(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::from_uuid(*id);
+    state.services().deactivate_user(&ctx, id).await?;
+    Ok(HttpResponse::Ok().json(MessageBody {
+        message: "user deactivated",
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordRequest {
+    new_password: Secret,
+}
+
+async fn set_password(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    id: web::Path<Uuid>,
+    body: web::Json<PasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = UserId::from_uuid(*id);
+    let password = body.into_inner().new_password;
+    state
+        .services()
+        .set_user_password(&ctx, id, password)
+        .await?;
+    Ok(HttpResponse::Ok().json(MessageBody {
+        message: "password changed",
+    }))
+}
