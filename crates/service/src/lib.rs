@@ -31,6 +31,7 @@ mod page;
 mod seed;
 mod services;
 mod sessions;
+mod settings;
 mod text;
 mod users;
 
@@ -49,5 +50,6 @@ pub use services::{
     AuthConfig, Credentials, DefaultOrganization, Services, authentication_required,
 };
 pub use sessions::{LogoutTarget, Registration, Session};
+pub use settings::{EffectiveSettings, SettingsSchema, SystemSettingsView};
 pub use text::NAME_MAX;
 pub use users::{Invitation, InvitedUser, MAX_USER_PAGE, UserChanges, UserQuery};

@@ -105,6 +105,7 @@ struct Inner {
     pub(crate) cache: AuthCache,
     pub(crate) limiter: LoginLimiter,
     pub(crate) registrations: RegistrationLimiter,
+    settings: crate::settings::SettingsState,
     last_used: Mutex<HashMap<ApiKeyId, Instant>>,
 }
 
@@ -130,6 +131,7 @@ impl Services {
                 cache: AuthCache::new(config.cache_ttl),
                 limiter: LoginLimiter::new(config.login_limits),
                 registrations: RegistrationLimiter::new(config.registration_limits),
+                settings: crate::settings::SettingsState::new(&config),
                 last_used: Mutex::new(HashMap::new()),
                 resolved_organization: RwLock::new(None),
                 default_organization,
@@ -156,6 +158,10 @@ impl Services {
 
     pub(crate) fn cache(&self) -> &AuthCache {
         &self.inner.cache
+    }
+
+    pub(crate) fn settings_state(&self) -> &crate::settings::SettingsState {
+        &self.inner.settings
     }
 
     pub(crate) fn limiter(&self) -> &LoginLimiter {

@@ -4,4 +4,5 @@ pub(crate) mod audit_logs;
 pub(crate) mod auth;
 pub(crate) mod health;
 pub(crate) mod organizations;
+pub(crate) mod settings;
 pub(crate) mod users;
