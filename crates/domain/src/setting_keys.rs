@@ -282,7 +282,7 @@ const SECRET_NAMES: &[&str] = &[
     "jwt_secret_key",
     "secrets_encryption_key",
     "database_url",
-    "initial_admin_password",
+    "admin_password",
 ];
 
 /// The setting keys an instance knows.
