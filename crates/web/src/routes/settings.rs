@@ -208,3 +208,68 @@ async fn schema(
         merged_example: schema.merged_example,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{admin, app, call, state};
+    use actix_web::test::TestRequest;
+    use serde_json::json;
+
+    #[actix_web::test]
+    async fn a_put_answers_the_layer_as_stored_and_effective_names_its_source() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let (status, body) = call(
+            &app,
+            TestRequest::put()
+                .uri("/api/v1/settings/organization")
+                .insert_header(auth.clone())
+                .set_json(json!({"settings": {"quality_thresholds": {"markdown": 9}}})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["settings"],
+            json!({"quality_thresholds": {"markdown": 9}})
+        );
+        let (status, body) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/settings/effective")
+                .insert_header(auth),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let q = &body["settings"]["quality_thresholds"];
+        assert_eq!(q["source"], "organization");
+        assert_eq!(q["value"]["markdown"], json!(9));
+        assert_eq!(q["value"]["conversion"], json!(70));
+        assert_eq!(body["values"]["auto_optimize"], json!(false));
+    }
+
+    #[actix_web::test]
+    async fn settings_that_are_not_an_object_are_refused() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        for layer in ["system", "organization", "user"] {
+            let (status, body) = call(
+                &app,
+                TestRequest::put()
+                    .uri(&format!("/api/v1/settings/{layer}"))
+                    .insert_header(auth.clone())
+                    .set_json(json!({"settings": [1, 2]})),
+            )
+            .await;
+            assert_eq!(status, 400, "{layer}: {body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("settings"),
+                "{body}"
+            );
+        }
+    }
+}
