@@ -194,17 +194,15 @@ impl Services {
     /// unauthenticated callers, `ctx` `None`) the public ones only.
     ///
     /// # Errors
-    /// 403 for a key without `organization:read`; 503 when the database is
-    /// unavailable.
+    /// 503 when the database is unavailable.
     pub async fn system_settings_view(
         &self,
         ctx: Option<&RequestContext>,
     ) -> Result<SystemSettingsView> {
+        // No scope check: API keys are never instance administrators, so a
+        // key sees the public keys, which anyone may read.
         let admin = match ctx {
-            Some(ctx) => {
-                ctx.principal.require_scope(READ)?;
-                self.is_instance_admin(ctx).await?
-            }
+            Some(ctx) => self.is_instance_admin(ctx).await?,
             None => false,
         };
         let state = self.settings_state();
