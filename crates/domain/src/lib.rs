@@ -13,6 +13,7 @@ mod ids;
 mod records;
 mod role;
 mod secret;
+pub mod setting_keys;
 pub mod settings;
 pub mod text;
 mod validation;

@@ -191,6 +191,9 @@ async fn no_route_reaches_another_organization(db: TestDatabase) {
                 "/api/v1/api-keys?all=true",
                 "/api/v1/audit-logs?limit=1000",
                 "/api/v1/organizations/me",
+                "/api/v1/settings/organization",
+                "/api/v1/settings/user",
+                "/api/v1/settings/effective",
             ] {
                 let r = s.call("GET", list, &headers, None);
                 for id in [

@@ -61,6 +61,10 @@ audit_events! {
     UpdateOrganization = "update_organization";
     /// The organization's settings were merged (`PUT …/me/settings`).
     UpdateOrganizationSettings = "update_organization_settings";
+    /// A user changed their own settings (`PUT /settings/user`).
+    UpdateUserSettings = "update_user_settings";
+    /// An instance administrator changed the system settings.
+    UpdateSystemSettings = "update_system_settings";
     /// A user's name or role was changed by an org_admin.
     UserUpdated = "update_user";
     /// A user was deactivated by an org_admin.

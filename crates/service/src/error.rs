@@ -50,6 +50,10 @@ error_codes! {
     ValidationFailed = "validation_failed", 400;
     /// 400: the new password breaks the password policy.
     WeakPassword = "weak_password", 400;
+    /// 400: the setting key is not registered; the message names it.
+    UnknownSetting = "unknown_setting", 400;
+    /// 400: the setting comes from the environment only, or not from this layer.
+    SettingNotWritable = "setting_not_writable", 400;
     /// 401: no credentials were sent.
     AuthenticationRequired = "authentication_required", 401;
     /// 401: the access token is not valid.
@@ -102,6 +106,8 @@ error_codes! {
     UnsupportedMediaType = "unsupported_media_type", 415;
     /// 422: a referenced record does not exist.
     MissingReference = "missing_reference", 422;
+    /// 422: a setting's value has the wrong type or is out of bounds; the message names the key.
+    InvalidSettingValue = "invalid_setting_value", 422;
     /// 429: too many attempts; see `Retry-After`.
     TooManyAttempts = "too_many_attempts", 429;
     /// 500: our failure; the detail is in the log.
@@ -230,6 +236,18 @@ impl From<PersistenceError> for ServiceError {
 impl From<DomainError> for ServiceError {
     fn from(err: DomainError) -> Self {
         Self::validation(err.to_string())
+    }
+}
+
+impl From<curatore_domain::setting_keys::SettingError> for ServiceError {
+    fn from(err: curatore_domain::setting_keys::SettingError) -> Self {
+        use curatore_domain::setting_keys::SettingError;
+        let code = match &err {
+            SettingError::Unknown { .. } => ErrorCode::UnknownSetting,
+            SettingError::Invalid { .. } => ErrorCode::InvalidSettingValue,
+            SettingError::NotWritable { .. } => ErrorCode::SettingNotWritable,
+        };
+        Self::new(code, err.to_string())
     }
 }
 

@@ -67,7 +67,7 @@ fn not_found() -> ServiceError {
 impl Services {
     /// Whether the caller administers the instance: a signed-in org_admin
     /// of the default organization (not an API key, even an admin's).
-    async fn is_instance_admin(&self, ctx: &RequestContext) -> Result<bool> {
+    pub(crate) async fn is_instance_admin(&self, ctx: &RequestContext) -> Result<bool> {
         let is_key = matches!(ctx.principal.actor(), crate::Actor::ApiKey { .. });
         if is_key || ctx.principal.role() != Role::OrgAdmin {
             return Ok(false);
@@ -75,7 +75,7 @@ impl Services {
         Ok(self.default_organization().await?.id == ctx.organization_id())
     }
 
-    async fn require_instance_admin(
+    pub(crate) async fn require_instance_admin(
         &self,
         ctx: &RequestContext,
         operation: &'static str,
@@ -231,6 +231,11 @@ impl Services {
             .transpose()?;
         if let Some(settings) = &changes.settings {
             check_settings(settings)?;
+            self.setting_registry().check_patch(
+                curatore_domain::setting_keys::Layer::Organization,
+                settings,
+                false,
+            )?;
         }
         if changes.is_active == Some(false) && id == self.default_organization().await?.id {
             return Err(ServiceError::new(
@@ -276,6 +281,7 @@ impl Services {
             .await?;
         tx.commit().await?;
         self.cache().forget_organization(id);
+        self.settings_state().forget_organization(id);
         Ok(updated)
     }
 }

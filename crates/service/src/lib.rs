@@ -32,6 +32,7 @@ mod refusals;
 mod seed;
 mod services;
 mod sessions;
+mod settings;
 mod status;
 mod text;
 mod users;
@@ -51,6 +52,7 @@ pub use services::{
     AuthConfig, Credentials, DefaultOrganization, Services, authentication_required,
 };
 pub use sessions::{LogoutTarget, Registration, Session};
+pub use settings::{EffectiveSettings, SettingsSchema, SystemSettingsView};
 pub use text::NAME_MAX;
 pub use users::{
     Invitation, InvitedUser, MAX_USER_PAGE, PasswordReset, RESET_TOKEN_HOURS,

@@ -5,6 +5,7 @@ use crate::context::{Access, RequestContext, Scope};
 use crate::error::{Result, ServiceError};
 use crate::services::Services;
 use crate::text;
+use curatore_domain::setting_keys::Layer;
 use curatore_domain::settings::{check_settings, merge_settings};
 use curatore_domain::{Organization, OrganizationId};
 use serde_json::{Value, json};
@@ -66,6 +67,8 @@ impl Services {
             .transpose()?;
         if let Some(settings) = &changes.settings {
             check_settings(settings)?;
+            self.setting_registry()
+                .check_patch(Layer::Organization, settings, false)?;
         }
         let mut fields = Vec::new();
         if display_name.is_some() {
@@ -90,6 +93,7 @@ impl Services {
             .await?;
         tx.commit().await?;
         self.cache().forget_organization(org);
+        self.settings_state().forget_organization(org);
         Ok(updated)
     }
 
@@ -116,10 +120,24 @@ impl Services {
         ctx: &RequestContext,
         patch: Value,
     ) -> Result<Value> {
+        self.merge_org_settings(ctx, patch, false).await
+    }
+
+    /// The merge behind both settings routes: `strict` refuses unregistered
+    /// keys (`/settings/organization`); otherwise they pass while registered
+    /// ones are still type-checked (the free-form `organizations/me/settings`).
+    pub(crate) async fn merge_org_settings(
+        &self,
+        ctx: &RequestContext,
+        patch: Value,
+        strict: bool,
+    ) -> Result<Value> {
         self.require_admin(ctx, "update_organization_settings")
             .await?;
         ctx.principal.require_scope(WRITE)?;
         check_settings(&patch)?;
+        self.setting_registry()
+            .check_patch(Layer::Organization, &patch, strict)?;
         let org = ctx.organization_id();
         let keys: Vec<String> = patch
             .as_object()
@@ -152,6 +170,7 @@ impl Services {
             .await?;
         tx.commit().await?;
         self.cache().forget_organization(org);
+        self.settings_state().forget_organization(org);
         Ok(updated.settings)
     }
 }

@@ -109,6 +109,7 @@ struct Inner {
     pub(crate) limiter: LoginLimiter,
     pub(crate) registrations: RegistrationLimiter,
     refusals: RefusalSampler,
+    settings: crate::settings::SettingsState,
     last_used: Mutex<HashMap<ApiKeyId, Instant>>,
 }
 
@@ -135,6 +136,7 @@ impl Services {
                 limiter: LoginLimiter::new(config.login_limits),
                 registrations: RegistrationLimiter::new(config.registration_limits),
                 refusals: RefusalSampler::default(),
+                settings: crate::settings::SettingsState::new(&config),
                 last_used: Mutex::new(HashMap::new()),
                 resolved_organization: RwLock::new(None),
                 default_organization,
@@ -161,6 +163,10 @@ impl Services {
 
     pub(crate) fn cache(&self) -> &AuthCache {
         &self.inner.cache
+    }
+
+    pub(crate) fn settings_state(&self) -> &crate::settings::SettingsState {
+        &self.inner.settings
     }
 
     pub(crate) fn limiter(&self) -> &LoginLimiter {

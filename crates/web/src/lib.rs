@@ -71,7 +71,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(routes::auth::routes)
             .configure(routes::api_keys::routes)
             .configure(routes::audit_logs::routes)
-            .configure(routes::audit_export::routes);
+            .configure(routes::audit_export::routes)
+            .configure(routes::settings::routes);
     }
 }
 

@@ -85,4 +85,41 @@ impl SystemSettings<'_> {
         };
         Ok(write!(self.h, |c| model.update(c).await?).into())
     }
+
+    /// Sets a setting's value, creating the row when the key is new (with
+    /// `description` and `is_public`; an existing row keeps its own).
+    ///
+    /// # Errors
+    /// [`PersistenceError::Conflict`] (`key`) when a concurrent writer
+    /// created the same key first.
+    pub async fn upsert(
+        &self,
+        key: &str,
+        value: serde_json::Value,
+        description: Option<String>,
+        is_public: bool,
+    ) -> Result<SystemSetting> {
+        if self.get(key).await?.is_some() {
+            return self.set_value(key, value).await;
+        }
+        self.create(NewSystemSetting {
+            key: key.to_owned(),
+            value,
+            description,
+            is_public,
+        })
+        .await
+    }
+
+    /// Deletes the setting with this key; `false` when there was none.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        let res = write!(self.h, |c| Entity::delete_many()
+            .filter(Column::Key.eq(key))
+            .exec(c)
+            .await?);
+        Ok(res.rows_affected > 0)
+    }
 }

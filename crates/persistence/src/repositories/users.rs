@@ -215,6 +215,37 @@ impl TenantUsers<'_> {
             .await?))
     }
 
+    /// The organization's user with this id, locked until the transaction
+    /// ends, for a read-modify-write of their settings. PostgreSQL takes a
+    /// row lock (`FOR UPDATE`); SQLite's writers already take turns for the
+    /// whole transaction.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn get_for_update(&self, id: UserId) -> Result<Option<User>> {
+        one(read!(self.h, |c| {
+            let query = Entity::find().filter(scoped(self.org, id));
+            if sea_orm::ConnectionTrait::get_database_backend(c) == sea_orm::DbBackend::Postgres {
+                query.lock_exclusive().one(c).await?
+            } else {
+                query.one(c).await?
+            }
+        }))
+    }
+
+    /// Replaces a user's settings (a JSON object).
+    ///
+    /// # Errors
+    /// [`PersistenceError::NotFound`] when the organization has no such user.
+    pub async fn set_settings(&self, id: UserId, settings: serde_json::Value) -> Result<User> {
+        let model = ActiveModel {
+            settings: Set(settings),
+            updated_at: Set(now()),
+            ..Default::default()
+        };
+        self.update(id, model).await
+    }
+
     /// Replaces a user's full name (`None` clears it).
     ///
     /// # Errors

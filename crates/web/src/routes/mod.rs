@@ -4,5 +4,6 @@ pub(crate) mod audit_logs;
 pub(crate) mod auth;
 pub(crate) mod health;
 pub(crate) mod organizations;
+pub(crate) mod settings;
 pub(crate) mod ui_users;
 pub(crate) mod users;
