@@ -42,18 +42,18 @@ fn up_status_down_fresh_on_a_new_sqlite_file() {
     );
 
     let status = ok(&["--database-url", &url, "status"]);
-    assert_eq!(status.matches("pending").count(), 6, "{status}");
+    assert_eq!(status.matches("pending").count(), 7, "{status}");
     assert!(
-        status.contains("current      none (5 of 5 pending)"),
+        status.contains("current      none (6 of 6 pending)"),
         "{status}"
     );
 
     let up = ok(&["--database-url", &url, "up"]);
     assert!(path.exists(), "up creates the database file and its folder");
-    assert_eq!(up.matches("applied").count(), 5, "{up}");
+    assert_eq!(up.matches("applied").count(), 6, "{up}");
 
     let status = ok(&["status", "--database-url", &url]);
-    for name in ["000001", "000002", "000003", "000004", "000005"] {
+    for name in ["000001", "000002", "000003", "000004", "000005", "000007"] {
         assert!(line(&status, name).starts_with("applied"), "{status}");
     }
     assert!(status.contains(&format!(
@@ -66,40 +66,40 @@ fn up_status_down_fresh_on_a_new_sqlite_file() {
     assert!(again.contains("nothing to do"), "{again}");
 
     let down = ok(&["--database-url", &url, "down", "-n", "1"]);
-    assert!(line(&down, "000005").starts_with("rolled back"), "{down}");
-    assert!(!down.contains("rolled back  m20261125_000004"), "{down}");
+    assert!(line(&down, "000007").starts_with("rolled back"), "{down}");
+    assert!(!down.contains("rolled back  m20261201_000005"), "{down}");
 
     let status = ok(&["--database-url", &url, "current"]);
-    assert!(line(&status, "000005").starts_with("pending"), "{status}");
-    assert!(line(&status, "000004").starts_with("applied"), "{status}");
-    assert!(status.contains("(1 of 5 pending)"), "{status}");
+    assert!(line(&status, "000007").starts_with("pending"), "{status}");
+    assert!(line(&status, "000005").starts_with("applied"), "{status}");
+    assert!(status.contains("(1 of 6 pending)"), "{status}");
 
     let downgrade = ok(&["--database-url", &url, "downgrade"]);
     assert!(
-        line(&downgrade, "000004").starts_with("rolled back"),
+        line(&downgrade, "000005").starts_with("rolled back"),
         "{downgrade}"
     );
     assert!(
-        !downgrade.contains("rolled back  m20260112_000003"),
+        !downgrade.contains("rolled back  m20261125_000004"),
         "{downgrade}"
     );
 
     let fresh = ok(&["--database-url", &url, "fresh"]);
     assert!(fresh.contains("dropped every table"), "{fresh}");
-    assert_eq!(fresh.matches("applied").count(), 5, "{fresh}");
+    assert_eq!(fresh.matches("applied").count(), 6, "{fresh}");
 
     let refresh = ok(&["--database-url", &url, "refresh"]);
-    assert_eq!(refresh.matches("rolled back").count(), 5, "{refresh}");
-    assert_eq!(refresh.matches("applied").count(), 5, "{refresh}");
+    assert_eq!(refresh.matches("rolled back").count(), 6, "{refresh}");
+    assert_eq!(refresh.matches("applied").count(), 6, "{refresh}");
 
     let reset = ok(&["--database-url", &url, "reset"]);
-    assert_eq!(reset.matches("rolled back").count(), 5, "{reset}");
+    assert_eq!(reset.matches("rolled back").count(), 6, "{reset}");
     let history = ok(&["--database-url", &url, "history"]);
-    assert_eq!(history.matches("pending").count(), 6, "{history}");
+    assert_eq!(history.matches("pending").count(), 7, "{history}");
 
     let step = ok(&["--database-url", &url, "up", "-n", "2"]);
     assert_eq!(step.matches("applied").count(), 2, "{step}");
-    assert!(step.contains("(3 of 5 pending)"), "{step}");
+    assert!(step.contains("(4 of 6 pending)"), "{step}");
 }
 
 #[test]
@@ -144,11 +144,11 @@ async fn the_binary_migrates_postgresql() {
     };
     let url = db.url();
     let up = ok(&["--database-url", &url, "up"]);
-    assert_eq!(up.matches("applied").count(), 5, "{up}");
+    assert_eq!(up.matches("applied").count(), 6, "{up}");
     let down = ok(&["--database-url", &url, "down"]);
-    assert!(line(&down, "000005").starts_with("rolled back"), "{down}");
+    assert!(line(&down, "000007").starts_with("rolled back"), "{down}");
     let status = ok(&["--database-url", &url, "status"]);
-    assert!(status.contains("(1 of 5 pending)"), "{status}");
+    assert!(status.contains("(1 of 6 pending)"), "{status}");
     let fresh = ok(&["--database-url", &url, "fresh"]);
     assert!(fresh.contains("(up to date)"), "{fresh}");
 }

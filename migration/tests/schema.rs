@@ -184,8 +184,15 @@ fn expected_schema() -> Vec<Table> {
                 opt("created_by", Uuid),
                 def("created_at", Timestamp, Now),
                 def("updated_at", Timestamp, Now),
+                def("is_managed", Ty::Bool, Bool(false)),
+                opt("managed_by", Varchar(255)),
             ],
             indexes: vec![
+                (
+                    "ux_connections_org_type_default",
+                    true,
+                    vec!["organization_id", "connection_type"],
+                ),
                 (
                     "ix_connections_organization_id",
                     false,
@@ -669,7 +676,7 @@ async fn step_by_step(db: TestDatabase) {
     let engine = db.engine();
     let conn = open(&db).await;
     let names = migration_names();
-    let tables_after_step: [&[&str]; 5] = [
+    let tables_after_step: [&[&str]; 6] = [
         &["organizations", "users"],
         &["api_keys", "connections", "organizations", "users"],
         &[
@@ -680,6 +687,7 @@ async fn step_by_step(db: TestDatabase) {
             "system_settings",
             "users",
         ],
+        &SCHEMA_TABLES,
         &SCHEMA_TABLES,
         &SCHEMA_TABLES,
     ];

@@ -207,6 +207,10 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
     /// Set on insert and every update.
     pub updated_at: DateTime<Utc>,
+    /// Created from environment variables; changed only by changing them.
+    pub is_managed: bool,
+    /// The variables a managed connection comes from.
+    pub managed_by: Option<String>,
 }
 
 impl fmt::Debug for Connection {
@@ -246,6 +250,8 @@ pub struct NewConnection {
     pub owner_user_id: Option<UserId>,
     /// Who creates it.
     pub created_by: Option<UserId>,
+    /// For a managed connection, the environment variables it comes from.
+    pub managed_by: Option<String>,
 }
 
 impl fmt::Debug for NewConnection {

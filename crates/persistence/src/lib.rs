@@ -46,7 +46,7 @@ pub use database::{Database, DatabaseOptions, Transaction};
 pub use error::{PersistenceError, Result};
 pub use health::{DatabaseHealth, DatabaseStats, HEALTH_TIMEOUT, HealthStatus, RowCount, TABLES};
 pub use repositories::{
-    AuditFilter, Organizations, RefreshTokens, RotateOutcome, System, SystemApiKeys,
+    AuditFilter, ConnectionChanges, ConnectionFilter, Organizations, SystemConnections, RefreshTokens, RotateOutcome, System, SystemApiKeys,
     SystemAuditLogs, SystemSettings, SystemUsers, Tenant, TenantApiKeys, TenantAuditLogs,
     TenantConnections, TenantOrganization, TenantUsers,
 };
