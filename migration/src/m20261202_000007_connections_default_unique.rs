@@ -65,7 +65,12 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_index(Index::drop().name(NAME).table(Connections::Table).to_owned())
+            .drop_index(
+                Index::drop()
+                    .name(NAME)
+                    .table(Connections::Table)
+                    .to_owned(),
+            )
             .await?;
         for column in [Connections::ManagedBy, Connections::IsManaged] {
             manager

@@ -184,9 +184,7 @@ impl SecretBox {
             .iter()
             .find(|k| k.id == id)
             .ok_or_else(|| SecretsError::UnknownKey(id.to_owned()))?;
-        let bytes = STANDARD
-            .decode(data)
-            .map_err(|_| SecretsError::Malformed)?;
+        let bytes = STANDARD.decode(data).map_err(|_| SecretsError::Malformed)?;
         if bytes.len() < NONCE_LEN + TAG_LEN {
             return Err(SecretsError::Malformed);
         }

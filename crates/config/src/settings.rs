@@ -1,10 +1,10 @@
 //! The `Settings` value: one field per variable, declared once so the struct,
 //! its defaults, the list of accepted names and the `config` view cannot drift.
 
+use crate::SecretKeys;
 use crate::error::ConfigError;
 use crate::load::Resolver;
 use crate::values::{HealthDetails, JwtAlgorithm, LogFormat, SettingValue};
-use crate::SecretKeys;
 use curatore_domain::{DatabaseUrl, Secret};
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;

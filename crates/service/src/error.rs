@@ -68,6 +68,8 @@ error_codes! {
     InsufficientScope = "insufficient_scope", 403;
     /// 403: the organization is deactivated.
     OrganizationInactive = "organization_inactive", 403;
+    /// 403: the connection is managed by environment variables; change those instead.
+    ManagedConnection = "managed_connection", 403;
     /// 404: no such resource (or one the caller may not see).
     NotFound = "not_found", 404;
     /// 404: no default organization exists yet.
@@ -96,6 +98,8 @@ error_codes! {
     MissingReference = "missing_reference", 422;
     /// 429: too many attempts; see `Retry-After`.
     TooManyAttempts = "too_many_attempts", 429;
+    /// 500: a stored secret cannot be decrypted with the configured keys (or none is configured).
+    SecretDecryptionFailed = "secret_decryption_failed", 500;
     /// 500: our failure; the detail is in the log.
     InternalError = "internal_error", 500;
     /// 503: the database cannot be reached or written; see `Retry-After`.

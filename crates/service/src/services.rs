@@ -106,6 +106,7 @@ struct Inner {
     pub(crate) limiter: LoginLimiter,
     pub(crate) registrations: RegistrationLimiter,
     last_used: Mutex<HashMap<ApiKeyId, Instant>>,
+    connections: crate::connections::ConnectionsConfig,
 }
 
 impl std::fmt::Debug for Services {
@@ -125,6 +126,22 @@ impl Services {
         default_organization: DefaultOrganization,
         config: AuthConfig,
     ) -> Self {
+        Self::with_connections(
+            db,
+            default_organization,
+            config,
+            crate::connections::ConnectionsConfig::default(),
+        )
+    }
+
+    /// Services with connection types, secret keys and outbound policy of
+    /// the caller's choosing (see [`crate::connections`]).
+    pub fn with_connections(
+        db: Database,
+        default_organization: DefaultOrganization,
+        config: AuthConfig,
+        connections: crate::connections::ConnectionsConfig,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 cache: AuthCache::new(config.cache_ttl),
@@ -132,6 +149,7 @@ impl Services {
                 registrations: RegistrationLimiter::new(config.registration_limits),
                 last_used: Mutex::new(HashMap::new()),
                 resolved_organization: RwLock::new(None),
+                connections,
                 default_organization,
                 config,
                 db,
@@ -152,6 +170,10 @@ impl Services {
     /// How the default organization is chosen.
     pub fn default_organization_rule(&self) -> &DefaultOrganization {
         &self.inner.default_organization
+    }
+
+    pub(crate) fn connections_runtime(&self) -> &crate::connections::ConnectionsConfig {
+        &self.inner.connections
     }
 
     pub(crate) fn cache(&self) -> &AuthCache {

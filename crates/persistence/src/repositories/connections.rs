@@ -177,8 +177,8 @@ impl TenantConnections<'_> {
             cond = cond.add(Column::IsDefault.eq(default));
         }
         if let Some(user) = filter.visible_to {
-            let mut visible = Condition::any()
-                .add(Column::Scope.eq(ConnectionScope::Organization.as_str()));
+            let mut visible =
+                Condition::any().add(Column::Scope.eq(ConnectionScope::Organization.as_str()));
             if let Some(user) = user {
                 visible = visible.add(Column::OwnerUserId.eq(user.as_uuid()));
             }
@@ -207,7 +207,10 @@ impl TenantConnections<'_> {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn active_default(&self, connection_type: &ConnectionType) -> Result<Option<Connection>> {
+    pub async fn active_default(
+        &self,
+        connection_type: &ConnectionType,
+    ) -> Result<Option<Connection>> {
         let row = read!(self.h, |c| Entity::find()
             .filter(self.own())
             .filter(Column::ConnectionType.eq(connection_type.as_str()))
@@ -364,7 +367,11 @@ impl SystemConnections<'_> {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn batch_after(&self, after: Option<ConnectionId>, limit: u64) -> Result<Vec<Connection>> {
+    pub async fn batch_after(
+        &self,
+        after: Option<ConnectionId>,
+        limit: u64,
+    ) -> Result<Vec<Connection>> {
         let mut q = Entity::find().order_by_asc(Column::Id).limit(limit);
         if let Some(after) = after {
             q = q.filter(Column::Id.gt(after.as_uuid()));
