@@ -454,6 +454,7 @@ mod tests {
             scope: ConnectionScope::Organization,
             owner_user_id: None,
             created_by: None,
+            managed_by: None,
         };
         assert!(!format!("{c:?}").contains("sk-very-secret"));
     }

@@ -223,9 +223,11 @@ mod tests {
 
     #[test]
     fn postgres_with_auth_and_no_key_refuses_to_start() {
-        let mut settings = Settings::default();
-        settings.database_url = DatabaseUrl::parse("postgres://u:p@localhost/x").unwrap();
-        settings.enable_auth = true;
+        let settings = Settings {
+            database_url: DatabaseUrl::parse("postgres://u:p@localhost/x").unwrap(),
+            enable_auth: true,
+            ..Settings::default()
+        };
         let err = secret_box(&settings).unwrap_err();
         assert!(err.to_string().contains("SECRETS_ENCRYPTION_KEY"), "{err}");
         assert_eq!(err.exit_code(), 2);

@@ -507,7 +507,7 @@ on_both!(another_organizations_connections_are_not_there);
 
 async fn the_environment_becomes_managed_connections(db: TestDatabase) {
     let base = stub();
-    let key = format!("{KEY}");
+    let key = KEY.to_owned();
     let s = start(
         &db,
         &[
