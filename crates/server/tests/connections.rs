@@ -596,3 +596,65 @@ fn postgresql_with_auth_and_no_key_refuses_to_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("SECRETS_ENCRYPTION_KEY"), "{stderr}");
 }
+
+/// Tests wait on the network with no transaction open and no SQLite write
+/// turn held: with 20 tests stuck on a slow service (4 s each), logins (which
+/// write a refresh token and an audit entry) still commit at once.
+async fn slow_tests_in_flight_never_hold_up_writes(db: TestDatabase) {
+    let base = stub();
+    let s = start(&db, &[]);
+    let auth = login(&s, "admin", ADMIN_PASSWORD);
+    let ids: Vec<String> = (0..20)
+        .map(|i| {
+            create(
+                &s,
+                &auth,
+                json!({"name": format!("Slow {i}"), "connection_type": "llm", "test_on_save": false,
+                       "config": {"api_key": GOOD_KEY, "model": "m", "base_url": format!("{base}/slow"), "timeout": 10}}),
+            )["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        let testers: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (s, auth) = (&s, &auth);
+                scope.spawn(move || {
+                    s.call(
+                        "POST",
+                        &format!("/api/v1/connections/{id}/test"),
+                        &[("authorization", auth)],
+                        None,
+                    )
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(500));
+        let mut slowest = Duration::ZERO;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            login(&s, "admin", ADMIN_PASSWORD);
+            slowest = slowest.max(t.elapsed());
+        }
+        // Every login finished while the tests were still waiting.
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(slowest < Duration::from_secs(2), "a login took {slowest:?}");
+        eprintln!("20 slow tests in flight; slowest of 5 logins: {slowest:?}");
+        for t in testers {
+            let r = t.join().unwrap();
+            assert_eq!(r.status, 200, "{r:?}");
+            assert_eq!(r.json()["status"], "unhealthy", "{r:?}");
+        }
+    });
+    assert!(started.elapsed() >= Duration::from_secs(4));
+}
+
+on_both!(slow_tests_in_flight_never_hold_up_writes);
