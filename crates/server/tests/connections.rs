@@ -137,6 +137,8 @@ fn start(db: &TestDatabase, extra: &[(&str, &str)]) -> Server {
     // SQLite makes its own key file; PostgreSQL with auth needs one given.
     if db.engine() == "postgresql" {
         env.push(("SECRETS_ENCRYPTION_KEY", KEY));
+    } else {
+        env.push(("SECRETS_ENCRYPTION_KEY", ""));
     }
     env.extend_from_slice(extra);
     Server::start(&db.url(), &env)
@@ -589,7 +591,11 @@ on_both!(the_environment_becomes_managed_connections);
 fn postgresql_with_auth_and_no_key_refuses_to_start() {
     let out = support::run(
         "postgres://nobody@127.0.0.1:1/none",
-        &[("ENABLE_AUTH", "true"), ("JWT_SECRET_KEY", SECRET)],
+        &[
+            ("ENABLE_AUTH", "true"),
+            ("JWT_SECRET_KEY", SECRET),
+            ("SECRETS_ENCRYPTION_KEY", ""),
+        ],
         &["serve"],
     );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
