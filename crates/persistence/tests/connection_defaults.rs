@@ -34,7 +34,12 @@ async fn the_database_refuses_a_second_default(db: TestDatabase) {
     let first = conns.create(new(a.id, "llm", true)).await.unwrap();
     let second = conns.create(new(a.id, "llm", true)).await.unwrap_err();
     assert!(
-        matches!(second, PersistenceError::Conflict { field: "is_default" }),
+        matches!(
+            second,
+            PersistenceError::Conflict {
+                field: "is_default"
+            }
+        ),
         "{}: {second:?}",
         db.engine()
     );

@@ -289,6 +289,13 @@ pub fn secret_values(config: &Value, paths: &[FieldPath]) -> Vec<String> {
         .collect()
 }
 
+/// Whether a configuration holds a sealed secret.
+pub fn has_sealed(config: &Value, paths: &[FieldPath]) -> bool {
+    paths
+        .iter()
+        .any(|p| get_path(config, p).and_then(envelope).is_some())
+}
+
 /// Whether a stored configuration holds a secret in clear (should never).
 pub fn has_clear_secret(config: &Value, paths: &[FieldPath]) -> bool {
     paths

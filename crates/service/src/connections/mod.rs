@@ -335,7 +335,7 @@ impl Services {
     fn opened(&self, kind: &dyn ConnectionKind, c: &Connection) -> Result<Value> {
         let paths = kind.secret_fields();
         let mut cfg = c.config.clone();
-        if paths.is_empty() || config::secret_values(&cfg, &paths).len() == paths.len() {
+        if !config::has_sealed(&cfg, &paths) {
             return Ok(cfg);
         }
         let secrets = self.secret_box().ok_or_else(no_key)?;
@@ -620,8 +620,13 @@ impl Services {
             None => (None, None),
         };
         let tested_at = Utc::now();
+        let moves_default = upd.is_default == Some(true) && !current.is_default;
         let tx = self.database().begin().await?;
         let tenant = tx.tenant(ctx.organization_id());
+        if moves_default {
+            // First, like every default move: the organization row, then connections.
+            tenant.organization().get_for_update().await?;
+        }
         let repo = tenant.connections();
         let mut updated = repo
             .update(
@@ -636,8 +641,7 @@ impl Services {
             )
             .await?;
         match upd.is_default {
-            Some(true) if !current.is_default => {
-                tenant.organization().get_for_update().await?;
+            Some(true) if moves_default => {
                 repo.clear_default(&current.connection_type, Some(id))
                     .await?;
                 updated = repo.set_default_flag(id, true).await?;
