@@ -664,3 +664,69 @@ async fn slow_tests_in_flight_never_hold_up_writes(db: TestDatabase) {
 }
 
 on_both!(slow_tests_in_flight_never_hold_up_writes);
+
+/// `secrets rotate` re-encrypts every secret under the first key, so the old
+/// key can then be dropped; a key that does not match is a clear error.
+async fn secrets_rotate_moves_every_secret_to_the_new_key(db: TestDatabase) {
+    const OLD: &str = "old:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    const NEW: &str = "new:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    const IMPOSTOR: &str = "new:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let base = stub();
+    let s = start(&db, &[("SECRETS_ENCRYPTION_KEY", OLD)]);
+    let auth = login(&s, "admin", ADMIN_PASSWORD);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let c = create(
+            &s,
+            &auth,
+            json!({"name": format!("E{i}"), "connection_type": "extraction", "test_on_save": false,
+                   "config": {"service_url": base, "api_key": EXTRACTION_KEY}}),
+        );
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    drop(s);
+    assert!(database_text(&db).await.contains("v1:old:"));
+
+    let both = format!("{NEW},{OLD}");
+    let out = support::run(
+        &db.url(),
+        &[("SECRETS_ENCRYPTION_KEY", both.as_str())],
+        &["secrets", "rotate", "--batch-size", "2"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(logs.contains("5 connections re-encrypted"), "{logs}");
+    let stored = database_text(&db).await;
+    assert!(stored.contains("v1:new:") && !stored.contains("v1:old:"));
+
+    // Only the new key now: the secrets still work.
+    let s = start(&db, &[("SECRETS_ENCRYPTION_KEY", NEW)]);
+    let auth = login(&s, "admin", ADMIN_PASSWORD);
+    let h = [("authorization", auth.as_str())];
+    let r = s.call(
+        "POST",
+        &format!("/api/v1/connections/{}/test", ids[0]),
+        &h,
+        None,
+    );
+    assert_eq!(r.json()["status"], "healthy", "{r:?}");
+    drop(s);
+
+    // Another key under the same id: an error naming the key, not garbage.
+    let s = start(&db, &[("SECRETS_ENCRYPTION_KEY", IMPOSTOR)]);
+    let auth = login(&s, "admin", ADMIN_PASSWORD);
+    let r = s.call(
+        "POST",
+        &format!("/api/v1/connections/{}/test", ids[0]),
+        &[("authorization", auth.as_str())],
+        None,
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (500, "secret_decryption_failed"),
+        "{r:?}"
+    );
+    assert!(r.body.contains("does not decrypt with key `new`"), "{r:?}");
+}
+
+on_both!(secrets_rotate_moves_every_secret_to_the_new_key);
