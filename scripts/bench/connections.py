@@ -61,7 +61,7 @@ def main():
         "LOG_LEVEL": "warn",
         "LOGIN_MAX_FAILURES_PER_IP": "1000",
     }
-    server = subprocess.Popen([args.binary], cwd=tmp, env=env,
+    server = subprocess.Popen([os.path.abspath(args.binary)], cwd=tmp, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60

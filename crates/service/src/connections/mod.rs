@@ -443,8 +443,28 @@ impl Services {
             .connections()
             .page(&filter, q.skip, q.limit)
             .await?;
+        // One schema walk per type, not per connection.
+        let mut paths: BTreeMap<String, Option<Vec<config::FieldPath>>> = BTreeMap::new();
+        let registry = &self.connections_config().registry;
+        let items = items
+            .into_iter()
+            .map(|mut c| {
+                let secret = paths
+                    .entry(c.connection_type.as_str().to_owned())
+                    .or_insert_with(|| {
+                        registry
+                            .get(c.connection_type.as_str())
+                            .map(|k| k.secret_fields())
+                    });
+                c.config = match secret {
+                    Some(p) => config::redact(&c.config, p),
+                    None => json!({}),
+                };
+                c
+            })
+            .collect();
         Ok(Page {
-            items: items.into_iter().map(|c| self.redacted(c)).collect(),
+            items,
             total: Some(total),
             limit: q.limit,
             offset: q.skip,
