@@ -198,8 +198,15 @@ fn expected_schema() -> Vec<Table> {
                 opt("created_by", Uuid),
                 def("created_at", Timestamp, Now),
                 def("updated_at", Timestamp, Now),
+                def("is_managed", Ty::Bool, Bool(false)),
+                opt("managed_by", Varchar(255)),
             ],
             indexes: vec![
+                (
+                    "ux_connections_org_type_default",
+                    true,
+                    vec!["organization_id", "connection_type"],
+                ),
                 (
                     "ix_connections_organization_id",
                     false,

@@ -9,6 +9,8 @@
 //! - [`refresh`]: opaque refresh tokens, stored only as SHA-256.
 //! - [`api_keys`]: GitHub-style API keys with a CRC32 checksum so mistyped
 //!   keys are rejected without a database query.
+//! - [`secrets`]: XChaCha20-Poly1305 sealing of stored secrets under named,
+//!   rotatable keys.
 //!
 //! Nothing here performs I/O apart from drawing from the operating system's
 //! CSPRNG and running hashes on tokio's blocking pool; storage and transport
@@ -19,6 +21,7 @@ mod digest;
 mod error;
 pub mod passwords;
 pub mod refresh;
+pub mod secrets;
 pub mod tokens;
 
 pub use api_keys::{ApiKeyError, ApiKeyFormat, GeneratedApiKey, constant_time_eq};
@@ -30,6 +33,7 @@ pub use refresh::{
     NewRefreshToken, REFRESH_TOKEN_PREFIX, RESET_TOKEN_PREFIX, RefreshSuccessorKey,
     generate_refresh_token, generate_reset_token, hash_refresh_token,
 };
+pub use secrets::{SECRET_KEY_LEN, SecretBox, SecretsError};
 pub use tokens::{
     AccessClaims, IssuedAccessToken, SigningAlgorithm, TokenError, TokenSettings, TokenSigner,
 };

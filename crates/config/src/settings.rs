@@ -1,6 +1,7 @@
 //! The `Settings` value: one field per variable, declared once so the struct,
 //! its defaults, the list of accepted names and the `config` view cannot drift.
 
+use crate::SecretKeys;
 use crate::error::ConfigError;
 use crate::load::Resolver;
 use crate::values::{
@@ -218,6 +219,44 @@ settings! {
     default_org_id: Option<Uuid> = None, env "DEFAULT_ORG_ID";
     /// Test a connection's settings whenever it is saved.
     auto_test_connections: bool = true, env "AUTO_TEST_CONNECTIONS";
+
+    // --- Connections ---
+    /// Keys that encrypt connection secrets at rest: `<base64 of 32 bytes>` or
+    /// `id1:<base64>,id2:<base64>` (the first encrypts, all decrypt). Unset
+    /// with SQLite: a key file is created beside the database.
+    secrets_encryption_key: Option<SecretKeys> = None, env "SECRETS_ENCRYPTION_KEY";
+    /// Refuse connection tests to private and loopback addresses (multi-tenant
+    /// deployments); cloud metadata addresses are refused whatever this says.
+    connections_block_private_networks: bool = false, env "CONNECTIONS_BLOCK_PRIVATE_NETWORKS";
+    /// API key of the managed "Default LLM" connection; unset: none is imported.
+    openai_api_key: Option<Secret> = None, env "OPENAI_API_KEY";
+    /// Model of the managed LLM connection.
+    openai_model: String = "gpt-4o-mini".to_owned(), env "OPENAI_MODEL";
+    /// Base URL of the managed LLM connection.
+    openai_base_url: String = "https://api.openai.com/v1".to_owned(), env "OPENAI_BASE_URL";
+    /// Timeout in seconds of the managed LLM connection (1 to 600).
+    openai_timeout: u32 = 60, env "OPENAI_TIMEOUT";
+    /// Whether the managed LLM connection checks TLS certificates.
+    openai_verify_ssl: bool = true, env "OPENAI_VERIFY_SSL";
+    /// URL of the managed "Default Extraction Service" connection; unset: none is imported.
+    extraction_service_url: Option<String> = None, env "EXTRACTION_SERVICE_URL";
+    /// Timeout in seconds of the managed extraction connection (1 to 600).
+    extraction_service_timeout: u32 = 60, env "EXTRACTION_SERVICE_TIMEOUT";
+    /// API key of the managed extraction connection (optional).
+    extraction_service_api_key: Option<Secret> = None, env "EXTRACTION_SERVICE_API_KEY";
+    /// Whether the managed extraction connection checks TLS certificates.
+    extraction_service_verify_ssl: bool = true, env "EXTRACTION_SERVICE_VERIFY_SSL";
+    /// Azure tenant of the managed "Default SharePoint" connection; with the
+    /// client id and secret, all three needed to import it.
+    ms_tenant_id: Option<String> = None, env "MS_TENANT_ID";
+    /// Application (client) id of the managed SharePoint connection.
+    ms_client_id: Option<String> = None, env "MS_CLIENT_ID";
+    /// Client secret of the managed SharePoint connection.
+    ms_client_secret: Option<Secret> = None, env "MS_CLIENT_SECRET";
+    /// OAuth scope of the managed SharePoint connection.
+    ms_graph_scope: String = "https://graph.microsoft.com/.default".to_owned(), env "MS_GRAPH_SCOPE";
+    /// Graph API base URL of the managed SharePoint connection.
+    ms_graph_base_url: String = "https://graph.microsoft.com/v1.0".to_owned(), env "MS_GRAPH_BASE_URL";
 
     // --- Seeding ---
     /// E-mail of the first admin, created by the seed command.

@@ -331,6 +331,43 @@ impl SettingValue for Option<u32> {
     }
 }
 
+impl SettingValue for Option<String> {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let text = raw.text()?.trim();
+        Ok((!text.is_empty()).then(|| text.to_owned()))
+    }
+    fn show(&self) -> String {
+        self.clone().unwrap_or_default()
+    }
+}
+
+impl SettingValue for Option<Secret> {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let text = raw.text()?.trim();
+        Ok((!text.is_empty()).then(|| Secret::new(text)))
+    }
+    fn show(&self) -> String {
+        if self.is_some() {
+            "[REDACTED]".to_owned()
+        } else {
+            String::new()
+        }
+    }
+}
+
+impl SettingValue for Option<crate::SecretKeys> {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let text = raw.text()?.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        crate::SecretKeys::parse(text).map(Some)
+    }
+    fn show(&self) -> String {
+        self.as_ref().map(ToString::to_string).unwrap_or_default()
+    }
+}
+
 impl SettingValue for Option<Uuid> {
     fn parse(raw: &Raw) -> Result<Self, String> {
         let text = raw.text()?.trim();

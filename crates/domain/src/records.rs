@@ -212,6 +212,10 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
     /// Set on insert and every update.
     pub updated_at: DateTime<Utc>,
+    /// Created from environment variables; changed only by changing them.
+    pub is_managed: bool,
+    /// The variables a managed connection comes from.
+    pub managed_by: Option<String>,
 }
 
 impl fmt::Debug for Connection {
@@ -251,6 +255,8 @@ pub struct NewConnection {
     pub owner_user_id: Option<UserId>,
     /// Who creates it.
     pub created_by: Option<UserId>,
+    /// For a managed connection, the environment variables it comes from.
+    pub managed_by: Option<String>,
 }
 
 impl fmt::Debug for NewConnection {
@@ -453,6 +459,7 @@ mod tests {
             scope: ConnectionScope::Organization,
             owner_user_id: None,
             created_by: None,
+            managed_by: None,
         };
         assert!(!format!("{c:?}").contains("sk-very-secret"));
     }

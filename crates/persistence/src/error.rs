@@ -48,6 +48,11 @@ const UNIQUE_FIELDS: &[(&str, &str)] = &[
     ("ix_system_settings_key", "key"),
     ("refresh_tokens.token_hash", "token_hash"),
     ("ix_refresh_tokens_token_hash", "token_hash"),
+    ("ux_connections_org_type_default", "is_default"),
+    (
+        "connections.organization_id, connections.connection_type",
+        "is_default",
+    ),
 ];
 
 impl From<DbErr> for PersistenceError {

@@ -46,8 +46,8 @@ pub use database::{Database, DatabaseOptions, InstanceLock, Transaction};
 pub use error::{PersistenceError, Result};
 pub use health::{DatabaseHealth, DatabaseStats, HEALTH_TIMEOUT, HealthStatus, RowCount, TABLES};
 pub use repositories::{
-    AuditFilter, Organizations, RefreshTokens, RotateOutcome, System, SystemApiKeys,
-    SystemAuditLogs, SystemSettings, SystemUsers, Tenant, TenantApiKeys, TenantAuditLogs,
-    TenantConnections, TenantOrganization, TenantUsers,
+    AuditFilter, ConnectionChanges, ConnectionFilter, Organizations, RefreshTokens, RotateOutcome,
+    System, SystemApiKeys, SystemAuditLogs, SystemConnections, SystemSettings, SystemUsers, Tenant,
+    TenantApiKeys, TenantAuditLogs, TenantConnections, TenantOrganization, TenantUsers,
 };
 pub use seed::{InitialTenant, SeedOutcome};

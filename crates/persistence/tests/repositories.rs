@@ -174,6 +174,7 @@ async fn every_entity_round_trips_with_its_json() {
                 scope: ConnectionScope::User,
                 owner_user_id: Some(u.id),
                 created_by: Some(u.id),
+                managed_by: None,
             })
             .await
             .unwrap();
@@ -296,6 +297,7 @@ async fn foreign_keys_cascade_and_set_null_as_the_schema_says() {
             scope: ConnectionScope::Organization,
             owner_user_id,
             created_by,
+            managed_by: None,
         };
         let owned = tenant
             .connections()

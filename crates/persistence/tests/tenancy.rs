@@ -71,6 +71,7 @@ fn new_connection(org: OrganizationId, name: &str) -> NewConnection {
         scope: ConnectionScope::Organization,
         owner_user_id: None,
         created_by: None,
+        managed_by: None,
     }
 }
 

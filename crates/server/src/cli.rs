@@ -29,6 +29,36 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Connections to outside services.
+    Connections {
+        #[command(subcommand)]
+        action: ConnectionsCommand,
+    },
+    /// The keys that encrypt connection secrets.
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectionsCommand {
+    /// Create, update or deactivate the default organization's managed
+    /// connections from OPENAI_*, EXTRACTION_SERVICE_* and MS_*, then exit.
+    ImportEnv,
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Re-encrypt every stored secret under the first SECRETS_ENCRYPTION_KEY key, then exit.
+    Rotate {
+        /// Connections per transaction.
+        #[arg(long, default_value_t = 100)]
+        batch_size: u64,
+        /// Continue after this connection id (printed by an interrupted run).
+        #[arg(long, value_name = "ID")]
+        resume_after: Option<uuid::Uuid>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +129,22 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 })?;
             startup::purge_audit(&settings, days).await
         }
+        Command::Connections {
+            action: ConnectionsCommand::ImportEnv,
+        } => {
+            let settings = prepare(&loaded)?;
+            startup::import_env(&settings).await
+        }
+        Command::Secrets {
+            action:
+                SecretsCommand::Rotate {
+                    batch_size,
+                    resume_after,
+                },
+        } => {
+            let settings = prepare(&loaded)?;
+            startup::rotate_secrets(&settings, batch_size, resume_after).await
+        }
         Command::Serve => {
             let settings = prepare(&loaded)?;
             startup::serve(settings).await
@@ -112,24 +158,7 @@ fn prepare(loaded: &LoadedSettings) -> Result<Settings, Failure> {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    for warning in ineffective_settings(loaded) {
-        tracing::warn!("{warning}");
-    }
     Ok(loaded.settings.clone())
-}
-
-/// Settings an operator turned on that this version accepts but does not act
-/// on yet, so nobody relies on them by mistake.
-fn ineffective_settings(loaded: &LoadedSettings) -> Vec<&'static str> {
-    let mut warnings = Vec::new();
-    // Only when set explicitly: the built-in default is `true`, and warning on
-    // every start would teach operators to ignore warnings.
-    if loaded.settings.auto_test_connections && loaded.sources.contains_key("AUTO_TEST_CONNECTIONS")
-    {
-        warnings
-            .push("AUTO_TEST_CONNECTIONS has no effect yet: saving a connection does not test it");
-    }
-    warnings
 }
 
 fn print_config(loaded: &LoadedSettings) {
@@ -149,32 +178,5 @@ fn print_config(loaded: &LoadedSettings) {
     }
     for warning in &loaded.warnings {
         println!("warning: {warning}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auto_test_connections_warns_only_when_set_to_true() {
-        let mut loaded = LoadedSettings::from_settings(Settings::default());
-        assert!(
-            ineffective_settings(&loaded).is_empty(),
-            "not for the default"
-        );
-
-        loaded
-            .sources
-            .insert("AUTO_TEST_CONNECTIONS", "environment".to_owned());
-        let warnings = ineffective_settings(&loaded);
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].starts_with("AUTO_TEST_CONNECTIONS has no effect yet"));
-
-        loaded.settings.auto_test_connections = false;
-        assert!(
-            ineffective_settings(&loaded).is_empty(),
-            "not when turned off"
-        );
     }
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod connections;
 mod logging;
+mod secrets;
 mod startup;
 
 use clap::Parser;

@@ -179,8 +179,43 @@ pub async fn seed_only(settings: &Settings) -> Result<(), Failure> {
 async fn prepare(settings: &Settings) -> Result<Services, Failure> {
     let (services, lock) = open_locked(settings).await?;
     seed(settings, &services).await?;
+    if let Err(e) = crate::secrets::import_environment(&services).await {
+        tracing::warn!("{e}");
+    }
     release(lock).await?;
     Ok(services)
+}
+
+/// `curatore-server connections import-env`.
+pub async fn import_env(settings: &Settings) -> Result<(), Failure> {
+    let services = open_services(settings).await?;
+    let done = crate::secrets::import_environment(&services).await;
+    services.database().close().await;
+    done.map_err(Failure::Runtime)
+}
+
+/// `curatore-server secrets rotate`: re-encrypts every stored secret under
+/// the first key of `SECRETS_ENCRYPTION_KEY`, `batch` connections per
+/// transaction; `resume_after` continues an interrupted run.
+pub async fn rotate_secrets(
+    settings: &Settings,
+    batch: u64,
+    resume_after: Option<uuid::Uuid>,
+) -> Result<(), Failure> {
+    let services = open_services(settings).await?;
+    let rotated = services
+        .rotate_secrets(batch, resume_after.map(Into::into), |done, last| {
+            tracing::info!(re_encrypted = done, last_id = %last.as_uuid(), "secrets rotate: batch done (resume with --resume-after {})", last.as_uuid());
+        })
+        .await;
+    services.database().close().await;
+    let (changed, _) =
+        rotated.map_err(|e| Failure::Runtime(format!("secrets rotate failed: {e}")))?;
+    tracing::info!(
+        re_encrypted = changed,
+        "secrets rotate: done, {changed} connections re-encrypted"
+    );
+    Ok(())
 }
 
 /// Connect (with retries) and migrate, without seeding.
@@ -195,6 +230,8 @@ async fn open_services(settings: &Settings) -> Result<Services, Failure> {
 /// while the others wait, then find nothing left to do.
 async fn open_locked(settings: &Settings) -> Result<(Services, InstanceLock), Failure> {
     let auth = auth_config(settings)?;
+    // Before connecting: a missing key is a configuration error (exit 2).
+    let connections = crate::secrets::connections_config(settings)?;
     tracing::info!("Initializing database...");
     let db = connect_with_retry(settings).await?;
     tracing::info!(url = %db.redacted_url(), "Database connected ({})", db.kind().as_str());
@@ -208,7 +245,10 @@ async fn open_locked(settings: &Settings) -> Result<(Services, InstanceLock), Fa
         id: settings.default_org_id.map(Into::into),
         slug: Some(settings.default_org_slug.clone()),
     };
-    Ok((Services::new(db, default_org, auth), lock))
+    Ok((
+        Services::with_connections(db, default_org, auth, connections),
+        lock,
+    ))
 }
 
 async fn release(lock: InstanceLock) -> Result<(), Failure> {

@@ -71,6 +71,16 @@ audit_events! {
     UserDeactivated = "deactivate_user";
     /// A user was reactivated by an org_admin.
     UserReactivated = "reactivate_user";
+    /// A connection was created (by a user or the environment import).
+    CreateConnection = "create_connection";
+    /// A connection was changed.
+    UpdateConnection = "update_connection";
+    /// A connection was deleted.
+    DeleteConnection = "delete_connection";
+    /// A connection was tested.
+    TestConnection = "test_connection";
+    /// A connection became its type's default.
+    SetDefaultConnection = "set_default_connection";
     /// Audit entries past `AUDIT_RETENTION_DAYS` were deleted.
     PurgeAuditLog = "purge_audit_log";
     /// The first organization and its admin were created.

@@ -203,7 +203,13 @@ pub struct Scope {
 }
 
 /// The resources scopes can name.
-pub const SCOPE_RESOURCES: &[&str] = &["organization", "api_keys", "audit_logs", "users"];
+pub const SCOPE_RESOURCES: &[&str] = &[
+    "organization",
+    "api_keys",
+    "audit_logs",
+    "users",
+    "connections",
+];
 
 impl Scope {
     /// A scope for `resource`.

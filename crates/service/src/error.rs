@@ -80,6 +80,8 @@ error_codes! {
     PasswordChangeRequired = "password_change_required", 403;
     /// 403: the organization is deactivated.
     OrganizationInactive = "organization_inactive", 403;
+    /// 403: the connection is managed by environment variables; change those instead.
+    ManagedConnection = "managed_connection", 403;
     /// 404: no such resource (or one the caller may not see).
     NotFound = "not_found", 404;
     /// 404: no default organization exists yet.
@@ -110,6 +112,8 @@ error_codes! {
     InvalidSettingValue = "invalid_setting_value", 422;
     /// 429: too many attempts; see `Retry-After`.
     TooManyAttempts = "too_many_attempts", 429;
+    /// 500: a stored secret cannot be decrypted with the configured keys (or none is configured).
+    SecretDecryptionFailed = "secret_decryption_failed", 500;
     /// 500: our failure; the detail is in the log.
     InternalError = "internal_error", 500;
     /// 503: the database cannot be reached or written; see `Retry-After`.

@@ -22,6 +22,7 @@ mod api_keys;
 mod audit;
 mod audit_logs;
 mod cache;
+pub mod connections;
 mod context;
 mod error;
 mod instance;
@@ -41,6 +42,13 @@ pub use api_keys::{CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
 pub use audit_logs::{AuditLogPage, AuditLogQuery};
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+pub use connections::kinds::{ConnectionKind, ConnectionRegistry, TestFuture, TestOutcome};
+pub use connections::outbound::OutboundPolicy;
+pub use connections::{
+    ActiveConnection, ConnectionQuery, ConnectionSource, ConnectionTypeInfo, ConnectionUpdate,
+    ConnectionsConfig, EnvironmentConnection, ImportAction, MAX_CONNECTION_PAGE,
+    NewConnectionRequest, SavedConnection, TestReport,
+};
 pub use context::{Access, Actor, Client, Principal, RequestContext, SCOPE_RESOURCES, Scope};
 pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
 pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, TenantChanges};

@@ -111,6 +111,7 @@ struct Inner {
     refusals: RefusalSampler,
     settings: crate::settings::SettingsState,
     last_used: Mutex<HashMap<ApiKeyId, Instant>>,
+    connections: crate::connections::ConnectionsConfig,
 }
 
 impl std::fmt::Debug for Services {
@@ -130,6 +131,22 @@ impl Services {
         default_organization: DefaultOrganization,
         config: AuthConfig,
     ) -> Self {
+        Self::with_connections(
+            db,
+            default_organization,
+            config,
+            crate::connections::ConnectionsConfig::default(),
+        )
+    }
+
+    /// Services with connection types, secret keys and outbound policy of
+    /// the caller's choosing (see [`crate::connections`]).
+    pub fn with_connections(
+        db: Database,
+        default_organization: DefaultOrganization,
+        config: AuthConfig,
+        connections: crate::connections::ConnectionsConfig,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 cache: AuthCache::new(config.cache_ttl),
@@ -139,6 +156,7 @@ impl Services {
                 settings: crate::settings::SettingsState::new(&config),
                 last_used: Mutex::new(HashMap::new()),
                 resolved_organization: RwLock::new(None),
+                connections,
                 default_organization,
                 config,
                 db,
@@ -159,6 +177,10 @@ impl Services {
     /// How the default organization is chosen.
     pub fn default_organization_rule(&self) -> &DefaultOrganization {
         &self.inner.default_organization
+    }
+
+    pub(crate) fn connections_runtime(&self) -> &crate::connections::ConnectionsConfig {
+        &self.inner.connections
     }
 
     pub(crate) fn cache(&self) -> &AuthCache {

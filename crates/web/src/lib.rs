@@ -70,6 +70,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(routes::ui_users::routes)
             .configure(routes::auth::routes)
             .configure(routes::api_keys::routes)
+            .configure(routes::connections::routes)
             .configure(routes::audit_logs::routes)
             .configure(routes::audit_export::routes)
             .configure(routes::settings::routes);

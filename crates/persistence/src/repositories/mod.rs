@@ -18,7 +18,7 @@ mod users;
 
 pub use api_keys::{SystemApiKeys, TenantApiKeys};
 pub use audit_logs::{AuditFilter, SystemAuditLogs, TenantAuditLogs};
-pub use connections::TenantConnections;
+pub use connections::{ConnectionChanges, ConnectionFilter, SystemConnections, TenantConnections};
 pub use organizations::{Organizations, TenantOrganization};
 pub use refresh_tokens::{RefreshTokens, RotateOutcome};
 pub use system_settings::SystemSettings;

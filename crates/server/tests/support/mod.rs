@@ -56,7 +56,13 @@ pub fn command(
         .env("DB_CONNECT_TIMEOUT_SECONDS", "2")
         .env("DB_STARTUP_RETRY_SECONDS", "5")
         .env("SHUTDOWN_TIMEOUT_SECONDS", "10")
-        .env("HEALTH_CACHE_SECONDS", "0");
+        .env("HEALTH_CACHE_SECONDS", "0")
+        // PostgreSQL with ENABLE_AUTH=true refuses to start without it; a
+        // test that wants none passes it empty.
+        .env(
+            "SECRETS_ENCRYPTION_KEY",
+            "test:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        );
     for (k, v) in extra {
         cmd.env(k, v);
     }

@@ -1,0 +1,437 @@
+//! A connection's configuration against its type's JSON Schema: validation
+//! (defaults filled, unknown keys dropped, the bad field named), the secret
+//! fields the schema marks (at any depth), and their three stored and shown
+//! forms: sealed at rest, redacted in answers, open only in memory.
+
+use curatore_auth::{SecretBox, SecretsError};
+use serde_json::{Map, Value};
+
+/// What every secret is shown as.
+pub const REDACTED: &str = "***REDACTED***";
+/// The key of the envelope a sealed secret is stored in: `{"$enc": "v1:…"}`.
+pub const ENVELOPE_KEY: &str = "$enc";
+
+/// A path to a field inside a configuration (`["auth", "client_secret"]`).
+pub type FieldPath = Vec<String>;
+
+/// Whether a schema property is secret: `writeOnly: true` (JSON Schema's
+/// word for it) or `format: password`.
+fn is_secret(prop: &Value) -> bool {
+    prop.get("writeOnly").and_then(Value::as_bool) == Some(true)
+        || prop.get("format").and_then(Value::as_str) == Some("password")
+}
+
+/// Every secret field of an object schema, at any depth.
+pub fn secret_paths(schema: &Value) -> Vec<FieldPath> {
+    fn walk(schema: &Value, prefix: &[String], out: &mut Vec<FieldPath>) {
+        let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+            return;
+        };
+        for (name, prop) in props {
+            let mut path = prefix.to_vec();
+            path.push(name.clone());
+            if is_secret(prop) {
+                out.push(path);
+            } else if prop.get("type").and_then(Value::as_str) == Some("object") {
+                walk(prop, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(schema, &[], &mut out);
+    out
+}
+
+fn dotted(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// Checks `config` against an object schema: fills defaults, drops keys the
+/// schema does not name, and names the first bad field (`config.timeout`).
+///
+/// # Errors
+/// The message names the field and the problem, never a value.
+pub fn validate(schema: &Value, config: &Value) -> Result<Value, String> {
+    validate_object(schema, config, "config")
+}
+
+fn validate_object(schema: &Value, value: &Value, path: &str) -> Result<Value, String> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| format!("{path} must be an object"))?;
+    let empty = Map::new();
+    let props = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut out = Map::new();
+    for (name, prop) in props {
+        let field = dotted(path, name);
+        match obj.get(name) {
+            None | Some(Value::Null) => {
+                if let Some(default) = prop.get("default") {
+                    out.insert(name.clone(), default.clone());
+                } else if required.contains(&name.as_str()) {
+                    return Err(format!("{field} is required"));
+                }
+            }
+            Some(v) => {
+                out.insert(name.clone(), check_value(prop, v, &field)?);
+            }
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+fn check_value(prop: &Value, v: &Value, field: &str) -> Result<Value, String> {
+    let bound = |key: &str| prop.get(key).and_then(Value::as_f64);
+    match prop.get("type").and_then(Value::as_str) {
+        Some("string") => {
+            let s = v
+                .as_str()
+                .ok_or_else(|| format!("{field} must be a string"))?;
+            let min = prop.get("minLength").and_then(Value::as_u64).unwrap_or(0);
+            if (s.chars().count() as u64) < min {
+                return Err(if min == 1 {
+                    format!("{field} must not be empty")
+                } else {
+                    format!("{field} must be at least {min} characters")
+                });
+            }
+            if let Some(max) = prop.get("maxLength").and_then(Value::as_u64)
+                && s.chars().count() as u64 > max
+            {
+                return Err(format!("{field} must be at most {max} characters"));
+            }
+            if prop.get("format").and_then(Value::as_str) == Some("uri") {
+                let ok = (s.starts_with("http://") || s.starts_with("https://"))
+                    && reqwest::Url::parse(s).is_ok_and(|u| u.host_str().is_some());
+                if !ok {
+                    return Err(format!("{field} must be an http:// or https:// URL"));
+                }
+            }
+            Ok(Value::String(s.to_owned()))
+        }
+        Some(kind @ ("integer" | "number")) => {
+            let n = if kind == "integer" {
+                v.as_i64()
+                    .map(|n| n as f64)
+                    .ok_or_else(|| format!("{field} must be a whole number"))?
+            } else {
+                v.as_f64()
+                    .ok_or_else(|| format!("{field} must be a number"))?
+            };
+            let (min, max) = (bound("minimum"), bound("maximum"));
+            if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+                return Err(format!(
+                    "{field} must be between {} and {}",
+                    min.map_or("-inf".into(), |m| m.to_string()),
+                    max.map_or("inf".into(), |m| m.to_string())
+                ));
+            }
+            Ok(v.clone())
+        }
+        Some("boolean") => v
+            .as_bool()
+            .map(Value::Bool)
+            .ok_or_else(|| format!("{field} must be true or false")),
+        Some("object") => validate_object(prop, v, field),
+        Some("array") => v
+            .as_array()
+            .map(|_| v.clone())
+            .ok_or_else(|| format!("{field} must be a list")),
+        _ => Ok(v.clone()),
+    }
+}
+
+fn get_path<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, key| v.get(key))
+}
+
+fn get_path_mut<'v>(value: &'v mut Value, path: &[String]) -> Option<&'v mut Value> {
+    path.iter().try_fold(value, |v, key| v.get_mut(key))
+}
+
+/// The sealed text of a stored secret, if it is in the envelope form.
+fn envelope(v: &Value) -> Option<&str> {
+    v.as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get(ENVELOPE_KEY))
+        .and_then(Value::as_str)
+}
+
+/// Replaces every secret given as text by its sealed envelope. Values
+/// already sealed are left as they are.
+pub fn seal(config: &mut Value, paths: &[FieldPath], secrets: &SecretBox) {
+    for path in paths {
+        if let Some(v) = get_path_mut(config, path)
+            && let Some(text) = v.as_str()
+        {
+            let sealed = secrets.seal(text);
+            *v = serde_json::json!({ ENVELOPE_KEY: sealed });
+        }
+    }
+}
+
+/// Replaces every sealed envelope by its plaintext.
+///
+/// # Errors
+/// When a secret does not open (wrong or unknown key, altered value).
+pub fn open(
+    config: &mut Value,
+    paths: &[FieldPath],
+    secrets: &SecretBox,
+) -> Result<(), SecretsError> {
+    for path in paths {
+        if let Some(v) = get_path_mut(config, path)
+            && let Some(sealed) = envelope(v)
+        {
+            *v = Value::String(secrets.open(sealed)?);
+        }
+    }
+    Ok(())
+}
+
+/// Re-seals every secret under the box's current key; returns whether any
+/// secret was sealed under another key.
+///
+/// # Errors
+/// When a secret does not open.
+pub fn reseal(
+    config: &mut Value,
+    paths: &[FieldPath],
+    secrets: &SecretBox,
+) -> Result<bool, SecretsError> {
+    let mut changed = false;
+    for path in paths {
+        if let Some(v) = get_path_mut(config, path)
+            && let Some(sealed) = envelope(v)
+            && SecretBox::key_id_of(sealed) != Some(secrets.current_key_id())
+        {
+            let plain = secrets.open(sealed)?;
+            *v = serde_json::json!({ ENVELOPE_KEY: secrets.seal(&plain) });
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// The configuration as answers show it: every present secret is
+/// [`REDACTED`], absent ones stay absent. Works on sealed and open forms.
+pub fn redact(config: &Value, paths: &[FieldPath]) -> Value {
+    let mut shown = config.clone();
+    for path in paths {
+        if let Some(v) = get_path_mut(&mut shown, path)
+            && !v.is_null()
+        {
+            *v = Value::String(REDACTED.to_owned());
+        }
+    }
+    shown
+}
+
+/// `incoming` laid over `stored` (both open): objects merge key by key, a
+/// value replaces, `null` removes, and a secret given as [`REDACTED`] (a
+/// form echoing a GET back) or left out keeps the stored secret.
+pub fn merge(stored: &Value, incoming: &Value, paths: &[FieldPath]) -> Value {
+    fn lay(base: &mut Value, over: &Value) {
+        match (base, over) {
+            (Value::Object(b), Value::Object(o)) => {
+                for (k, v) in o {
+                    if v.is_null() {
+                        b.remove(k);
+                    } else if v.as_str() == Some(REDACTED) {
+                        // The marker never becomes a value; keep what is stored.
+                    } else if let Some(existing) = b.get_mut(k)
+                        && existing.is_object()
+                        && v.is_object()
+                    {
+                        lay(existing, v);
+                    } else {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            (b, o) => *b = o.clone(),
+        }
+    }
+    let mut merged = stored.clone();
+    lay(&mut merged, incoming);
+    // A marker for a secret that was never stored stays out.
+    for path in paths {
+        if get_path(&merged, path).and_then(Value::as_str) == Some(REDACTED)
+            && let Some((last, parent)) = path.split_last()
+            && let Some(Value::Object(p)) = get_path_mut(&mut merged, parent)
+        {
+            p.remove(last);
+        }
+    }
+    merged
+}
+
+/// The plaintext values of the secrets in an open configuration (to scrub
+/// them from anything shown).
+pub fn secret_values(config: &Value, paths: &[FieldPath]) -> Vec<String> {
+    paths
+        .iter()
+        .filter_map(|p| get_path(config, p).and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether a configuration holds a sealed secret.
+pub fn has_sealed(config: &Value, paths: &[FieldPath]) -> bool {
+    paths
+        .iter()
+        .any(|p| get_path(config, p).and_then(envelope).is_some())
+}
+
+/// Whether a stored configuration holds a secret in clear (should never).
+pub fn has_clear_secret(config: &Value, paths: &[FieldPath]) -> bool {
+    paths
+        .iter()
+        .any(|p| get_path(config, p).is_some_and(Value::is_string))
+}
+
+/// `text` with every secret value replaced by [`REDACTED`].
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        // Very short values would blank out ordinary words; secrets are longer.
+        if s.len() >= 4 {
+            out = out.replace(s.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+/// A JSON value with every secret value scrubbed from every string in it.
+pub fn scrub_value(value: &Value, secrets: &[String]) -> Value {
+    match value {
+        Value::String(s) => Value::String(scrub(s, secrets)),
+        Value::Array(a) => Value::Array(a.iter().map(|v| scrub_value(v, secrets)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (scrub(k, secrets), scrub_value(v, secrets)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> Value {
+        json!({
+            "type": "object",
+            "required": ["api_key", "url"],
+            "properties": {
+                "api_key": {"type": "string", "minLength": 1, "writeOnly": true},
+                "url": {"type": "string", "format": "uri"},
+                "timeout": {"type": "integer", "minimum": 1, "maximum": 600, "default": 60},
+                "auth": {"type": "object", "properties": {
+                    "password": {"type": "string", "format": "password"},
+                    "user": {"type": "string"}
+                }}
+            }
+        })
+    }
+
+    #[test]
+    fn secrets_are_found_at_any_depth() {
+        assert_eq!(
+            secret_paths(&schema()),
+            vec![
+                vec!["api_key".to_owned()],
+                vec!["auth".into(), "password".into()]
+            ]
+        );
+    }
+
+    #[test]
+    fn validation_fills_defaults_drops_unknown_keys_and_names_the_field() {
+        let ok = validate(
+            &schema(),
+            &json!({"api_key": "k", "url": "http://x", "junk": 1}),
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            json!({"api_key": "k", "url": "http://x", "timeout": 60})
+        );
+        let err = validate(
+            &schema(),
+            &json!({"api_key": "k", "url": "http://x", "timeout": 0}),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("config.timeout"), "{err}");
+        let err = validate(&schema(), &json!({"url": "http://x"})).unwrap_err();
+        assert_eq!(err, "config.api_key is required");
+        let err = validate(&schema(), &json!({"api_key": "k", "url": "ftp://x"})).unwrap_err();
+        assert!(err.starts_with("config.url"), "{err}");
+        let err = validate(
+            &schema(),
+            &json!({"api_key": "k", "url": "http://x", "auth": {"password": 3}}),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("config.auth.password"), "{err}");
+    }
+
+    #[test]
+    fn sealed_secrets_open_redact_and_never_show() {
+        let b = SecretBox::new([("k1", [3u8; 32])]).unwrap();
+        let paths = secret_paths(&schema());
+        let plain =
+            json!({"api_key": "sk-123456", "url": "http://x", "auth": {"password": "pw-secret"}});
+        let mut stored = plain.clone();
+        seal(&mut stored, &paths, &b);
+        let text = stored.to_string();
+        assert!(
+            !text.contains("sk-123456") && !text.contains("pw-secret"),
+            "{text}"
+        );
+        assert_eq!(
+            redact(&stored, &paths),
+            json!({"api_key": REDACTED, "url": "http://x", "auth": {"password": REDACTED}})
+        );
+        let mut opened = stored.clone();
+        open(&mut opened, &paths, &b).unwrap();
+        assert_eq!(opened, plain);
+        let other = SecretBox::new([("k1", [4u8; 32])]).unwrap();
+        assert!(open(&mut stored.clone(), &paths, &other).is_err());
+    }
+
+    #[test]
+    fn the_marker_or_an_omitted_secret_keeps_the_stored_one() {
+        let paths = secret_paths(&schema());
+        let stored = json!({"api_key": "sk-old", "url": "http://x"});
+        let echoed = json!({"api_key": REDACTED, "url": "http://y"});
+        assert_eq!(
+            merge(&stored, &echoed, &paths),
+            json!({"api_key": "sk-old", "url": "http://y"})
+        );
+        assert_eq!(
+            merge(&stored, &json!({"timeout": 5}), &paths),
+            json!({"api_key": "sk-old", "url": "http://x", "timeout": 5})
+        );
+        let fresh = merge(
+            &json!({"url": "http://x"}),
+            &json!({"auth": {"password": REDACTED}}),
+            &paths,
+        );
+        assert_eq!(fresh, json!({"url": "http://x", "auth": {}}));
+    }
+}

@@ -1,0 +1,433 @@
+//! Connection types: what a configuration looks like and how it is tested.
+//! The registry is built at start-up and held by [`Services`](crate::Services),
+//! so a service embedding Curatore can register its own types.
+
+use super::config;
+use super::outbound::{Answer, Body, Outbound, OutboundError, Request};
+use curatore_domain::ConnectionTestStatus;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The outcome of testing a connection. Scrubbed of every secret before it
+/// is stored or shown.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TestOutcome {
+    /// Whether the service answered as expected.
+    pub success: bool,
+    /// `healthy`, `unhealthy` (or `not_tested`).
+    pub status: ConnectionTestStatus,
+    /// One line for people.
+    pub message: String,
+    /// What was learnt (status code, latency, model, …).
+    pub details: Value,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+impl TestOutcome {
+    /// A passed test.
+    pub fn healthy(message: impl Into<String>, details: Value) -> Self {
+        Self {
+            success: true,
+            status: ConnectionTestStatus::Healthy,
+            message: message.into(),
+            details,
+            error: None,
+        }
+    }
+
+    /// A failed test.
+    pub fn unhealthy(message: impl Into<String>, error: impl Into<String>, details: Value) -> Self {
+        Self {
+            success: false,
+            status: ConnectionTestStatus::Unhealthy,
+            message: message.into(),
+            details,
+            error: Some(error.into()),
+        }
+    }
+
+    /// The outcome with every value of `secrets` replaced by the marker,
+    /// wherever it appears (an upstream body may echo a key back).
+    pub fn scrubbed(self, secrets: &[String]) -> Self {
+        Self {
+            success: self.success,
+            status: self.status,
+            message: config::scrub(&self.message, secrets),
+            details: config::scrub_value(&self.details, secrets),
+            error: self.error.map(|e| config::scrub(&e, secrets)),
+        }
+    }
+}
+
+/// The future a test returns.
+pub type TestFuture<'a> = Pin<Box<dyn Future<Output = TestOutcome> + Send + 'a>>;
+
+/// A kind of connection.
+pub trait ConnectionKind: Send + Sync + 'static {
+    /// The stored name (`llm`).
+    fn type_name(&self) -> &'static str;
+    /// What people call it ("LLM API").
+    fn display_name(&self) -> &'static str;
+    /// One sentence.
+    fn description(&self) -> &'static str;
+    /// The JSON Schema of its configuration; secret fields carry
+    /// `"writeOnly": true` (or `"format": "password"`), at any depth.
+    fn schema(&self) -> Value;
+    /// A valid configuration with placeholders and no real secret.
+    fn example_config(&self) -> Value;
+    /// Checks a configuration: defaults filled, unknown keys dropped, the bad
+    /// field named. By default, against [`ConnectionKind::schema`].
+    ///
+    /// # Errors
+    /// A message naming the field.
+    fn validate(&self, config: &Value) -> Result<Value, String> {
+        config::validate(&self.schema(), config)
+    }
+    /// The secret fields, from the schema.
+    fn secret_fields(&self) -> Vec<config::FieldPath> {
+        config::secret_paths(&self.schema())
+    }
+    /// Tests a validated, open configuration against the service.
+    fn test<'a>(&'a self, config: &'a Value, http: &'a Outbound) -> TestFuture<'a>;
+}
+
+/// The known connection types, by name.
+#[derive(Clone, Default)]
+pub struct ConnectionRegistry {
+    kinds: BTreeMap<&'static str, Arc<dyn ConnectionKind>>,
+}
+
+impl std::fmt::Debug for ConnectionRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.kinds.keys()).finish()
+    }
+}
+
+impl ConnectionRegistry {
+    /// The original's three types: `llm`, `extraction`, `sharepoint`.
+    pub fn builtin() -> Self {
+        let mut r = Self::default();
+        r.register(Arc::new(Llm));
+        r.register(Arc::new(Extraction));
+        r.register(Arc::new(SharePoint));
+        r
+    }
+
+    /// Adds (or replaces) a type.
+    pub fn register(&mut self, kind: Arc<dyn ConnectionKind>) {
+        self.kinds.insert(kind.type_name(), kind);
+    }
+
+    /// The type called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn ConnectionKind>> {
+        self.kinds.get(name)
+    }
+
+    /// Every type, by name.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn ConnectionKind>> {
+        self.kinds.values()
+    }
+}
+
+fn timeout_of(config: &Value) -> Duration {
+    Duration::from_secs(config.get("timeout").and_then(Value::as_u64).unwrap_or(60))
+}
+
+fn verify_of(config: &Value) -> bool {
+    config
+        .get("verify_ssl")
+        .and_then(Value::as_bool)
+        .unwrap_or(true)
+}
+
+fn text<'v>(config: &'v Value, key: &str) -> &'v str {
+    config.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn join(base: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+fn failed(what: &str, e: &OutboundError) -> TestOutcome {
+    let message = match e {
+        OutboundError::Timeout(_) => format!("{what} did not answer in time"),
+        OutboundError::Refused(_) => format!("{what} is at an address this server may not call"),
+        _ => format!("cannot reach {what}"),
+    };
+    TestOutcome::unhealthy(message, e.to_string(), json!({}))
+}
+
+fn http_failure(what: &str, answer: &Answer) -> TestOutcome {
+    let message = match answer.status {
+        401 | 403 => format!("{what} refused the credentials (HTTP {})", answer.status),
+        404 => format!("{what} has no such endpoint (HTTP 404)"),
+        s => format!("{what} answered HTTP {s}"),
+    };
+    TestOutcome::unhealthy(
+        message,
+        format!("HTTP {}: {}", answer.status, answer.snippet()),
+        json!({"status_code": answer.status, "response_time_ms": answer.elapsed.as_millis() as u64}),
+    )
+}
+
+/// `llm`: an OpenAI-compatible chat-completions API.
+pub struct Llm;
+
+impl ConnectionKind for Llm {
+    fn type_name(&self) -> &'static str {
+        "llm"
+    }
+    fn display_name(&self) -> &'static str {
+        "LLM API"
+    }
+    fn description(&self) -> &'static str {
+        "An OpenAI-compatible LLM API (OpenAI, Ollama, LM Studio, OpenWebUI, ...)"
+    }
+    fn schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "required": ["api_key", "model", "base_url"],
+            "properties": {
+                "api_key": {"type": "string", "title": "API Key", "description": "The API's key", "minLength": 1, "writeOnly": true, "format": "password"},
+                "model": {"type": "string", "title": "Model", "description": "Model name, e.g. gpt-4o-mini", "minLength": 1},
+                "base_url": {"type": "string", "title": "Base URL", "description": "e.g. https://api.openai.com/v1", "format": "uri"},
+                "timeout": {"type": "integer", "title": "Timeout (seconds)", "minimum": 1, "maximum": 600, "default": 60},
+                "verify_ssl": {"type": "boolean", "title": "Verify SSL", "default": true}
+            }
+        })
+    }
+    fn example_config(&self) -> Value {
+        json!({"api_key": "<your API key>", "model": "gpt-4o-mini", "base_url": "https://api.openai.com/v1", "timeout": 60, "verify_ssl": true})
+    }
+    fn test<'a>(&'a self, config: &'a Value, http: &'a Outbound) -> TestFuture<'a> {
+        Box::pin(async move {
+            let model = text(config, "model");
+            let url = join(text(config, "base_url"), "chat/completions");
+            let answer = http
+                .send(Request {
+                    post: true,
+                    url: &url,
+                    headers: vec![(
+                        "authorization",
+                        format!("Bearer {}", text(config, "api_key")),
+                    )],
+                    body: Some(Body::Json(json!({
+                        "model": model,
+                        "messages": [{"role": "user", "content": "Reply with OK."}],
+                        "max_tokens": 5
+                    }))),
+                    timeout: timeout_of(config),
+                    verify_tls: verify_of(config),
+                })
+                .await;
+            let answer = match answer {
+                Ok(a) => a,
+                Err(e) => return failed("the LLM API", &e),
+            };
+            if !(200..300).contains(&answer.status) {
+                return http_failure("the LLM API", &answer);
+            }
+            let details = json!({"model": model, "status_code": answer.status, "response_time_ms": answer.elapsed.as_millis() as u64});
+            match answer.json() {
+                Some(body) if body.get("choices").is_some_and(Value::is_array) => {
+                    TestOutcome::healthy(
+                        format!("the LLM API answered with model {model}"),
+                        details,
+                    )
+                }
+                _ => TestOutcome::unhealthy(
+                    "the LLM API's answer is not a chat completion",
+                    format!("unexpected response: {}", answer.snippet()),
+                    details,
+                ),
+            }
+        })
+    }
+}
+
+/// `extraction`: the document extraction service.
+pub struct Extraction;
+
+impl ConnectionKind for Extraction {
+    fn type_name(&self) -> &'static str {
+        "extraction"
+    }
+    fn display_name(&self) -> &'static str {
+        "Extraction Service"
+    }
+    fn description(&self) -> &'static str {
+        "The document extraction service (text and structure from uploaded files)"
+    }
+    fn schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "required": ["service_url"],
+            "properties": {
+                "service_url": {"type": "string", "title": "Service URL", "format": "uri"},
+                "timeout": {"type": "integer", "title": "Timeout (seconds)", "minimum": 1, "maximum": 600, "default": 60},
+                "api_key": {"type": "string", "title": "API Key", "writeOnly": true, "format": "password"},
+                "verify_ssl": {"type": "boolean", "title": "Verify SSL", "default": true}
+            }
+        })
+    }
+    fn example_config(&self) -> Value {
+        json!({"service_url": "http://extraction:8010", "timeout": 60, "verify_ssl": true})
+    }
+    fn test<'a>(&'a self, config: &'a Value, http: &'a Outbound) -> TestFuture<'a> {
+        Box::pin(async move {
+            let url = join(text(config, "service_url"), "api/v1/system/health");
+            let mut headers = Vec::new();
+            if let Some(key) = config
+                .get("api_key")
+                .and_then(Value::as_str)
+                .filter(|k| !k.is_empty())
+            {
+                headers.push(("x-api-key", key.to_owned()));
+            }
+            let answer = match http
+                .send(Request {
+                    post: false,
+                    url: &url,
+                    headers,
+                    body: None,
+                    timeout: timeout_of(config),
+                    verify_tls: verify_of(config),
+                })
+                .await
+            {
+                Ok(a) => a,
+                Err(e) => return failed("the extraction service", &e),
+            };
+            if !(200..300).contains(&answer.status) {
+                return http_failure("the extraction service", &answer);
+            }
+            let mut details = json!({"status_code": answer.status, "response_time_ms": answer.elapsed.as_millis() as u64});
+            match answer.json() {
+                Some(body) if body.is_object() => {
+                    if let Some(s) = body.get("status").and_then(Value::as_str) {
+                        details["service_status"] = json!(s);
+                    }
+                    TestOutcome::healthy("the extraction service is healthy", details)
+                }
+                _ => TestOutcome::unhealthy(
+                    "the extraction service's health answer is not JSON",
+                    format!("unexpected response: {}", answer.snippet()),
+                    details,
+                ),
+            }
+        })
+    }
+}
+
+/// `sharepoint`: Microsoft Graph with client credentials.
+pub struct SharePoint;
+
+impl ConnectionKind for SharePoint {
+    fn type_name(&self) -> &'static str {
+        "sharepoint"
+    }
+    fn display_name(&self) -> &'static str {
+        "Microsoft SharePoint"
+    }
+    fn description(&self) -> &'static str {
+        "SharePoint Online through Microsoft Graph (application permissions)"
+    }
+    fn schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "required": ["tenant_id", "client_id", "client_secret"],
+            "properties": {
+                "tenant_id": {"type": "string", "title": "Tenant ID", "minLength": 1},
+                "client_id": {"type": "string", "title": "Client ID", "minLength": 1},
+                "client_secret": {"type": "string", "title": "Client Secret", "minLength": 1, "writeOnly": true, "format": "password"},
+                "graph_base_url": {"type": "string", "title": "Graph base URL", "format": "uri", "default": "https://graph.microsoft.com/v1.0"},
+                "graph_scope": {"type": "string", "title": "Graph scope", "default": "https://graph.microsoft.com/.default"},
+                "authority_url": {"type": "string", "title": "Authority URL", "description": "Where tokens come from (national clouds differ)", "format": "uri", "default": "https://login.microsoftonline.com"}
+            }
+        })
+    }
+    fn example_config(&self) -> Value {
+        json!({
+            "tenant_id": "00000000-0000-0000-0000-000000000000",
+            "client_id": "00000000-0000-0000-0000-000000000000",
+            "client_secret": "<your client secret>",
+            "graph_base_url": "https://graph.microsoft.com/v1.0",
+            "graph_scope": "https://graph.microsoft.com/.default"
+        })
+    }
+    fn test<'a>(&'a self, config: &'a Value, http: &'a Outbound) -> TestFuture<'a> {
+        Box::pin(async move {
+            let timeout = Duration::from_secs(30);
+            let token_url = join(
+                text(config, "authority_url"),
+                &format!("{}/oauth2/v2.0/token", text(config, "tenant_id")),
+            );
+            let token = match http
+                .send(Request {
+                    post: true,
+                    url: &token_url,
+                    headers: vec![],
+                    body: Some(Body::Form(vec![
+                        ("grant_type".into(), "client_credentials".into()),
+                        ("client_id".into(), text(config, "client_id").into()),
+                        ("client_secret".into(), text(config, "client_secret").into()),
+                        ("scope".into(), text(config, "graph_scope").into()),
+                    ])),
+                    timeout,
+                    verify_tls: true,
+                })
+                .await
+            {
+                Ok(a) => a,
+                Err(e) => return failed("the Microsoft identity platform", &e),
+            };
+            if !(200..300).contains(&token.status) {
+                return http_failure("the Microsoft identity platform", &token);
+            }
+            let Some(access) = token.json().and_then(|b| {
+                b.get("access_token")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }) else {
+                return TestOutcome::unhealthy(
+                    "the token answer holds no access token",
+                    format!("unexpected response: {}", token.snippet()),
+                    json!({"status_code": token.status}),
+                );
+            };
+            let graph = match http
+                .send(Request {
+                    post: false,
+                    url: &join(text(config, "graph_base_url"), "sites/root"),
+                    headers: vec![("authorization", format!("Bearer {access}"))],
+                    body: None,
+                    timeout,
+                    verify_tls: true,
+                })
+                .await
+            {
+                Ok(a) => a,
+                Err(e) => return failed("Microsoft Graph", &e),
+            };
+            // The access token is a secret too: never let it out.
+            let outcome = if (200..300).contains(&graph.status) {
+                TestOutcome::healthy(
+                    "authenticated and reached Microsoft Graph",
+                    json!({"status_code": graph.status, "response_time_ms": graph.elapsed.as_millis() as u64}),
+                )
+            } else {
+                http_failure("Microsoft Graph", &graph)
+            };
+            outcome.scrubbed(&[access])
+        })
+    }
+}

@@ -1,0 +1,1194 @@
+//! Connections to outside services (LLM APIs, the extraction service,
+//! SharePoint): typed by a [`ConnectionRegistry`], their secrets sealed at
+//! rest and redacted in every answer, tested on save without holding a
+//! transaction, at most one default per organization and type.
+//!
+//! Services that call those outside services ask for one thing:
+//!
+//! ```no_run
+//! # async fn demo(services: curatore_service::Services, org: curatore_domain::OrganizationId)
+//! # -> Result<(), curatore_service::ServiceError> {
+//! // The organization's active default `llm` connection, decrypted, or the
+//! // one the OPENAI_* variables describe when it has none.
+//! if let Some(llm) = services.active_connection(org, "llm").await? {
+//!     let base_url = llm.text("base_url").unwrap_or_default();
+//!     let api_key = llm.secret("api_key").map(|s| s.expose().to_owned());
+//!     println!("{} via {base_url} ({:?})", llm.name, llm.source);
+//!     # let _ = api_key;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! [`ActiveConnection`]'s `Debug` and `Serialize` never show a secret.
+
+pub mod config;
+pub mod kinds;
+pub mod outbound;
+
+use crate::audit::{AuditEvent, Entry};
+use crate::context::{Access, RequestContext, Scope};
+use crate::error::{ErrorCode, Result, ServiceError};
+use crate::page::Page;
+use crate::services::Services;
+use crate::text;
+use chrono::{DateTime, Utc};
+use curatore_auth::{SecretBox, SecretsError};
+use curatore_domain::{
+    Connection, ConnectionId, ConnectionScope, ConnectionType, NewConnection, OrganizationId, Role,
+    Secret,
+};
+use curatore_persistence::{ConnectionChanges, ConnectionFilter};
+use kinds::{ConnectionKind, ConnectionRegistry, TestOutcome};
+use outbound::{Outbound, OutboundPolicy};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const READ: Scope = Scope::new("connections", Access::Read);
+const WRITE: Scope = Scope::new("connections", Access::Write);
+
+/// The most connections one page may hold.
+pub const MAX_CONNECTION_PAGE: u64 = 1000;
+/// The longest description.
+pub const DESCRIPTION_MAX: usize = 500;
+
+/// A connection described by environment variables (`OPENAI_*`, …): imported
+/// as a managed connection of the default organization, and the fallback of
+/// [`Services::active_connection`]. `Debug` hides the configuration.
+#[derive(Clone)]
+pub struct EnvironmentConnection {
+    /// Its type (`llm`).
+    pub connection_type: String,
+    /// Its name ("Default LLM").
+    pub name: String,
+    /// The variables it comes from, for `managed_by`.
+    pub variables: String,
+    /// The configuration, secrets in clear.
+    pub config: Value,
+}
+
+impl std::fmt::Debug for EnvironmentConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvironmentConnection")
+            .field("connection_type", &self.connection_type)
+            .field("name", &self.name)
+            .field("variables", &self.variables)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How connections behave in this process.
+#[derive(Clone, Debug)]
+pub struct ConnectionsConfig {
+    /// The known types (start from [`ConnectionRegistry::builtin`]).
+    pub registry: ConnectionRegistry,
+    /// The keys sealing secrets; without them a secret cannot be saved or read.
+    pub secrets: Option<Arc<SecretBox>>,
+    /// Which outbound addresses tests may reach.
+    pub outbound: OutboundPolicy,
+    /// `AUTO_TEST_CONNECTIONS`: test on save when asked to.
+    pub auto_test: bool,
+    /// Connections the environment describes, per type.
+    pub environment: Vec<EnvironmentConnection>,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        Self {
+            registry: ConnectionRegistry::builtin(),
+            secrets: None,
+            outbound: OutboundPolicy::default(),
+            auto_test: true,
+            environment: Vec::new(),
+        }
+    }
+}
+
+/// A type as `GET /connections/types` lists it.
+#[derive(Debug, Clone)]
+pub struct ConnectionTypeInfo {
+    /// `llm`.
+    pub type_name: &'static str,
+    /// "LLM API".
+    pub display_name: &'static str,
+    /// One sentence.
+    pub description: &'static str,
+    /// JSON Schema of the configuration.
+    pub schema: Value,
+    /// A valid configuration with placeholders.
+    pub example_config: Value,
+}
+
+/// A connection as asked for.
+#[derive(Debug, Clone)]
+pub struct NewConnectionRequest {
+    /// 1 to 255 characters.
+    pub name: String,
+    /// At most 500 characters.
+    pub description: Option<String>,
+    /// A registered type.
+    pub connection_type: String,
+    /// Its configuration, secrets in clear.
+    pub config: Value,
+    /// Make it the organization's default for its type.
+    pub is_default: bool,
+    /// Organization-wide or the caller's own.
+    pub scope: ConnectionScope,
+    /// Test it before saving (unless `AUTO_TEST_CONNECTIONS=false`).
+    pub test_on_save: bool,
+}
+
+/// What a `PUT` changes; `None` keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description; `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+    /// Laid over the stored configuration; the marker or an omitted secret
+    /// keeps the stored secret, `null` removes a field.
+    pub config: Option<Value>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+    /// Become the default (moving it) or stop being it.
+    pub is_default: Option<bool>,
+    /// Test it before saving.
+    pub test_on_save: bool,
+    /// Immutable: accepted only when equal to the stored type.
+    pub connection_type: Option<String>,
+    /// Immutable: accepted only when equal to the stored scope.
+    pub scope: Option<ConnectionScope>,
+}
+
+/// Which connections to list.
+#[derive(Debug, Clone)]
+pub struct ConnectionQuery {
+    /// Only this type.
+    pub connection_type: Option<String>,
+    /// Only active or inactive ones.
+    pub is_active: Option<bool>,
+    /// Only the defaults or the others.
+    pub is_default: Option<bool>,
+    /// How many to pass over.
+    pub skip: u64,
+    /// The most to return (1 to [`MAX_CONNECTION_PAGE`]).
+    pub limit: u64,
+}
+
+impl Default for ConnectionQuery {
+    fn default() -> Self {
+        Self {
+            connection_type: None,
+            is_active: None,
+            is_default: None,
+            skip: 0,
+            limit: 100,
+        }
+    }
+}
+
+/// A saved connection (its configuration redacted) and, if it was tested on
+/// save, the outcome.
+#[derive(Debug, Clone)]
+pub struct SavedConnection {
+    /// The record; `config` shows every secret as [`config::REDACTED`].
+    pub connection: Connection,
+    /// The test run before saving, if any.
+    pub test: Option<TestOutcome>,
+}
+
+/// The outcome of `POST /connections/{id}/test`.
+#[derive(Debug, Clone)]
+pub struct TestReport {
+    /// The connection tested.
+    pub connection_id: ConnectionId,
+    /// The outcome (scrubbed of secrets).
+    pub outcome: TestOutcome,
+    /// When.
+    pub tested_at: DateTime<Utc>,
+}
+
+/// Where an [`ActiveConnection`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionSource {
+    /// The organization's default connection.
+    Database,
+    /// Environment variables (the organization has no default).
+    Environment,
+}
+
+/// A connection ready to use: its settings and its decrypted secrets, the
+/// latter in [`Secret`]s that `Debug` and `Serialize` show as `[REDACTED]`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ActiveConnection {
+    /// The stored connection, if it came from the database.
+    pub connection_id: Option<ConnectionId>,
+    /// Its type.
+    pub connection_type: String,
+    /// Its name.
+    pub name: String,
+    /// Database or environment.
+    pub source: ConnectionSource,
+    /// The non-secret settings (defaults filled).
+    pub settings: Value,
+    /// The secrets, by top-level field name (nested ones dotted).
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+impl ActiveConnection {
+    /// A non-secret text setting.
+    pub fn text(&self, field: &str) -> Option<&str> {
+        self.settings.get(field).and_then(Value::as_str)
+    }
+
+    /// A secret, to be exposed only where it is used.
+    pub fn secret(&self, field: &str) -> Option<&Secret> {
+        self.secrets.get(field)
+    }
+}
+
+fn unknown_type(name: &str, registry: &ConnectionRegistry) -> ServiceError {
+    let known: Vec<&str> = registry.all().map(|k| k.type_name()).collect();
+    ServiceError::validation(format!(
+        "connection_type: `{name}` is not a known type ({})",
+        known.join(", ")
+    ))
+}
+
+fn secrets_error(e: &SecretsError) -> ServiceError {
+    tracing::error!(error = %e, "cannot open a stored connection secret");
+    ServiceError::new(ErrorCode::SecretDecryptionFailed, e.to_string())
+}
+
+fn no_key() -> ServiceError {
+    ServiceError::new(
+        ErrorCode::SecretDecryptionFailed,
+        "no SECRETS_ENCRYPTION_KEY is configured, so connection secrets cannot be stored or read",
+    )
+}
+
+fn managed_refusal(c: &Connection) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::ManagedConnection,
+        format!(
+            "this connection is managed by environment variables ({}); change the environment and restart, or run `curatore-server connections import-env`",
+            c.managed_by
+                .as_deref()
+                .unwrap_or("see the server's configuration")
+        ),
+    )
+}
+
+fn audit_details(c: &Connection) -> Value {
+    json!({
+        "name": c.name,
+        "connection_type": c.connection_type.as_str(),
+        "scope": c.scope.as_str(),
+        "is_default": c.is_default,
+        "is_active": c.is_active,
+    })
+}
+
+fn stored_result(outcome: &TestOutcome, at: DateTime<Utc>) -> Value {
+    let mut v = serde_json::to_value(outcome).unwrap_or_else(|_| json!({}));
+    v["tested_at"] = json!(at);
+    v
+}
+
+impl Services {
+    pub(crate) fn connections_config(&self) -> &ConnectionsConfig {
+        self.connections_runtime()
+    }
+
+    fn kind(&self, name: &str) -> Result<Arc<dyn ConnectionKind>> {
+        let registry = &self.connections_config().registry;
+        registry
+            .get(name)
+            .cloned()
+            .ok_or_else(|| unknown_type(name, registry))
+    }
+
+    fn secret_box(&self) -> Option<&SecretBox> {
+        self.connections_config().secrets.as_deref()
+    }
+
+    /// The record as answers show it: secrets redacted.
+    fn redacted(&self, mut c: Connection) -> Connection {
+        let paths = match self
+            .connections_config()
+            .registry
+            .get(c.connection_type.as_str())
+        {
+            Some(kind) => kind.secret_fields(),
+            // A type no longer registered: show no value that could be secret.
+            None => {
+                c.config = json!({});
+                return c;
+            }
+        };
+        c.config = config::redact(&c.config, &paths);
+        c
+    }
+
+    /// The stored configuration, opened.
+    fn opened(&self, kind: &dyn ConnectionKind, c: &Connection) -> Result<Value> {
+        let paths = kind.secret_fields();
+        let mut cfg = c.config.clone();
+        if !config::has_sealed(&cfg, &paths) {
+            return Ok(cfg);
+        }
+        let secrets = self.secret_box().ok_or_else(no_key)?;
+        config::open(&mut cfg, &paths, secrets).map_err(|e| secrets_error(&e))?;
+        Ok(cfg)
+    }
+
+    /// The configuration as stored: secrets sealed.
+    fn sealed(&self, kind: &dyn ConnectionKind, mut cfg: Value) -> Result<Value> {
+        let paths = kind.secret_fields();
+        if config::secret_values(&cfg, &paths).is_empty() {
+            return Ok(cfg);
+        }
+        let secrets = self.secret_box().ok_or_else(no_key)?;
+        config::seal(&mut cfg, &paths, secrets);
+        Ok(cfg)
+    }
+
+    /// Runs the type's test on an open configuration, off any transaction,
+    /// and scrubs every secret from the outcome.
+    async fn run_test(&self, kind: &dyn ConnectionKind, cfg: &Value) -> TestOutcome {
+        let http = Outbound::new(self.connections_config().outbound);
+        let secrets = config::secret_values(cfg, &kind.secret_fields());
+        kind.test(cfg, &http).await.scrubbed(&secrets)
+    }
+
+    fn can_see(ctx: &RequestContext, c: &Connection) -> bool {
+        c.scope == ConnectionScope::Organization
+            || ctx.principal.role() == Role::OrgAdmin
+            || (c.owner_user_id.is_some() && c.owner_user_id == ctx.principal.user_id())
+    }
+
+    async fn visible_connection(
+        &self,
+        ctx: &RequestContext,
+        id: ConnectionId,
+    ) -> Result<Connection> {
+        let c = self
+            .database()
+            .tenant(ctx.organization_id())
+            .connections()
+            .get(id)
+            .await?
+            .filter(|c| Self::can_see(ctx, c))
+            .ok_or_else(|| ServiceError::not_found("connection not found"))?;
+        Ok(c)
+    }
+
+    /// The registered connection types.
+    ///
+    /// # Errors
+    /// 403 for a key without `connections:read`.
+    pub fn connection_types(&self, ctx: &RequestContext) -> Result<Vec<ConnectionTypeInfo>> {
+        ctx.principal.require_scope(READ)?;
+        Ok(self
+            .connections_config()
+            .registry
+            .all()
+            .map(|k| ConnectionTypeInfo {
+                type_name: k.type_name(),
+                display_name: k.display_name(),
+                description: k.description(),
+                schema: k.schema(),
+                example_config: k.example_config(),
+            })
+            .collect())
+    }
+
+    /// A page of the organization's connections the caller may see
+    /// (organization-wide ones and their own; admins all), oldest first.
+    ///
+    /// # Errors
+    /// 400 for a bad type or limit; 403 for a key without `connections:read`.
+    pub async fn list_connections(
+        &self,
+        ctx: &RequestContext,
+        q: ConnectionQuery,
+    ) -> Result<Page<Connection>> {
+        ctx.principal.require_scope(READ)?;
+        if !(1..=MAX_CONNECTION_PAGE).contains(&q.limit) {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidQueryParameter,
+                format!("limit must be between 1 and {MAX_CONNECTION_PAGE}"),
+            ));
+        }
+        let connection_type = q
+            .connection_type
+            .as_deref()
+            .map(ConnectionType::parse)
+            .transpose()?;
+        let visible_to = if ctx.principal.role() == Role::OrgAdmin {
+            None
+        } else {
+            Some(ctx.principal.user_id())
+        };
+        let filter = ConnectionFilter {
+            connection_type,
+            is_active: q.is_active,
+            is_default: q.is_default,
+            visible_to,
+        };
+        let (items, total) = self
+            .database()
+            .tenant(ctx.organization_id())
+            .connections()
+            .page(&filter, q.skip, q.limit)
+            .await?;
+        // One schema walk per type, not per connection.
+        let mut paths: BTreeMap<String, Option<Vec<config::FieldPath>>> = BTreeMap::new();
+        let registry = &self.connections_config().registry;
+        let items = items
+            .into_iter()
+            .map(|mut c| {
+                let secret = paths
+                    .entry(c.connection_type.as_str().to_owned())
+                    .or_insert_with(|| {
+                        registry
+                            .get(c.connection_type.as_str())
+                            .map(|k| k.secret_fields())
+                    });
+                c.config = match secret {
+                    Some(p) => config::redact(&c.config, p),
+                    None => json!({}),
+                };
+                c
+            })
+            .collect();
+        Ok(Page {
+            items,
+            total: Some(total),
+            limit: q.limit,
+            offset: q.skip,
+            next_cursor: None,
+        })
+    }
+
+    /// One connection the caller may see, secrets redacted.
+    ///
+    /// # Errors
+    /// 404 for another organization's, another user's private, or a missing one.
+    pub async fn get_connection(
+        &self,
+        ctx: &RequestContext,
+        id: ConnectionId,
+    ) -> Result<Connection> {
+        ctx.principal.require_scope(READ)?;
+        let c = self.visible_connection(ctx, id).await?;
+        Ok(self.redacted(c))
+    }
+
+    /// Creates a connection (org_admin). The configuration is validated
+    /// against its type; with `test_on_save` (and `AUTO_TEST_CONNECTIONS`)
+    /// it is tested first, outside any transaction, and the outcome stored;
+    /// a failed test does not stop the save. `is_default` moves the default
+    /// of the type in the same transaction as the insert.
+    ///
+    /// # Errors
+    /// 403 below org_admin; 400 naming the bad field; 500
+    /// `secret_decryption_failed` without an encryption key.
+    pub async fn create_connection(
+        &self,
+        ctx: &RequestContext,
+        req: NewConnectionRequest,
+    ) -> Result<SavedConnection> {
+        ctx.principal.require_scope(WRITE)?;
+        self.require_admin(ctx, "create_connection").await?;
+        let name = text::required("name", &req.name, text::NAME_MAX)?;
+        let description = description_of(req.description.as_deref())?;
+        let kind = self.kind(&req.connection_type)?;
+        let connection_type = ConnectionType::parse(kind.type_name())?;
+        let cfg = kind
+            .validate(&req.config)
+            .map_err(ServiceError::validation)?;
+        if req.is_default && req.scope == ConnectionScope::User {
+            return Err(ServiceError::validation(
+                "is_default: a user-scoped connection cannot be the organization's default",
+            ));
+        }
+        let owner = match req.scope {
+            ConnectionScope::User => Some(ctx.principal.user_id().ok_or_else(|| {
+                ServiceError::validation("scope: `user` needs a signed-in user to own it")
+            })?),
+            ConnectionScope::Organization => None,
+        };
+        let test = if req.test_on_save && self.connections_config().auto_test {
+            Some(self.run_test(kind.as_ref(), &cfg).await)
+        } else {
+            None
+        };
+        let stored = self.sealed(kind.as_ref(), cfg)?;
+        let tested_at = Utc::now();
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        if req.is_default {
+            tenant.organization().get_for_update().await?;
+            tenant
+                .connections()
+                .clear_default(&connection_type, None)
+                .await?;
+        }
+        let mut created = tenant
+            .connections()
+            .create(NewConnection {
+                organization_id: ctx.organization_id(),
+                name,
+                description,
+                connection_type,
+                config: stored,
+                is_default: req.is_default,
+                scope: req.scope,
+                owner_user_id: owner,
+                created_by: ctx.principal.user_id(),
+                managed_by: None,
+            })
+            .await?;
+        if let Some(outcome) = &test {
+            created = tenant
+                .connections()
+                .record_test(
+                    created.id,
+                    outcome.status,
+                    Some(stored_result(outcome, tested_at)),
+                )
+                .await?;
+        }
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about("connection", created.id.as_uuid(), audit_details(&created))
+                    .by(AuditEvent::CreateConnection, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(SavedConnection {
+            connection: self.redacted(created),
+            test,
+        })
+    }
+
+    /// Changes a connection (org_admin; not a managed one). Type and scope
+    /// cannot change. The configuration is laid over the stored one (see
+    /// [`config::merge`]) and validated again.
+    ///
+    /// # Errors
+    /// 404; 403 below org_admin and for managed connections; 400 naming the field.
+    pub async fn update_connection(
+        &self,
+        ctx: &RequestContext,
+        id: ConnectionId,
+        upd: ConnectionUpdate,
+    ) -> Result<SavedConnection> {
+        ctx.principal.require_scope(WRITE)?;
+        self.require_admin(ctx, "update_connection").await?;
+        let current = self.visible_connection(ctx, id).await?;
+        if current.is_managed {
+            return Err(managed_refusal(&current));
+        }
+        if upd
+            .connection_type
+            .as_deref()
+            .is_some_and(|t| t != current.connection_type.as_str())
+        {
+            return Err(ServiceError::validation(
+                "connection_type cannot be changed; create a new connection",
+            ));
+        }
+        if upd.scope.is_some_and(|s| s != current.scope) {
+            return Err(ServiceError::validation(
+                "scope cannot be changed; create a new connection",
+            ));
+        }
+        if upd.is_default == Some(true) && current.scope == ConnectionScope::User {
+            return Err(ServiceError::validation(
+                "is_default: a user-scoped connection cannot be the organization's default",
+            ));
+        }
+        let name = upd
+            .name
+            .as_deref()
+            .map(|n| text::required("name", n, text::NAME_MAX))
+            .transpose()?;
+        let description = match &upd.description {
+            Some(d) => Some(description_of(d.as_deref())?),
+            None => None,
+        };
+        let kind = self.kind(current.connection_type.as_str())?;
+        let (stored, test) = match &upd.config {
+            Some(incoming) => {
+                let open = self.opened(kind.as_ref(), &current)?;
+                let merged = config::merge(&open, incoming, &kind.secret_fields());
+                let cfg = kind.validate(&merged).map_err(ServiceError::validation)?;
+                let test = if upd.test_on_save && self.connections_config().auto_test {
+                    Some(self.run_test(kind.as_ref(), &cfg).await)
+                } else {
+                    None
+                };
+                (Some(self.sealed(kind.as_ref(), cfg)?), test)
+            }
+            None if upd.test_on_save && self.connections_config().auto_test => {
+                let open = self.opened(kind.as_ref(), &current)?;
+                (None, Some(self.run_test(kind.as_ref(), &open).await))
+            }
+            None => (None, None),
+        };
+        let tested_at = Utc::now();
+        let moves_default = upd.is_default == Some(true) && !current.is_default;
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        if moves_default {
+            // First, like every default move: the organization row, then connections.
+            tenant.organization().get_for_update().await?;
+        }
+        let repo = tenant.connections();
+        let mut updated = repo
+            .update(
+                id,
+                ConnectionChanges {
+                    name,
+                    description,
+                    config: stored,
+                    is_active: upd.is_active,
+                    managed_by: None,
+                },
+            )
+            .await?;
+        match upd.is_default {
+            Some(true) if moves_default => {
+                repo.clear_default(&current.connection_type, Some(id))
+                    .await?;
+                updated = repo.set_default_flag(id, true).await?;
+            }
+            Some(false) if current.is_default => {
+                updated = repo.set_default_flag(id, false).await?;
+            }
+            _ => {}
+        }
+        if let Some(outcome) = &test {
+            updated = repo
+                .record_test(id, outcome.status, Some(stored_result(outcome, tested_at)))
+                .await?;
+        }
+        let mut details = audit_details(&updated);
+        details["changed"] = json!({
+            "name": upd.name.is_some(),
+            "description": upd.description.is_some(),
+            "config": upd.config.is_some(),
+            "is_active": upd.is_active.is_some(),
+            "is_default": upd.is_default.is_some(),
+        });
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about("connection", id.as_uuid(), details)
+                    .by(AuditEvent::UpdateConnection, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(SavedConnection {
+            connection: self.redacted(updated),
+            test,
+        })
+    }
+
+    /// Deletes a connection (org_admin; not a managed one). Deleting the
+    /// default leaves the type without one.
+    ///
+    /// # Errors
+    /// 404; 403 below org_admin and for managed connections.
+    pub async fn delete_connection(&self, ctx: &RequestContext, id: ConnectionId) -> Result<()> {
+        ctx.principal.require_scope(WRITE)?;
+        self.require_admin(ctx, "delete_connection").await?;
+        let current = self.visible_connection(ctx, id).await?;
+        if current.is_managed {
+            return Err(managed_refusal(&current));
+        }
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        tenant.connections().delete(id).await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about("connection", id.as_uuid(), audit_details(&current))
+                    .by(AuditEvent::DeleteConnection, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tests a stored connection (member or above) and records the outcome.
+    /// The test runs with no transaction open and no write turn held.
+    ///
+    /// # Errors
+    /// 404; 403 for viewers; 500 when a secret does not decrypt.
+    pub async fn test_connection(
+        &self,
+        ctx: &RequestContext,
+        id: ConnectionId,
+    ) -> Result<TestReport> {
+        ctx.principal.require_scope(WRITE)?;
+        ctx.principal.require_role(Role::Member)?;
+        let current = self.visible_connection(ctx, id).await?;
+        let kind = self.kind(current.connection_type.as_str())?;
+        let open = self.opened(kind.as_ref(), &current)?;
+        let outcome = self.run_test(kind.as_ref(), &open).await;
+        let tested_at = Utc::now();
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        tenant
+            .connections()
+            .record_test(id, outcome.status, Some(stored_result(&outcome, tested_at)))
+            .await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "connection",
+                    id.as_uuid(),
+                    json!({"name": current.name, "connection_type": current.connection_type.as_str(), "status": outcome.status.as_str()}),
+                )
+                .by(AuditEvent::TestConnection, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(TestReport {
+            connection_id: id,
+            outcome,
+            tested_at,
+        })
+    }
+
+    /// Makes a connection the default of its type (org_admin), clearing the
+    /// previous default in the same transaction.
+    ///
+    /// # Errors
+    /// 404; 403 below org_admin; 400 for a user-scoped or inactive connection.
+    pub async fn set_default_connection(
+        &self,
+        ctx: &RequestContext,
+        id: ConnectionId,
+    ) -> Result<Connection> {
+        ctx.principal.require_scope(WRITE)?;
+        self.require_admin(ctx, "set_default_connection").await?;
+        let current = self.visible_connection(ctx, id).await?;
+        if current.scope == ConnectionScope::User {
+            return Err(ServiceError::validation(
+                "a user-scoped connection cannot be the organization's default",
+            ));
+        }
+        if !current.is_active {
+            return Err(ServiceError::validation(
+                "an inactive connection cannot be the default",
+            ));
+        }
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        // Concurrent moves take turns on the organization row (PostgreSQL;
+        // SQLite's writers already do), so the unique index never trips.
+        tenant.organization().get_for_update().await?;
+        let repo = tenant.connections();
+        let cleared = repo
+            .clear_default(&current.connection_type, Some(id))
+            .await?;
+        let updated = repo.set_default_flag(id, true).await?;
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about(
+                    "connection",
+                    id.as_uuid(),
+                    json!({"name": current.name, "connection_type": current.connection_type.as_str(), "previous_defaults_cleared": cleared}),
+                )
+                .by(AuditEvent::SetDefaultConnection, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(self.redacted(updated))
+    }
+
+    /// The active default connection of `connection_type` for `org`,
+    /// decrypted; when the organization has none, the one the environment
+    /// describes (`OPENAI_*`, `EXTRACTION_SERVICE_*`, `MS_*`); `None` when
+    /// neither exists. For services calling outside services; no audit entry.
+    ///
+    /// # Errors
+    /// 400 for an unknown type; 500 when a stored secret does not decrypt;
+    /// 503 when the database is unavailable.
+    pub async fn active_connection(
+        &self,
+        org: OrganizationId,
+        connection_type: &str,
+    ) -> Result<Option<ActiveConnection>> {
+        let kind = self.kind(connection_type)?;
+        let ty = ConnectionType::parse(connection_type)?;
+        let paths = kind.secret_fields();
+        let split = |cfg: Value| {
+            let mut secrets = BTreeMap::new();
+            for path in &paths {
+                if let Some(v) = path
+                    .iter()
+                    .try_fold(&cfg, |v, k| v.get(k))
+                    .and_then(Value::as_str)
+                {
+                    secrets.insert(path.join("."), Secret::new(v));
+                }
+            }
+            let settings = config::redact(&cfg, &paths);
+            let settings = strip_redacted(settings);
+            (settings, secrets)
+        };
+        if let Some(c) = self
+            .database()
+            .tenant(org)
+            .connections()
+            .active_default(&ty)
+            .await?
+        {
+            let open = self.opened(kind.as_ref(), &c)?;
+            let (settings, secrets) = split(open);
+            return Ok(Some(ActiveConnection {
+                connection_id: Some(c.id),
+                connection_type: connection_type.to_owned(),
+                name: c.name,
+                source: ConnectionSource::Database,
+                settings,
+                secrets,
+            }));
+        }
+        let Some(env) = self
+            .connections_config()
+            .environment
+            .iter()
+            .find(|e| e.connection_type == connection_type)
+        else {
+            return Ok(None);
+        };
+        let cfg = kind
+            .validate(&env.config)
+            .map_err(ServiceError::validation)?;
+        let (settings, secrets) = split(cfg);
+        Ok(Some(ActiveConnection {
+            connection_id: None,
+            connection_type: connection_type.to_owned(),
+            name: env.name.clone(),
+            source: ConnectionSource::Environment,
+            settings,
+            secrets,
+        }))
+    }
+}
+
+/// A description: trimmed, at most [`DESCRIPTION_MAX`] characters; blank is none.
+fn description_of(value: Option<&str>) -> Result<Option<String>> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(d) if d.chars().count() > DESCRIPTION_MAX => Err(ServiceError::validation(format!(
+            "description must be at most {DESCRIPTION_MAX} characters"
+        ))),
+        Some(d) => Ok(Some(d.to_owned())),
+    }
+}
+
+/// Removes the fields that [`config::redact`] marked: settings hold no secret.
+fn strip_redacted(v: Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .filter(|(_, v)| v.as_str() != Some(config::REDACTED))
+                .map(|(k, v)| (k, strip_redacted(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// What the environment import did with one type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportAction {
+    /// A managed connection was created.
+    Created,
+    /// The managed connection was brought in line with the environment.
+    Updated,
+    /// It already matched.
+    Unchanged,
+    /// The variables are not set and there was nothing to deactivate.
+    Skipped,
+    /// The variables disappeared; the managed connection was deactivated.
+    Deactivated,
+}
+
+impl ImportAction {
+    /// The word for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+            Self::Skipped => "skipped",
+            Self::Deactivated => "deactivated",
+        }
+    }
+}
+
+impl Services {
+    /// Creates or updates the default organization's managed connections
+    /// from the environment, one per type: never a second default (a new
+    /// managed connection becomes the default only when the type has none),
+    /// deactivating those whose variables disappeared. Returns what happened
+    /// per type, also logged.
+    ///
+    /// # Errors
+    /// When there is no default organization, a configuration from the
+    /// environment is invalid, or the database fails.
+    pub async fn import_environment_connections(&self) -> Result<Vec<(String, ImportAction)>> {
+        let org = self.default_organization().await?;
+        let ctx = RequestContext {
+            principal: crate::Principal::system(org.clone()),
+            client: crate::Client::local(),
+        };
+        let mut results = Vec::new();
+        let types: Vec<Arc<dyn ConnectionKind>> =
+            self.connections_config().registry.all().cloned().collect();
+        for kind in types {
+            let name = kind.type_name();
+            let ty = ConnectionType::parse(name)?;
+            let env = self
+                .connections_config()
+                .environment
+                .iter()
+                .find(|e| e.connection_type == name)
+                .cloned();
+            let managed = self
+                .database()
+                .tenant(org.id)
+                .connections()
+                .managed(&ty)
+                .await?;
+            let action = match (env, managed) {
+                (None, None) => ImportAction::Skipped,
+                (None, Some(m)) if !m.is_active => ImportAction::Skipped,
+                (None, Some(m)) => {
+                    self.apply_import(
+                        &ctx,
+                        &m,
+                        ConnectionChanges {
+                            is_active: Some(false),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                    ImportAction::Deactivated
+                }
+                (Some(env), None) => {
+                    let cfg = kind.validate(&env.config).map_err(|e| {
+                        ServiceError::validation(format!("{} ({name}): {e}", env.variables))
+                    })?;
+                    let stored = self.sealed(kind.as_ref(), cfg)?;
+                    let tx = self.database().begin().await?;
+                    let tenant = tx.tenant(org.id);
+                    tenant.organization().get_for_update().await?;
+                    let has_default = tenant
+                        .connections()
+                        .page(
+                            &ConnectionFilter {
+                                connection_type: Some(ty.clone()),
+                                is_default: Some(true),
+                                ..Default::default()
+                            },
+                            0,
+                            1,
+                        )
+                        .await?
+                        .1
+                        > 0;
+                    let created = tenant
+                        .connections()
+                        .create(NewConnection {
+                            organization_id: org.id,
+                            name: env.name.clone(),
+                            description: Some(format!(
+                                "Managed by environment variables: {}",
+                                env.variables
+                            )),
+                            connection_type: ty.clone(),
+                            config: stored,
+                            is_default: !has_default,
+                            scope: ConnectionScope::Organization,
+                            owner_user_id: None,
+                            created_by: None,
+                            managed_by: Some(env.variables.clone()),
+                        })
+                        .await?;
+                    let mut details = audit_details(&created);
+                    details["source"] = json!("environment");
+                    tenant
+                        .audit_logs()
+                        .record(
+                            Entry::about("connection", created.id.as_uuid(), details)
+                                .by(AuditEvent::CreateConnection, &ctx),
+                        )
+                        .await?;
+                    tx.commit().await?;
+                    ImportAction::Created
+                }
+                (Some(env), Some(m)) => {
+                    let cfg = kind.validate(&env.config).map_err(|e| {
+                        ServiceError::validation(format!("{} ({name}): {e}", env.variables))
+                    })?;
+                    let open = self.opened(kind.as_ref(), &m)?;
+                    if open == cfg
+                        && m.is_active
+                        && m.managed_by.as_deref() == Some(env.variables.as_str())
+                    {
+                        ImportAction::Unchanged
+                    } else {
+                        let stored = self.sealed(kind.as_ref(), cfg)?;
+                        self.apply_import(
+                            &ctx,
+                            &m,
+                            ConnectionChanges {
+                                config: Some(stored),
+                                is_active: Some(true),
+                                managed_by: Some(Some(env.variables.clone())),
+                                ..Default::default()
+                            },
+                        )
+                        .await?;
+                        ImportAction::Updated
+                    }
+                }
+            };
+            tracing::info!(
+                connection_type = name,
+                result = action.as_str(),
+                "environment connection import"
+            );
+            results.push((name.to_owned(), action));
+        }
+        Ok(results)
+    }
+
+    async fn apply_import(
+        &self,
+        ctx: &RequestContext,
+        m: &Connection,
+        changes: ConnectionChanges,
+    ) -> Result<()> {
+        let tx = self.database().begin().await?;
+        let tenant = tx.tenant(ctx.organization_id());
+        let updated = tenant.connections().update(m.id, changes).await?;
+        let mut details = audit_details(&updated);
+        details["source"] = json!("environment");
+        tenant
+            .audit_logs()
+            .record(
+                Entry::about("connection", m.id.as_uuid(), details)
+                    .by(AuditEvent::UpdateConnection, ctx),
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Re-seals every stored secret under the newest key, `batch` connections
+    /// per transaction, starting after `resume_after` (the last id a previous,
+    /// interrupted run reported). Returns (connections re-encrypted, last id seen).
+    ///
+    /// # Errors
+    /// When a secret does not open with any configured key, or the database fails.
+    pub async fn rotate_secrets(
+        &self,
+        batch: u64,
+        resume_after: Option<ConnectionId>,
+        mut progress: impl FnMut(u64, ConnectionId),
+    ) -> Result<(u64, Option<ConnectionId>)> {
+        let secrets = self.secret_box().ok_or_else(no_key)?;
+        let mut after = resume_after;
+        let mut changed = 0u64;
+        loop {
+            let rows = self
+                .database()
+                .system()
+                .connections()
+                .batch_after(after, batch.max(1))
+                .await?;
+            let Some(last) = rows.last().map(|c| c.id) else {
+                break;
+            };
+            let mut updates = Vec::new();
+            for c in &rows {
+                let Some(kind) = self
+                    .connections_config()
+                    .registry
+                    .get(c.connection_type.as_str())
+                else {
+                    continue;
+                };
+                let mut cfg = c.config.clone();
+                let paths = kind.secret_fields();
+                let mut touched =
+                    config::reseal(&mut cfg, &paths, secrets).map_err(|e| secrets_error(&e))?;
+                if config::has_clear_secret(&cfg, &paths) {
+                    // Written before secrets were sealed: seal it now.
+                    config::seal(&mut cfg, &paths, secrets);
+                    touched = true;
+                }
+                if touched {
+                    updates.push((c.id, cfg));
+                }
+            }
+            if !updates.is_empty() {
+                let tx = self.database().begin().await?;
+                for (id, cfg) in &updates {
+                    tx.system()
+                        .connections()
+                        .replace_config(*id, cfg.clone())
+                        .await?;
+                }
+                tx.commit().await?;
+                changed += updates.len() as u64;
+            }
+            after = Some(last);
+            progress(changed, last);
+        }
+        Ok((changed, after))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_connections_never_show_their_secrets() {
+        let mut secrets = BTreeMap::new();
+        secrets.insert("api_key".to_owned(), Secret::new("sk-live-123456"));
+        let c = ActiveConnection {
+            connection_id: None,
+            connection_type: "llm".into(),
+            name: "Default LLM".into(),
+            source: ConnectionSource::Environment,
+            settings: json!({"model": "m"}),
+            secrets,
+        };
+        let shown = format!("{c:?} {}", serde_json::to_string(&c).unwrap());
+        assert!(!shown.contains("sk-live-123456"), "{shown}");
+        assert_eq!(c.secret("api_key").unwrap().expose(), "sk-live-123456");
+        assert_eq!(c.text("model"), Some("m"));
+    }
+
+    #[test]
+    fn strip_removes_only_marked_fields() {
+        let v = json!({"a": config::REDACTED, "b": 1, "c": {"d": config::REDACTED, "e": "x"}});
+        assert_eq!(strip_redacted(v), json!({"b": 1, "c": {"e": "x"}}));
+    }
+}

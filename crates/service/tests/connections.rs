@@ -1,0 +1,266 @@
+//! What importing services call, and what an embedding service adds: the
+//! active default connection, decrypted, with the environment as fallback;
+//! a connection type registered from outside, its nested secret sealed,
+//! redacted and given to its own test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use curatore_auth::{
+    ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SecretBox, SigningAlgorithm,
+    TokenSettings, TokenSigner,
+};
+use curatore_domain::{ConnectionScope, DatabaseUrl, EmailAddress, Secret, Slug, Username};
+use curatore_migration::{Migrator, MigratorTrait};
+use curatore_persistence::{Database, DatabaseOptions};
+use curatore_service::connections::outbound::Outbound;
+use curatore_service::{
+    AuthConfig, Client, ConnectionKind, ConnectionRegistry, ConnectionSource, ConnectionsConfig,
+    Credentials, DefaultOrganization, EnvironmentConnection, ErrorCode, InitialAdmin, LoginLimits,
+    NewConnectionRequest, RegistrationLimits, RequestContext, Services, TestFuture, TestOutcome,
+};
+use curatore_test_support::TestDatabase;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const PASSWORD: &str = "a-long-admin-password";
+
+fn config() -> AuthConfig {
+    AuthConfig {
+        enabled: true,
+        signer: TokenSigner::new(TokenSettings {
+            secret: Secret::new("service-test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye"),
+            algorithm: SigningAlgorithm::HS256,
+            issuer: "curatore".into(),
+            audience: "curatore".into(),
+            access_ttl: Duration::from_secs(600),
+        }),
+        hasher: PasswordHasher::new(Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .expect("hasher"),
+        password_policy: PasswordPolicy::default(),
+        api_keys: ApiKeyFormat::new("cur_"),
+        refresh_ttl: Duration::from_secs(3600),
+        refresh_reuse_grace: Duration::ZERO,
+        allow_registration: false,
+        trusted_proxies: vec![],
+        login_limits: LoginLimits {
+            per_account: 5,
+            per_ip: 20,
+            window: Duration::from_secs(60),
+        },
+        registration_limits: RegistrationLimits {
+            per_ip: 5,
+            window: Duration::from_secs(3600),
+        },
+        cache_ttl: Duration::ZERO,
+    }
+}
+
+/// Services over a fresh, migrated and seeded SQLite database.
+async fn services(db: &TestDatabase, slug: &str, connections: ConnectionsConfig) -> Services {
+    let url = DatabaseUrl::parse(&db.url()).expect("url");
+    let database = Database::connect(&DatabaseOptions::new(url))
+        .await
+        .expect("connect");
+    Migrator::up(database.connection(), None)
+        .await
+        .expect("migrate");
+    let services = Services::with_connections(
+        database,
+        DefaultOrganization::default(),
+        config(),
+        connections,
+    );
+    services
+        .seed_initial_tenant(InitialAdmin {
+            organization_name: format!("Org {slug}"),
+            organization_slug: Slug::parse(slug).expect("slug"),
+            admin_email: EmailAddress::parse(&format!("admin@{slug}.example")).expect("email"),
+            admin_username: Username::parse("admin").expect("username"),
+            admin_password: Secret::new(PASSWORD),
+            admin_full_name: None,
+        })
+        .await
+        .expect("seed");
+    services
+}
+
+/// The admin, signed in: a context as the web layer would build it.
+async fn admin(services: &Services) -> RequestContext {
+    let client = Client::local();
+    let session = services
+        .login(&client, "admin", &Secret::new(PASSWORD))
+        .await
+        .expect("login");
+    let principal = services
+        .authenticate(Credentials::Bearer(session.access_token))
+        .await
+        .expect("authenticate");
+    RequestContext { principal, client }
+}
+
+/// A type from outside: a nested secret, a test that checks it arrived open.
+struct Vault;
+
+impl ConnectionKind for Vault {
+    fn type_name(&self) -> &'static str {
+        "vault"
+    }
+    fn display_name(&self) -> &'static str {
+        "Vault"
+    }
+    fn description(&self) -> &'static str {
+        "a type registered by an embedding service"
+    }
+    fn schema(&self) -> Value {
+        json!({"type": "object", "required": ["auth"], "properties": {
+            "auth": {"type": "object", "required": ["token"], "properties": {
+                "token": {"type": "string", "writeOnly": true},
+                "role": {"type": "string", "default": "reader"}
+            }}
+        }})
+    }
+    fn example_config(&self) -> Value {
+        json!({"auth": {"token": "<token>"}})
+    }
+    fn test<'a>(&'a self, config: &'a Value, _http: &'a Outbound) -> TestFuture<'a> {
+        Box::pin(async move {
+            if config["auth"]["token"] == "vault-token-1234" {
+                TestOutcome::healthy("token ok", json!({"echo": config["auth"]["token"]}))
+            } else {
+                TestOutcome::unhealthy("bad token", "no", json!({}))
+            }
+        })
+    }
+}
+
+fn connections_config() -> ConnectionsConfig {
+    let mut registry = ConnectionRegistry::builtin();
+    registry.register(Arc::new(Vault));
+    ConnectionsConfig {
+        registry,
+        secrets: Some(Arc::new(SecretBox::new([("k1", [8u8; 32])]).unwrap())),
+        environment: vec![EnvironmentConnection {
+            connection_type: "llm".into(),
+            name: "Default LLM".into(),
+            variables: "OPENAI_API_KEY".into(),
+            config: json!({"api_key": "sk-env-123456", "model": "m", "base_url": "http://127.0.0.1:9/v1"}),
+        }],
+        ..ConnectionsConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn the_active_default_is_decrypted_and_the_environment_is_the_fallback() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme", connections_config()).await;
+    let ctx = admin(&services).await;
+    let org = ctx.organization_id();
+
+    let env = services
+        .active_connection(org, "llm")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(env.source, ConnectionSource::Environment);
+    assert_eq!(env.secret("api_key").unwrap().expose(), "sk-env-123456");
+    assert_eq!(env.text("model"), Some("m"));
+    assert!(env.settings.get("api_key").is_none());
+    assert!(
+        services
+            .active_connection(org, "extraction")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let err = services.active_connection(org, "nope").await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ValidationFailed);
+
+    let saved = services
+        .create_connection(
+            &ctx,
+            NewConnectionRequest {
+                name: "Ours".into(),
+                description: None,
+                connection_type: "llm".into(),
+                config: json!({"api_key": "sk-db-abcdef", "model": "big", "base_url": "http://127.0.0.1:9/v1"}),
+                is_default: true,
+                scope: ConnectionScope::Organization,
+                test_on_save: false,
+            },
+        )
+        .await
+        .unwrap();
+    let active = services
+        .active_connection(org, "llm")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(active.source, ConnectionSource::Database);
+    assert_eq!(active.connection_id, Some(saved.connection.id));
+    assert_eq!(active.secret("api_key").unwrap().expose(), "sk-db-abcdef");
+    assert_eq!(active.text("model"), Some("big"));
+    let shown = format!("{active:?} {}", serde_json::to_string(&active).unwrap());
+    assert!(!shown.contains("sk-db-abcdef"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_registered_type_gets_validation_sealing_redaction_and_its_own_test() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme", connections_config()).await;
+    let ctx = admin(&services).await;
+    let types = services.connection_types(&ctx).unwrap();
+    assert!(types.iter().any(|t| t.type_name == "vault"));
+
+    let new = |config: Value| NewConnectionRequest {
+        name: "Vault".into(),
+        description: Some("secrets".into()),
+        connection_type: "vault".into(),
+        config,
+        is_default: false,
+        scope: ConnectionScope::Organization,
+        test_on_save: true,
+    };
+    let err = services
+        .create_connection(&ctx, new(json!({"auth": {}})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), "config.auth.token is required");
+
+    let saved = services
+        .create_connection(
+            &ctx,
+            new(json!({"auth": {"token": "vault-token-1234"}, "extra": 1})),
+        )
+        .await
+        .unwrap();
+    let test = saved.test.unwrap();
+    assert!(test.success, "{test:?}");
+    // The test echoed the token; the stored and returned outcome does not.
+    assert_eq!(test.details["echo"], "***REDACTED***");
+    assert_eq!(
+        saved.connection.config,
+        json!({"auth": {"token": "***REDACTED***", "role": "reader"}})
+    );
+    let stored = services
+        .database()
+        .tenant(ctx.organization_id())
+        .connections()
+        .get(saved.connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let text = stored.config.to_string();
+    assert!(
+        text.contains("v1:k1:") && !text.contains("vault-token-1234"),
+        "{text}"
+    );
+    let report = services
+        .test_connection(&ctx, saved.connection.id)
+        .await
+        .unwrap();
+    assert!(report.outcome.success);
+}
