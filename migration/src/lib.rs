@@ -21,6 +21,7 @@ mod m20260112_000003_create_system_settings_and_audit_logs;
 mod m20261125_000004_create_refresh_tokens;
 mod m20261201_000005_audit_logs_keyset_index;
 mod m20261202_000006_user_passwords_and_list_index;
+mod m20261202_000009_rate_limit_windows;
 
 pub mod cli;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_create_refresh_tokens::Migration),
             Box::new(m20261201_000005_audit_logs_keyset_index::Migration),
             Box::new(m20261202_000006_user_passwords_and_list_index::Migration),
+            Box::new(m20261202_000009_rate_limit_windows::Migration),
         ]
     }
 }

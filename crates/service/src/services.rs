@@ -4,7 +4,9 @@ use crate::audit::{AuditEvent, Entry};
 use crate::cache::AuthCache;
 use crate::context::{Actor, Client, Principal};
 use crate::error::{ErrorCode, Result, ServiceError};
-use crate::limiter::{LoginLimiter, LoginLimits, RegistrationLimiter, RegistrationLimits};
+use crate::limiter::{
+    LoginLimiter, LoginLimits, RegistrationLimiter, RegistrationLimits, SharedCounts,
+};
 use crate::refusals::RefusalSampler;
 use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenError, TokenSigner};
 use curatore_domain::{ApiKeyId, Organization, OrganizationId, Role};
@@ -132,8 +134,16 @@ impl Services {
         Self {
             inner: Arc::new(Inner {
                 cache: AuthCache::new(config.cache_ttl),
-                limiter: LoginLimiter::new(config.login_limits),
-                registrations: RegistrationLimiter::new(config.registration_limits),
+                limiter: LoginLimiter::new(
+                    config.login_limits,
+                    db.rate_limit_windows()
+                        .map(|store| SharedCounts::new(store, config.login_limits.window)),
+                ),
+                registrations: RegistrationLimiter::new(
+                    config.registration_limits,
+                    db.rate_limit_windows()
+                        .map(|store| SharedCounts::new(store, config.registration_limits.window)),
+                ),
                 refusals: RefusalSampler::default(),
                 last_used: Mutex::new(HashMap::new()),
                 resolved_organization: RwLock::new(None),

@@ -487,7 +487,7 @@ impl Services {
                 (p.organization_id(), new.role.unwrap_or_default(), Some(p))
             }
             _ if config.allow_registration => {
-                if let Err(refused) = self.registrations().reserve(client.ip) {
+                if let Err(refused) = self.registrations().reserve(client.ip).await {
                     return Err(self
                         .refused(
                             client,
