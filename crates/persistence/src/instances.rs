@@ -188,6 +188,25 @@ impl Database {
         (self.kind() == DatabaseKind::Postgresql).then(|| RateLimitWindows { db: self.clone() })
     }
 
+    /// PostgreSQL's `max_connections` (shared by every server on it); `None` on SQLite.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn server_max_connections(&self) -> Result<Option<u32>> {
+        if self.kind() != DatabaseKind::Postgresql {
+            return Ok(None);
+        }
+        let stmt = Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('max_connections')::int4 AS max_connections",
+        );
+        let row = self.inner.conn.query_one_raw(stmt).await?;
+        Ok(match row {
+            Some(row) => u32::try_from(row.try_get::<i32>("", "max_connections")?).ok(),
+            None => None,
+        })
+    }
+
     /// Whether invalidations travel between servers (PostgreSQL).
     pub fn shares_invalidations(&self) -> bool {
         self.kind() == DatabaseKind::Postgresql

@@ -1,6 +1,7 @@
 //! The caller's own organization.
 
 use crate::audit::{AuditEvent, Entry};
+use crate::cache::Forget;
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{Result, ServiceError};
 use crate::services::Services;
@@ -89,7 +90,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_organization(org);
+        self.forget(Forget::Organization(org)).await;
         Ok(updated)
     }
 
@@ -151,7 +152,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_organization(org);
+        self.forget(Forget::Organization(org)).await;
         Ok(updated.settings)
     }
 }

@@ -1,7 +1,7 @@
 //! The services value: everything the use cases share.
 
 use crate::audit::{AuditEvent, Entry};
-use crate::cache::AuthCache;
+use crate::cache::{AuthCache, Forget};
 use crate::context::{Actor, Client, Principal};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::limiter::{
@@ -10,7 +10,7 @@ use crate::limiter::{
 use crate::refusals::RefusalSampler;
 use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenError, TokenSigner};
 use curatore_domain::{ApiKeyId, Organization, OrganizationId, Role};
-use curatore_persistence::{Database, PersistenceError};
+use curatore_persistence::{Database, Invalidation, InvalidationListener, PersistenceError};
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -171,6 +171,37 @@ impl Services {
 
     pub(crate) fn cache(&self) -> &AuthCache {
         &self.inner.cache
+    }
+
+    /// Forgets `what` from the cache here and, on PostgreSQL, tells every
+    /// other server to forget it too. Call it after the change is committed.
+    pub(crate) async fn forget(&self, what: Forget) {
+        self.cache().forget(what);
+        if let Err(err) = self.inner.db.publish_invalidation(&what.payload()).await {
+            // The others still see the change within AUTH_CACHE_SECONDS.
+            tracing::warn!(error = %err, "could not tell other servers to forget a cached entry");
+        }
+    }
+
+    /// On PostgreSQL, listens for what other servers forget (see
+    /// [`Services::forget`]) and forgets it here at once; after the
+    /// listening connection was lost and is back, forgets everything, since
+    /// notifications may have been missed. Keep the returned value for as
+    /// long as the server runs; `None` on SQLite. Call inside a Tokio runtime.
+    pub fn listen_for_invalidations(&self) -> Option<InvalidationListener> {
+        let services = Arc::downgrade(&self.inner);
+        self.inner.db.listen(Duration::from_secs(1), move |event| {
+            let Some(inner) = services.upgrade() else {
+                return;
+            };
+            match event {
+                Invalidation::Message(payload) => match Forget::parse(&payload) {
+                    Some(what) => inner.cache.forget(what),
+                    None => tracing::warn!(payload, "unknown cache invalidation ignored"),
+                },
+                Invalidation::Reconnected => inner.cache.clear(),
+            }
+        })
     }
 
     pub(crate) fn limiter(&self) -> &LoginLimiter {

@@ -2,6 +2,7 @@
 //! name and role, deactivate and reactivate.
 
 use crate::audit::{AuditEvent, Entry};
+use crate::cache::Forget;
 use crate::context::{Access, Client, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::page::{Page, cursor};
@@ -325,7 +326,7 @@ impl Services {
             .record(Entry::about("user", id.as_uuid(), details).by(AuditEvent::UserUpdated, ctx))
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(id);
+        self.forget(Forget::User(id)).await;
         Ok(updated)
     }
 
@@ -365,7 +366,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(id);
+        self.forget(Forget::User(id)).await;
         Ok(updated)
     }
 
@@ -398,7 +399,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(id);
+        self.forget(Forget::User(id)).await;
         Ok(updated)
     }
 
@@ -477,7 +478,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(id);
+        self.forget(Forget::User(id)).await;
         Ok(outcome)
     }
 
@@ -545,7 +546,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(user.id);
+        self.forget(Forget::User(user.id)).await;
         Ok(())
     }
 }
