@@ -278,7 +278,10 @@ impl Database {
                         Ok(Some(n)) => on_event(Invalidation::Message(n.payload().to_owned())),
                         Ok(None) => {
                             // sqlx reconnected and listens again; say so.
-                            tracing::warn!("the invalidation connection was lost and is back");
+                            tracing::warn!(
+                                channel = CHANNEL,
+                                "the invalidation connection was lost: listening for cache invalidations again"
+                            );
                             on_event(Invalidation::Reconnected);
                         }
                         Err(err) => {
