@@ -1,7 +1,7 @@
 //! Several servers on one PostgreSQL database, black-box: started at the
 //! same moment on an empty database, exactly one migrates and seeds while
 //! the others wait, and all of them then serve; they share one failed-login
-//! budget; what one of them revokes, the others refuse at once although
+//! and one registration budget; what one of them revokes, the others refuse at once although
 //! their caches would trust it for minutes (LISTEN/NOTIFY), even after
 //! their listening connection was killed.
 // A panic in a test is a failed test with a message.
@@ -355,4 +355,37 @@ async fn a_killed_listening_connection_comes_back_by_itself() {
     assert_eq!(r.status, 204, "{r:?}");
     let took = refused_after(b, ("x-api-key", &key), Instant::now());
     assert!(took.is_some_and(|t| t <= PROPAGATION), "key on B: {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registration_budget_is_shared_by_every_server() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let servers = servers(
+        &db,
+        2,
+        &[
+            ("ALLOW_REGISTRATION", "true"),
+            ("REGISTRATION_LIMIT_PER_IP", "3"),
+        ],
+    );
+    let statuses: Vec<u16> = (0..5)
+        .map(|n| {
+            servers[n % 2]
+                .call(
+                    "POST",
+                    "/api/v1/auth/register",
+                    &[],
+                    Some(&json!({
+                        "email": format!("user{n}@example.test"),
+                        "username": format!("user{n}"),
+                        "password": ADMIN_PASSWORD,
+                    })),
+                )
+                .status
+        })
+        .collect();
+    // Each server alone has seen at most three: counted apart, all five pass.
+    assert_eq!(statuses, [201, 201, 201, 429, 429]);
 }
