@@ -1,9 +1,9 @@
 //! Several servers on one PostgreSQL database, black-box: started at the
 //! same moment on an empty database, exactly one migrates and seeds while
 //! the others wait, and all of them then serve; they share one failed-login
-//! and one registration budget; what one of them revokes, the others refuse at once although
-//! their caches would trust it for minutes (LISTEN/NOTIFY), even after
-//! their listening connection was killed.
+//! and one registration budget; what one of them revokes, the others refuse
+//! at once although their caches would trust it for minutes (LISTEN/NOTIFY),
+//! even after their listening connection was killed.
 // A panic in a test is a failed test with a message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
