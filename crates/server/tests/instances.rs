@@ -389,3 +389,24 @@ async fn the_registration_budget_is_shared_by_every_server() {
     // Each server alone has seen at most three: counted apart, all five pass.
     assert_eq!(statuses, [201, 201, 201, 429, 429]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_is_logged_against_max_connections() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let mut s = servers(&db, 1, &[("INSTANCE_COUNT", "1000")]).remove(0);
+    // The test servers' pools: DB_POOL_SIZE=2, DB_MAX_OVERFLOW=6, plus the listener.
+    let line = s.wait_for_log(Duration::from_secs(10), |m| {
+        m.starts_with("Database pool of this instance")
+    });
+    assert!(line.contains("2 kept + 6 overflow"), "{line}");
+    let line = s.wait_for_log(Duration::from_secs(10), |m| {
+        m.starts_with("PostgreSQL allows")
+    });
+    assert!(line.contains("\"per_instance\":9"), "{line}");
+    let line = s.wait_for_log(Duration::from_secs(10), |m| {
+        m.starts_with("INSTANCE_COUNT=1000 instances of 9 connections exceed")
+    });
+    assert!(line.contains("WARN"), "{line}");
+}
