@@ -22,6 +22,7 @@ mod m20261125_000004_create_refresh_tokens;
 mod m20261201_000005_audit_logs_keyset_index;
 mod m20261202_000006_user_passwords_and_list_index;
 mod m20261202_000007_connections_default_unique;
+mod m20261202_000009_rate_limit_windows;
 
 pub mod cli;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_audit_logs_keyset_index::Migration),
             Box::new(m20261202_000006_user_passwords_and_list_index::Migration),
             Box::new(m20261202_000007_connections_default_unique::Migration),
+            Box::new(m20261202_000009_rate_limit_windows::Migration),
         ]
     }
 }

@@ -416,7 +416,7 @@ impl Resolver {
     /// Rules that span a type's range: values that parse but cannot work.
     fn check_rules(&self, s: &Settings) -> Result<(), ConfigError> {
         let at_least_one: [(&'static str, u64); 8] = [
-            ("DB_POOL_SIZE", s.db_pool_size.into()),
+            ("DB_POOL_SIZE", s.db_pool().0.into()),
             ("ARGON2_ITERATIONS", s.argon2_iterations.into()),
             ("ARGON2_PARALLELISM", s.argon2_parallelism.into()),
             (

@@ -147,10 +147,15 @@ settings! {
     database_url: DatabaseUrl = DatabaseUrl::Sqlite { path: PathBuf::from("./data/curatore.db") },
         env "DATABASE_URL";
     /// Connections kept open in the pool once opened (PostgreSQL); with
-    /// `DB_MAX_OVERFLOW` also the cap on SQLite's readers.
-    db_pool_size: u32 = 20, env "DB_POOL_SIZE";
+    /// `DB_MAX_OVERFLOW` also the cap on SQLite's readers. Unset: two per
+    /// available core (see [`Settings::db_pool`]).
+    db_pool_size: Option<u32> = None, env "DB_POOL_SIZE";
     /// Extra connections allowed under load on top of `db_pool_size`.
-    db_max_overflow: u32 = 40, env "DB_MAX_OVERFLOW";
+    /// Unset: two per available core.
+    db_max_overflow: Option<u32> = None, env "DB_MAX_OVERFLOW";
+    /// How many server instances are meant to share the database: only
+    /// compared, at start-up, with PostgreSQL's `max_connections`.
+    instance_count: Option<u32> = None, env "INSTANCE_COUNT";
     /// Seconds after which a connection is closed and replaced (its maximum lifetime).
     db_pool_recycle: u64 = 3600, env "DB_POOL_RECYCLE";
     /// How long to wait for a connection before failing the request.
@@ -362,12 +367,28 @@ impl Settings {
         Some(format!("JWT_SECRET_KEY {problem}; {advice}"))
     }
 
+    /// The pool of one instance: (`DB_POOL_SIZE`, `DB_MAX_OVERFLOW`), each
+    /// two per available core when unset (4 + 4 on two cores). The seed's
+    /// 20 + 40 let one instance open 60 connections, which on a small
+    /// machine costs latency (docs/benchmarks.md) and multiplies with every
+    /// instance against PostgreSQL's `max_connections`.
+    pub fn db_pool(&self) -> (u32, u32) {
+        let per_machine = std::thread::available_parallelism()
+            .map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+            .saturating_mul(2);
+        (
+            self.db_pool_size.unwrap_or(per_machine.clamp(4, 20)),
+            self.db_max_overflow.unwrap_or(per_machine.clamp(4, 40)),
+        )
+    }
+
     /// The most database connections the pool may open: `DB_POOL_SIZE + DB_MAX_OVERFLOW`.
     ///
     /// sqlx pools have one limit, not SQLAlchemy's size-plus-overflow; summing
     /// keeps the ceiling an existing deployment was tuned for.
     pub fn db_max_connections(&self) -> u32 {
-        self.db_pool_size.saturating_add(self.db_max_overflow)
+        let (size, overflow) = self.db_pool();
+        size.saturating_add(overflow)
     }
 
     /// `host:port` for binding, with an IPv6 host bracketed (`[::1]:8000`).

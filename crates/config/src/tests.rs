@@ -66,8 +66,13 @@ fn empty_root_gives_the_defaults() {
         s.database_url,
         DatabaseUrl::parse(DEFAULT_DATABASE_URL).unwrap()
     );
-    assert_eq!((s.db_pool_size, s.db_max_overflow), (20, 40));
-    assert_eq!(s.db_max_connections(), 60);
+    assert_eq!((s.db_pool_size, s.db_max_overflow), (None, None));
+    let cores = std::thread::available_parallelism().unwrap().get() as u32;
+    assert_eq!(
+        s.db_pool(),
+        ((cores * 2).clamp(4, 20), (cores * 2).clamp(4, 40))
+    );
+    assert_eq!(s.db_max_connections(), s.db_pool().0 + s.db_pool().1);
     assert_eq!(s.db_pool_recycle, 3600);
     assert_eq!(s.jwt_secret_key.expose(), JWT_SECRET_PLACEHOLDER);
     assert_eq!(s.jwt_algorithm, JwtAlgorithm::HS256);
@@ -126,7 +131,7 @@ fn each_layer_overrides_the_one_before() {
     assert!(s.enable_auth);
     assert_eq!(s.port, 8002);
     assert_eq!(s.log_level, "error");
-    assert_eq!(s.db_pool_size, 6);
+    assert_eq!(s.db_pool_size, Some(6));
     assert_eq!(source_of(&loaded, "HOST"), "config/default.toml");
     assert_eq!(source_of(&loaded, "PORT"), "config/development.toml");
     assert_eq!(source_of(&loaded, "LOG_LEVEL"), ".env");

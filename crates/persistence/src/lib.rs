@@ -38,6 +38,7 @@ mod database;
 pub mod entities;
 mod error;
 mod health;
+mod instances;
 mod repositories;
 mod seed;
 
@@ -45,6 +46,9 @@ pub use access::{AccessSnapshot, ApiKeySnapshot};
 pub use database::{Database, DatabaseOptions, InstanceLock, Transaction};
 pub use error::{PersistenceError, Result};
 pub use health::{DatabaseHealth, DatabaseStats, HEALTH_TIMEOUT, HealthStatus, RowCount, TABLES};
+pub use instances::{
+    Invalidation, InvalidationListener, RateLimitWindows, Settlement, WindowCounts,
+};
 pub use repositories::{
     AuditFilter, ConnectionChanges, ConnectionFilter, Organizations, RefreshTokens, RotateOutcome,
     System, SystemApiKeys, SystemAuditLogs, SystemConnections, SystemSettings, SystemUsers, Tenant,

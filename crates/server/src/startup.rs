@@ -30,6 +30,8 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
         )));
     }
     let services = prepare(&settings).await?;
+    // Held until the server stops: what other instances forget, this one forgets too.
+    let _invalidations = services.listen_for_invalidations();
     let db = services.database().clone();
     check_default_organization(&db, services.default_organization_rule()).await?;
     if settings.enable_auth {
@@ -235,6 +237,7 @@ async fn open_locked(settings: &Settings) -> Result<(Services, InstanceLock), Fa
     tracing::info!("Initializing database...");
     let db = connect_with_retry(settings).await?;
     tracing::info!(url = %db.redacted_url(), "Database connected ({})", db.kind().as_str());
+    log_pool(settings, &db).await;
     let lock = db
         .lock_instances("startup")
         .await
@@ -249,6 +252,52 @@ async fn open_locked(settings: &Settings) -> Result<(Services, InstanceLock), Fa
         Services::with_connections(db, default_org, auth, connections),
         lock,
     ))
+}
+
+/// Connections one instance holds besides its pool: the invalidation listener.
+const EXTRA_CONNECTIONS: u32 = 1;
+
+/// Logs this instance's pool and, on PostgreSQL, how many such instances
+/// the server's `max_connections` allows; warns when `INSTANCE_COUNT` of
+/// them would not fit.
+async fn log_pool(settings: &Settings, db: &Database) {
+    let (size, overflow) = settings.db_pool();
+    let per_instance = settings
+        .db_max_connections()
+        .saturating_add(EXTRA_CONNECTIONS);
+    tracing::info!(
+        pool_size = size,
+        max_overflow = overflow,
+        max_connections = settings.db_max_connections(),
+        "Database pool of this instance: {size} kept + {overflow} overflow"
+    );
+    let max = match db.server_max_connections().await {
+        Ok(Some(max)) => max,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read PostgreSQL's max_connections");
+            return;
+        }
+    };
+    // PostgreSQL keeps `superuser_reserved_connections` (3 by default) aside.
+    let usable = max.saturating_sub(3);
+    let fit = usable / per_instance.max(1);
+    tracing::info!(
+        server_max_connections = max,
+        per_instance,
+        instances_that_fit = fit,
+        "PostgreSQL allows {max} connections: {fit} instances like this one fit"
+    );
+    if let Some(count) = settings.instance_count
+        && u64::from(count) * u64::from(per_instance) > u64::from(usable)
+    {
+        tracing::warn!(
+            instance_count = count,
+            per_instance,
+            server_max_connections = max,
+            "INSTANCE_COUNT={count} instances of {per_instance} connections exceed PostgreSQL's max_connections={max}: lower DB_POOL_SIZE/DB_MAX_OVERFLOW or raise max_connections"
+        );
+    }
 }
 
 async fn release(lock: InstanceLock) -> Result<(), Failure> {
@@ -304,7 +353,7 @@ fn spawn_retention(settings: &Settings, services: &Services) {
 fn database_options(settings: &Settings) -> DatabaseOptions {
     DatabaseOptions {
         max_connections: settings.db_max_connections(),
-        min_idle_connections: settings.db_pool_size,
+        min_idle_connections: settings.db_pool().0,
         max_lifetime: Duration::from_secs(settings.db_pool_recycle),
         acquire_timeout: Duration::from_secs(settings.db_connect_timeout_seconds.max(1)),
         health_cache_ttl: Duration::from_secs(settings.health_cache_seconds),

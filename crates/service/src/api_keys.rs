@@ -1,6 +1,7 @@
 //! API keys: create (the key is shown once), list, rename, revoke.
 
 use crate::audit::{AuditEvent, Entry};
+use crate::cache::Forget;
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::page::Page;
@@ -266,7 +267,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_key(key.id);
+        self.forget(Forget::Key(key.id)).await;
         Ok(renamed)
     }
 
@@ -296,7 +297,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_key(key.id);
+        self.forget(Forget::Key(key.id)).await;
         Ok(())
     }
 }

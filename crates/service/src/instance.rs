@@ -8,6 +8,7 @@
 //! 404 exactly like a missing one.
 
 use crate::audit::{AuditEvent, Entry};
+use crate::cache::Forget;
 use crate::context::RequestContext;
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::page::Page;
@@ -280,8 +281,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_organization(id);
-        self.settings_state().forget_organization(id);
+        self.forget(Forget::Organization(id)).await;
         Ok(updated)
     }
 }

@@ -21,12 +21,19 @@
 //! The account is the user's id when the login names a user (so username
 //! and e-mail share one budget), else the normalised login string.
 //!
-//! In-process: one server process sees all of its own attempts. Several
-//! processes behind a load balancer would each keep their own counts (so the
-//! effective limit multiplies by the number of processes); sharing them
-//! needs a shared store such as Redis or a database table.
+//! In process, and on PostgreSQL also shared: one server process sees all
+//! of its own attempts; with several servers on one PostgreSQL database the
+//! same budgets are also kept in the database ([`shared`]), reserved with
+//! the same reserve-before-verify rule, so attempts spread over servers are
+//! refused at the limit in total. Each attempt must pass both counts.
+
+mod shared;
+
+pub(crate) use shared::SharedCounts;
+use shared::Slot;
 
 use curatore_domain::UserId;
+use curatore_persistence::Settlement;
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -205,6 +212,14 @@ impl Account {
     pub(crate) fn unknown(login: &str) -> Self {
         Self::Unknown(login.trim().to_lowercase())
     }
+
+    /// How the shared counts name it.
+    fn shared_name(&self) -> String {
+        match self {
+            Self::User(id) => format!("u:{}", id.as_uuid()),
+            Self::Unknown(login) => format!("n:{login}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -217,6 +232,8 @@ enum LoginKey {
 #[derive(Debug)]
 struct Shared {
     limits: LoginLimits,
+    /// The counts every server on the database shares (PostgreSQL).
+    counts: Option<SharedCounts>,
     windows: Mutex<Windows<LoginKey>>,
     /// Woken whenever an attempt in flight finishes or gives its place back.
     finished: Notify,
@@ -237,11 +254,17 @@ pub(crate) struct IpReservation {
     ip: IpAddr,
     id: u64,
     taken: bool,
+    /// Its place in the shared counts.
+    slots: Vec<Slot>,
 }
 
 impl Drop for IpReservation {
     fn drop(&mut self) {
         if !self.taken {
+            if let Some(counts) = &self.shared.counts {
+                let slots = std::mem::take(&mut self.slots);
+                counts.settle(slots.into_iter().map(|s| (s, Settlement::GiveBack)));
+            }
             self.shared
                 .lock()
                 .remove(&LoginKey::Ip(self.ip), |e| e.id == self.id);
@@ -263,6 +286,16 @@ pub(crate) struct LoginAttempt {
     /// Wait this long before verifying: the account is under attack.
     pub(crate) delay: Duration,
     settled: bool,
+    /// Its places in the shared counts: the address's, the pair's, the account's.
+    slots: Vec<(Slot, SlotKind)>,
+}
+
+/// Which key a shared slot counts under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotKind {
+    Ip,
+    Pair,
+    Whole,
 }
 
 impl LoginAttempt {
@@ -274,37 +307,58 @@ impl LoginAttempt {
         LoginKey::Account(self.account.clone())
     }
 
-    fn settle_with(mut self, change: impl FnOnce(&mut Windows<LoginKey>, &Self)) {
+    fn settle_with(
+        mut self,
+        change: impl FnOnce(&mut Windows<LoginKey>, &Self),
+        how: impl Fn(SlotKind) -> Settlement,
+    ) {
         self.settled = true;
         change(&mut self.shared.lock(), &self);
+        self.settle_shared(how);
         self.shared.finished.notify_waiters();
+    }
+
+    fn settle_shared(&mut self, how: impl Fn(SlotKind) -> Settlement) {
+        if let Some(counts) = &self.shared.counts {
+            let slots = std::mem::take(&mut self.slots);
+            counts.settle(slots.into_iter().map(|(s, kind)| (s, how(kind))));
+        }
     }
 
     /// The right password: the attempt no longer counts, and neither do the
     /// earlier failures of this address on this account.
     pub(crate) fn succeeded(self) {
-        self.settle_with(|w, a| {
-            w.remove(&LoginKey::Ip(a.ip), |e| e.id == a.ip_id);
-            w.remove(&a.pair(), |e| e.id == a.id || !e.in_flight);
-            w.remove(&a.whole(), |e| {
-                e.id == a.id || (e.ip == a.ip && !e.in_flight)
-            });
-        });
+        self.settle_with(
+            |w, a| {
+                w.remove(&LoginKey::Ip(a.ip), |e| e.id == a.ip_id);
+                w.remove(&a.pair(), |e| e.id == a.id || !e.in_flight);
+                w.remove(&a.whole(), |e| {
+                    e.id == a.id || (e.ip == a.ip && !e.in_flight)
+                });
+            },
+            |kind| match kind {
+                SlotKind::Pair => Settlement::ClearFailures,
+                SlotKind::Ip | SlotKind::Whole => Settlement::GiveBack,
+            },
+        );
     }
 
     /// A wrong password (or a refused user): the attempt counts as a failure.
     pub(crate) fn failed(self) {
-        self.settle_with(Self::mark_failed);
+        self.settle_with(Self::mark_failed, |_| Settlement::Failed);
     }
 
     /// The attempt could not be verified (the server was busy or failed):
     /// it no longer counts.
     pub(crate) fn abandon(self) {
-        self.settle_with(|w, a| {
-            w.remove(&LoginKey::Ip(a.ip), |e| e.id == a.ip_id);
-            w.remove(&a.pair(), |e| e.id == a.id);
-            w.remove(&a.whole(), |e| e.id == a.id);
-        });
+        self.settle_with(
+            |w, a| {
+                w.remove(&LoginKey::Ip(a.ip), |e| e.id == a.ip_id);
+                w.remove(&a.pair(), |e| e.id == a.id);
+                w.remove(&a.whole(), |e| e.id == a.id);
+            },
+            |_| Settlement::GiveBack,
+        );
     }
 
     fn mark_failed(w: &mut Windows<LoginKey>, a: &Self) {
@@ -318,6 +372,7 @@ impl Drop for LoginAttempt {
     fn drop(&mut self) {
         if !self.settled {
             Self::mark_failed(&mut self.shared.lock(), self);
+            self.settle_shared(|_| Settlement::Failed);
             self.shared.finished.notify_waiters();
         }
     }
@@ -329,10 +384,11 @@ pub(crate) struct LoginLimiter {
 }
 
 impl LoginLimiter {
-    pub(crate) fn new(limits: LoginLimits) -> Self {
+    pub(crate) fn new(limits: LoginLimits, counts: Option<SharedCounts>) -> Self {
         Self {
             shared: Arc::new(Shared {
                 limits,
+                counts,
                 windows: Mutex::new(Windows::new(limits.window)),
                 finished: Notify::new(),
             }),
@@ -342,7 +398,15 @@ impl LoginLimiter {
     /// Counts an attempt from `ip`, unless the address has used its budget
     /// (waiting for attempts in flight if they fill it).
     pub(crate) async fn reserve_ip(&self, ip: IpAddr) -> Result<IpReservation, Refused> {
-        self.wait_for_room(|| self.try_reserve_ip(ip)).await
+        let deadline = tokio::time::Instant::now() + WAIT_CAP;
+        let mut reservation = self.wait_for_room(|| self.try_reserve_ip(ip)).await?;
+        if let Some(counts) = &self.shared.counts {
+            let names = [(format!("login-ip|{ip}"), Some(self.shared.limits.per_ip))];
+            // Refused, the local reservation is dropped and so given back.
+            let (slots, _) = counts.reserve_waiting(&names, deadline).await?;
+            reservation.slots = slots;
+        }
+        Ok(reservation)
     }
 
     /// Counts the attempt against `account` (and the pair with its address),
@@ -354,8 +418,35 @@ impl LoginLimiter {
         mut reservation: IpReservation,
         account: Account,
     ) -> Result<LoginAttempt, Refused> {
-        self.wait_for_room(|| self.try_reserve_account(&mut reservation, &account))
-            .await
+        let deadline = tokio::time::Instant::now() + WAIT_CAP;
+        let mut attempt = self
+            .wait_for_room(|| self.try_reserve_account(&mut reservation, &account))
+            .await?;
+        if let Some(counts) = &self.shared.counts {
+            let name = account.shared_name();
+            let ip = attempt.ip;
+            let names = [
+                (
+                    format!("login-pair|{name}|{ip}"),
+                    Some(self.shared.limits.per_account),
+                ),
+                (format!("login-account|{name}"), None),
+            ];
+            match counts.reserve_waiting(&names, deadline).await {
+                Ok((slots, earlier)) => {
+                    let kinds = [SlotKind::Pair, SlotKind::Whole];
+                    attempt.slots.extend(slots.into_iter().zip(kinds));
+                    let delay = slowdown(earlier, self.shared.limits.per_account);
+                    attempt.delay = attempt.delay.max(delay);
+                }
+                Err(refused) => {
+                    // Not verified: nothing counts, the address's place included.
+                    attempt.abandon();
+                    return Err(refused);
+                }
+            }
+        }
+        Ok(attempt)
     }
 
     /// Asks `try_once` until it admits or refuses, waking when an attempt in
@@ -395,6 +486,7 @@ impl LoginLimiter {
                     ip,
                     id,
                     taken: false,
+                    slots: Vec::new(),
                 })
             }
             Admission::Refused(wait) => Admission::Refused(wait),
@@ -425,6 +517,10 @@ impl LoginLimiter {
                     id,
                     delay: slowdown(earlier, self.shared.limits.per_account),
                     settled: false,
+                    slots: std::mem::take(&mut reservation.slots)
+                        .into_iter()
+                        .map(|s| (s, SlotKind::Ip))
+                        .collect(),
                 })
             }
             Admission::Refused(wait) => Admission::Refused(wait),
@@ -451,18 +547,35 @@ fn slowdown(earlier: usize, limit: u32) -> Duration {
 pub(crate) struct RegistrationLimiter {
     per_ip: u32,
     windows: Mutex<Windows<IpAddr>>,
+    /// The counts every server on the database shares (PostgreSQL).
+    counts: Option<SharedCounts>,
 }
 
 impl RegistrationLimiter {
-    pub(crate) fn new(limits: RegistrationLimits) -> Self {
+    pub(crate) fn new(limits: RegistrationLimits, counts: Option<SharedCounts>) -> Self {
         Self {
             per_ip: limits.per_ip,
             windows: Mutex::new(Windows::new(limits.window)),
+            counts,
         }
     }
 
-    /// Counts an attempt from `ip`, unless the address has used its budget.
-    pub(crate) fn reserve(&self, ip: IpAddr) -> Result<(), Refused> {
+    /// Counts an attempt from `ip` here and, on PostgreSQL, for every
+    /// server, unless the address has used its budget.
+    pub(crate) async fn reserve(&self, ip: IpAddr) -> Result<(), Refused> {
+        self.reserve_here(ip)?;
+        if let Some(counts) = &self.counts {
+            let names = [(format!("registration-ip|{ip}"), Some(self.per_ip))];
+            let deadline = tokio::time::Instant::now() + WAIT_CAP;
+            let (slots, _) = counts.reserve_waiting(&names, deadline).await?;
+            // Every registration counts, whatever its outcome.
+            counts.settle_now(slots, Settlement::Failed).await;
+        }
+        Ok(())
+    }
+
+    /// Counts an attempt from `ip` in this process.
+    fn reserve_here(&self, ip: IpAddr) -> Result<(), Refused> {
         let now = Instant::now();
         let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         match w.admit(&ip, self.per_ip, now) {
@@ -487,11 +600,14 @@ mod tests {
     const MINUTE: Duration = Duration::from_secs(60);
 
     fn limiter(per_account: u32, per_ip: u32) -> LoginLimiter {
-        LoginLimiter::new(LoginLimits {
-            per_account,
-            per_ip,
-            window: MINUTE,
-        })
+        LoginLimiter::new(
+            LoginLimits {
+                per_account,
+                per_ip,
+                window: MINUTE,
+            },
+            None,
+        )
     }
 
     fn ip(text: &str) -> IpAddr {
@@ -696,23 +812,26 @@ mod tests {
 
     #[test]
     fn registrations_are_limited_per_address_in_parallel() {
-        let l = RegistrationLimiter::new(RegistrationLimits {
-            per_ip: 3,
-            window: MINUTE,
-        });
+        let l = RegistrationLimiter::new(
+            RegistrationLimits {
+                per_ip: 3,
+                window: MINUTE,
+            },
+            None,
+        );
         let admitted = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             for _ in 0..16 {
                 scope.spawn(|| {
-                    if l.reserve(ip("10.0.0.1")).is_ok() {
+                    if l.reserve_here(ip("10.0.0.1")).is_ok() {
                         admitted.fetch_add(1, Ordering::SeqCst);
                     }
                 });
             }
         });
         assert_eq!(admitted.load(Ordering::SeqCst), 3);
-        let refused = l.reserve(ip("10.0.0.1")).unwrap_err();
+        let refused = l.reserve_here(ip("10.0.0.1")).unwrap_err();
         assert!(refused.retry_after > Duration::ZERO && refused.retry_after <= MINUTE);
-        l.reserve(ip("10.0.0.2")).unwrap();
+        l.reserve_here(ip("10.0.0.2")).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! The caller's own organization.
 
 use crate::audit::{AuditEvent, Entry};
+use crate::cache::Forget;
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{Result, ServiceError};
 use crate::services::Services;
@@ -92,8 +93,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_organization(org);
-        self.settings_state().forget_organization(org);
+        self.forget(Forget::Organization(org)).await;
         Ok(updated)
     }
 
@@ -169,8 +169,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_organization(org);
-        self.settings_state().forget_organization(org);
+        self.forget(Forget::Organization(org)).await;
         Ok(updated.settings)
     }
 }

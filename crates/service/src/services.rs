@@ -1,14 +1,16 @@
 //! The services value: everything the use cases share.
 
 use crate::audit::{AuditEvent, Entry};
-use crate::cache::AuthCache;
+use crate::cache::{AuthCache, Forget};
 use crate::context::{Actor, Client, Principal};
 use crate::error::{ErrorCode, Result, ServiceError};
-use crate::limiter::{LoginLimiter, LoginLimits, RegistrationLimiter, RegistrationLimits};
+use crate::limiter::{
+    LoginLimiter, LoginLimits, RegistrationLimiter, RegistrationLimits, SharedCounts,
+};
 use crate::refusals::RefusalSampler;
 use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenError, TokenSigner};
 use curatore_domain::{ApiKeyId, Organization, OrganizationId, Role};
-use curatore_persistence::{Database, PersistenceError};
+use curatore_persistence::{Database, Invalidation, InvalidationListener, PersistenceError};
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -114,6 +116,18 @@ struct Inner {
     connections: crate::connections::ConnectionsConfig,
 }
 
+/// Forgets `what` in this process: the authentication cache and the
+/// resolved settings that depend on it.
+fn forget_here(inner: &Inner, what: Forget) {
+    inner.cache.forget(what);
+    match what {
+        Forget::User(id) => inner.settings.forget_user(id),
+        Forget::Organization(id) => inner.settings.forget_organization(id),
+        Forget::Everything => inner.settings.forget_all(),
+        Forget::Session(_) | Forget::Key(_) => {}
+    }
+}
+
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Services")
@@ -150,8 +164,16 @@ impl Services {
         Self {
             inner: Arc::new(Inner {
                 cache: AuthCache::new(config.cache_ttl),
-                limiter: LoginLimiter::new(config.login_limits),
-                registrations: RegistrationLimiter::new(config.registration_limits),
+                limiter: LoginLimiter::new(
+                    config.login_limits,
+                    db.rate_limit_windows()
+                        .map(|store| SharedCounts::new(store, config.login_limits.window)),
+                ),
+                registrations: RegistrationLimiter::new(
+                    config.registration_limits,
+                    db.rate_limit_windows()
+                        .map(|store| SharedCounts::new(store, config.registration_limits.window)),
+                ),
                 refusals: RefusalSampler::default(),
                 settings: crate::settings::SettingsState::new(&config),
                 last_used: Mutex::new(HashMap::new()),
@@ -183,12 +205,39 @@ impl Services {
         &self.inner.connections
     }
 
-    pub(crate) fn cache(&self) -> &AuthCache {
-        &self.inner.cache
-    }
-
     pub(crate) fn settings_state(&self) -> &crate::settings::SettingsState {
         &self.inner.settings
+    }
+
+    /// Forgets `what` from the cache here and, on PostgreSQL, tells every
+    /// other server to forget it too. Call it after the change is committed.
+    pub(crate) async fn forget(&self, what: Forget) {
+        forget_here(&self.inner, what);
+        if let Err(err) = self.inner.db.publish_invalidation(&what.payload()).await {
+            // The others still see the change within AUTH_CACHE_SECONDS.
+            tracing::warn!(error = %err, "could not tell other servers to forget a cached entry");
+        }
+    }
+
+    /// On PostgreSQL, listens for what other servers forget (see
+    /// [`Services::forget`]) and forgets it here at once; after the
+    /// listening connection was lost and is back, forgets everything, since
+    /// notifications may have been missed. Keep the returned value for as
+    /// long as the server runs; `None` on SQLite. Call inside a Tokio runtime.
+    pub fn listen_for_invalidations(&self) -> Option<InvalidationListener> {
+        let services = Arc::downgrade(&self.inner);
+        self.inner.db.listen(Duration::from_secs(1), move |event| {
+            let Some(inner) = services.upgrade() else {
+                return;
+            };
+            match event {
+                Invalidation::Message(payload) => match Forget::parse(&payload) {
+                    Some(what) => forget_here(&inner, what),
+                    None => tracing::warn!(payload, "unknown cache invalidation ignored"),
+                },
+                Invalidation::Reconnected => forget_here(&inner, Forget::Everything),
+            }
+        })
     }
 
     pub(crate) fn limiter(&self) -> &LoginLimiter {

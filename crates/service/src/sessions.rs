@@ -1,6 +1,7 @@
 //! Sessions: log in, refresh, log out, register.
 
 use crate::audit::{AuditEvent, Entry};
+use crate::cache::Forget;
 use crate::context::{Client, Principal, RequestContext};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::limiter::{Account, LoginAttempt, Refused};
@@ -208,7 +209,7 @@ impl Services {
             .await?;
         tx.commit().await?;
         if rehashed.is_some() {
-            self.cache().forget_user(user.id);
+            self.forget(Forget::User(user.id)).await;
         }
         self.session(user, organization, family, refresh.token)
     }
@@ -345,7 +346,7 @@ impl Services {
                     )
                     .await?;
                 tx.commit().await?;
-                self.cache().forget_session(family_id);
+                self.forget(Forget::Session(family_id)).await;
                 return Err(invalid_refresh_token());
             }
             RotateOutcome::Expired { .. } | RotateOutcome::Unknown => {
@@ -379,7 +380,7 @@ impl Services {
                 )
                 .await?;
             tx.commit().await?;
-            self.cache().forget_session(current.family_id);
+            self.forget(Forget::Session(current.family_id)).await;
             return Err(invalid_refresh_token());
         }
         let details = if within_grace {
@@ -446,7 +447,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_session(family);
+        self.forget(Forget::Session(family)).await;
         Ok(())
     }
 
@@ -487,7 +488,7 @@ impl Services {
                 (p.organization_id(), new.role.unwrap_or_default(), Some(p))
             }
             _ if config.allow_registration => {
-                if let Err(refused) = self.registrations().reserve(client.ip) {
+                if let Err(refused) = self.registrations().reserve(client.ip).await {
                     return Err(self
                         .refused(
                             client,
@@ -648,7 +649,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(user.id);
+        self.forget(Forget::User(user.id)).await;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@
 //! older entry.
 
 use crate::audit::{AuditEvent, Entry};
+use crate::cache::Forget;
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{Result, ServiceError};
 use crate::services::Services;
@@ -131,7 +132,7 @@ impl SettingsState {
     }
 
     /// After a change to the system settings: everything may differ.
-    fn forget_all(&self) {
+    pub(crate) fn forget_all(&self) {
         *self.system.write().unwrap_or_else(|e| e.into_inner()) = None;
         self.effective
             .write()
@@ -148,7 +149,7 @@ impl SettingsState {
     }
 
     /// After a change to a user's settings.
-    fn forget_user(&self, user: UserId) {
+    pub(crate) fn forget_user(&self, user: UserId) {
         self.effective
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -277,7 +278,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.settings_state().forget_all();
+        self.forget(Forget::Everything).await;
         Ok((*self.system_layer().await?).clone())
     }
 
@@ -385,8 +386,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(user_id);
-        self.settings_state().forget_user(user_id);
+        self.forget(Forget::User(user_id)).await;
         Ok(registry.registered_part(Layer::User, &updated.settings))
     }
 

@@ -2,6 +2,7 @@
 //! name and role, deactivate and reactivate.
 
 use crate::audit::{AuditEvent, Entry};
+use crate::cache::Forget;
 use crate::context::{Access, Client, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::page::{Page, cursor};
@@ -424,7 +425,7 @@ impl Services {
             return Ok(updated);
         }
         tx.commit().await?;
-        self.cache().forget_user(id);
+        self.forget(Forget::User(id)).await;
         Ok(updated)
     }
 
@@ -464,7 +465,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(id);
+        self.forget(Forget::User(id)).await;
         Ok(updated)
     }
 
@@ -497,7 +498,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(id);
+        self.forget(Forget::User(id)).await;
         Ok(updated)
     }
 
@@ -576,7 +577,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(id);
+        self.forget(Forget::User(id)).await;
         Ok(outcome)
     }
 
@@ -644,7 +645,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(user.id);
+        self.forget(Forget::User(user.id)).await;
         Ok(())
     }
 
@@ -697,7 +698,7 @@ impl Services {
             )
             .await?;
         tx.commit().await?;
-        self.cache().forget_user(id);
+        self.forget(Forget::User(id)).await;
         Ok(())
     }
 }

@@ -43,11 +43,12 @@ pub async fn tables(conn: &DatabaseConnection) -> Vec<String> {
 }
 
 /// The tables of the schema, sorted: the six Phase 1 tables and `refresh_tokens`.
-pub const SCHEMA_TABLES: [&str; 7] = [
+pub const SCHEMA_TABLES: [&str; 8] = [
     "api_keys",
     "audit_logs",
     "connections",
     "organizations",
+    "rate_limit_windows",
     "refresh_tokens",
     "system_settings",
     "users",
