@@ -331,6 +331,16 @@ impl SettingValue for Option<u32> {
     }
 }
 
+impl SettingValue for Option<Secret> {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let text = raw.text()?;
+        Ok((!text.trim().is_empty()).then(|| Secret::new(text.trim())))
+    }
+    fn show(&self) -> String {
+        self.as_ref().map(|_| "[REDACTED]".to_owned()).unwrap_or_default()
+    }
+}
+
 impl SettingValue for Option<Uuid> {
     fn parse(raw: &Raw) -> Result<Self, String> {
         let text = raw.text()?.trim();

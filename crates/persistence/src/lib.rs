@@ -38,11 +38,12 @@ mod database;
 pub mod entities;
 mod error;
 mod health;
+pub mod metrics;
 mod repositories;
 mod seed;
 
 pub use access::{AccessSnapshot, ApiKeySnapshot};
-pub use database::{Database, DatabaseOptions, Transaction};
+pub use database::{Database, DatabaseOptions, PoolStatus, Transaction};
 pub use error::{PersistenceError, Result};
 pub use health::{DatabaseHealth, DatabaseStats, HEALTH_TIMEOUT, HealthStatus, RowCount, TABLES};
 pub use repositories::{

@@ -96,6 +96,8 @@ error_codes! {
     MissingReference = "missing_reference", 422;
     /// 429: too many attempts; see `Retry-After`.
     TooManyAttempts = "too_many_attempts", 429;
+    /// 429: too many requests in the rate-limit window; see `Retry-After` and `X-RateLimit-*`.
+    RateLimited = "rate_limited", 429;
     /// 500: our failure; the detail is in the log.
     InternalError = "internal_error", 500;
     /// 503: the database cannot be reached or written; see `Retry-After`.
@@ -143,6 +145,16 @@ impl ServiceError {
         Self {
             code: ErrorCode::TooManyAttempts,
             message: format!("too many {what}; try again in {secs} s"),
+            retry_after: Some(Duration::from_secs(secs)),
+        }
+    }
+
+    /// 429 `rate_limited`, retry after `wait` (at least a second).
+    pub fn rate_limited(wait: Duration) -> Self {
+        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        Self {
+            code: ErrorCode::RateLimited,
+            message: format!("too many requests; try again in {secs} s"),
             retry_after: Some(Duration::from_secs(secs)),
         }
     }

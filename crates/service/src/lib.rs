@@ -26,6 +26,7 @@ mod context;
 mod error;
 mod instance;
 mod limiter;
+pub mod metrics;
 mod organizations;
 mod page;
 mod seed;

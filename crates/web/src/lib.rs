@@ -25,6 +25,8 @@ pub mod client;
 mod dto;
 mod error;
 mod input;
+pub mod metrics;
+mod rate_limit;
 mod request;
 mod routes;
 mod state;
@@ -39,6 +41,7 @@ pub use auth::{
 pub use curatore_service::{DefaultOrganization, RequestContext, Services};
 pub use error::ApiError;
 pub use input::BODY_LIMIT_BYTES;
+pub use rate_limit::{ClassLimits, RateLimits, rate_limit};
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};
 pub use routes::health::VERSION;
 pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, HealthDetails};
@@ -49,8 +52,9 @@ use actix_web::{App, web};
 
 /// Registers the state, the input limits and every route on `cfg`. Use this
 /// to mount the API inside another application; wrap that application in
-/// [`request_context`] (via `actix_web::middleware::from_fn`) and give it
-/// a JSON default service, as [`app`] does. Call it on the `App` itself, not
+/// [`request_context`] and, inside it, [`rate_limit`] (both via
+/// `actix_web::middleware::from_fn`) and give it a JSON default service, as
+/// [`app`] does. Call it on the `App` itself, not
 /// inside a scope, so that [`request_context`] finds the body deadline.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
@@ -61,6 +65,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(input::path_config())
             .app_data(input::query_config())
             .configure(routes::health::routes)
+            .configure(metrics::routes)
             .configure(routes::organizations::routes)
             .configure(routes::users::routes)
             .configure(routes::auth::routes)
@@ -86,5 +91,6 @@ pub fn app(
     App::new()
         .configure(configure(state))
         .default_service(web::to(request::unknown_route))
+        .wrap(actix_web::middleware::from_fn(rate_limit::rate_limit))
         .wrap(actix_web::middleware::from_fn(request_context))
 }
