@@ -213,7 +213,9 @@ impl PasswordHasher {
         let params = self.inner.params.clone();
         let password = password.clone();
         let phc = self
-            .run_blocking(Work::Hash, move |memory| hash_blocking(&params, &password, memory))
+            .run_blocking(Work::Hash, move |memory| {
+                hash_blocking(&params, &password, memory)
+            })
             .await??;
         Ok(PasswordHash::new(phc))
     }
@@ -231,7 +233,7 @@ impl PasswordHasher {
         self.run_blocking(Work::Verify, move |memory| {
             verify_blocking(&password, &stored, configured, memory)
         })
-            .await
+        .await
     }
 
     /// Verifies against a dummy hash with the configured parameters and

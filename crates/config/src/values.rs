@@ -337,7 +337,9 @@ impl SettingValue for Option<Secret> {
         Ok((!text.trim().is_empty()).then(|| Secret::new(text.trim())))
     }
     fn show(&self) -> String {
-        self.as_ref().map(|_| "[REDACTED]".to_owned()).unwrap_or_default()
+        self.as_ref()
+            .map(|_| "[REDACTED]".to_owned())
+            .unwrap_or_default()
     }
 }
 

@@ -47,7 +47,12 @@ async fn metrics_move_with_traffic(db: TestDatabase) {
     );
     let before = s.get("/metrics");
     assert_eq!(before.status, 200, "{before:?}");
-    assert!(before.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(
+        before
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let before = before.body;
 
     assert_eq!(login(&s, "wrong-password-1").status, 401);
@@ -73,17 +78,28 @@ async fn metrics_move_with_traffic(db: TestDatabase) {
 
     let after = s.get("/metrics").body;
     let moved = |series: &str| sample(&after, series) - sample(&before, series);
-    assert_eq!(moved(r#"curatore_logins_total{outcome="success"}"#), 1.0, "{after}");
+    assert_eq!(
+        moved(r#"curatore_logins_total{outcome="success"}"#),
+        1.0,
+        "{after}"
+    );
     assert_eq!(moved(r#"curatore_logins_total{outcome="failure"}"#), 1.0);
-    assert!(moved(r#"curatore_audit_entries_total{status="success"}"#) >= 2.0, "{after}");
+    assert!(
+        moved(r#"curatore_audit_entries_total{status="success"}"#) >= 2.0,
+        "{after}"
+    );
     assert!(moved(r#"curatore_audit_entries_total{status="failure"}"#) >= 1.0);
     assert_eq!(
-        moved(r#"curatore_http_requests_total{method="PUT",route="/api/v1/api-keys/{id}",status="2xx"}"#),
+        moved(
+            r#"curatore_http_requests_total{method="PUT",route="/api/v1/api-keys/{id}",status="2xx"}"#
+        ),
         1.0,
         "{after}"
     );
     assert_eq!(
-        moved(r#"curatore_http_requests_total{method="POST",route="/api/v1/auth/login",status="4xx"}"#),
+        moved(
+            r#"curatore_http_requests_total{method="POST",route="/api/v1/auth/login",status="4xx"}"#
+        ),
         1.0
     );
     assert_eq!(
@@ -99,12 +115,20 @@ async fn metrics_move_with_traffic(db: TestDatabase) {
             r#"curatore_http_request_duration_seconds_count{method="POST",route="/api/v1/auth/login",status="2xx"}"#
         ) >= 1.0
     );
-    assert!(sample(&after, r#"curatore_password_hash_duration_seconds_count{operation="verify"}"#) >= 2.0);
+    assert!(
+        sample(
+            &after,
+            r#"curatore_password_hash_duration_seconds_count{operation="verify"}"#
+        ) >= 2.0
+    );
     assert!(!lines(&after, "curatore_password_hash_queue_depth").is_empty());
     assert!(sample(&after, "curatore_db_pool_max_connections") >= 1.0);
     assert!(!lines(&after, r#"curatore_db_pool_connections{state="in_use"}"#).is_empty());
     if db.url().starts_with("sqlite") {
-        assert!(sample(&after, "curatore_sqlite_write_gate_wait_seconds_count") >= 2.0, "{after}");
+        assert!(
+            sample(&after, "curatore_sqlite_write_gate_wait_seconds_count") >= 2.0,
+            "{after}"
+        );
     }
     let _ = s.stop();
 }
@@ -115,11 +139,18 @@ async fn metrics_token_guards_the_scrape(db: TestDatabase) {
     let refused = s.get("/metrics");
     assert_eq!(refused.status, 401, "{refused:?}");
     assert_eq!(refused.error_code(), "authentication_required");
-    let wrong = s.get_with("/metrics", &[("authorization", "Bearer scrape-token-7d1e0d")]);
+    let wrong = s.get_with(
+        "/metrics",
+        &[("authorization", "Bearer scrape-token-7d1e0d")],
+    );
     assert_eq!(wrong.status, 401);
     let ok = s.get_with("/metrics", &[("authorization", &format!("Bearer {token}"))]);
     assert_eq!(ok.status, 200, "{ok:?}");
-    assert!(ok.body.contains("curatore_http_requests_total"), "{}", ok.body);
+    assert!(
+        ok.body.contains("curatore_http_requests_total"),
+        "{}",
+        ok.body
+    );
     let _ = s.stop();
 }
 
@@ -167,14 +198,21 @@ async fn rate_limits_answer_429_with_headers_and_spare_probes(db: TestDatabase) 
     assert_eq!(anonymous.status, 401, "{anonymous:?}");
     assert_eq!(anonymous.header("x-ratelimit-limit"), Some("100"));
     let scraped = s.get("/metrics").body;
-    assert_eq!(sample(&scraped, r#"curatore_rate_limited_total{class="read"}"#), 1.0, "{scraped}");
+    assert_eq!(
+        sample(&scraped, r#"curatore_rate_limited_total{class="read"}"#),
+        1.0,
+        "{scraped}"
+    );
     let _ = s.stop();
 }
 
 async fn rate_limits_can_be_turned_off(db: TestDatabase) {
     let s = Server::start(
         &db.url(),
-        &[("RATE_LIMIT_ENABLED", "false"), ("RATE_LIMIT_IP_READS", "1")],
+        &[
+            ("RATE_LIMIT_ENABLED", "false"),
+            ("RATE_LIMIT_IP_READS", "1"),
+        ],
     );
     for _ in 0..3 {
         let r = s.get("/api/v1/organizations/me");

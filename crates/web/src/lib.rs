@@ -19,6 +19,7 @@
 //! `{"error": {"code": "...", "message": "..."}}`; every response carries
 //! `x-request-id`.
 
+mod alias;
 pub mod auth;
 mod body_deadline;
 pub mod client;
@@ -34,6 +35,7 @@ mod state;
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 mod testing;
 
+pub use alias::deprecated_alias;
 pub use auth::{
     Actor, AnyRole, AuthConfig, Caller, LoginLimits, Member, OrgAdmin, Principal,
     RegistrationLimits,
@@ -52,8 +54,8 @@ use actix_web::{App, web};
 
 /// Registers the state, the input limits and every route on `cfg`. Use this
 /// to mount the API inside another application; wrap that application in
-/// [`request_context`] and, inside it, [`rate_limit`] (both via
-/// `actix_web::middleware::from_fn`) and give it a JSON default service, as
+/// [`request_context`] and, inside it, [`deprecated_alias`] and
+/// [`rate_limit`] (all via `actix_web::middleware::from_fn`) and give it a JSON default service, as
 /// [`app`] does. Call it on the `App` itself, not
 /// inside a scope, so that [`request_context`] finds the body deadline.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -92,5 +94,6 @@ pub fn app(
         .configure(configure(state))
         .default_service(web::to(request::unknown_route))
         .wrap(actix_web::middleware::from_fn(rate_limit::rate_limit))
+        .wrap(actix_web::middleware::from_fn(alias::deprecated_alias))
         .wrap(actix_web::middleware::from_fn(request_context))
 }

@@ -44,10 +44,9 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new();
-            let builder = match builder.set_buckets_for_metric(
-                Matcher::Suffix("_seconds".to_owned()),
-                BUCKETS,
-            ) {
+            let builder = match builder
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), BUCKETS)
+            {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!("metrics histogram buckets rejected: {e}");
@@ -67,10 +66,23 @@ pub fn install() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route template and status class");
-    describe_histogram!(HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request");
-    describe_gauge!(DB_POOL_CONNECTIONS, "Pooled database connections, idle or in use");
-    describe_gauge!(DB_POOL_MAX, "The most connections the database pool may open");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template and status class"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request"
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Pooled database connections, idle or in use"
+    );
+    describe_gauge!(
+        DB_POOL_MAX,
+        "The most connections the database pool may open"
+    );
     describe_counter!(
         curatore_persistence::metrics::POOL_TIMEOUTS,
         "Requests for a database connection that timed out waiting"
@@ -113,7 +125,12 @@ fn describe() {
 
 /// Records one answered request. `route` is the matched route template
 /// (`/api/v1/api-keys/{key_id}`), never the raw path.
-pub(crate) fn record_request(method: &Method, route: Option<String>, status: StatusCode, took: Duration) {
+pub(crate) fn record_request(
+    method: &Method,
+    route: Option<String>,
+    status: StatusCode,
+    took: Duration,
+) {
     let class = match status.as_u16() {
         100..=199 => "1xx",
         200..=299 => "2xx",
@@ -123,7 +140,11 @@ pub(crate) fn record_request(method: &Method, route: Option<String>, status: Sta
     };
     let route = route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
     let method = method_label(method);
-    let labels = [("method", method.to_owned()), ("route", route), ("status", class.to_owned())];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", class.to_owned()),
+    ];
     metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
     metrics::histogram!(HTTP_DURATION, &labels).record(took.as_secs_f64());
 }

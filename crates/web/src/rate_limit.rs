@@ -213,10 +213,16 @@ pub async fn rate_limit(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let limiter = state.as_ref().and_then(|s| s.rate_limiter());
     let (Some(state), Some(limiter)) = (state.as_ref(), limiter) else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     if exempt(req.path()) {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let class = RouteClass::of(req.method(), req.path());
     let now = since_epoch();
@@ -236,13 +242,15 @@ pub async fn rate_limit(
         }
     }
     let Some(verdict) = verdict else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     if !verdict.allowed {
         metrics::counter!(REJECTED, "class" => class.label()).increment(1);
-        let mut res = actix_web::ResponseError::error_response(&ApiError::rate_limited(
-            verdict.reset,
-        ));
+        let mut res =
+            actix_web::ResponseError::error_response(&ApiError::rate_limited(verdict.reset));
         set_headers(res.headers_mut(), verdict);
         return Ok(req.into_response(res));
     }
@@ -319,10 +327,22 @@ mod tests {
 
     #[test]
     fn route_classes() {
-        assert_eq!(RouteClass::of(&Method::GET, "/api/v1/auth/me"), RouteClass::Read);
-        assert_eq!(RouteClass::of(&Method::POST, "/api/v1/auth/login"), RouteClass::Auth);
-        assert_eq!(RouteClass::of(&Method::POST, "/api/auth/refresh"), RouteClass::Auth);
-        assert_eq!(RouteClass::of(&Method::DELETE, "/api/v1/api-keys/x"), RouteClass::Write);
+        assert_eq!(
+            RouteClass::of(&Method::GET, "/api/v1/auth/me"),
+            RouteClass::Read
+        );
+        assert_eq!(
+            RouteClass::of(&Method::POST, "/api/v1/auth/login"),
+            RouteClass::Auth
+        );
+        assert_eq!(
+            RouteClass::of(&Method::POST, "/api/auth/refresh"),
+            RouteClass::Auth
+        );
+        assert_eq!(
+            RouteClass::of(&Method::DELETE, "/api/v1/api-keys/x"),
+            RouteClass::Write
+        );
         assert!(exempt("/api/v1/system/health/database"));
         assert!(exempt("/metrics"));
         assert!(!exempt("/api/v1/auth/me"));
