@@ -44,7 +44,7 @@ pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
 pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, TenantChanges};
 pub use limiter::{LoginLimits, RegistrationLimits};
 pub use organizations::OrganizationChanges;
-pub use page::Page;
+pub use page::{MAX_SKIP, Page};
 pub use seed::InitialAdmin;
 pub use services::{
     AuthConfig, Credentials, DefaultOrganization, Services, authentication_required,

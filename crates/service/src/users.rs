@@ -122,6 +122,7 @@ impl Services {
                 format!("limit must be between 1 and {MAX_USER_PAGE}"),
             ));
         }
+        crate::page::check_skip(query.skip)?;
         let role = query.role.as_deref().map(parse_role).transpose()?;
         let (items, total) = self
             .database()

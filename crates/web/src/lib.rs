@@ -27,6 +27,7 @@ mod dto;
 mod error;
 mod input;
 pub mod metrics;
+pub mod openapi;
 mod rate_limit;
 mod request;
 mod routes;
@@ -68,6 +69,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(input::query_config())
             .configure(routes::health::routes)
             .configure(metrics::routes)
+            .configure(openapi::routes)
             .configure(routes::organizations::routes)
             .configure(routes::users::routes)
             .configure(routes::auth::routes)
