@@ -8,7 +8,7 @@
 # Usage: scripts/schemathesis.sh [sqlite] [postgres]     (default: both)
 #
 # Environment (all optional):
-#   ST_EXAMPLES=25     examples per operation and phase
+#   ST_EXAMPLES=100    examples per operation and phase
 #   ST_SEED=<n>        replay a run (a random seed is printed otherwise)
 #   ST_PORT=18181      server port
 #   TEST_POSTGRES_URL  postgres://root@127.0.0.1:5432/test: where the
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 SCHEMATHESIS_VERSION=4.32.5
-EXAMPLES=${ST_EXAMPLES:-25}
+EXAMPLES=${ST_EXAMPLES:-100}
 SEED=${ST_SEED:-$(( (RANDOM << 15) | RANDOM ))}
 PORT=${ST_PORT:-18181}
 PG_URL=${TEST_POSTGRES_URL:-postgres://root@127.0.0.1:5432/test}
