@@ -73,13 +73,22 @@ print(f"{name}|{rps:,.0f}|{pct(50)}|{pct(99)}|{total - non2xx:,}|{non2xx:,}")
 PY
 }
 
-# NAME: auth/me flat out against the running server.
+# The server's CPU time so far, in clock ticks (user + system).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+
+# NAME: auth/me flat out against the running server; also the server's CPU
+# time per request (µs), which other load on the machine disturbs less than
+# the rate does.
 measure() {
-  local name=$1
+  local name=$1 before after total
   wrk -t2 -c"$CONNECTIONS" -d3s -H "Authorization: Bearer $ACCESS" "$BASE/api/v1/auth/me" >/dev/null
+  before=$(cpu_ticks)
   wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $ACCESS" \
     "$BASE/api/v1/auth/me" >"$WORK/$name.txt" 2>&1
-  parse "$name" "$WORK/$name.txt"
+  after=$(cpu_ticks)
+  total=$(grep -oE '^ *[0-9]+ requests in' "$WORK/$name.txt" | grep -oE '[0-9]+')
+  echo "$(parse "$name" "$WORK/$name.txt")|$(awk -v t=$((after - before)) -v n="$total" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
 }
 
 HUGE=1000000000
@@ -99,14 +108,14 @@ done
 start hold RATE_LIMIT_WINDOW_SECONDS=3600 RATE_LIMIT_USER_READS=1000 RATE_LIMIT_IP_READS=$HUGE
 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "Authorization: Bearer $ACCESS" \
   "$BASE/api/v1/auth/me" >"$WORK/hold.txt" 2>&1
-HOLD=$(parse "limit 1,000/h per user, flat out" "$WORK/hold.txt")
+HOLD="$(parse "limit 1,000/h per user, flat out" "$WORK/hold.txt")|"
 stop
 RESULTS+=("$HOLD")
 answered=$(echo "$HOLD" | cut -d'|' -f5 | tr -d ,)
 
 echo
-echo "| case | requests/s | p50 | p99 | 2xx | non-2xx |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| case | requests/s | p50 | p99 | 2xx | non-2xx | server CPU µs/request |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for r in "${RESULTS[@]}"; do echo "| ${r//|/ | } |"; done
 echo
 if [ "$answered" != 1000 ]; then

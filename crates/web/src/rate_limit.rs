@@ -25,7 +25,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use curatore_service::{Actor, RequestContext};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -134,13 +134,50 @@ const SWEEP_ABOVE: usize = 4_096;
 /// Shards of the count table, so requests on different cores rarely meet at one lock.
 const SHARDS: usize = 16;
 
-type Counts = HashMap<(Bucket, RouteClass), (u64, u32)>;
+/// A multiply-rotate hash (FxHash's idea): the keys are addresses and
+/// server-made ids, not text a client chooses, so speed beats SipHash's
+/// flooding resistance here.
+#[derive(Default, Clone, Copy)]
+struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Fast = BuildHasherDefault<FastHasher>;
+type Counts = HashMap<(Bucket, RouteClass), (u64, u32), Fast>;
 
 /// The counts of the current windows.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     limits: RateLimits,
-    hasher: RandomState,
+    hasher: Fast,
     shards: Vec<Mutex<Counts>>,
 }
 
@@ -151,8 +188,10 @@ impl RateLimiter {
                 window: limits.window.max(Duration::from_secs(1)),
                 ..limits
             },
-            hasher: RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: Fast::default(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
         }
     }
 
@@ -170,7 +209,8 @@ impl RateLimiter {
         let index = now.as_secs() / window;
         let reset = Duration::from_secs((index + 1) * window).saturating_sub(now);
         let key = (bucket, class);
-        let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
+        // The high bits: the map inside the shard uses the low ones.
+        let shard = &self.shards[(self.hasher.hash_one(key) >> 59) as usize % SHARDS];
         let mut counts = shard.lock().unwrap_or_else(|e| e.into_inner());
         if counts.len() > SWEEP_ABOVE {
             counts.retain(|_, (i, _)| *i == index);
@@ -234,8 +274,8 @@ pub async fn rate_limit(
     if config.enabled && has_credentials && verdict.is_none_or(|v| v.allowed) {
         // Resolved once here and kept on the request, so the handler's
         // extractor does not pay again; a failure is the handler's to report.
-        if let Ok(ctx) = auth::resolve(req.request()).await
-            && let Some(bucket) = principal_bucket(&ctx)
+        if let Ok(bucket) = auth::resolve_with(req.request(), principal_bucket).await
+            && let Some(bucket) = bucket
             && let Some(mine) = limiter.check(bucket, class, now)
         {
             verdict = Some(verdict.map_or(mine, |v| v.tighter(mine)));

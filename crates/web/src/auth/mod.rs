@@ -67,8 +67,17 @@ pub(crate) fn client_of(req: &HttpRequest, state: &AppState) -> Client {
 
 /// Resolves the caller of `req` (once per request; later extractors reuse it).
 pub(crate) async fn resolve(req: &HttpRequest) -> Result<RequestContext, ApiError> {
+    resolve_with(req, RequestContext::clone).await
+}
+
+/// Resolves the caller of `req` (once per request, kept on the request) and
+/// answers what `read` takes from it, without cloning the whole context.
+pub(crate) async fn resolve_with<T>(
+    req: &HttpRequest,
+    read: impl FnOnce(&RequestContext) -> T,
+) -> Result<T, ApiError> {
     if let Some(ctx) = req.extensions().get::<RequestContext>() {
-        return Ok(ctx.clone());
+        return Ok(read(ctx));
     }
     let state = state_of(req)?;
     let services = state.services();
@@ -78,8 +87,9 @@ pub(crate) async fn resolve(req: &HttpRequest) -> Result<RequestContext, ApiErro
         principal,
         client: client_of(req, &state),
     };
-    req.extensions_mut().insert(ctx.clone());
-    Ok(ctx)
+    let answer = read(&ctx);
+    req.extensions_mut().insert(ctx);
+    Ok(answer)
 }
 
 /// Like [`resolve`], but `None` when authentication is enabled and no
