@@ -13,7 +13,7 @@
 #      for the same duration; exactly 1,000 requests may be answered 2xx, the
 #      rest 429.
 # Environment: BENCH_DURATION (10s), BENCH_PORT (18095), BENCH_SKIP_BUILD=1,
-# BENCH_CONNECTIONS (32). Needs wrk (installed by scripts/bench.sh), curl, python3.
+# BENCH_CONNECTIONS (32), BENCH_ROUNDS (2). Needs wrk (installed by scripts/bench.sh), curl, python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -95,7 +95,7 @@ HUGE=1000000000
 ON=(RATE_LIMIT_ENABLED=true RATE_LIMIT_WINDOW_SECONDS=3600
   RATE_LIMIT_IP_READS=$HUGE RATE_LIMIT_USER_READS=$HUGE)
 RESULTS=()
-for round in 1 2; do
+for round in $(seq 1 "${BENCH_ROUNDS:-2}"); do
   start off RATE_LIMIT_ENABLED=false
   RESULTS+=("$(measure "limits off, run $round")")
   stop
