@@ -80,7 +80,10 @@ struct ListQuery {
     #[serde(default)]
     all: bool,
     is_active: Option<bool>,
+    /// Items to skip (default 0).
     skip: Option<u64>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 

@@ -119,7 +119,10 @@ async fn create(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Items to skip (default 0).
     skip: Option<u64>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 

@@ -36,8 +36,12 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     is_active: Option<bool>,
+    #[param(value_type = Option<crate::openapi::RoleName>)]
     role: Option<String>,
+    /// Items to skip (default 0).
     skip: Option<u64>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
