@@ -55,3 +55,11 @@ config:
 # Load benchmark of /api/v1/system/health/database (see docs/benchmarks.md).
 bench *ARGS:
     scripts/bench.sh {{ARGS}}
+
+# Rewrite docs/openapi.json from the code (after an intended API change).
+openapi:
+    UPDATE_OPENAPI=1 cargo test -p curatore-web --lib openapi::tests::the_served_document_matches_the_committed_snapshot
+
+# Schemathesis against the real server on SQLite and PostgreSQL (see docs/openapi.md).
+fuzz *ARGS:
+    scripts/schemathesis.sh {{ARGS}}

@@ -213,7 +213,9 @@ impl PasswordHasher {
         let params = self.inner.params.clone();
         let password = password.clone();
         let phc = self
-            .run_blocking(move |memory| hash_blocking(&params, &password, memory))
+            .run_blocking(Work::Hash, move |memory| {
+                hash_blocking(&params, &password, memory)
+            })
             .await??;
         Ok(PasswordHash::new(phc))
     }
@@ -228,8 +230,10 @@ impl PasswordHasher {
         let configured = self.inner.settings;
         let password = password.clone();
         let stored = hash.as_str().to_owned();
-        self.run_blocking(move |memory| verify_blocking(&password, &stored, configured, memory))
-            .await
+        self.run_blocking(Work::Verify, move |memory| {
+            verify_blocking(&password, &stored, configured, memory)
+        })
+        .await
     }
 
     /// Verifies against a dummy hash with the configured parameters and
@@ -260,7 +264,7 @@ impl PasswordHasher {
                 let random = random_password(32);
                 let params = self.inner.params.clone();
                 let phc = self
-                    .run_blocking(move |memory| {
+                    .run_blocking(Work::Hash, move |memory| {
                         let phc = hash_blocking(&params, &random, memory);
                         // Usually the process's first large allocation: the
                         // allocator maps it separately and returns it when
@@ -277,20 +281,32 @@ impl PasswordHasher {
 
     /// Runs `work` on a hashing thread once admitted; answers
     /// [`AuthError::Busy`] at once when admission is full.
-    async fn run_blocking<T, F>(&self, work: F) -> Result<T, AuthError>
+    async fn run_blocking<T, F>(&self, kind: Work, work: F) -> Result<T, AuthError>
     where
         F: FnOnce(&mut Vec<Block>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let admitted = Arc::clone(&self.inner.admission)
-            .try_acquire_owned()
-            .map_err(|_| AuthError::Busy)?;
+        let admitted = match Arc::clone(&self.inner.admission).try_acquire_owned() {
+            Ok(admitted) => admitted,
+            Err(_) => {
+                metrics::counter!(metric::REFUSED).increment(1);
+                return Err(AuthError::Busy);
+            }
+        };
+        let admission = Arc::clone(&self.inner.admission);
+        let capacity = self.inner.cores + self.inner.queue_bound;
+        let depth = move || capacity.saturating_sub(admission.available_permits()) as f64;
+        metrics::gauge!(metric::QUEUE_DEPTH).set(depth());
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |memory| {
             // Held until the work is done, even if the caller stops waiting,
             // so admission always matches the work actually queued.
+            let started = std::time::Instant::now();
             let result = work(memory);
+            metrics::histogram!(metric::DURATION, "operation" => kind.label())
+                .record(started.elapsed().as_secs_f64());
             drop(admitted);
+            metrics::gauge!(metric::QUEUE_DEPTH).set(depth());
             let _ = reply.send(result);
         });
         self.inner
@@ -303,6 +319,32 @@ impl PasswordHasher {
             .await
             .map_err(|_| AuthError::Internal("hashing task failed".into()))
     }
+}
+
+/// What a hashing thread is asked to do, for the latency metric.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    Hash,
+    Verify,
+}
+
+impl Work {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Hash => "hash",
+            Self::Verify => "verify",
+        }
+    }
+}
+
+/// Names of the metrics recorded here (see `docs/metrics.md`).
+pub mod metric {
+    /// Gauge: password hashes and checks running or waiting for a thread.
+    pub const QUEUE_DEPTH: &str = "curatore_password_hash_queue_depth";
+    /// Histogram, seconds, by `operation` (`hash`, `verify`): time on a hashing thread.
+    pub const DURATION: &str = "curatore_password_hash_duration_seconds";
+    /// Counter: hashes and checks refused because the queue was full (503 `server_busy`).
+    pub const REFUSED: &str = "curatore_password_hash_refused_total";
 }
 
 /// Grows the worker's memory to what `params` needs (never shrinks: the

@@ -415,7 +415,7 @@ impl Resolver {
 
     /// Rules that span a type's range: values that parse but cannot work.
     fn check_rules(&self, s: &Settings) -> Result<(), ConfigError> {
-        let at_least_one: [(&'static str, u64); 8] = [
+        let at_least_one: [(&'static str, u64); 9] = [
             ("DB_POOL_SIZE", s.db_pool().0.into()),
             ("ARGON2_ITERATIONS", s.argon2_iterations.into()),
             ("ARGON2_PARALLELISM", s.argon2_parallelism.into()),
@@ -436,6 +436,7 @@ impl Resolver {
                 "REGISTRATION_LIMIT_WINDOW_SECONDS",
                 s.registration_limit_window_seconds,
             ),
+            ("RATE_LIMIT_WINDOW_SECONDS", s.rate_limit_window_seconds),
         ];
         for (variable, value) in at_least_one {
             if value == 0 {
@@ -452,6 +453,13 @@ impl Resolver {
             return Err(self.invalid(
                 "REFRESH_TOKEN_REUSE_INTERVAL_SECONDS",
                 "must be at most 60 (0 disables the grace)".to_owned(),
+            ));
+        }
+        // A day is the longest window whose counts a restart can afford to lose.
+        if s.rate_limit_window_seconds > 86_400 {
+            return Err(self.invalid(
+                "RATE_LIMIT_WINDOW_SECONDS",
+                "must be at most 86400 (a day)".to_owned(),
             ));
         }
         // argon2 refuses less than 8 KiB per lane; say so now rather than at the first login.

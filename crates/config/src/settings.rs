@@ -217,6 +217,30 @@ settings! {
     /// (unset: kept forever). `curatore-server audit purge` does the same on demand.
     audit_retention_days: Option<u32> = None, env "AUDIT_RETENTION_DAYS";
 
+    // --- Rate limits (0: no limit) ---
+    /// Apply the request rate limits below; off, no request is counted.
+    rate_limit_enabled: bool = true, env "RATE_LIMIT_ENABLED";
+    /// Length of a rate-limit window in seconds (counts restart at each multiple of it).
+    rate_limit_window_seconds: u64 = 60, env "RATE_LIMIT_WINDOW_SECONDS";
+    /// Requests per window from one client address to `POST /auth/…` (login, refresh, register).
+    rate_limit_ip_auth: u32 = 300, env "RATE_LIMIT_IP_AUTH";
+    /// Reads (`GET`, `HEAD`) per window from one client address.
+    rate_limit_ip_reads: u32 = 6000, env "RATE_LIMIT_IP_READS";
+    /// Writes per window from one client address.
+    rate_limit_ip_writes: u32 = 1200, env "RATE_LIMIT_IP_WRITES";
+    /// Reads per window by one signed-in user.
+    rate_limit_user_reads: u32 = 3000, env "RATE_LIMIT_USER_READS";
+    /// Writes per window by one signed-in user.
+    rate_limit_user_writes: u32 = 600, env "RATE_LIMIT_USER_WRITES";
+    /// Reads per window by one API key.
+    rate_limit_api_key_reads: u32 = 6000, env "RATE_LIMIT_API_KEY_READS";
+    /// Writes per window by one API key.
+    rate_limit_api_key_writes: u32 = 1200, env "RATE_LIMIT_API_KEY_WRITES";
+
+    // --- Metrics ---
+    /// When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: Option<Secret> = None, env "METRICS_TOKEN";
+
     // --- Multi-Tenancy ---
     /// Require authentication; off keeps the single-tenant behaviour of old deployments.
     enable_auth: bool = false, env "ENABLE_AUTH";

@@ -103,6 +103,8 @@ pub(crate) struct Inner {
     pub(crate) conn: DatabaseConnection,
     pub(crate) url: DatabaseUrl,
     write_gate: Option<Arc<Mutex<()>>>,
+    /// The sqlx pool under `conn`, kept for its statistics.
+    pool: Pool,
     pub(crate) health: HealthCache,
     outage: Outage,
 }
@@ -143,7 +145,7 @@ impl Database {
     /// # Errors
     /// [`PersistenceError::Unavailable`] when no connection can be made.
     pub async fn connect(options: &DatabaseOptions) -> Result<Self> {
-        let (conn, write_gate) = match &options.url {
+        let (conn, write_gate, pool) = match &options.url {
             DatabaseUrl::Sqlite { path } => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).map_err(|e| {
@@ -178,8 +180,9 @@ impl Database {
                     .await
                     .map_err(PersistenceError::from_connect)?;
                 (
-                    SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+                    SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
                     Some(Arc::new(Mutex::new(()))),
+                    Pool::Sqlite(pool),
                 )
             }
             DatabaseUrl::Postgres { url, .. } => {
@@ -213,7 +216,11 @@ impl Database {
                         .await
                         .map_err(PersistenceError::from_connect)?,
                 );
-                (SqlxPostgresConnector::from_sqlx_postgres_pool(pool), None)
+                (
+                    SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
+                    None,
+                    Pool::Postgres(pool),
+                )
             }
         };
         Ok(Self {
@@ -221,6 +228,7 @@ impl Database {
                 conn,
                 url: options.url.clone(),
                 write_gate,
+                pool,
                 health: HealthCache::new(options.health_cache_ttl),
                 outage: Outage::default(),
             }),
@@ -307,9 +315,25 @@ impl Database {
     }
 
     pub(crate) async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
-        match &self.inner.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
+        let gate = self.inner.write_gate.as_ref()?;
+        let asked = std::time::Instant::now();
+        let turn = gate.clone().lock_owned().await;
+        metrics::histogram!(crate::metrics::WRITE_GATE_WAIT).record(asked.elapsed().as_secs_f64());
+        Some(turn)
+    }
+
+    /// How many connections the pool holds now, how many of them are idle,
+    /// and how many it may open.
+    pub fn pool_status(&self) -> PoolStatus {
+        let (size, idle, max) = match &self.inner.pool {
+            Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
+        PoolStatus {
+            open: size,
+            in_use: size - idle,
+            max,
         }
     }
 
@@ -399,6 +423,24 @@ impl std::fmt::Debug for InstanceLock {
             .field("held", &self.tx.is_some())
             .finish()
     }
+}
+
+/// The sqlx pool behind the SeaORM connection.
+#[derive(Clone)]
+enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// A snapshot of the connection pool ([`Database::pool_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open (idle or in use).
+    pub open: u32,
+    /// Connections lent out to a query or transaction.
+    pub in_use: u32,
+    /// The most the pool may open.
+    pub max: u32,
 }
 
 /// A write transaction. Dropping it without [`Transaction::commit`] rolls it back.

@@ -113,6 +113,7 @@ fn classify(err: &sqlx::Error) -> Class {
         sqlx::Error::Tls(_) => Class::Unavailable("the database connection's TLS failed".into()),
         sqlx::Error::Protocol(_) => Class::Unavailable("the database connection broke".into()),
         sqlx::Error::PoolTimedOut => {
+            metrics::counter!(crate::metrics::POOL_TIMEOUTS).increment(1);
             Class::Unavailable("timed out waiting for a database connection".into())
         }
         sqlx::Error::PoolClosed => Class::Unavailable("the connection pool is closed".into()),

@@ -39,11 +39,12 @@ pub mod entities;
 mod error;
 mod health;
 mod instances;
+pub mod metrics;
 mod repositories;
 mod seed;
 
 pub use access::{AccessSnapshot, ApiKeySnapshot};
-pub use database::{Database, DatabaseOptions, InstanceLock, Transaction};
+pub use database::{Database, DatabaseOptions, InstanceLock, PoolStatus, Transaction};
 pub use error::{PersistenceError, Result};
 pub use health::{DatabaseHealth, DatabaseStats, HEALTH_TIMEOUT, HealthStatus, RowCount, TABLES};
 pub use instances::{

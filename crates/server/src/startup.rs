@@ -14,7 +14,7 @@ use curatore_service::{
     AuthConfig, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits, RegistrationLimits,
     Services,
 };
-use curatore_web::{AppState, CorsPolicy};
+use curatore_web::{AppState, ClassLimits, CorsPolicy, RateLimits};
 use std::time::{Duration, Instant};
 
 /// The placeholder admin password of the seed; never used when auth is on.
@@ -61,7 +61,13 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
         .with_health_details(match settings.health_details {
             HealthDetails::Public => curatore_web::HealthDetails::Public,
             HealthDetails::Authenticated => curatore_web::HealthDetails::Authenticated,
-        });
+        })
+        .with_metrics_token(settings.metrics_token.clone());
+    let state = match rate_limits(&settings) {
+        Some(limits) => state.with_rate_limits(limits),
+        None => state,
+    };
+    curatore_web::metrics::install();
     let app_state = state.clone();
     let connections = crate::connections::prepare(settings.db_max_connections());
     tracing::info!(
@@ -110,6 +116,29 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
     served.map_err(|e| Failure::Runtime(format!("the HTTP server failed: {e}")))?;
     tracing::info!("Shutdown complete");
     Ok(())
+}
+
+/// The request rate limits, unless `RATE_LIMIT_ENABLED` is off.
+fn rate_limits(settings: &Settings) -> Option<RateLimits> {
+    settings.rate_limit_enabled.then(|| RateLimits {
+        window: Duration::from_secs(settings.rate_limit_window_seconds),
+        per_ip: ClassLimits {
+            auth: settings.rate_limit_ip_auth,
+            read: settings.rate_limit_ip_reads,
+            write: settings.rate_limit_ip_writes,
+        },
+        per_user: ClassLimits {
+            // A signed-in user's POSTs to /auth/… (logout, refresh) count as writes.
+            auth: settings.rate_limit_user_writes,
+            read: settings.rate_limit_user_reads,
+            write: settings.rate_limit_user_writes,
+        },
+        per_api_key: ClassLimits {
+            auth: settings.rate_limit_api_key_writes,
+            read: settings.rate_limit_api_key_reads,
+            write: settings.rate_limit_api_key_writes,
+        },
+    })
 }
 
 /// Maps the settings onto the web layer's authentication configuration.

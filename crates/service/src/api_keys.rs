@@ -188,6 +188,7 @@ impl Services {
         }
         let user = ctx.principal.user_id();
         let all = user.is_none() || (query.everyone && ctx.principal.role() == Role::OrgAdmin);
+        crate::page::check_skip(query.skip)?;
         let mut keys = self
             .database()
             .tenant(ctx.organization_id())

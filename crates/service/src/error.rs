@@ -114,6 +114,8 @@ error_codes! {
     TooManyAttempts = "too_many_attempts", 429;
     /// 500: a stored secret cannot be decrypted with the configured keys (or none is configured).
     SecretDecryptionFailed = "secret_decryption_failed", 500;
+    /// 429: too many requests in the rate-limit window; see `Retry-After` and `X-RateLimit-*`.
+    RateLimited = "rate_limited", 429;
     /// 500: our failure; the detail is in the log.
     InternalError = "internal_error", 500;
     /// 503: the database cannot be reached or written; see `Retry-After`.
@@ -161,6 +163,16 @@ impl ServiceError {
         Self {
             code: ErrorCode::TooManyAttempts,
             message: format!("too many {what}; try again in {secs} s"),
+            retry_after: Some(Duration::from_secs(secs)),
+        }
+    }
+
+    /// 429 `rate_limited`, retry after `wait` (at least a second).
+    pub fn rate_limited(wait: Duration) -> Self {
+        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        Self {
+            code: ErrorCode::RateLimited,
+            message: format!("too many requests; try again in {secs} s"),
             retry_after: Some(Duration::from_secs(secs)),
         }
     }

@@ -175,6 +175,7 @@ impl Services {
                 format!("limit must be between 1 and {MAX_ORGANIZATION_PAGE}"),
             ));
         }
+        crate::page::check_skip(skip)?;
         let organizations = self.database().system().organizations();
         Ok(Page {
             items: organizations.list(limit, skip).await?,

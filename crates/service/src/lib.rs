@@ -27,6 +27,7 @@ mod context;
 mod error;
 mod instance;
 mod limiter;
+pub mod metrics;
 mod organizations;
 mod page;
 mod refusals;
@@ -54,7 +55,7 @@ pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
 pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, TenantChanges};
 pub use limiter::{LoginLimits, RegistrationLimits};
 pub use organizations::OrganizationChanges;
-pub use page::Page;
+pub use page::{MAX_SKIP, Page};
 pub use seed::InitialAdmin;
 pub use services::{
     AuthConfig, Credentials, DefaultOrganization, Services, authentication_required,

@@ -60,3 +60,17 @@ pub(crate) mod cursor {
         (id.get_version_num() == 7).then_some((at, id))
     }
 }
+
+/// The largest `skip` a list accepts: databases count offsets in signed 64 bits.
+pub const MAX_SKIP: u64 = i64::MAX as u64;
+
+/// 400 `invalid_query_parameter` for a `skip` beyond [`MAX_SKIP`].
+pub(crate) fn check_skip(skip: u64) -> crate::Result<()> {
+    if skip > MAX_SKIP {
+        return Err(crate::ServiceError::new(
+            crate::ErrorCode::InvalidQueryParameter,
+            format!("skip must be at most {MAX_SKIP}"),
+        ));
+    }
+    Ok(())
+}

@@ -105,6 +105,18 @@ impl Services {
     /// 401 `invalid_credentials`; 429 `too_many_attempts`; 400 for a login
     /// holding control characters; 503 when the database or hasher cannot serve.
     pub async fn login(&self, client: &Client, login: &str, password: &Secret) -> Result<Session> {
+        let session = self.log_in(client, login, password).await;
+        let outcome = match &session {
+            Ok(_) => "success",
+            Err(e) if e.code() == ErrorCode::InvalidCredentials => "failure",
+            Err(e) if e.code() == ErrorCode::TooManyAttempts => "locked_out",
+            Err(_) => "error",
+        };
+        metrics::counter!(crate::metrics::LOGINS, "outcome" => outcome).increment(1);
+        session
+    }
+
+    async fn log_in(&self, client: &Client, login: &str, password: &Secret) -> Result<Session> {
         let CheckedLogin {
             user,
             check,
@@ -324,6 +336,7 @@ impl Services {
             RotateOutcome::Rotated { current, .. } => (current, false),
             RotateOutcome::WithinGrace { current, .. } => (current, true),
             RotateOutcome::Reused { family_id, user_id } => {
+                metrics::counter!(crate::metrics::REFRESH_REUSE).increment(1);
                 // A rotated token came back: stolen or replayed. End the whole
                 // family, so neither the thief nor the victim can go on.
                 let revoked = system.refresh_tokens().revoke_family(family_id).await?;

@@ -173,6 +173,7 @@ impl Services {
                 format!("limit must be between 1 and {MAX_USER_PAGE}"),
             ));
         }
+        crate::page::check_skip(query.skip)?;
         let role = query.role.as_deref().map(parse_role).transpose()?;
         let users = self.database().tenant(ctx.organization_id()).users();
         let Some(raw) = query.cursor else {

@@ -9,13 +9,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// An organization as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct OrganizationBody {
     id: Uuid,
     name: String,
     display_name: String,
     slug: String,
     is_active: bool,
+    #[schema(value_type = Object)]
     settings: Value,
     created_by: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -39,16 +40,18 @@ impl From<&Organization> for OrganizationBody {
 }
 
 /// A user as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct UserBody {
     id: Uuid,
     organization_id: Uuid,
     email: String,
     username: String,
     full_name: Option<String>,
+    #[schema(value_type = crate::openapi::RoleName)]
     role: &'static str,
     is_active: bool,
     is_verified: bool,
+    #[schema(value_type = Object)]
     settings: Value,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -93,7 +96,7 @@ impl From<&User> for UiUserBody {
 }
 
 /// An API key as the API shows it: never the key or its hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ApiKeyBody {
     id: Uuid,
     organization_id: Uuid,
@@ -128,7 +131,7 @@ impl From<&ApiKey> for ApiKeyBody {
 
 /// One page of the audit trail: `limit` as asked, and `next_cursor` to pass
 /// back as `cursor` (null on the last page).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditLogPageBody {
     items: Vec<AuditLogBody>,
     limit: u64,
@@ -146,7 +149,7 @@ impl From<AuditLogPage> for AuditLogPageBody {
 }
 
 /// An audit entry as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditLogBody {
     id: Uuid,
     organization_id: Option<Uuid>,
@@ -157,6 +160,7 @@ pub(crate) struct AuditLogBody {
     details: Option<Value>,
     ip_address: Option<String>,
     user_agent: Option<String>,
+    #[schema(value_type = String, examples("success", "failure"))]
     status: &'static str,
     error_message: Option<String>,
     created_at: DateTime<Utc>,

@@ -44,6 +44,11 @@ impl ApiError {
         Self(ServiceError::too_many_attempts(wait, what))
     }
 
+    /// 429 `rate_limited` with `Retry-After` (whole seconds, at least 1).
+    pub fn rate_limited(wait: Duration) -> Self {
+        Self(ServiceError::rate_limited(wait))
+    }
+
     /// 400 `validation_failed`.
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ValidationFailed, message)

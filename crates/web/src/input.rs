@@ -58,6 +58,81 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
     }
 }
 
+/// An optional JSON body: `None` when the body is empty; otherwise as
+/// [`Json`] (an `Option<web::Json<T>>` extractor would take a bad body for
+/// no body).
+pub(crate) fn optional_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Option<T>, ApiError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    parse_json(req, body).map(Some)
+}
+
+/// `application/json` (or `…+json`), a JSON object, and `T`'s shape.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    let is_json = actix_web::HttpMessage::mime_type(req)
+        .ok()
+        .flatten()
+        .is_some_and(|m| {
+            m.subtype() == actix_web::mime::JSON || m.suffix() == Some(actix_web::mime::JSON)
+        });
+    if !is_json {
+        return Err(json_error(&JsonPayloadError::ContentType));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| json_error(&JsonPayloadError::Deserialize(e)))?;
+    // serde reads a struct from an array too (`[null, null]`); bodies are objects.
+    if !value.is_object() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "the request body is not valid: expected a JSON object",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("the request body is not valid: {e}"),
+        )
+    })
+}
+
+/// A JSON request body, like `web::Json` with our errors, that must also be
+/// a JSON object. Handlers take `Json<T>` and use `.into_inner()` or deref.
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<T> Json<T> {
+    pub(crate) fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let bytes = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let body = bytes.await?;
+            Ok(Json(parse_json(&req, &body)?))
+        })
+    }
+}
+
 fn path_error(err: &PathError) -> ApiError {
     let PathError::Deserialize(e) = err else {
         return ApiError::new(

@@ -21,6 +21,7 @@
 //! `x-request-id`, and every response to an allowed browser origin the CORS
 //! headers ([`CorsPolicy`]).
 
+mod alias;
 pub mod auth;
 mod body_deadline;
 pub mod client;
@@ -28,6 +29,9 @@ mod cors;
 mod dto;
 mod error;
 mod input;
+pub mod metrics;
+pub mod openapi;
+mod rate_limit;
 mod request;
 mod routes;
 mod state;
@@ -35,6 +39,7 @@ mod state;
 #[allow(clippy::unwrap_used, clippy::expect_used, reason = "test helpers")]
 mod testing;
 
+pub use alias::deprecated_alias;
 pub use auth::{
     Actor, AnyRole, AuthConfig, Caller, LoginLimits, Member, OrgAdmin, Principal,
     RegistrationLimits,
@@ -43,6 +48,7 @@ pub use cors::CorsPolicy;
 pub use curatore_service::{DefaultOrganization, RequestContext, Services};
 pub use error::ApiError;
 pub use input::BODY_LIMIT_BYTES;
+pub use rate_limit::{ClassLimits, RateLimits, rate_limit};
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};
 pub use routes::health::VERSION;
 pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, HealthDetails};
@@ -53,8 +59,9 @@ use actix_web::{App, web};
 
 /// Registers the state, the input limits and every route on `cfg`. Use this
 /// to mount the API inside another application; wrap that application in
-/// [`request_context`] (via `actix_web::middleware::from_fn`) and give it
-/// a JSON default service, as [`app`] does. Call it on the `App` itself, not
+/// [`request_context`] and, inside it, [`deprecated_alias`] and
+/// [`rate_limit`] (all via `actix_web::middleware::from_fn`) and give it a JSON default service, as
+/// [`app`] does. Call it on the `App` itself, not
 /// inside a scope, so that [`request_context`] finds the body deadline.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
@@ -65,6 +72,8 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(input::path_config())
             .app_data(input::query_config())
             .configure(routes::health::routes)
+            .configure(metrics::routes)
+            .configure(openapi::routes)
             .configure(routes::organizations::routes)
             .configure(routes::users::routes)
             .configure(routes::ui_users::routes)
@@ -96,6 +105,10 @@ pub fn app(
     App::new()
         .configure(configure(state))
         .default_service(web::to(request::unknown_route))
+        // Innermost first: the rate limit's 429s pass through CORS, so a
+        // browser can read them.
+        .wrap(actix_web::middleware::from_fn(rate_limit::rate_limit))
         .wrap(cors)
+        .wrap(actix_web::middleware::from_fn(alias::deprecated_alias))
         .wrap(actix_web::middleware::from_fn(request_context))
 }

@@ -91,8 +91,15 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    let took = started.elapsed();
+    crate::metrics::record_request(
+        res.request().method(),
+        res.request().match_pattern(),
+        res.status(),
+        took,
+    );
     let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_ms = took.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, elapsed_ms, "request failed");

@@ -1,4 +1,6 @@
 use crate::cors::CorsPolicy;
+use crate::rate_limit::{RateLimiter, RateLimits};
+use curatore_domain::Secret;
 use curatore_persistence::Database;
 use curatore_service::{AuthConfig, DefaultOrganization, Services};
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub struct AppState {
     request_timeout: Duration,
     health_details: HealthDetails,
     cors: CorsPolicy,
+    metrics_token: Option<Secret>,
+    rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl AppState {
@@ -47,6 +51,8 @@ impl AppState {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             health_details: HealthDetails::default(),
             cors: CorsPolicy::default(),
+            metrics_token: None,
+            rate_limiter: None,
         }
     }
 
@@ -93,6 +99,31 @@ impl AppState {
         &self.cors
     }
 
+    /// Requires `Authorization: Bearer <token>` to read `GET /metrics`
+    /// (readable by anyone unless set).
+    #[must_use]
+    pub fn with_metrics_token(mut self, token: Option<Secret>) -> Self {
+        self.metrics_token = token.filter(|t| !t.expose().is_empty());
+        self
+    }
+
+    /// The token `GET /metrics` requires, if any.
+    pub(crate) fn metrics_token(&self) -> Option<&Secret> {
+        self.metrics_token.as_ref()
+    }
+
+    /// Limits request rates per client address and per principal (no limits
+    /// unless set). Clones share the counts.
+    #[must_use]
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limiter = Some(Arc::new(RateLimiter::new(limits)));
+        self
+    }
+
+    pub(crate) fn rate_limiter(&self) -> Option<&RateLimiter> {
+        self.rate_limiter.as_deref()
+    }
+
     /// The use cases.
     pub fn services(&self) -> &Services {
         &self.services
@@ -123,6 +154,8 @@ impl std::fmt::Debug for AppState {
             .field("request_timeout", &self.request_timeout)
             .field("health_details", &self.health_details)
             .field("cors", &self.cors)
+            .field("metrics_token", &self.metrics_token.is_some())
+            .field("rate_limits", &self.rate_limiter.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -121,7 +121,10 @@ async fn insert(h: Handle<'_>, new: NewAuditLogEntry) -> Result<AuditLogEntry> {
         error_message: Set(new.error_message),
         created_at: Set(now()),
     };
-    write!(h, |c| model.insert(c).await?.try_into())
+    let status = new.status.as_str();
+    let entry = write!(h, |c| model.insert(c).await?.try_into())?;
+    metrics::counter!(crate::metrics::AUDIT_ENTRIES, "status" => status).increment(1);
+    Ok(entry)
 }
 
 impl TenantAuditLogs<'_> {

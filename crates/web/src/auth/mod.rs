@@ -76,8 +76,19 @@ pub(crate) async fn resolve(req: &HttpRequest) -> Result<RequestContext, ApiErro
 /// Like [`resolve`], but lets through a caller who must change a temporary
 /// password: for change-password and logout only.
 pub(crate) async fn resolve_pending(req: &HttpRequest) -> Result<RequestContext, ApiError> {
+    resolve_with(req, RequestContext::clone).await
+}
+
+/// Resolves the caller of `req` (once per request, kept on the request) and
+/// answers what `read` takes from it, without cloning the whole context. A
+/// caller with a pending password change is not refused here: callers that
+/// act for them use [`resolve`].
+pub(crate) async fn resolve_with<T>(
+    req: &HttpRequest,
+    read: impl FnOnce(&RequestContext) -> T,
+) -> Result<T, ApiError> {
     if let Some(ctx) = req.extensions().get::<RequestContext>() {
-        return Ok(ctx.clone());
+        return Ok(read(ctx));
     }
     let state = state_of(req)?;
     let services = state.services();
@@ -87,8 +98,9 @@ pub(crate) async fn resolve_pending(req: &HttpRequest) -> Result<RequestContext,
         principal,
         client: client_of(req, &state),
     };
-    req.extensions_mut().insert(ctx.clone());
-    Ok(ctx)
+    let answer = read(&ctx);
+    req.extensions_mut().insert(ctx);
+    Ok(answer)
 }
 
 /// Like [`resolve`], but `None` when authentication is enabled and no

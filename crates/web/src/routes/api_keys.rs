@@ -3,6 +3,7 @@
 use crate::auth::Caller;
 use crate::dto::ApiKeyBody;
 use crate::error::ApiError;
+use crate::input::Json;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -20,7 +21,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     name: String,
@@ -31,7 +32,7 @@ struct CreateRequest {
     scopes: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CreatedKeyBody {
     #[serde(flatten)]
     record: ApiKeyBody,
@@ -41,10 +42,13 @@ struct CreatedKeyBody {
     key: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys",
+    request_body = CreateRequest,
+    responses((status = 201, description = "The key; `api_key` (and its alias `key`) is shown this once", body = CreatedKeyBody)))]
 async fn create(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<CreateRequest>,
+    body: Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let CreateRequest {
         name,
@@ -68,26 +72,32 @@ async fn create(
         }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Admins: every key of the organization, not only their own.
     #[serde(default)]
     all: bool,
     is_active: Option<bool>,
+    /// Items to skip (default 0).
     skip: Option<u64>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
 /// The list as today's clients (`items`) and the original's (`keys`,
 /// `total`) read it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct KeyList {
     items: Vec<ApiKeyBody>,
     keys: Vec<ApiKeyBody>,
     total: u64,
 }
 
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(ListQuery),
+    responses((status = 200, description = "The caller's keys (with `all=true`, an org_admin sees every key of the organization)", body = KeyList)))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -109,17 +119,21 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RenameRequest {
     name: String,
 }
 
+#[utoipa::path(put, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    request_body = RenameRequest,
+    responses((status = 200, description = "The renamed key", body = ApiKeyBody)))]
 async fn rename(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
     id: web::Path<Uuid>,
-    body: web::Json<RenameRequest>,
+    body: Json<RenameRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ApiKeyId::from_uuid(*id);
     let renamed = state
@@ -129,6 +143,9 @@ async fn rename(
     Ok(HttpResponse::Ok().json(ApiKeyBody::from(&renamed)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    responses((status = 204, description = "Revoked")))]
 async fn revoke(
     state: web::Data<AppState>,
     Caller(ctx): Caller,

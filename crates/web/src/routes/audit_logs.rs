@@ -11,6 +11,43 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/audit-logs").get(list));
 }
 
+/// The filters of the list and the export, as documented (the handlers read
+/// the pairs themselves, see [`audit_query`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "describes the query string")]
+pub(crate) struct AuditFilters {
+    /// Actions to include (repeat the parameter, or separate them with commas).
+    action: Option<String>,
+    /// Only entries of this user.
+    user_id: Option<uuid::Uuid>,
+    /// Only entries about this kind of thing (`user`, `api_key`, ...).
+    entity_type: Option<String>,
+    /// Only entries about this thing.
+    entity_id: Option<uuid::Uuid>,
+    /// `success` or `failure`.
+    #[param(pattern = "^(success|failure)$")]
+    status: Option<String>,
+    /// Entries created at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
+    since: Option<String>,
+    /// Entries created before this instant (RFC 3339).
+    #[param(format = DateTime)]
+    until: Option<String>,
+}
+
+/// Paging of the list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "describes the query string")]
+pub(crate) struct PageParams {
+    /// Entries per page, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
 /// The query string as the service reads it. `action` may repeat and may
 /// hold several comma-separated actions; every other parameter appears at
 /// most once. (`web::Query` into a struct cannot collect repeated keys, so
@@ -50,6 +87,8 @@ pub(super) fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery,
 
 /// Newest first by `(created_at, id)`, `limit` (1–1000, default 50) at a
 /// time, filtered; `next_cursor` leads to the next page.
+#[utoipa::path(get, path = "/api/v1/audit-logs", tag = "audit", params(AuditFilters, PageParams),
+    responses((status = 200, description = "One page of the organization's trail", body = AuditLogPageBody)))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,

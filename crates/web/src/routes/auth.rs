@@ -3,6 +3,7 @@
 use crate::auth::{Caller, client_of, resolve_optional, resolve_pending};
 use crate::dto::{OrganizationBody, UserBody};
 use crate::error::ApiError;
+use crate::input::Json;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,7 +23,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/auth/reset-password").post(redeem_reset_token));
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TokenResponse {
     access_token: String,
     refresh_token: String,
@@ -48,17 +49,21 @@ fn tokens(session: Session) -> HttpResponse {
         })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     email_or_username: String,
+    #[schema(value_type = String, format = Password)]
     password: Secret,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
+    request_body = LoginRequest,
+    responses((status = 200, description = "Signed in", body = TokenResponse)))]
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
+    body: Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_of(&req, &state);
     let session = state
@@ -68,16 +73,20 @@ async fn login(
     Ok(tokens(session))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
+    #[schema(value_type = String, format = Password)]
     refresh_token: Secret,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
+    request_body = RefreshRequest,
+    responses((status = 200, description = "A new access token and a rotated refresh token", body = TokenResponse)))]
 async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_of(&req, &state);
     let session = state
@@ -87,19 +96,25 @@ async fn refresh(
     Ok(tokens(session))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogoutRequest {
+    #[schema(value_type = Option<String>, format = Password)]
     refresh_token: Option<Secret>,
 }
 
 /// Ends the session of the refresh token sent, or else of the access token.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    security((), ("bearer" = []), ("api_key" = [])),
+    request_body(content = Option<LogoutRequest>, description = "The refresh token whose session ends; without it, the access token's"),
+    responses((status = 204, description = "The session ended")))]
 async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: Option<web::Json<LogoutRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let target = match body.and_then(|b| b.into_inner().refresh_token) {
+    let body: Option<LogoutRequest> = crate::input::optional_json(&req, &body)?;
+    let target = match body.and_then(|b| b.refresh_token) {
         Some(token) => LogoutTarget::RefreshToken(token),
         None => LogoutTarget::Caller(Box::new(resolve_pending(&req).await?.principal)),
     };
@@ -108,13 +123,15 @@ async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
     email: String,
     username: String,
+    #[schema(value_type = String, format = Password)]
     password: Secret,
     full_name: Option<String>,
+    #[schema(value_type = Option<crate::openapi::RoleName>)]
     role: Option<Role>,
     /// Sent by the original's registration form; a registration joins the
     /// admin's organization (or, open, the default one), never a new one,
@@ -132,10 +149,14 @@ struct ProfileBody {
     organization_name: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+    security((), ("bearer" = []), ("api_key" = [])),
+    request_body = RegisterRequest,
+    responses((status = 201, description = "The user", body = UserBody)))]
 async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
+    body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = resolve_optional(&req).await?;
     let RegisterRequest {
@@ -179,12 +200,13 @@ async fn register(
 /// user's fields are null for a caller without a user, such as an API key of
 /// no user or the system principal with authentication off), and beside it
 /// the nested user, the organization, the auth method and the key's scopes.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct MeResponse {
     id: Option<Uuid>,
     email: Option<String>,
     username: Option<String>,
     full_name: Option<String>,
+    #[schema(value_type = crate::openapi::RoleName)]
     role: &'static str,
     is_active: bool,
     is_verified: bool,
@@ -198,6 +220,8 @@ struct MeResponse {
     scopes: Vec<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = MeResponse)))]
 async fn me(Caller(ctx): Caller) -> HttpResponse {
     let p = ctx.principal;
     let user = p.user();
@@ -220,19 +244,24 @@ async fn me(Caller(ctx): Caller) -> HttpResponse {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePasswordRequest {
+    #[schema(value_type = String, format = Password)]
     current_password: Secret,
+    #[schema(value_type = String, format = Password)]
     new_password: Secret,
 }
 
 /// Changes the caller's password; the caller's other sessions end.
 /// A session signed in with a temporary password may call this (and logout) only.
+#[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "auth",
+    request_body = ChangePasswordRequest,
+    responses((status = 204, description = "Changed; the caller's other sessions ended")))]
 async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<ChangePasswordRequest>,
+    body: Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = resolve_pending(&req).await?;
     state

@@ -17,13 +17,20 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").get(readyz))
         .service(web::resource("/api/v1/health").get(ui_health))
         .service(web::resource("/api/v1/system/health").get(backend))
-        .service(web::resource("/api/v1/system/health/backend").get(backend))
+        .service(web::resource("/api/v1/system/health/backend").get(backend_alias))
         .service(web::resource("/api/v1/system/health/database").get(database))
         .service(web::resource("/api/v1/system/health/comprehensive").get(comprehensive));
 }
 
+/// `GET /api/v1/system/health/backend`: the same answer as `/api/v1/system/health`.
+#[utoipa::path(get, path = "/api/v1/system/health/backend", tag = "health", security(()),
+    responses((status = 200, description = "The API answers", body = BackendBody)))]
+async fn backend_alias() -> HttpResponse {
+    backend().await
+}
+
 /// A liveness or readiness answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Probe {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,11 +54,16 @@ impl Probe {
 }
 
 /// Answers as long as the process serves HTTP; never touches the database.
+#[utoipa::path(get, path = "/livez", tag = "health", security(()),
+    responses((status = 200, description = "The process serves HTTP", body = Probe)))]
 async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(Probe::ok("alive"))
 }
 
 /// Ready when the database answers in time and the server is not draining.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses((status = 200, description = "Ready: the database answers", body = Probe),
+        (status = 503, description = "Not ready (shutting down, or the database does not answer)", body = Probe)))]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.is_draining() {
         return HttpResponse::ServiceUnavailable()
@@ -66,7 +78,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The API itself.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BackendBody {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +88,8 @@ struct BackendBody {
     version: &'static str,
 }
 
+#[utoipa::path(get, path = "/api/v1/system/health", tag = "health", security(()),
+    responses((status = 200, description = "The API answers", body = BackendBody)))]
 async fn backend() -> HttpResponse {
     HttpResponse::Ok().json(BackendBody {
         status: "healthy",
@@ -140,28 +154,36 @@ async fn ui_health(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 /// The database report: the seed's fields plus counts, migration and latency.
 /// The details are left out for anonymous callers under
 /// [`HealthDetails::Authenticated`].
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DatabaseBody {
     status: &'static str,
     message: String,
     database_type: &'static str,
     connected: bool,
     latency_ms: f64,
+    /// Absent for anonymous callers under `HEALTH_DETAILS=authenticated`.
     #[serde(flatten)]
+    #[schema(value_type = DatabaseDetails)]
     details: Option<DatabaseDetails>,
 }
 
 /// What the report tells about the deployment: where the data is and how much.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DatabaseDetails {
+    #[schema(required = false)]
     database_url: String,
     /// Row counts per table; `null` when they could not be read.
+    #[schema(required = false)]
     tables: Option<BTreeMap<&'static str, u64>>,
     /// Tables whose count is the engine's estimate rather than an exact count.
+    #[schema(required = false)]
     estimated_tables: Vec<&'static str>,
+    #[schema(required = false)]
     migration_version: Option<String>,
+    #[schema(required = false)]
     database_size_mb: Option<f64>,
     /// How old the counts, size and migration version are, in seconds.
+    #[schema(required = false)]
     stats_age_seconds: Option<f64>,
 }
 
@@ -212,6 +234,10 @@ fn status_code(status: HealthStatus) -> StatusCode {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/system/health/database", tag = "health",
+    security((), ("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The database is healthy (details per `HEALTH_DETAILS`)", body = DatabaseBody),
+        (status = 503, description = "The database is unhealthy", body = DatabaseBody)))]
 async fn database(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let with_details = shows_details(&state, &req).await;
     let report = state.database().health_check().await;
@@ -237,7 +263,7 @@ async fn shows_details(state: &AppState, req: &HttpRequest) -> bool {
 }
 
 /// The database component of the comprehensive report (no deployment details).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DatabaseComponent {
     status: &'static str,
     message: String,
@@ -246,13 +272,13 @@ struct DatabaseComponent {
     latency_ms: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Components {
     backend: BackendBody,
     database: DatabaseComponent,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ComprehensiveBody {
     timestamp: String,
     overall_status: &'static str,
@@ -261,6 +287,9 @@ struct ComprehensiveBody {
 }
 
 /// Every component this service really has, each really checked.
+#[utoipa::path(get, path = "/api/v1/system/health/comprehensive", tag = "health", security(()),
+    responses((status = 200, description = "Every component's health", body = ComprehensiveBody),
+        (status = 503, description = "A component is unhealthy", body = ComprehensiveBody)))]
 async fn comprehensive(state: web::Data<AppState>) -> HttpResponse {
     let db = state.database().health_check().await;
     let overall = match db.status {

@@ -3,6 +3,7 @@
 use crate::auth::Caller;
 use crate::dto::{OrganizationBody, UserBody};
 use crate::error::ApiError;
+use crate::input::Json;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use curatore_domain::{OrganizationId, Secret};
@@ -35,11 +36,15 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+#[utoipa::path(get, path = "/api/v1/organizations/me", tag = "organizations",
+    responses((status = 200, description = "The caller's organization", body = OrganizationBody)))]
 async fn me(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
     let org = state.services().my_organization(&ctx)?;
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
 
+#[utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = Uuid, Path, description = "The organization's id")),
+    responses((status = 200, description = "The organization (instance administrators; others see only their own)", body = OrganizationBody)))]
 async fn by_id(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -50,16 +55,17 @@ async fn by_id(
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AdminRequest {
     email: String,
     username: String,
     full_name: Option<String>,
+    #[schema(value_type = String, format = Password)]
     password: Secret,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     name: String,
@@ -68,7 +74,7 @@ struct CreateRequest {
     admin: AdminRequest,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CreatedBody {
     #[serde(flatten)]
     organization: OrganizationBody,
@@ -76,10 +82,13 @@ struct CreatedBody {
 }
 
 /// Instance administrators: a new organization and its first org_admin.
+#[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations",
+    request_body = CreateRequest,
+    responses((status = 201, description = "The organization and its first org_admin", body = CreatedBody)))]
 async fn create(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<CreateRequest>,
+    body: Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let CreateRequest {
         name,
@@ -106,20 +115,26 @@ async fn create(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Items to skip (default 0).
     skip: Option<u64>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OrganizationList {
     organizations: Vec<OrganizationBody>,
     total: u64,
 }
 
 /// Instance administrators: every organization, oldest first.
+#[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", params(ListQuery),
+    responses((status = 200, description = "Every organization (instance administrators)", body = OrganizationList)))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -136,20 +151,24 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TenantUpdate {
     display_name: Option<String>,
+    #[schema(value_type = Option<Object>)]
     settings: Option<Value>,
     is_active: Option<bool>,
 }
 
 /// Instance administrators: change or (de)activate an organization.
+#[utoipa::path(put, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = Uuid, Path, description = "The organization's id")),
+    request_body = TenantUpdate,
+    responses((status = 200, description = "The changed organization", body = OrganizationBody)))]
 async fn update_by_id(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
     id: web::Path<Uuid>,
-    body: web::Json<TenantUpdate>,
+    body: Json<TenantUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let TenantUpdate {
         display_name,
@@ -170,17 +189,21 @@ async fn update_by_id(
 }
 
 /// The fields an organization may change about itself.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OrganizationUpdate {
     display_name: Option<String>,
+    #[schema(value_type = Option<Object>)]
     settings: Option<Value>,
 }
 
+#[utoipa::path(method(put, patch), path = "/api/v1/organizations/me", tag = "organizations",
+    request_body = OrganizationUpdate,
+    responses((status = 200, description = "The changed organization", body = OrganizationBody)))]
 async fn update_me(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<OrganizationUpdate>,
+    body: Json<OrganizationUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let OrganizationUpdate {
         display_name,
@@ -198,12 +221,15 @@ async fn update_me(
 }
 
 /// `{"settings": {...}}`, both ways.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SettingsBody {
+    #[schema(value_type = Object)]
     settings: Value,
 }
 
+#[utoipa::path(get, path = "/api/v1/organizations/me/settings", tag = "organizations",
+    responses((status = 200, description = "The organization's settings", body = SettingsBody)))]
 async fn settings(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -213,10 +239,13 @@ async fn settings(
 }
 
 /// Merges the body into the stored settings; answers the merged settings.
+#[utoipa::path(put, path = "/api/v1/organizations/me/settings", tag = "organizations",
+    request_body = SettingsBody,
+    responses((status = 200, description = "The settings after the merge", body = SettingsBody)))]
 async fn merge_settings(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<SettingsBody>,
+    body: Json<SettingsBody>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = body.into_inner().settings;
     let settings = state

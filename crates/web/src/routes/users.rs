@@ -4,9 +4,10 @@
 use crate::auth::Caller;
 use crate::dto::UserBody;
 use crate::error::ApiError;
+use crate::input::Json;
 use crate::state::AppState;
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use curatore_domain::{Secret, UserId};
 use curatore_service::{Invitation, PasswordReset, UserChanges, UserQuery};
@@ -31,18 +32,23 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     is_active: Option<bool>,
+    #[param(value_type = Option<crate::openapi::RoleName>)]
     role: Option<String>,
+    /// Items to skip (default 0).
     skip: Option<u64>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
     cursor: Option<String>,
 }
 
 /// The list as the original answered it, plus a keyset cursor.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UserList {
     users: Vec<UserBody>,
     /// How many match; null on pages fetched with a cursor (not recounted).
@@ -51,6 +57,8 @@ struct UserList {
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/organizations/me/users", tag = "users", params(ListQuery),
+    responses((status = 200, description = "Users of the caller's organization, newest first", body = UserList)))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -80,17 +88,19 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InviteRequest {
     email: String,
     username: String,
     full_name: Option<String>,
+    #[schema(value_type = Option<crate::openapi::RoleName>)]
     role: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<Secret>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct InvitedBody {
     #[serde(flatten)]
     user: UserBody,
@@ -99,10 +109,13 @@ struct InvitedBody {
     temporary_password: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/organizations/me/users", tag = "users",
+    request_body = InviteRequest,
+    responses((status = 201, description = "The user; `temporary_password` is shown this once", body = InvitedBody)))]
 async fn invite(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<InviteRequest>,
+    body: Json<InviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let InviteRequest {
         email,
@@ -127,6 +140,8 @@ async fn invite(
         }))
 }
 
+#[utoipa::path(get, path = "/api/v1/organizations/me/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 200, description = "The user", body = crate::dto::UserBody)))]
 async fn show(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -139,18 +154,22 @@ async fn show(
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateRequest {
     full_name: Option<String>,
+    #[schema(value_type = Option<crate::openapi::RoleName>)]
     role: Option<String>,
 }
 
+#[utoipa::path(put, path = "/api/v1/organizations/me/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = UpdateRequest,
+    responses((status = 200, description = "The changed user", body = crate::dto::UserBody)))]
 async fn update(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateRequest>,
+    body: Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let UpdateRequest { full_name, role } = body.into_inner();
     let changes = UserChanges {
@@ -166,6 +185,8 @@ async fn update(
 }
 
 /// A soft deactivation: the row stays, the account stops working.
+#[utoipa::path(delete, path = "/api/v1/organizations/me/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 204, description = "Deactivated; the user's sessions ended and keys stop working")))]
 async fn deactivate(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -176,6 +197,8 @@ async fn deactivate(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/api/v1/organizations/me/users/{id}/reactivate", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 200, description = "The reactivated user", body = crate::dto::UserBody)))]
 async fn reactivate(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -186,13 +209,14 @@ async fn reactivate(
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResetRequest {
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<Secret>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ResetBody {
     /// `password_set` or `reset_token_issued`.
     status: &'static str,
@@ -205,13 +229,18 @@ struct ResetBody {
 
 /// Sets another user's password, or issues a one-time reset token shown
 /// once; either way the user's sessions end.
+#[utoipa::path(post, path = "/api/v1/organizations/me/users/{id}/reset-password", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+    request_body(content = Option<ResetRequest>, description = "A password to set; without it a one-time reset token is issued"),
+    responses((status = 200, description = "Done; `reset_token` is shown this once", body = ResetBody)))]
 async fn reset_password(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
     id: web::Path<Uuid>,
-    body: Option<web::Json<ResetRequest>>,
+    req: HttpRequest,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let password = body.and_then(|b| b.into_inner().password);
+    let body: Option<ResetRequest> = crate::input::optional_json(&req, &body)?;
+    let password = body.and_then(|b| b.password);
     let id = UserId::from_uuid(*id);
     let reset = state
         .services()

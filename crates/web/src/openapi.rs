@@ -1,0 +1,361 @@
+//! The OpenAPI 3.1 document, generated from the handlers and bodies
+//! (`#[utoipa::path]` on each handler, `ToSchema` on each body), served at
+//! `GET /openapi.json`, with Swagger UI at `GET /docs` (its assets are
+//! vendored in the `utoipa-swagger-ui` crate: nothing is fetched from
+//! elsewhere at build or run time).
+//!
+//! Every operation gets a `default` response with the one error body, whose
+//! `code` is described with every [`ErrorCode`] and its status; operations
+//! are secured by a bearer token or an API key unless they say otherwise
+//! (`security(())`). How to describe a new route: `docs/openapi.md`.
+
+use crate::routes;
+use actix_web::{HttpResponse, web};
+use curatore_service::ErrorCode;
+use std::borrow::Cow;
+use std::sync::OnceLock;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, SecurityRequirement};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The error body every failure answers with.
+#[derive(ToSchema)]
+#[schema(as = Error)]
+#[allow(dead_code, reason = "describes the JSON written by `ApiError`")]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+    /// A longer explanation for people, when there is one.
+    #[schema(nullable = false)]
+    detail: Option<String>,
+}
+
+/// What failed: a stable code to branch on and a message for people.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes the JSON written by `ApiError`")]
+struct ErrorDetail {
+    #[schema(value_type = ErrorCodeName)]
+    code: String,
+    message: String,
+}
+
+fn error_code_schema() -> Schema {
+    let mut table = String::from(
+        "A stable code; clients branch on it. Each code is always sent with the same status:\n\n",
+    );
+    for code in ErrorCode::ALL {
+        table.push_str(&format!("- `{}`: {}\n", code.as_str(), code.status()));
+    }
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(ErrorCode::ALL.iter().map(|c| c.as_str())))
+        .description(Some(table))
+        .into()
+}
+
+/// A role in an organization.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code, reason = "describes `curatore_domain::Role`")]
+pub(crate) enum RoleName {
+    OrgAdmin,
+    Member,
+    Viewer,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Curatore API",
+        description = "Organizations, users, roles, API keys, settings and the audit trail. \
+            Every `/api/v1/...` operation also answers under `/api/...` (deprecated: \
+            `Deprecation: true` and a `Link` to the `/api/v1` path). Rate-limited answers \
+            carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; over \
+            a limit, 429 `rate_limited` with `Retry-After`.",
+        license(name = "MIT"),
+    ),
+    paths(
+        routes::health::livez,
+        routes::health::readyz,
+        routes::health::backend,
+        routes::health::backend_alias,
+        routes::health::database,
+        routes::health::comprehensive,
+        routes::auth::register,
+        routes::auth::login,
+        routes::auth::refresh,
+        routes::auth::logout,
+        routes::auth::me,
+        routes::auth::change_password,
+        routes::api_keys::list,
+        routes::api_keys::create,
+        routes::api_keys::rename,
+        routes::api_keys::revoke,
+        routes::organizations::me,
+        routes::organizations::update_me,
+        routes::organizations::settings,
+        routes::organizations::merge_settings,
+        routes::organizations::list,
+        routes::organizations::create,
+        routes::organizations::by_id,
+        routes::organizations::update_by_id,
+        routes::users::list,
+        routes::users::invite,
+        routes::users::show,
+        routes::users::update,
+        routes::users::deactivate,
+        routes::users::reactivate,
+        routes::users::reset_password,
+        routes::audit_logs::list,
+        routes::audit_export::export,
+        crate::metrics::scrape,
+    ),
+    components(schemas(ErrorBody, ErrorCodeName, RoleName)),
+    modifiers(&Conventions),
+    tags(
+        (name = "health", description = "Liveness, readiness and health reports (never rate limited)"),
+        (name = "auth", description = "Sessions: register, log in, refresh, log out, who am I"),
+        (name = "api-keys", description = "API keys (shown once at creation)"),
+        (name = "organizations", description = "The caller's organization, and instance administration"),
+        (name = "users", description = "Users of the caller's organization"),
+        (name = "audit", description = "The audit trail"),
+        (name = "metrics", description = "Prometheus metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// Security schemes, the default security, and the error response on
+/// every operation.
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from `POST /api/v1/auth/login`; an API key is accepted \
+                         as a bearer token too.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key from `POST /api/v1/api-keys`.",
+            ))),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`METRICS_TOKEN`, when the server has one."))
+                    .build(),
+            ),
+        );
+        doc.security = Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("api_key", Vec::<String>::new()),
+        ]);
+        let error = ResponseBuilder::new()
+            .description(
+                "An error in the one JSON shape; `error.code` says which (see `ErrorCode`). \
+                 429 and 503 carry `Retry-After`.",
+            )
+            .content(
+                "application/json",
+                Content::new(Some(RefOr::Ref(Ref::from_schema_name("Error")))),
+            )
+            .build();
+        for item in doc.paths.paths.values_mut() {
+            for op in operations(item) {
+                op.responses
+                    .responses
+                    .entry("default".to_owned())
+                    .or_insert_with(|| RefOr::T(error.clone()));
+            }
+        }
+    }
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+/// The document (built once).
+pub fn document() -> &'static Document {
+    static DOC: OnceLock<Document> = OnceLock::new();
+    DOC.get_or_init(ApiDoc::openapi)
+}
+
+/// The document as pretty JSON with a final newline, as `docs/openapi.json` holds it.
+pub fn document_json() -> String {
+    let mut text = serde_json::to_string_pretty(document()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/openapi.json").get(openapi_json))
+        .service(web::resource("/docs").get(docs_redirect))
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .config(utoipa_swagger_ui::Config::from("/openapi.json").try_it_out_enabled(true)),
+        );
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document_json())
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+        .finish()
+}
+
+impl PartialSchema for ErrorCodeName {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(error_code_schema())
+    }
+}
+
+impl ToSchema for ErrorCodeName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ErrorCode")
+    }
+}
+
+/// Every [`ErrorCode`] as a schema of its own (`#/components/schemas/ErrorCode`).
+pub(crate) struct ErrorCodeName;
+
+#[cfg(test)]
+mod tests {
+    use super::document;
+    use crate::testing::state;
+    use actix_web::test as web_test;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    const SNAPSHOT: &str = "../../docs/openapi.json";
+
+    /// `UPDATE_OPENAPI=1 cargo test -p curatore-web openapi` rewrites the
+    /// snapshot (`just openapi` does the same).
+    #[actix_web::test]
+    async fn the_served_document_matches_the_committed_snapshot() {
+        let (_db, state) = state().await;
+        let app = web_test::init_service(crate::app(state)).await;
+        let res = web_test::call_service(
+            &app,
+            web_test::TestRequest::get()
+                .uri("/openapi.json")
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        let served = String::from_utf8(web_test::read_body(res).await.to_vec()).unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SNAPSHOT);
+        if std::env::var_os("UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+            std::fs::write(&path, &served).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            served == committed,
+            "the served OpenAPI document differs from docs/openapi.json; if the change is \
+             intended, run `UPDATE_OPENAPI=1 cargo test -p curatore-web openapi` (or \
+             `just openapi`) and commit the result"
+        );
+    }
+
+    /// Every path a route module registers is described (a new route
+    /// without `#[utoipa::path]` fails here).
+    #[test]
+    fn every_registered_route_is_in_the_document() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut registered = BTreeSet::new();
+        let files = std::fs::read_dir(dir.join("routes"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .chain([dir.join("metrics.rs")]);
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for piece in text.split("web::resource(\"").skip(1) {
+                registered.insert(piece.split('"').next().unwrap().to_owned());
+            }
+        }
+        assert!(registered.len() > 20, "{registered:?}");
+        let described: BTreeSet<String> = document().paths.paths.keys().cloned().collect();
+        let missing: Vec<_> = registered.difference(&described).collect();
+        assert!(
+            missing.is_empty(),
+            "routes without #[utoipa::path]: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_error_code_and_both_security_schemes_are_described() {
+        let json = serde_json::to_value(document()).unwrap();
+        assert_eq!(json["openapi"], "3.1.0");
+        let codes = json["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(codes, curatore_service::ErrorCode::ALL.len());
+        let schemes = &json["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["scheme"], "bearer");
+        assert_eq!(schemes["api_key"]["name"], "X-API-Key");
+        for (path, item) in json["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                assert!(
+                    op["responses"]["default"].is_object(),
+                    "{method} {path} has no error response"
+                );
+            }
+        }
+    }
+
+    #[actix_web::test]
+    async fn the_docs_page_is_served_from_the_binary() {
+        let (_db, state) = state().await;
+        let app = web_test::init_service(crate::app(state)).await;
+        let res =
+            web_test::call_service(&app, web_test::TestRequest::get().uri("/docs").to_request())
+                .await;
+        assert_eq!(res.status(), 302);
+        assert_eq!(res.headers().get("location").unwrap(), "/docs/");
+        for asset in [
+            "/docs/",
+            "/docs/swagger-ui-bundle.js",
+            "/docs/swagger-initializer.js",
+        ] {
+            let res =
+                web_test::call_service(&app, web_test::TestRequest::get().uri(asset).to_request())
+                    .await;
+            assert_eq!(res.status(), 200, "{asset}");
+            let body = web_test::read_body(res).await;
+            assert!(body.len() > 100, "{asset}");
+        }
+    }
+}
