@@ -182,12 +182,12 @@ impl TenantAuditLogs<'_> {
             .add(Column::OrganizationId.eq(self.org.as_uuid()))
             .add(filter.condition());
         if let Some((at, id)) = after {
-            cond = cond.add(
-                Condition::any().add(Column::CreatedAt.lt(at)).add(
-                    Condition::all()
-                        .add(Column::CreatedAt.eq(at))
-                        .add(Column::Id.lt(id.as_uuid())),
-                ),
+            // `created_at <= at` bounds the index range on both engines; an
+            // OR alone would make them walk the index from the newest row.
+            cond = cond.add(Column::CreatedAt.lte(at)).add(
+                Condition::any()
+                    .add(Column::CreatedAt.lt(at))
+                    .add(Column::Id.lt(id.as_uuid())),
             );
         }
         let q = Entity::find().filter(cond);

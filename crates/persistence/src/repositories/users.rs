@@ -182,12 +182,12 @@ impl TenantUsers<'_> {
             filter = filter.add(Column::Role.eq(role.as_str()));
         }
         if let Some((at, id)) = after {
-            filter = filter.add(
-                Condition::any().add(Column::CreatedAt.lt(at)).add(
-                    Condition::all()
-                        .add(Column::CreatedAt.eq(at))
-                        .add(Column::Id.lt(id.as_uuid())),
-                ),
+            // `created_at <= at` bounds the index range on both engines; an
+            // OR alone would make them walk the index from the newest row.
+            filter = filter.add(Column::CreatedAt.lte(at)).add(
+                Condition::any()
+                    .add(Column::CreatedAt.lt(at))
+                    .add(Column::Id.lt(id.as_uuid())),
             );
         }
         let rows = read!(self.h, |c| Entity::find()
