@@ -537,4 +537,51 @@ async fn the_users_pages(db: TestDatabase) {
     login(&s, "jane", "chosen-by-jane-22");
 }
 
-on_both!(signing_in_and_the_profile, the_users_pages);
+/// The status every page's layout polls: the organization's default LLM
+/// and extraction connections, from their stored state (no call out).
+async fn the_status_routes(db: TestDatabase) {
+    let s = start(&db);
+    let (admin, _) = login(&s, "admin", ADMIN_PASSWORD);
+    for (path, kind) in [("/llm/status", "llm"), ("/extractor/status", "extraction")] {
+        let r = ui(&s, "GET", path, Some(&admin), None);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_cors(&r);
+        let body = r.json();
+        assert_eq!(body["connected"], false, "{body}");
+        assert!(
+            str_field(&body, "error").contains(&format!("no {kind} connection")),
+            "{body}"
+        );
+        let r = ui(&s, "GET", path, None, None);
+        assert_ui_error(&r, 401, "authentication_required");
+    }
+    let r = ui(
+        &s,
+        "POST",
+        "/connections",
+        Some(&admin),
+        Some(
+            &json!({"name": "Model", "connection_type": "llm", "is_default": true,
+            "test_on_save": false,
+            "config": {"api_key": "sk-never-shown", "model": "gpt-x",
+                       "base_url": "http://127.0.0.1:9/v1"}}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = ui(&s, "GET", "/llm/status", Some(&admin), None);
+    let body = r.json();
+    assert_eq!(body["connected"], false, "never tested: {body}");
+    assert_eq!(body["endpoint"], "http://127.0.0.1:9/v1", "{body}");
+    assert_eq!(body["model"], "gpt-x", "{body}");
+    assert_eq!(body["source"], "database", "{body}");
+    assert!(str_field(&body, "error").contains("not tested"), "{body}");
+    assert!(!r.body.contains("sk-never-shown"), "{body}");
+    let health = ui(&s, "GET", "/health", None, None).json();
+    assert_eq!(health["llm_connected"], false, "{health}");
+}
+
+on_both!(
+    signing_in_and_the_profile,
+    the_users_pages,
+    the_status_routes
+);

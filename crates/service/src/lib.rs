@@ -36,6 +36,7 @@ mod services;
 mod sessions;
 mod settings;
 mod status;
+pub use status::ServiceStatus;
 mod text;
 mod users;
 

@@ -26,3 +26,107 @@ impl Services {
         }))
     }
 }
+
+/// The state of the organization's default connection of one type, as the
+/// original's `LLMConnectionStatus` reported it (`connected`, `endpoint`,
+/// `model`, `error`, `response_time`, `ssl_verify`, `timeout`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ServiceStatus {
+    /// The connection passed its last test.
+    pub connected: bool,
+    /// The URL it talks to (`base_url` or `service_url`).
+    pub endpoint: Option<String>,
+    /// The model (LLM connections).
+    pub model: Option<String>,
+    /// Why it is not connected; never a secret.
+    pub error: Option<String>,
+    /// How long the last test took, in seconds, when it recorded it.
+    pub response_time: Option<f64>,
+    /// Whether TLS certificates are verified.
+    pub ssl_verify: Option<bool>,
+    /// The request timeout in seconds.
+    pub timeout: Option<u64>,
+    /// `database` (the organization's default) or `environment`.
+    pub source: Option<&'static str>,
+    /// The stored connection, when it came from the database.
+    pub connection_id: Option<uuid::Uuid>,
+    /// When it was last tested.
+    pub last_tested_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Services {
+    /// The organization's default connection of `connection_type` (`llm`,
+    /// `extraction`), resolved as importing services resolve it (database
+    /// default, then the environment), with its last stored test result.
+    /// Nothing is called out: a connection never tested says so.
+    ///
+    /// # Errors
+    /// 400 for an unknown type; 500 when a stored secret does not decrypt;
+    /// 503 when the database is unavailable.
+    pub async fn service_status(
+        &self,
+        ctx: &crate::RequestContext,
+        connection_type: &str,
+    ) -> Result<ServiceStatus> {
+        let org = ctx.organization_id();
+        let Some(active) = self.active_connection(org, connection_type).await? else {
+            return Ok(ServiceStatus {
+                connected: false,
+                endpoint: None,
+                model: None,
+                error: Some(format!(
+                    "no {connection_type} connection is configured: create one at /api/v1/connections or set its environment variables"
+                )),
+                response_time: None,
+                ssl_verify: None,
+                timeout: None,
+                source: None,
+                connection_id: None,
+                last_tested_at: None,
+            });
+        };
+        let stored = match active.connection_id {
+            Some(id) => self.database().tenant(org).connections().get(id).await?,
+            None => None,
+        };
+        let result = stored.as_ref().and_then(|c| c.test_result.clone());
+        let connected = stored
+            .as_ref()
+            .is_some_and(|c| c.test_status == Some(ConnectionTestStatus::Healthy));
+        let error = if connected {
+            None
+        } else {
+            let recorded = result
+                .as_ref()
+                .and_then(|r| r.get("error").or_else(|| r.get("message")))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
+            Some(recorded.unwrap_or_else(|| match active.connection_id {
+                Some(id) => format!("not tested yet: POST /api/v1/connections/{id}/test"),
+                None => "configured from the environment and not tested".to_owned(),
+            }))
+        };
+        let setting = |k: &str| active.settings.get(k);
+        Ok(ServiceStatus {
+            connected,
+            endpoint: active
+                .text("base_url")
+                .or_else(|| active.text("service_url"))
+                .map(str::to_owned),
+            model: active.text("model").map(str::to_owned),
+            error,
+            response_time: result
+                .as_ref()
+                .and_then(|r| r.pointer("/details/response_time"))
+                .and_then(serde_json::Value::as_f64),
+            ssl_verify: setting("verify_ssl").and_then(serde_json::Value::as_bool),
+            timeout: setting("timeout").and_then(serde_json::Value::as_u64),
+            source: Some(match active.connection_id {
+                Some(_) => "database",
+                None => "environment",
+            }),
+            connection_id: active.connection_id.map(|id| id.as_uuid()),
+            last_tested_at: stored.and_then(|c| c.last_tested_at),
+        })
+    }
+}

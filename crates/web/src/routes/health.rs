@@ -1,10 +1,12 @@
 //! Health endpoints: liveness, readiness, and the seed's health reports.
 
-use crate::auth::{Actor, resolve_optional};
+use crate::auth::{Actor, Caller, resolve_optional};
+use crate::error::ApiError;
 use crate::state::{AppState, HealthDetails};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use curatore_persistence::{DatabaseHealth, HEALTH_TIMEOUT, HealthStatus};
+use curatore_service::ServiceStatus;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -16,6 +18,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/livez").get(livez))
         .service(web::resource("/readyz").get(readyz))
         .service(web::resource("/api/v1/health").get(ui_health))
+        .service(web::resource("/api/v1/llm/status").get(llm_status))
+        .service(web::resource("/api/v1/extractor/status").get(extractor_status))
         .service(web::resource("/api/v1/system/health").get(backend))
         .service(web::resource("/api/v1/system/health/backend").get(backend_alias))
         .service(web::resource("/api/v1/system/health/database").get(database))
@@ -100,8 +104,8 @@ async fn backend() -> HttpResponse {
 }
 
 /// What the original's UI asks on every page.
-#[derive(Serialize)]
-struct UiHealthBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct UiHealthBody {
     status: &'static str,
     timestamp: chrono::DateTime<chrono::Utc>,
     version: &'static str,
@@ -115,7 +119,9 @@ struct UiHealthBody {
 /// (still 200, as the original answered). The organization is the caller's,
 /// or the default one for anonymous callers; bad credentials are not
 /// refused here, since the UI polls this before and after signing in.
-async fn ui_health(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+#[utoipa::path(get, path = "/api/v1/health", tag = "health", security(()),
+    responses((status = 200, description = "The original's health answer: database and the default LLM connection's last test", body = UiHealthBody)))]
+pub(crate) async fn ui_health(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let storage_available = matches!(
         tokio::time::timeout(HEALTH_TIMEOUT, state.database().ping()).await,
         Ok(Ok(()))
@@ -318,4 +324,72 @@ async fn comprehensive(state: web::Data<AppState>) -> HttpResponse {
             },
         },
     })
+}
+
+/// The original's `LLMConnectionStatus`, for the organization's default
+/// connection of a type (database default, then the environment), from its
+/// last stored test: nothing is called out per request.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ServiceStatusBody {
+    connected: bool,
+    endpoint: Option<String>,
+    model: Option<String>,
+    error: Option<String>,
+    /// Seconds the last test took, when recorded.
+    response_time: Option<f64>,
+    ssl_verify: Option<bool>,
+    timeout: Option<u64>,
+    /// `database` or `environment`; null when nothing is configured.
+    source: Option<&'static str>,
+    connection_id: Option<uuid::Uuid>,
+    last_tested_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<ServiceStatus> for ServiceStatusBody {
+    fn from(s: ServiceStatus) -> Self {
+        Self {
+            connected: s.connected,
+            endpoint: s.endpoint,
+            model: s.model,
+            error: s.error,
+            response_time: s.response_time,
+            ssl_verify: s.ssl_verify,
+            timeout: s.timeout,
+            source: s.source,
+            connection_id: s.connection_id,
+            last_tested_at: s.last_tested_at,
+        }
+    }
+}
+
+async fn status_of(
+    state: &AppState,
+    ctx: &curatore_service::RequestContext,
+    connection_type: &str,
+) -> Result<HttpResponse, ApiError> {
+    let status = state
+        .services()
+        .service_status(ctx, connection_type)
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(ServiceStatusBody::from(status)))
+}
+
+#[utoipa::path(get, path = "/api/v1/llm/status", tag = "health",
+    responses((status = 200, description = "The organization's default LLM connection", body = ServiceStatusBody)))]
+pub(crate) async fn llm_status(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+) -> Result<HttpResponse, ApiError> {
+    status_of(&state, &ctx, "llm").await
+}
+
+#[utoipa::path(get, path = "/api/v1/extractor/status", tag = "health",
+    responses((status = 200, description = "The organization's default extraction service", body = ServiceStatusBody)))]
+pub(crate) async fn extractor_status(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+) -> Result<HttpResponse, ApiError> {
+    status_of(&state, &ctx, "extraction").await
 }
