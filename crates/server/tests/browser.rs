@@ -62,12 +62,20 @@ async function json(res) {{
     const auth = {{ Authorization: "Bearer " + login.access_token }};
     const me = await json(await fetch(api + "/auth/me", {{ headers: auth, cache: "no-store" }}));
     const users = await json(await fetch(api + "/users", {{ headers: auth, cache: "no-store" }}));
+    const created = await json(await fetch(api + "/connections", {{
+      method: "POST",
+      headers: {{ ...auth, "Content-Type": "application/json" }},
+      body: JSON.stringify({{ name: "From the browser", connection_type: "llm", test_on_save: false,
+        config: {{ api_key: "sk-browser", model: "m", base_url: "http://127.0.0.1:9/v1" }} }}),
+    }}));
     let shown = "none";
     const denied = await fetch(api + "/auth/me");
     if (denied.status === 401) shown = (await denied.json()).detail;
     document.getElementById("result").textContent =
       "OK me=" + me.username + " org=" + me.organization_name + " role=" + me.role +
-      " users=" + users.users.length + " total=" + users.total + " unauthorized_detail=" + shown;
+      " users=" + users.users.length + " total=" + users.total +
+      " connection=" + created.connection_type + ":" + created.health_status + ":" + created.config.api_key +
+      " unauthorized_detail=" + shown;
   }} catch (e) {{
     document.getElementById("result").textContent = "FAIL " + e;
   }}
@@ -174,7 +182,9 @@ fn the_ui_in_a_real_browser_from_another_origin() {
     let result = run_page(&browser, &origin);
     eprintln!("page from {origin} against {}: {result}", server.base);
     assert!(
-        result.starts_with("OK me=admin org=Default Organization role=org_admin users=1 total=1"),
+        result.starts_with(
+            "OK me=admin org=Default Organization role=org_admin users=1 total=1 connection=llm:unknown:***REDACTED***"
+        ),
         "{result}"
     );
     assert!(
