@@ -580,8 +580,122 @@ async fn the_status_routes(db: TestDatabase) {
     assert_eq!(health["llm_connected"], false, "{health}");
 }
 
+/// The settings and connections pages: every field their code reads.
+async fn the_settings_and_connections_pages(db: TestDatabase) {
+    let s = start(&db);
+    let (admin, _) = login(&s, "admin", ADMIN_PASSWORD);
+    // settingsApi.getOrganizationSettings / updateOrganizationSettings
+    let r = ui(&s, "GET", "/settings/organization", Some(&admin), None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_cors(&r);
+    let org = r.json();
+    str_field(&org, "organization_id");
+    str_field(&org, "organization_name");
+    let loaded = org["settings"].clone();
+    assert!(loaded.is_object(), "{org}");
+    // What the page loaded, it can save back.
+    let r = ui(
+        &s,
+        "PUT",
+        "/settings/organization",
+        Some(&admin),
+        Some(&json!({ "settings": loaded })),
+    );
+    assert_eq!(r.status, 200, "saving what was loaded: {r:?}");
+    let r = ui(
+        &s,
+        "PUT",
+        "/settings/organization",
+        Some(&admin),
+        Some(&json!({"settings": {"quality_thresholds": {"clarity": 8}, "auto_optimize": true}})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let saved = r.json();
+    str_field(&saved, "message");
+    assert_eq!(saved["settings"]["auto_optimize"], true, "{saved}");
+    let r = ui(
+        &s,
+        "PUT",
+        "/settings/organization",
+        Some(&admin),
+        Some(&json!({"settings": {"no_such_key": 1}})),
+    );
+    assert!(r.status == 400 || r.status == 422, "{r:?}");
+    assert_cors(&r);
+    assert!(
+        r.json()["detail"].as_str().unwrap().contains("no_such_key"),
+        "{r:?}"
+    );
+    // settingsApi.getUserSettings / updateUserSettings / getSettingsSchema
+    let user = ui(&s, "GET", "/settings/user", Some(&admin), None).json();
+    str_field(&user, "user_id");
+    assert!(user["settings"].is_object(), "{user}");
+    let r = ui(
+        &s,
+        "PUT",
+        "/settings/user",
+        Some(&admin),
+        Some(&json!({"settings": {"auto_optimize": false}})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    str_field(&r.json(), "message");
+    let schema = ui(&s, "GET", "/settings/schema", Some(&admin), None).json();
+    for field in ["organization_schema", "user_schema", "merged_example"] {
+        assert!(schema[field].is_object(), "{field}: {schema}");
+    }
+    assert_eq!(
+        schema["organization_schema"]["additionalProperties"], false,
+        "{schema}"
+    );
+    // connectionsApi.listTypes: each type with its schema and an example.
+    let types = ui(&s, "GET", "/connections/types", Some(&admin), None).json();
+    let types = types["types"].as_array().unwrap().clone();
+    assert_eq!(types.len(), 3, "{types:?}");
+    for t in &types {
+        for field in ["type", "display_name", "description"] {
+            str_field(t, field);
+        }
+        assert!(
+            t["config_schema"].is_object() && t["schema"].is_object(),
+            "{t}"
+        );
+        assert!(t["example_config"].is_object(), "{t}");
+    }
+    // connectionsApi.createConnection / listConnections: the cards' fields.
+    let r = ui(
+        &s,
+        "POST",
+        "/connections",
+        Some(&admin),
+        Some(
+            &json!({"name": "Extraction", "connection_type": "extraction", "test_on_save": false,
+            "config": {"service_url": "http://127.0.0.1:9"}}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_cors(&r);
+    let list = ui(&s, "GET", "/connections", Some(&admin), None).json();
+    assert_eq!(list["total"], 1, "{list}");
+    let card = &list["connections"][0];
+    for field in [
+        "id",
+        "name",
+        "connection_type",
+        "health_status",
+        "scope",
+        "created_at",
+    ] {
+        str_field(card, field);
+    }
+    assert_eq!(card["health_status"], "unknown", "{card}");
+    for field in ["is_active", "is_default", "is_managed"] {
+        assert!(card[field].is_boolean(), "{field}: {card}");
+    }
+}
+
 on_both!(
     signing_in_and_the_profile,
     the_users_pages,
-    the_status_routes
+    the_status_routes,
+    the_settings_and_connections_pages
 );
