@@ -79,7 +79,7 @@ impl From<&User> for UserBody {
 
 /// A user as the original's web UI reads it: [`UserBody`] and `last_login`,
 /// the UI's name for `last_login_at`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct UiUserBody {
     #[serde(flatten)]
     user: UserBody,

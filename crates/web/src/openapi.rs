@@ -66,6 +66,40 @@ pub(crate) enum RoleName {
     Viewer,
 }
 
+/// Who may use a connection.
+#[derive(ToSchema)]
+#[schema(as = ConnectionScope, rename_all = "snake_case")]
+#[allow(dead_code, reason = "describes `curatore_domain::ConnectionScope`")]
+pub(crate) enum ConnectionScopeName {
+    Organization,
+    User,
+}
+
+/// The outcome of a connection's last test.
+#[derive(ToSchema)]
+#[schema(as = ConnectionTestStatus, rename_all = "snake_case")]
+#[allow(
+    dead_code,
+    reason = "describes `curatore_domain::ConnectionTestStatus`"
+)]
+pub(crate) enum ConnectionTestStatusName {
+    Healthy,
+    Unhealthy,
+    NotTested,
+}
+
+/// Where a resolved setting came from, highest precedence first.
+#[derive(ToSchema)]
+#[schema(as = SettingSource, rename_all = "snake_case")]
+#[allow(dead_code, reason = "describes `curatore_domain::setting_keys::Layer`")]
+pub(crate) enum LayerName {
+    Environment,
+    User,
+    Organization,
+    System,
+    Default,
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -90,6 +124,7 @@ pub(crate) enum RoleName {
         routes::auth::logout,
         routes::auth::me,
         routes::auth::change_password,
+        routes::auth::redeem_reset_token,
         routes::api_keys::list,
         routes::api_keys::create,
         routes::api_keys::rename,
@@ -109,18 +144,49 @@ pub(crate) enum RoleName {
         routes::users::deactivate,
         routes::users::reactivate,
         routes::users::reset_password,
+        routes::ui_users::list,
+        routes::ui_users::invite,
+        routes::ui_users::show,
+        routes::ui_users::update,
+        routes::ui_users::deactivate,
+        routes::ui_users::set_password,
+        routes::connections::types,
+        routes::connections::list,
+        routes::connections::create,
+        routes::connections::get,
+        routes::connections::update,
+        routes::connections::delete,
+        routes::connections::test,
+        routes::connections::set_default,
+        routes::settings::system,
+        routes::settings::update_system,
+        routes::settings::organization,
+        routes::settings::update_organization,
+        routes::settings::user,
+        routes::settings::update_user,
+        routes::settings::effective,
+        routes::settings::schema,
         routes::audit_logs::list,
         routes::audit_export::export,
         crate::metrics::scrape,
     ),
-    components(schemas(ErrorBody, ErrorCodeName, RoleName)),
+    components(schemas(
+        ErrorBody,
+        ErrorCodeName,
+        RoleName,
+        ConnectionScopeName,
+        ConnectionTestStatusName,
+        LayerName
+    )),
     modifiers(&Conventions),
     tags(
         (name = "health", description = "Liveness, readiness and health reports (never rate limited)"),
         (name = "auth", description = "Sessions: register, log in, refresh, log out, who am I"),
         (name = "api-keys", description = "API keys (shown once at creation)"),
         (name = "organizations", description = "The caller's organization, and instance administration"),
-        (name = "users", description = "Users of the caller's organization"),
+        (name = "users", description = "Users of the caller's organization (`/api/v1/users…`: the original web UI's shapes)"),
+        (name = "connections", description = "Connections to outside services (secrets are never shown)"),
+        (name = "settings", description = "Settings by layer, and their effective values"),
         (name = "audit", description = "The audit trail"),
         (name = "metrics", description = "Prometheus metrics"),
     )

@@ -271,19 +271,25 @@ async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RedeemResetTokenRequest {
+    /// The one-time token from `POST /api/v1/organizations/me/users/{id}/reset-password`.
+    #[schema(value_type = String, format = Password)]
     token: Secret,
+    #[schema(value_type = String, format = Password)]
     new_password: Secret,
 }
 
 /// Sets a new password with the one-time token an org_admin issued; no
 /// sign-in needed, the token is the credential.
+#[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "auth", security(()),
+    request_body = RedeemResetTokenRequest,
+    responses((status = 204, description = "Changed; the user's sessions ended")))]
 async fn redeem_reset_token(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<RedeemResetTokenRequest>,
+    body: Json<RedeemResetTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_of(&req, &state);
     state

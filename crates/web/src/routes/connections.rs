@@ -3,12 +3,14 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::input::Json;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use curatore_domain::{Connection, ConnectionId, ConnectionScope, ConnectionTestStatus};
 use curatore_service::{
-    ConnectionQuery, ConnectionUpdate, NewConnectionRequest, SavedConnection, TestOutcome,
+    ConnectionQuery, ConnectionUpdate, ErrorCode, MAX_SKIP, NewConnectionRequest, SavedConnection,
+    TestOutcome,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -27,39 +29,52 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/connections/{id}/set-default").post(set_default));
 }
 
-#[derive(Serialize)]
+/// A connection type and what its `config` holds.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConnectionType)]
 struct TypeBody {
     #[serde(rename = "type")]
     type_name: &'static str,
     display_name: &'static str,
     description: &'static str,
     /// The same schema under both names: the original renamed one to the other.
+    #[schema(value_type = Object)]
     schema: Value,
+    /// The JSON Schema of `config`.
+    #[schema(value_type = Object)]
     config_schema: Value,
+    #[schema(value_type = Object)]
     example_config: Value,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConnectionTypes)]
 struct TypesBody {
     types: Vec<TypeBody>,
 }
 
 /// A connection as the API shows it; `config` has its secrets redacted.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ConnectionBody {
     id: Uuid,
     organization_id: Uuid,
     name: String,
     description: Option<String>,
     connection_type: String,
+    #[schema(value_type = Object)]
     config: Value,
     is_active: bool,
     is_default: bool,
     last_tested_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<crate::openapi::ConnectionTestStatusName>)]
     test_status: Option<ConnectionTestStatus>,
+    /// The last test's outcome.
+    #[schema(value_type = Option<Value>)]
     test_result: Option<Value>,
     /// `healthy`, `unhealthy` or `unknown` (never tested).
+    #[schema(value_type = HealthStatus)]
     health_status: &'static str,
+    #[schema(value_type = crate::openapi::ConnectionScopeName)]
     scope: ConnectionScope,
     owner_user_id: Option<Uuid>,
     created_at: DateTime<Utc>,
@@ -98,35 +113,76 @@ impl From<Connection> for ConnectionBody {
     }
 }
 
+/// What `health_status` may say.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code, reason = "describes `ConnectionBody::health_status`")]
+enum HealthStatus {
+    Healthy,
+    Unhealthy,
+    Unknown,
+}
+
+/// The outcome of a connection test (scrubbed of every secret).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConnectionTestOutcome)]
+struct OutcomeBody {
+    success: bool,
+    #[schema(value_type = crate::openapi::ConnectionTestStatusName)]
+    status: ConnectionTestStatus,
+    message: String,
+    /// What was learnt (status code, latency, model, …).
+    #[schema(value_type = Value)]
+    details: Value,
+    error: Option<String>,
+}
+
+impl From<TestOutcome> for OutcomeBody {
+    fn from(o: TestOutcome) -> Self {
+        Self {
+            success: o.success,
+            status: o.status,
+            message: o.message,
+            details: o.details,
+            error: o.error,
+        }
+    }
+}
+
 /// A saved connection, with the test run on save (if any).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SavedConnectionBody)]
 struct SavedBody {
     #[serde(flatten)]
     connection: ConnectionBody,
-    test: Option<TestOutcome>,
+    test: Option<OutcomeBody>,
 }
 
 impl From<SavedConnection> for SavedBody {
     fn from(s: SavedConnection) -> Self {
         Self {
             connection: s.connection.into(),
-            test: s.test,
+            test: s.test.map(OutcomeBody::from),
         }
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConnectionList)]
 struct ListBody {
     connections: Vec<ConnectionBody>,
     total: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConnectionTestBody)]
 struct TestBody {
     connection_id: Uuid,
     success: bool,
+    #[schema(value_type = crate::openapi::ConnectionTestStatusName)]
     status: ConnectionTestStatus,
     message: String,
+    #[schema(value_type = Value)]
     details: Value,
     error: Option<String>,
     tested_at: DateTime<Utc>,
@@ -136,17 +192,22 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConnectionCreateRequest)]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     name: String,
     description: Option<String>,
+    /// One of the `type`s of `GET /api/v1/connections/types`.
     connection_type: String,
+    /// As the type's `config_schema` says.
     #[serde(default)]
+    #[schema(value_type = Object)]
     config: Value,
     #[serde(default)]
     is_default: bool,
     #[serde(default)]
+    #[schema(value_type = crate::openapi::ConnectionScopeName)]
     scope: ConnectionScope,
     #[serde(default = "yes")]
     test_on_save: bool,
@@ -157,31 +218,42 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConnectionUpdateRequest)]
 #[serde(deny_unknown_fields)]
 struct UpdateRequest {
     name: Option<String>,
+    /// `null` clears it; absent leaves it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
+    #[schema(value_type = Option<Object>)]
     config: Option<Value>,
     is_active: Option<bool>,
     is_default: Option<bool>,
     #[serde(default)]
     test_on_save: bool,
     connection_type: Option<String>,
+    #[schema(value_type = Option<crate::openapi::ConnectionScopeName>)]
     scope: Option<ConnectionScope>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     connection_type: Option<String>,
     is_active: Option<bool>,
     is_default: Option<bool>,
+    /// Items to skip (default 0).
     skip: Option<u64>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/connections/types", tag = "connections",
+    responses((status = 200, description = "The connection types this server knows", body = TypesBody)))]
 async fn types(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
     let types = state.services().connection_types(&ctx)?;
     Ok(HttpResponse::Ok().json(TypesBody {
@@ -199,12 +271,21 @@ async fn types(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpRe
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(ListQuery),
+    responses((status = 200, description = "Connections the caller may see", body = ListBody)))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    // Databases count offsets in signed 64 bits: a larger skip would fail there.
+    if q.skip.is_some_and(|skip| skip > MAX_SKIP) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQueryParameter,
+            format!("skip must be at most {MAX_SKIP}"),
+        ));
+    }
     let defaults = ConnectionQuery::default();
     let query = ConnectionQuery {
         connection_type: q.connection_type,
@@ -221,10 +302,14 @@ async fn list(
     }))
 }
 
+/// Creates a connection, tested first unless `test_on_save` is false.
+#[utoipa::path(post, path = "/api/v1/connections", tag = "connections",
+    request_body = CreateRequest,
+    responses((status = 201, description = "The connection, with the test's outcome", body = SavedBody)))]
 async fn create(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<CreateRequest>,
+    body: Json<CreateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let req = NewConnectionRequest {
@@ -240,6 +325,9 @@ async fn create(
     Ok(HttpResponse::Created().json(SavedBody::from(saved)))
 }
 
+#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id")),
+    responses((status = 200, description = "The connection", body = ConnectionBody)))]
 async fn get(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -250,11 +338,15 @@ async fn get(
     Ok(HttpResponse::Ok().json(ConnectionBody::from(c)))
 }
 
+#[utoipa::path(put, path = "/api/v1/connections/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id")),
+    request_body = UpdateRequest,
+    responses((status = 200, description = "The changed connection, with the test's outcome", body = SavedBody)))]
 async fn update(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateRequest>,
+    body: Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let upd = ConnectionUpdate {
@@ -272,6 +364,9 @@ async fn update(
     Ok(HttpResponse::Ok().json(SavedBody::from(saved)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id")),
+    responses((status = 204, description = "Deleted")))]
 async fn delete(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -282,6 +377,9 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id")),
+    responses((status = 200, description = "The test's outcome (also stored on the connection)", body = TestBody)))]
 async fn test(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -301,6 +399,9 @@ async fn test(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/connections/{id}/set-default", tag = "connections",
+    params(("id" = Uuid, Path, description = "The connection's id")),
+    responses((status = 200, description = "The connection, now its type's default", body = ConnectionBody)))]
 async fn set_default(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -309,4 +410,52 @@ async fn set_default(
     let id = ConnectionId::from_uuid(*id);
     let c = state.services().set_default_connection(&ctx, id).await?;
     Ok(HttpResponse::Ok().json(ConnectionBody::from(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{admin, app, call, state};
+    use actix_web::test::TestRequest;
+    use serde_json::json;
+
+    #[actix_web::test]
+    async fn a_skip_beyond_what_databases_count_is_a_bad_query_parameter() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let (status, body) = call(
+            &app,
+            TestRequest::get()
+                .uri("/api/v1/connections?skip=9223372036854775808")
+                .insert_header(auth),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_query_parameter");
+    }
+
+    #[actix_web::test]
+    async fn a_body_that_is_not_a_json_object_is_refused() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let (status, body) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/connections")
+                .insert_header(auth)
+                // serde would read the struct's fields from this array, in order.
+                .set_json(json!(["x", null, "llm", {}, false, "organization", false])),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_body");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("JSON object"),
+            "{body}"
+        );
+    }
 }

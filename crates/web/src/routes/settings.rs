@@ -4,6 +4,7 @@
 
 use crate::auth::{Caller, resolve_optional};
 use crate::error::ApiError;
+use crate::input::Json;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use curatore_domain::setting_keys::{Layer, Resolved};
@@ -33,23 +34,29 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// `{"settings": {key: value, …}}`: merged into the stored settings; `null` removes a key.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SettingsRequest {
+    /// Registered keys only; `null` removes a key.
+    #[schema(value_type = Object)]
     settings: Value,
 }
 
 /// The answer to every `PUT`: the layer's registered settings afterwards.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SettingsUpdatedBody)]
 struct UpdatedBody {
     message: &'static str,
+    #[schema(value_type = Object)]
     settings: Map<String, Value>,
 }
 
 /// One key's resolved value.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ResolvedBody<'a> {
+    #[schema(value_type = Value)]
     value: &'a Value,
+    #[schema(value_type = crate::openapi::LayerName)]
     source: Layer,
 }
 
@@ -68,15 +75,20 @@ fn by_key(resolved: &[Resolved]) -> BTreeMap<&'static str, ResolvedBody<'_>> {
         .collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SystemBody<'a> {
     /// What the system layer stores.
+    #[schema(value_type = Object)]
     settings: &'a Map<String, Value>,
     /// Each visible key's instance-wide value (environment > system > default).
+    #[schema(value_type = BTreeMap<String, ResolvedBody>)]
     effective: BTreeMap<&'static str, ResolvedBody<'a>>,
 }
 
 /// Public keys for everyone (even unauthenticated); every key for instance admins.
+#[utoipa::path(get, path = "/api/v1/settings/system", tag = "settings",
+    security((), ("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The system layer and each visible key's instance-wide value", body = SystemBody)))]
 async fn system(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let ctx = resolve_optional(&req).await?;
     let view = state.services().system_settings_view(ctx.as_ref()).await?;
@@ -86,10 +98,14 @@ async fn system(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
     }))
 }
 
+/// Instance admins only.
+#[utoipa::path(put, path = "/api/v1/settings/system", tag = "settings",
+    request_body = SettingsRequest,
+    responses((status = 200, description = "The system layer's registered settings afterwards", body = UpdatedBody)))]
 async fn update_system(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<SettingsRequest>,
+    body: Json<SettingsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = body.into_inner().settings;
     let settings = state.services().merge_system_settings(&ctx, patch).await?;
@@ -99,13 +115,16 @@ async fn update_system(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OrganizationSettingsBody<'a> {
     organization_id: Uuid,
     organization_name: &'a str,
+    #[schema(value_type = Object)]
     settings: Map<String, Value>,
 }
 
+#[utoipa::path(get, path = "/api/v1/settings/organization", tag = "settings",
+    responses((status = 200, description = "The caller's organization's registered settings", body = OrganizationSettingsBody)))]
 async fn organization(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -119,10 +138,14 @@ async fn organization(
     }))
 }
 
+/// Org admins only.
+#[utoipa::path(put, path = "/api/v1/settings/organization", tag = "settings",
+    request_body = SettingsRequest,
+    responses((status = 200, description = "The organization's registered settings afterwards", body = UpdatedBody)))]
 async fn update_organization(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<SettingsRequest>,
+    body: Json<SettingsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = body.into_inner().settings;
     let settings = state
@@ -135,12 +158,16 @@ async fn update_organization(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct UserSettingsBody {
+    /// Null for an API key that belongs to no user.
     user_id: Option<Uuid>,
+    #[schema(value_type = Object)]
     settings: Map<String, Value>,
 }
 
+#[utoipa::path(get, path = "/api/v1/settings/user", tag = "settings",
+    responses((status = 200, description = "The caller's own registered settings", body = UserSettingsBody)))]
 async fn user(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
     let (user_id, settings) = state.services().my_user_settings(&ctx)?;
     Ok(HttpResponse::Ok().json(UserSettingsBody {
@@ -149,10 +176,13 @@ async fn user(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpRes
     }))
 }
 
+#[utoipa::path(put, path = "/api/v1/settings/user", tag = "settings",
+    request_body = SettingsRequest,
+    responses((status = 200, description = "The caller's registered settings afterwards", body = UpdatedBody)))]
 async fn update_user(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<SettingsRequest>,
+    body: Json<SettingsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = body.into_inner().settings;
     let settings = state.services().merge_my_user_settings(&ctx, patch).await?;
@@ -162,16 +192,20 @@ async fn update_user(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EffectiveBody<'a> {
     organization_id: Uuid,
     user_id: Option<Uuid>,
     /// Each key's value and the layer it came from.
+    #[schema(value_type = BTreeMap<String, ResolvedBody>)]
     settings: BTreeMap<&'static str, ResolvedBody<'a>>,
     /// The same values without their sources.
+    #[schema(value_type = Object)]
     values: BTreeMap<&'static str, &'a Value>,
 }
 
+#[utoipa::path(get, path = "/api/v1/settings/effective", tag = "settings",
+    responses((status = 200, description = "Every key's value for the caller, and where it came from", body = EffectiveBody)))]
 async fn effective(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -189,14 +223,21 @@ async fn effective(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SchemaBody {
+    /// JSON Schema of the organization layer's registered keys.
+    #[schema(value_type = Object)]
     organization_schema: Value,
+    /// JSON Schema of the user layer's registered keys.
+    #[schema(value_type = Object)]
     user_schema: Value,
+    #[schema(value_type = Object)]
     merged_example: Value,
 }
 
 /// Any authenticated caller: the schemas are the same for everyone.
+#[utoipa::path(get, path = "/api/v1/settings/schema", tag = "settings",
+    responses((status = 200, description = "What the settings editor may offer", body = SchemaBody)))]
 async fn schema(
     state: web::Data<AppState>,
     Caller(_ctx): Caller,

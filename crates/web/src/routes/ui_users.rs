@@ -5,6 +5,7 @@
 use crate::auth::Caller;
 use crate::dto::UiUserBody;
 use crate::error::ApiError;
+use crate::input::Json;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -25,21 +26,29 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/users/{id}/password").put(set_password));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     is_active: Option<bool>,
+    #[param(value_type = Option<crate::openapi::RoleName>)]
     role: Option<String>,
+    /// Items to skip (default 0).
     skip: Option<u64>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = UiUserList)]
 struct UserList {
     users: Vec<UiUserBody>,
     total: u64,
 }
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListQuery),
+    responses((status = 200, description = "Users of the caller's organization (the original UI's shape)", body = UserList)))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -67,6 +76,9 @@ async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 200, description = "The user", body = UiUserBody)))]
 async fn show(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -79,20 +91,25 @@ async fn show(
     Ok(HttpResponse::Ok().json(UiUserBody::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UiInviteRequest)]
 #[serde(deny_unknown_fields)]
 struct InviteRequest {
     email: String,
     username: Option<String>,
     full_name: Option<String>,
+    #[schema(value_type = Option<crate::openapi::RoleName>)]
     role: Option<String>,
+    /// Without it a temporary password is generated.
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<Secret>,
     /// Accepted; no mail transport exists, so nothing is sent.
     #[serde(default)]
     send_email: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = UiInvitedBody)]
 struct InvitedBody {
     message: String,
     user: UiUserBody,
@@ -102,10 +119,13 @@ struct InvitedBody {
     email_sent: bool,
 }
 
+#[utoipa::path(post, path = "/api/v1/users/invite", tag = "users",
+    request_body = InviteRequest,
+    responses((status = 201, description = "The user; `temporary_password` is shown this once", body = InvitedBody)))]
 async fn invite(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
-    body: web::Json<InviteRequest>,
+    body: Json<InviteRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let InviteRequest {
         email,
@@ -137,27 +157,34 @@ async fn invite(
         }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = UiUpdateRequest)]
 #[serde(deny_unknown_fields)]
 struct UpdateRequest {
     email: Option<String>,
     username: Option<String>,
     full_name: Option<String>,
+    #[schema(value_type = Option<crate::openapi::RoleName>)]
     role: Option<String>,
     is_active: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = UiUpdatedBody)]
 struct UpdatedBody {
     message: &'static str,
     user: UiUserBody,
 }
 
+#[utoipa::path(put, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = UpdateRequest,
+    responses((status = 200, description = "The changed user", body = UpdatedBody)))]
 async fn update(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
     id: web::Path<Uuid>,
-    body: web::Json<UpdateRequest>,
+    body: Json<UpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let UpdateRequest {
         email,
@@ -183,12 +210,15 @@ async fn update(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct MessageBody {
     message: &'static str,
 }
 
 /// A soft deactivation, answered 200 with a message as the UI expects.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 200, description = "Deactivated; the user's sessions ended and keys stop working", body = MessageBody)))]
 async fn deactivate(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -201,17 +231,23 @@ async fn deactivate(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordRequest {
+    #[schema(value_type = String, format = Password)]
     new_password: Secret,
 }
 
+/// Sets a user's password (org admins).
+#[utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = PasswordRequest,
+    responses((status = 200, description = "Changed", body = MessageBody)))]
 async fn set_password(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
     id: web::Path<Uuid>,
-    body: web::Json<PasswordRequest>,
+    body: Json<PasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId::from_uuid(*id);
     let password = body.into_inner().new_password;
