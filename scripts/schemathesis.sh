@@ -58,6 +58,7 @@ start_server() {
     env -i PATH="$PATH" HOME="$HOME" \
         DATABASE_URL="$url" HOST=127.0.0.1 PORT="$PORT" \
         ENABLE_AUTH=true JWT_SECRET_KEY="$(head -c 48 /dev/urandom | base64 | tr -d '\n')" \
+        SECRETS_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64 | tr -d '\n')" \
         ADMIN_PASSWORD="$ADMIN_PASSWORD" ALLOW_REGISTRATION=true \
         RATE_LIMIT_ENABLED=false LOG_FORMAT=json LOG_LEVEL=warn \
         CURATORE_CONFIG_DIR="$WORK" \

@@ -421,6 +421,7 @@ impl Services {
                 format!("limit must be between 1 and {MAX_CONNECTION_PAGE}"),
             ));
         }
+        crate::page::check_skip(q.skip)?;
         let connection_type = q
             .connection_type
             .as_deref()

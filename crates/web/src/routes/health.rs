@@ -119,7 +119,8 @@ pub(crate) struct UiHealthBody {
 /// (still 200, as the original answered). The organization is the caller's,
 /// or the default one for anonymous callers; bad credentials are not
 /// refused here, since the UI polls this before and after signing in.
-#[utoipa::path(get, path = "/api/v1/health", tag = "health", security(()),
+#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+    security((), ("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The original's health answer: database and the default LLM connection's last test", body = UiHealthBody)))]
 pub(crate) async fn ui_health(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let storage_available = matches!(
