@@ -50,12 +50,14 @@ command -v wrk >/dev/null || { log "installing wrk"; if [ "$(id -u)" = 0 ]; then
 [ -n "${BENCH_SKIP_BUILD:-}" ] || cargo build --release --locked -q -p curatore-server
 SERVER=${BENCH_SERVER:-$ROOT/target/release/curatore-server}
 SECRET="bench-secret-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+SECRETS_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')
 
 start_server() { # URL LOGFILE
   mkdir -p "$WORK/app" "$WORK/cfg"
   (cd "$WORK/app" && exec env -i PATH="$PATH" HOME="$WORK" CURATORE_CONFIG_DIR="$WORK/cfg" \
     PORT="$PORT" HOST=127.0.0.1 LOG_LEVEL=warn DATABASE_URL="$1" \
     ENABLE_AUTH=true JWT_SECRET_KEY="$SECRET" ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+    SECRETS_ENCRYPTION_KEY="$SECRETS_KEY" RATE_LIMIT_ENABLED=false \
     LOGIN_MAX_FAILURES_PER_IP=1000000 "$SERVER" >"$2" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 600); do curl -fsS "$BASE/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
