@@ -737,7 +737,8 @@ mod tests {
     #[tokio::test]
     async fn bcrypt_hashes_of_the_original_verify_and_need_a_rehash() {
         let hasher = PasswordHasher::new(CHEAP).unwrap();
-        let python = PasswordHash::new("$2b$12$WDIQ2QnmtyvI0kSE.V9JqO1beo7j7DAVX2DynYqq7aEO2peHLKDC2");
+        let python =
+            PasswordHash::new("$2b$12$WDIQ2QnmtyvI0kSE.V9JqO1beo7j7DAVX2DynYqq7aEO2peHLKDC2");
         assert_eq!(
             hasher
                 .verify(&secret("Fixture-Admin-7q2"), &python)
@@ -746,7 +747,10 @@ mod tests {
             PasswordCheck::Valid { needs_rehash: true }
         );
         assert_eq!(
-            hasher.verify(&secret("fixture-admin-7q2"), &python).await.unwrap(),
+            hasher
+                .verify(&secret("fixture-admin-7q2"), &python)
+                .await
+                .unwrap(),
             PasswordCheck::Invalid
         );
         let made = bcrypt::hash_with_salt("Fixture-Admin-7q2", 4, [7u8; 16]).unwrap();
@@ -773,12 +777,24 @@ mod tests {
             );
         }
         let key = "cur_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfe";
-        let stored = bcrypt::hash_with_salt(key, 4, [9u8; 16]).unwrap().to_string();
+        let stored = bcrypt::hash_with_salt(key, 4, [9u8; 16])
+            .unwrap()
+            .to_string();
         assert!(hasher.verify_bcrypt(&secret(key), &stored).await.unwrap());
-        assert!(!hasher.verify_bcrypt(&secret("cur_0"), &stored).await.unwrap());
+        assert!(
+            !hasher
+                .verify_bcrypt(&secret("cur_0"), &stored)
+                .await
+                .unwrap()
+        );
         // Not bcrypt at all: a mismatch, not an error.
         let argon = hasher.hash(&secret(key)).await.unwrap();
-        assert!(!hasher.verify_bcrypt(&secret(key), argon.as_str()).await.unwrap());
+        assert!(
+            !hasher
+                .verify_bcrypt(&secret(key), argon.as_str())
+                .await
+                .unwrap()
+        );
     }
 
     #[test]
