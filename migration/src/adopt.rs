@@ -528,6 +528,28 @@ pub async fn adopt(db: &DatabaseConnection, dry_run: bool) -> Result<Report, Ado
     })
 }
 
+/// After secrets stored in clear were sealed: rewrites the storage so the
+/// clear values are not left behind in free pages (SQLite: `VACUUM`, then a
+/// WAL checkpoint) or dead row versions (PostgreSQL: `VACUUM connections`).
+/// Outside any transaction.
+///
+/// # Errors
+/// When the database refuses.
+pub async fn scrub(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    match backend {
+        DbBackend::Sqlite => {
+            db.execute_raw(stmt(backend, "VACUUM")).await?;
+            db.execute_raw(stmt(backend, "PRAGMA wal_checkpoint(TRUNCATE)"))
+                .await?;
+        }
+        _ => {
+            db.execute_raw(stmt(backend, "VACUUM connections")).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
