@@ -109,3 +109,25 @@ fn adoption_records_our_history_once() {
     let up = stdout(&migrate(&url, &["up"]));
     assert!(up.contains("nothing to do"), "{up}");
 }
+
+#[tokio::test]
+async fn a_row_that_cannot_be_converted_rolls_everything_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, url) = fixture_copy(dir.path());
+    // Not a UUID: its conversion is NULL, which the new table refuses.
+    exec(
+        &url,
+        "UPDATE audit_logs SET id = 'not-a-uuid' WHERE action = 'login'",
+    )
+    .await;
+    let out = migrate(&url, &["adopt"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rolled back"), "{err}");
+    // The original's tables are back, with no history of ours and nothing
+    // set aside: the same check passes again.
+    let status = stdout(&migrate(&url, &["status"]));
+    assert!(status.contains("current      none"), "{status}");
+    let again = stdout(&migrate(&url, &["adopt", "--dry-run"]));
+    assert!(again.contains("dry run: nothing was changed"), "{again}");
+}
