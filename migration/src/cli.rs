@@ -73,6 +73,14 @@ pub enum Command {
     Refresh,
     /// Roll back every applied migration (Alembic: `downgrade base`).
     Reset,
+    /// Take over a database made by the original Python server: check its
+    /// schema, convert it to ours and record our migrations, in one
+    /// transaction. Does nothing on a database that already has our history.
+    Adopt {
+        /// Check the schema and print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Why a command failed. `Display` is one line, fit for the terminal.
@@ -103,6 +111,15 @@ pub enum CliError {
         /// What the database said.
         #[source]
         source: DbErr,
+    },
+    /// Adoption refused (schema not the original's) or failed (rolled back).
+    #[error("adopt on {url}: {source}")]
+    Adopt {
+        /// The redacted URL.
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: crate::adopt::AdoptError,
     },
     /// Writing the report failed.
     #[error("cannot write the output: {0}")]
@@ -226,6 +243,7 @@ async fn execute<W: Write>(
         Command::Fresh => "fresh",
         Command::Refresh => "refresh",
         Command::Reset => "reset",
+        Command::Adopt { .. } => "adopt",
     };
     let failed = |source: DbErr| CliError::Migration {
         action,
@@ -241,6 +259,16 @@ async fn execute<W: Write>(
         });
     }
 
+    if let Command::Adopt { dry_run } = command {
+        let report = crate::adopt::adopt(db, dry_run)
+            .await
+            .map_err(|source| CliError::Adopt {
+                url: url.redacted(),
+                source,
+            })?;
+        return print_adoption(&report, dry_run, out);
+    }
+
     let before = applied(db).await.map_err(failed)?;
     match command {
         Command::Up { num } => Migrator::up(db, num).await,
@@ -248,7 +276,7 @@ async fn execute<W: Write>(
         Command::Fresh => Migrator::fresh(db).await,
         Command::Refresh => Migrator::refresh(db).await,
         Command::Reset => Migrator::reset(db).await,
-        Command::Status => unreachable!("handled above"),
+        Command::Status | Command::Adopt { .. } => unreachable!("handled above"),
     }
     .map_err(failed)?;
     let after = applied(db).await.map_err(failed)?;
@@ -273,6 +301,33 @@ async fn execute<W: Write>(
         }
     }
     write_current(out, &after)?;
+    Ok(())
+}
+
+fn print_adoption<W: Write>(
+    report: &crate::adopt::Report,
+    dry_run: bool,
+    out: &mut W,
+) -> Result<(), CliError> {
+    if !report.adopted {
+        for step in &report.steps {
+            writeln!(out, "{step}")?;
+        }
+        return Ok(());
+    }
+    let label = if dry_run { "plan" } else { "done" };
+    for step in &report.steps {
+        writeln!(out, "{label:<12} {step}")?;
+    }
+    if dry_run {
+        writeln!(out, "dry run: nothing was changed")?;
+    } else {
+        writeln!(
+            out,
+            "adopted; connection secrets are still stored in clear: start the server \
+             (with its secrets key) or run `curatore-server secrets rotate` to seal them"
+        )?;
+    }
     Ok(())
 }
 

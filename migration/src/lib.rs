@@ -24,6 +24,7 @@ mod m20261202_000006_user_passwords_and_list_index;
 mod m20261202_000007_connections_default_unique;
 mod m20261202_000009_rate_limit_windows;
 
+pub mod adopt;
 pub mod cli;
 
 pub use sea_orm_migration::{MigrationStatus, MigratorTrait};

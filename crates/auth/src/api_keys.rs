@@ -108,6 +108,32 @@ impl ApiKeyFormat {
     }
 }
 
+/// The prefix of the original Python server's keys.
+const ORIGINAL_PREFIX: &str = "cur_";
+/// Lower-case hex characters after it (32 random bytes).
+const ORIGINAL_HEX_LEN: usize = 64;
+
+/// A key in the original Python server's format (`cur_` + 64 lower-case hex
+/// characters, stored there as a bcrypt hash found by its first 12
+/// characters): its 12-character display prefix and the SHA-256 hex digest
+/// we store once it has been verified. `None` for anything else. New keys
+/// always have our format ([`ApiKeyFormat`]); these are only accepted so that
+/// keys issued before the switch keep working.
+pub fn original_key(candidate: &str) -> Option<(&str, String)> {
+    let hex = candidate.strip_prefix(ORIGINAL_PREFIX)?;
+    if hex.len() != ORIGINAL_HEX_LEN
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    Some((
+        &candidate[..DISPLAY_PREFIX_CHARS],
+        sha256_hex(candidate.as_bytes()),
+    ))
+}
+
 /// Compares two byte strings (digests after a lookup) in time independent of
 /// where they differ, so the comparison leaks nothing about the stored value.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -128,6 +154,28 @@ fn checksum(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn original_keys_are_recognised_by_their_exact_shape() {
+        let key = "cur_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfe";
+        let (prefix, digest) = original_key(key).unwrap();
+        assert_eq!(prefix, "cur_987aaed5");
+        assert_eq!(digest, sha256_hex(key.as_bytes()));
+        assert_eq!(digest.len(), 64);
+        for bad in [
+            "cur_987AAED5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfe",
+            "cur_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bf",
+            "cur_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfe0",
+            "key_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfe",
+            "cur_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfg",
+            "",
+        ] {
+            assert!(original_key(bad).is_none(), "{bad}");
+        }
+        // Ours are never mistaken for the original's.
+        let ours = ApiKeyFormat::new("cur_").generate();
+        assert!(original_key(ours.key.expose()).is_none());
+    }
 
     fn format() -> ApiKeyFormat {
         ApiKeyFormat::new("cur_")

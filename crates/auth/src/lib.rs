@@ -24,7 +24,7 @@ pub mod refresh;
 pub mod secrets;
 pub mod tokens;
 
-pub use api_keys::{ApiKeyError, ApiKeyFormat, GeneratedApiKey, constant_time_eq};
+pub use api_keys::{ApiKeyError, ApiKeyFormat, GeneratedApiKey, constant_time_eq, original_key};
 pub use error::AuthError;
 pub use passwords::{
     Argon2Settings, PasswordCheck, PasswordHasher, PasswordPolicy, random_password,

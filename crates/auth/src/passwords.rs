@@ -236,6 +236,22 @@ impl PasswordHasher {
         .await
     }
 
+    /// Checks a secret (an API key of the original) against a bcrypt hash on
+    /// the hashing pool, off the async executor. A stored value that is not
+    /// bcrypt, or malformed, is a mismatch.
+    ///
+    /// # Errors
+    /// [`AuthError::Busy`] when the pool is full.
+    pub async fn verify_bcrypt(&self, value: &Secret, stored: &str) -> Result<bool, AuthError> {
+        if !is_bcrypt(stored) {
+            return Ok(false);
+        }
+        let value = value.clone();
+        let stored = stored.to_owned();
+        self.run_blocking(move |_| verify_bcrypt_blocking(value.expose(), &stored))
+            .await
+    }
+
     /// Verifies against a dummy hash with the configured parameters and
     /// discards the result, so a login for an unknown user costs the same time
     /// as one for a known user with a wrong password.
@@ -398,6 +414,13 @@ fn verify_blocking(
     configured: Argon2Settings,
     memory: &mut Vec<Block>,
 ) -> PasswordCheck {
+    if is_bcrypt(stored) {
+        // The original's hashes: valid until the first login replaces them.
+        return match verify_bcrypt_blocking(password.expose(), stored) {
+            true => PasswordCheck::Valid { needs_rehash: true },
+            false => PasswordCheck::Invalid,
+        };
+    }
     let parsed = match password_hash::PasswordHash::new(stored) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -418,6 +441,26 @@ fn verify_blocking(
                 "stored password hash cannot be verified"
             );
             PasswordCheck::Invalid
+        }
+    }
+}
+
+/// Whether a stored hash is bcrypt's modular-crypt form (`$2a$`, `$2b$`,
+/// `$2y$`), as the original Python server stored passwords and API keys.
+pub fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| stored.starts_with(p))
+}
+
+/// Checks `value` against a bcrypt hash (blocking: ~250 ms at cost 12).
+/// A malformed hash is a mismatch, logged as a warning.
+fn verify_bcrypt_blocking(value: &str, stored: &str) -> bool {
+    match bcrypt::verify(value.as_bytes(), stored) {
+        Ok(matches) => matches,
+        Err(e) => {
+            tracing::warn!(error = %e, "stored bcrypt hash cannot be verified");
+            false
         }
     }
 }
@@ -622,7 +665,7 @@ mod tests {
             "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$!!!",
             "$argon2id$v=19$m=0,t=0,p=0$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
             "$bcrypt$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+            "$2b$04$not-a-bcrypt-hash",
         ] {
             assert_eq!(
                 hasher
@@ -727,6 +770,72 @@ mod tests {
                 .await
                 .unwrap(),
             PasswordCheck::Invalid
+        );
+    }
+
+    /// bcrypt hashes as the original stored them, under each of the three
+    /// prefixes; the first one was made by Python's `bcrypt` 4.1.2 (the
+    /// fixture's `admin`, cost 12).
+    #[tokio::test]
+    async fn bcrypt_hashes_of_the_original_verify_and_need_a_rehash() {
+        let hasher = PasswordHasher::new(CHEAP).unwrap();
+        let python =
+            PasswordHash::new("$2b$12$WDIQ2QnmtyvI0kSE.V9JqO1beo7j7DAVX2DynYqq7aEO2peHLKDC2");
+        assert_eq!(
+            hasher
+                .verify(&secret("Fixture-Admin-7q2"), &python)
+                .await
+                .unwrap(),
+            PasswordCheck::Valid { needs_rehash: true }
+        );
+        assert_eq!(
+            hasher
+                .verify(&secret("fixture-admin-7q2"), &python)
+                .await
+                .unwrap(),
+            PasswordCheck::Invalid
+        );
+        let made = bcrypt::hash_with_salt("Fixture-Admin-7q2", 4, [7u8; 16]).unwrap();
+        for version in [
+            bcrypt::Version::TwoA,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoY,
+        ] {
+            let stored = PasswordHash::new(made.format_for_version(version));
+            assert!(is_bcrypt(stored.as_str()), "{}", stored.as_str());
+            assert_eq!(
+                hasher
+                    .verify(&secret("Fixture-Admin-7q2"), &stored)
+                    .await
+                    .unwrap(),
+                PasswordCheck::Valid { needs_rehash: true }
+            );
+            assert_eq!(
+                hasher
+                    .verify(&secret("Fixture-Admin-7q3"), &stored)
+                    .await
+                    .unwrap(),
+                PasswordCheck::Invalid
+            );
+        }
+        let key = "cur_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfe";
+        let stored = bcrypt::hash_with_salt(key, 4, [9u8; 16])
+            .unwrap()
+            .to_string();
+        assert!(hasher.verify_bcrypt(&secret(key), &stored).await.unwrap());
+        assert!(
+            !hasher
+                .verify_bcrypt(&secret("cur_0"), &stored)
+                .await
+                .unwrap()
+        );
+        // Not bcrypt at all: a mismatch, not an error.
+        let argon = hasher.hash(&secret(key)).await.unwrap();
+        assert!(
+            !hasher
+                .verify_bcrypt(&secret(key), argon.as_str())
+                .await
+                .unwrap()
         );
     }
 

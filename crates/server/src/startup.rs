@@ -239,9 +239,22 @@ pub async fn rotate_secrets(
             tracing::info!(re_encrypted = done, last_id = %last.as_uuid(), "secrets rotate: batch done (resume with --resume-after {})", last.as_uuid());
         })
         .await;
+    // Clear values the original left (sealed now) must not stay behind in
+    // free pages or dead rows.
+    let scrubbed = match &rotated {
+        Ok((changed, _)) if *changed > 0 => {
+            curatore_migration::adopt::scrub(services.database().connection()).await
+        }
+        _ => Ok(()),
+    };
     services.database().close().await;
     let (changed, _) =
         rotated.map_err(|e| Failure::Runtime(format!("secrets rotate failed: {e}")))?;
+    scrubbed.map_err(|e| {
+        Failure::Runtime(format!(
+            "cannot scrub the database after re-encrypting: {e}"
+        ))
+    })?;
     tracing::info!(
         re_encrypted = changed,
         "secrets rotate: done, {changed} connections re-encrypted"
@@ -271,16 +284,38 @@ async fn open_locked(settings: &Settings) -> Result<(Services, InstanceLock), Fa
         .lock_instances("startup")
         .await
         .map_err(|e| Failure::Runtime(format!("cannot take the start-up lock: {e}")))?;
-    migrate(settings, &db).await?;
+    let adopted = migrate(settings, &db).await?;
     tracing::info!("Database tables initialized");
     let default_org = DefaultOrganization {
         id: settings.default_org_id.map(Into::into),
         slug: Some(settings.default_org_slug.clone()),
     };
-    Ok((
-        Services::with_connections(db, default_org, auth, connections),
-        lock,
-    ))
+    let services = Services::with_connections(db, default_org, auth, connections);
+    if adopted {
+        seal_clear_secrets(&services).await?;
+    }
+    Ok((services, lock))
+}
+
+/// Seals the connection secrets the original stored in clear, then scrubs
+/// the storage so the clear values are gone from the database files.
+async fn seal_clear_secrets(services: &Services) -> Result<(), Failure> {
+    let (sealed, _) = services
+        .rotate_secrets(100, None, |_, _| {})
+        .await
+        .map_err(|e| {
+            Failure::Runtime(format!(
+                "sealing the adopted connection secrets failed: {e}"
+            ))
+        })?;
+    curatore_migration::adopt::scrub(services.database().connection())
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot scrub the database after sealing: {e}")))?;
+    tracing::info!(
+        connections = sealed,
+        "Connection secrets of the original sealed ({sealed} connections)"
+    );
+    Ok(())
 }
 
 /// Connections one instance holds besides its pool: the invalidation listener.
@@ -425,7 +460,46 @@ async fn connect_with_retry(settings: &Settings) -> Result<Database, Failure> {
     }
 }
 
-async fn migrate(settings: &Settings, db: &Database) -> Result<(), Failure> {
+/// Applies pending migrations; first, a database made by the original Python
+/// server (its tables, none of our history) is adopted when `AUTO_MIGRATE`
+/// allows. Returns whether it adopted one (its connection secrets are then
+/// still in clear).
+async fn migrate(settings: &Settings, db: &Database) -> Result<bool, Failure> {
+    let adopted = adopt_original(settings, db).await?;
+    apply_pending(settings, db).await?;
+    Ok(adopted)
+}
+
+async fn adopt_original(settings: &Settings, db: &Database) -> Result<bool, Failure> {
+    use curatore_migration::adopt::{self, Finding};
+    let conn = db.connection();
+    let finding = adopt::inspect(conn)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot inspect the database schema: {e}")))?;
+    match finding {
+        Finding::NothingToAdopt => Ok(false),
+        Finding::Unexpected(problems) => Err(Failure::Runtime(format!(
+            "the database holds tables of the original server, but not as expected; \
+             nothing was changed:\n  {}",
+            problems.join("\n  ")
+        ))),
+        Finding::Original if !settings.auto_migrate => Err(Failure::Runtime(
+            "the database was made by the original server and AUTO_MIGRATE=false; \
+             back it up and run `curatore-migrate adopt` first"
+                .to_owned(),
+        )),
+        Finding::Original => {
+            tracing::info!("Database made by the original server: adopting it");
+            adopt::adopt(conn, false)
+                .await
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            tracing::info!("Original database adopted");
+            Ok(true)
+        }
+    }
+}
+
+async fn apply_pending(settings: &Settings, db: &Database) -> Result<(), Failure> {
     let conn = db.connection();
     let pending = Migrator::get_pending_migrations(conn)
         .await

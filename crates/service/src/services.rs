@@ -411,24 +411,27 @@ impl Services {
     }
 
     async fn principal_of_api_key(&self, key: &str) -> Result<Principal> {
-        // Malformed or mistyped keys stop here, without a query.
-        let hash = self
-            .inner
-            .config
-            .api_keys
-            .check(key)
-            .map_err(|_| invalid_key())?;
+        // Malformed or mistyped keys stop here, without a query; a key of
+        // the original's format goes on to be looked up by its digest.
+        let original = curatore_auth::original_key(key);
+        let hash = match (&original, self.inner.config.api_keys.check(key)) {
+            (_, Ok(hash)) => hash,
+            (Some((_, digest)), Err(_)) => digest.clone(),
+            (None, Err(_)) => return Err(invalid_key()),
+        };
         let cache = &self.inner.cache;
         let snap = match cache.key(&hash) {
             Some(snap) => snap,
             None => {
-                let snap = self
-                    .inner
-                    .db
-                    .system()
-                    .api_key_snapshot(&hash)
-                    .await?
-                    .ok_or_else(invalid_key)?;
+                let system = self.inner.db.system();
+                let mut found = system.api_key_snapshot(&hash).await?;
+                if found.is_none()
+                    && let Some((prefix, _)) = &original
+                    && self.convert_original_key(key, prefix, &hash).await?
+                {
+                    found = system.api_key_snapshot(&hash).await?;
+                }
+                let snap = found.ok_or_else(invalid_key)?;
                 // The index found it; compare the digests anyway, in constant time.
                 if !curatore_auth::constant_time_eq(snap.key.key_hash.as_bytes(), hash.as_bytes()) {
                     return Err(invalid_key());
@@ -471,6 +474,30 @@ impl Services {
             user: snap.user.clone(),
             scopes: snap.key.scopes.clone(),
         })
+    }
+
+    /// Verifies a key of the original Python server against the bcrypt
+    /// hashes stored under its display prefix (on the hashing pool), and on a
+    /// match stores our SHA-256 digest in place of the bcrypt hash, so the
+    /// next use is an indexed lookup. Returns whether a key matched.
+    async fn convert_original_key(&self, key: &str, prefix: &str, digest: &str) -> Result<bool> {
+        let keys = self.inner.db.system().api_keys();
+        let presented = curatore_domain::Secret::new(key);
+        for (id, stored) in keys.bcrypt_candidates(prefix).await? {
+            if self
+                .inner
+                .config
+                .hasher
+                .verify_bcrypt(&presented, &stored)
+                .await?
+            {
+                if keys.replace_bcrypt_hash(id, &stored, digest).await? {
+                    tracing::info!(key_id = %id, "API key of the original server now stored as SHA-256");
+                }
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Whether this request should write the key's `last_used_at`.

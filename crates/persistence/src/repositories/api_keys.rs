@@ -185,4 +185,39 @@ impl SystemApiKeys<'_> {
             .await?);
         Ok(res.rows_affected == 1)
     }
+
+    /// Keys stored by the original Python server (a bcrypt hash of the whole
+    /// key) whose 12-character display prefix is `prefix`: `(id, bcrypt
+    /// hash)` pairs to verify one by one. Usually one, at most a handful.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn bcrypt_candidates(&self, prefix: &str) -> Result<Vec<(ApiKeyId, String)>> {
+        let rows = read!(self.h, |c| Entity::find()
+            .filter(Column::Prefix.eq(prefix))
+            .filter(Column::KeyHash.like("$2%"))
+            .all(c)
+            .await?);
+        Ok(rows
+            .into_iter()
+            .map(|m| (ApiKeyId::from_uuid(m.id), m.key_hash))
+            .collect())
+    }
+
+    /// Replaces a key's stored bcrypt hash by our SHA-256 digest once the key
+    /// has been verified, so its next use costs one indexed lookup. The
+    /// condition on the old hash makes two instances doing it at once
+    /// harmless. Returns whether it wrote.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn replace_bcrypt_hash(&self, id: ApiKeyId, old: &str, digest: &str) -> Result<bool> {
+        let res = write!(self.h, |c| Entity::update_many()
+            .col_expr(Column::KeyHash, Expr::value(digest))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::KeyHash.eq(old))
+            .exec(c)
+            .await?);
+        Ok(res.rows_affected == 1)
+    }
 }

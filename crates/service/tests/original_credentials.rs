@@ -1,0 +1,225 @@
+//! Credentials made by the original Python server keep working: a bcrypt
+//! password hash is accepted and replaced by argon2id at the first login; a
+//! `cur_` + 64-hex key stored as bcrypt is accepted and then stored as our
+//! SHA-256 digest. On SQLite and PostgreSQL.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a panic in a test is a failed test with a message"
+)]
+
+use curatore_auth::{
+    ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SigningAlgorithm, TokenSettings,
+    TokenSigner,
+};
+use curatore_domain::{DatabaseUrl, EmailAddress, Secret, Slug, Username};
+use curatore_migration::{Migrator, MigratorTrait};
+use curatore_persistence::{Database, DatabaseOptions};
+use curatore_service::{
+    AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits,
+    NewKey, RegistrationLimits, RequestContext, Services,
+};
+use curatore_test_support::{TestDatabase, each_engine};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use std::time::Duration;
+
+const PASSWORD: &str = "a-long-admin-password";
+/// The fixture's `admin`, hashed by the original (Python `bcrypt`, cost 12).
+const ORIGINAL_PASSWORD: &str = "Fixture-Admin-7q2";
+const ORIGINAL_HASH: &str = "$2b$12$WDIQ2QnmtyvI0kSE.V9JqO1beo7j7DAVX2DynYqq7aEO2peHLKDC2";
+const ORIGINAL_KEY: &str = "cur_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfe";
+
+fn config() -> AuthConfig {
+    AuthConfig {
+        enabled: true,
+        signer: TokenSigner::new(TokenSettings {
+            secret: Secret::new("service-test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye"),
+            algorithm: SigningAlgorithm::HS256,
+            issuer: "curatore".into(),
+            audience: "curatore".into(),
+            access_ttl: Duration::from_secs(600),
+        }),
+        hasher: PasswordHasher::new(Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .expect("hasher"),
+        password_policy: PasswordPolicy::default(),
+        api_keys: ApiKeyFormat::new("cur_"),
+        refresh_ttl: Duration::from_secs(3600),
+        refresh_reuse_grace: Duration::ZERO,
+        allow_registration: false,
+        trusted_proxies: vec![],
+        login_limits: LoginLimits {
+            per_account: 5,
+            per_ip: 20,
+            window: Duration::from_secs(60),
+        },
+        registration_limits: RegistrationLimits {
+            per_ip: 5,
+            window: Duration::from_secs(3600),
+        },
+        cache_ttl: Duration::ZERO,
+    }
+}
+
+async fn services(db: &TestDatabase) -> Services {
+    let url = DatabaseUrl::parse(&db.url()).expect("url");
+    let database = Database::connect(&DatabaseOptions::new(url))
+        .await
+        .expect("connect");
+    Migrator::up(database.connection(), None)
+        .await
+        .expect("migrate");
+    let services = Services::new(database, DefaultOrganization::default(), config());
+    services
+        .seed_initial_tenant(InitialAdmin {
+            organization_name: "Org acme".into(),
+            organization_slug: Slug::parse("acme").expect("slug"),
+            admin_email: EmailAddress::parse("admin@acme.example").expect("email"),
+            admin_username: Username::parse("admin").expect("username"),
+            admin_password: Secret::new(PASSWORD),
+            admin_full_name: None,
+        })
+        .await
+        .expect("seed");
+    services
+}
+
+async fn exec(services: &Services, sql: &str, values: Vec<sea_orm::Value>) {
+    let c = services.database().connection();
+    let backend = c.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => sql.replace("?1", "$1").replace("?2", "$2"),
+        _ => sql.to_owned(),
+    };
+    c.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .expect("exec");
+}
+
+async fn text(services: &Services, sql: &str) -> String {
+    let c = services.database().connection();
+    let row = c
+        .query_one_raw(Statement::from_string(c.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .expect("a row");
+    row.try_get::<String>("", "v").expect("text")
+}
+
+#[tokio::test]
+async fn a_bcrypt_password_is_accepted_once_and_replaced_by_argon2id() {
+    each_engine(|db| async move {
+        let services = services(&db).await;
+        exec(
+            &services,
+            "UPDATE users SET password_hash = ?1 WHERE username = 'admin'",
+            vec![ORIGINAL_HASH.into()],
+        )
+        .await;
+        let wrong = services
+            .login(&Client::local(), "admin", &Secret::new("Fixture-Admin-7q3"))
+            .await
+            .expect_err("wrong password");
+        assert_eq!(wrong.code(), ErrorCode::InvalidCredentials);
+        assert_eq!(
+            text(
+                &services,
+                "SELECT password_hash AS v FROM users WHERE username = 'admin'"
+            )
+            .await,
+            ORIGINAL_HASH
+        );
+        services
+            .login(&Client::local(), "admin", &Secret::new(ORIGINAL_PASSWORD))
+            .await
+            .expect("the original's password");
+        let stored = text(
+            &services,
+            "SELECT password_hash AS v FROM users WHERE username = 'admin'",
+        )
+        .await;
+        assert!(stored.starts_with("$argon2id$v=19$"), "{stored}");
+        services
+            .login(&Client::local(), "admin", &Secret::new(ORIGINAL_PASSWORD))
+            .await
+            .expect("still the same password, now argon2id");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_original_key_is_verified_by_bcrypt_once_then_by_its_digest() {
+    each_engine(|db| async move {
+        let services = services(&db).await;
+        let client = Client::local();
+        let session = services
+            .login(&client, "admin", &Secret::new(PASSWORD))
+            .await
+            .expect("login");
+        let principal = services
+            .authenticate(Credentials::Bearer(session.access_token))
+            .await
+            .expect("authenticate");
+        let ctx = RequestContext { principal, client };
+        let created = services
+            .create_api_key(
+                &ctx,
+                NewKey {
+                    name: "from the original".into(),
+                    expires_in_days: None,
+                    expires_days: None,
+                    scopes: vec![],
+                },
+            )
+            .await
+            .expect("create");
+        // Made as the original stored its keys: bcrypt of the whole key,
+        // found by the first 12 characters.
+        let bcrypt = bcrypt::hash(ORIGINAL_KEY, 4).expect("bcrypt");
+        exec(
+            &services,
+            "UPDATE api_keys SET key_hash = ?1, prefix = ?2",
+            vec![bcrypt.clone().into(), ORIGINAL_KEY[..12].into()],
+        )
+        .await;
+        // Same prefix, different key: refused, and nothing is converted.
+        let forged = format!("{}{}", &ORIGINAL_KEY[..12], "0".repeat(56));
+        let refused = services
+            .authenticate(Credentials::ApiKey(forged))
+            .await
+            .expect_err("another key with the same prefix");
+        assert_eq!(refused.code(), ErrorCode::InvalidApiKey);
+        assert_eq!(
+            text(&services, "SELECT key_hash AS v FROM api_keys").await,
+            bcrypt
+        );
+
+        let principal = services
+            .authenticate(Credentials::ApiKey(ORIGINAL_KEY.into()))
+            .await
+            .expect("the original's key");
+        assert_eq!(principal.organization_id(), ctx.organization_id());
+        assert!(matches!(
+            principal.actor(),
+            curatore_service::Actor::ApiKey { .. }
+        ));
+        let stored = text(&services, "SELECT key_hash AS v FROM api_keys").await;
+        assert_eq!(stored.len(), 64, "{stored}");
+        assert!(stored.bytes().all(|b| b.is_ascii_hexdigit()), "{stored}");
+        // A second use is found by the digest (cache off in these tests).
+        services
+            .authenticate(Credentials::ApiKey(ORIGINAL_KEY.into()))
+            .await
+            .expect("the original's key, again");
+        assert_eq!(
+            text(&services, "SELECT key_hash AS v FROM api_keys").await,
+            stored
+        );
+        assert_ne!(created.secret.expose(), ORIGINAL_KEY);
+    })
+    .await;
+}
