@@ -1,5 +1,5 @@
 //! `curatore-migrate adopt` on a copy of the original's SQLite database
-//! (`shared/fixtures/curatore-py/curatore.db`): the dry run changes nothing,
+//! (`tests/fixtures/curatore-py/curatore.db`): the dry run changes nothing,
 //! an unexpected column is reported precisely and nothing is changed,
 //! adoption records our history, and a second adoption does nothing. (The
 //! server's adoption, on both engines, is tested in
@@ -16,7 +16,7 @@ use std::process::{Command, Output};
 
 fn fixture_copy(dir: &Path) -> (PathBuf, String) {
     let source =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/curatore-py/curatore.db");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/curatore-py/curatore.db");
     let path = dir.join("curatore.db");
     std::fs::copy(source, &path).unwrap();
     let url = format!("sqlite://{}", path.display());

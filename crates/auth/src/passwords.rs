@@ -248,8 +248,10 @@ impl PasswordHasher {
         }
         let value = value.clone();
         let stored = stored.to_owned();
-        self.run_blocking(move |_| verify_bcrypt_blocking(value.expose(), &stored))
-            .await
+        self.run_blocking(Work::Verify, move |_| {
+            verify_bcrypt_blocking(value.expose(), &stored)
+        })
+        .await
     }
 
     /// Verifies against a dummy hash with the configured parameters and

@@ -1,5 +1,5 @@
 //! Taking over a database made by the original Python server, black-box on
-//! both engines: the fixture (`shared/fixtures/curatore-py`: a SQLite file
+//! both engines: the fixture (`tests/fixtures/curatore-py`, a copy of the shared fixtures: a SQLite file
 //! and a PostgreSQL dump, made by the original's own code) is loaded, the
 //! server starts on it with `AUTO_MIGRATE=true` and adopts it; the
 //! original's users log in with their passwords, its API keys work, its
@@ -35,7 +35,9 @@ const CLEAR_SECRETS: &[&str] = &[
 ];
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/curatore-py")
+    // A copy of ../shared/fixtures/curatore-py, kept in the repository so a
+    // fresh clone anywhere can run this test.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/curatore-py")
 }
 
 /// `(key, username)` of the fixture's API keys: they differ between files.
