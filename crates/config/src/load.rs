@@ -443,6 +443,16 @@ impl Resolver {
                 return Err(self.invalid(variable, "must be at least 1".to_owned()));
             }
         }
+        // Start-up holds one connection for its lock while migrating with
+        // another; a pool of one would wait for itself.
+        if s.database_url.kind() == curatore_domain::DatabaseKind::Postgresql
+            && s.db_max_connections() < 2
+        {
+            return Err(self.invalid(
+                "DB_MAX_OVERFLOW",
+                "DB_POOL_SIZE + DB_MAX_OVERFLOW must be at least 2 with PostgreSQL (start-up holds one connection for its lock while migrating with another)".to_owned(),
+            ));
+        }
         if s.audit_retention_days == Some(0) {
             return Err(self.invalid(
                 "AUDIT_RETENTION_DAYS",

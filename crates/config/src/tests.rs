@@ -700,3 +700,26 @@ fn cors_settings_come_from_the_environment_and_name_the_variable_when_wrong() {
         "{err}"
     );
 }
+
+#[test]
+fn a_postgresql_pool_of_one_is_refused_naming_the_variables() {
+    let root = Root::new();
+    let err = root
+        .load(&[
+            ("DATABASE_URL", "postgresql://u@localhost/db"),
+            ("DB_POOL_SIZE", "1"),
+            ("DB_MAX_OVERFLOW", "0"),
+        ])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("DB_MAX_OVERFLOW"), "{err}");
+    assert!(err.contains("at least 2"), "{err}");
+    assert!(
+        root.load(&[
+            ("DATABASE_URL", "postgresql://u@localhost/db"),
+            ("DB_POOL_SIZE", "1"),
+            ("DB_MAX_OVERFLOW", "1"),
+        ])
+        .is_ok()
+    );
+}
