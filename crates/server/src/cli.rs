@@ -49,6 +49,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<std::path::PathBuf>,
     },
+    /// Restore an organization from an `export` file (idempotent), then exit.
+    Import {
+        /// The export file.
+        file: std::path::PathBuf,
+    },
     /// The keys that encrypt connection secrets.
     Secrets {
         #[command(subcommand)]
@@ -179,6 +184,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 },
             )
             .await
+        }
+        Command::Import { file } => {
+            let settings = prepare(&loaded)?;
+            crate::transfer::import(&settings, &file).await
         }
         Command::Serve => {
             let settings = prepare(&loaded)?;

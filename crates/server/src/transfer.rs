@@ -5,7 +5,7 @@ use crate::cli::Failure;
 use crate::startup;
 use curatore_auth::PassphraseBox;
 use curatore_config::Settings;
-use curatore_service::ExportOptions;
+use curatore_service::{ExportDocument, ExportOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -110,4 +110,64 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         file.write_all(bytes).map_err(fail)?;
         file.sync_all().map_err(fail)
     }
+}
+
+/// `curatore-server import FILE`.
+pub async fn import(settings: &Settings, file: &Path) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::Runtime(format!("cannot read {}: {e}", file.display())))?;
+    let doc: ExportDocument = serde_json::from_str(&text).map_err(|e| {
+        Failure::Runtime(format!(
+            "{} is not a Curatore export file: {e}",
+            file.display()
+        ))
+    })?;
+    let pass = match &doc.passphrase {
+        Some(params) if doc.secrets == "passphrase" => {
+            let phrase = passphrase()?;
+            let params = params.clone();
+            Some(
+                tokio::task::spawn_blocking(move || PassphraseBox::open_with(&phrase, params))
+                    .await
+                    .map_err(|e| Failure::Runtime(format!("key derivation failed: {e}")))?
+                    .map_err(|e| Failure::Config(format!("{PASSPHRASE_VAR}: {e}")))?,
+            )
+        }
+        _ => None,
+    };
+    let services = startup::open_services(settings).await?;
+    let report = services.import_organization(&doc, pass.as_ref()).await;
+    services.database().close().await;
+    let report = report.map_err(|e| Failure::Runtime(format!("import failed: {e}")))?;
+    tracing::info!(
+        organization = %doc.organization.slug,
+        organization_created = report.organization_created,
+        users_created = report.users_created,
+        users_existing = report.users_existing,
+        api_keys_created = report.api_keys_created,
+        api_keys_existing = report.api_keys_existing,
+        connections_created = report.connections_created,
+        connections_existing = report.connections_existing,
+        "import: done, {}",
+        if report.changed() { "changes written" } else { "nothing to change" }
+    );
+    if !report.users_without_password.is_empty() {
+        tracing::warn!(
+            users = ?report.users_without_password,
+            "import: these users have no usable password (the file has no hashes): an administrator must reset them"
+        );
+    }
+    if !report.api_keys_skipped.is_empty() {
+        tracing::warn!(
+            prefixes = ?report.api_keys_skipped,
+            "import: these API keys were not imported (the file has no key hashes): issue new ones"
+        );
+    }
+    if !report.secrets_missing.is_empty() {
+        tracing::warn!(
+            secrets = ?report.secrets_missing,
+            "import: these secrets were redacted in the file and are absent: set them again"
+        );
+    }
+    Ok(())
 }

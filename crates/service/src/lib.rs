@@ -28,7 +28,7 @@ mod error;
 mod export;
 pub use export::{
     EXPORT_FORMAT, ExportDocument, ExportOptions, ExportedApiKey, ExportedConnection,
-    ExportedOrganization, ExportedUser, PASSPHRASE_ENVELOPE,
+    ExportedOrganization, ExportedUser, ImportReport, PASSPHRASE_ENVELOPE,
 };
 mod instance;
 mod limiter;
