@@ -20,6 +20,12 @@ use std::fmt;
 pub const MIN_PASSPHRASE_LEN: usize = 12;
 /// The key id sealed values carry.
 const KEY_ID: &str = "export";
+/// The most memory a document may ask the key derivation for (1 GiB).
+const MAX_MEMORY_KIB: u32 = 1 << 20;
+/// The most argon2 passes a document may ask for.
+const MAX_PASSES: u32 = 16;
+/// The most argon2 lanes a document may ask for.
+const MAX_LANES: u32 = 16;
 /// Salt bytes.
 const SALT_LEN: usize = 16;
 
@@ -97,6 +103,15 @@ impl PassphraseBox {
             return Err(PassphraseError::BadParams(format!(
                 "unknown algorithm `{}`",
                 params.algorithm
+            )));
+        }
+        // The parameters come from a file: bound what it may make us spend.
+        if params.memory_kib > MAX_MEMORY_KIB
+            || !(1..=MAX_PASSES).contains(&params.iterations)
+            || !(1..=MAX_LANES).contains(&params.parallelism)
+        {
+            return Err(PassphraseError::BadParams(format!(
+                "at most {MAX_MEMORY_KIB} KiB, 1-{MAX_PASSES} passes and 1-{MAX_LANES} lanes"
             )));
         }
         let salt = STANDARD
@@ -192,5 +207,20 @@ mod tests {
         let b = PassphraseBox::create("correct horse battery").unwrap();
         assert_ne!(a.params().salt, b.params().salt);
         assert!(b.open(&a.seal("x")).is_err());
+    }
+
+    #[test]
+    fn a_document_cannot_ask_for_unbounded_work() {
+        let huge = PassphraseBox::open_with(
+            "correct horse battery",
+            PassphraseParams {
+                algorithm: "argon2id".into(),
+                salt: "c2FsdHNhbHRzYWx0c2FsdA==".into(),
+                memory_kib: u32::MAX,
+                iterations: 1,
+                parallelism: 1,
+            },
+        );
+        assert!(matches!(huge, Err(PassphraseError::BadParams(_))));
     }
 }

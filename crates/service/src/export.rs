@@ -66,8 +66,8 @@ pub struct ExportedOrganization {
     pub settings: Value,
 }
 
-/// One user.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One user. `Debug` leaves the password hash out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ExportedUser {
     /// Primary key at the source.
     pub id: uuid::Uuid,
@@ -90,8 +90,8 @@ pub struct ExportedUser {
     pub password_hash: Option<String>,
 }
 
-/// One API key, without the key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One API key, without the key. `Debug` leaves the hash out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ExportedApiKey {
     /// Primary key at the source.
     pub id: uuid::Uuid,
@@ -112,7 +112,8 @@ pub struct ExportedApiKey {
     pub key_hash: Option<String>,
 }
 
-/// One connection; secrets redacted or sealed under the passphrase.
+/// One connection; secrets redacted or sealed under the passphrase (never
+/// in clear), so `Debug` may show the configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportedConnection {
     /// Name.
@@ -133,6 +134,28 @@ pub struct ExportedConnection {
     pub owner_user_id: Option<uuid::Uuid>,
     /// Environment variables that manage it.
     pub managed_by: Option<String>,
+}
+
+impl std::fmt::Debug for ExportedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportedUser")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("has_password_hash", &self.password_hash.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ExportedApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportedApiKey")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .field("has_key_hash", &self.key_hash.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Services {
@@ -579,5 +602,32 @@ fn strip_nulls(config: Value) -> Value {
                 .collect(),
         ),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nulls_go_and_debug_shows_no_hash() {
+        assert_eq!(
+            strip_nulls(json!({"a": null, "b": {"c": null, "d": 1}, "e": "x"})),
+            json!({"b": {"d": 1}, "e": "x"})
+        );
+        let user = ExportedUser {
+            id: uuid::Uuid::nil(),
+            email: "a@example.com".into(),
+            username: "a".into(),
+            full_name: None,
+            role: "member".into(),
+            is_active: true,
+            is_verified: false,
+            settings: json!({}),
+            password_hash: Some("$argon2id$v=19$secret-hash".into()),
+        };
+        let shown = format!("{user:?}");
+        assert!(!shown.contains("secret-hash"), "{shown}");
     }
 }
