@@ -185,6 +185,13 @@ async fn an_organization_goes_from_sqlite_to_another_database_and_back_unchanged
     assert!(!text.contains(EXTRACTION_KEY));
     let users = get(&t, "/api/v1/users", &admin);
     assert_eq!(users["total"], 2, "{users}");
+    let audit = get(&t, "/api/v1/audit-logs?limit=1000", &admin).to_string();
+    assert_eq!(
+        audit.matches("\"import_organization\"").count(),
+        1,
+        "one entry for the import that wrote, none for the no-op: {audit}"
+    );
+    assert!(!audit.contains(EXTRACTION_KEY));
     drop(t);
 
     // The secret opens under the target's key: exported again, it is the same.
