@@ -19,6 +19,7 @@
 pub mod api_keys;
 mod digest;
 mod error;
+pub mod passphrase;
 pub mod passwords;
 pub mod refresh;
 pub mod secrets;
@@ -26,6 +27,7 @@ pub mod tokens;
 
 pub use api_keys::{ApiKeyError, ApiKeyFormat, GeneratedApiKey, constant_time_eq, original_key};
 pub use error::AuthError;
+pub use passphrase::{MIN_PASSPHRASE_LEN, PassphraseBox, PassphraseError, PassphraseParams};
 pub use passwords::{
     Argon2Settings, PasswordCheck, PasswordHasher, PasswordPolicy, random_password,
 };

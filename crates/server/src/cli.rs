@@ -34,6 +34,26 @@ enum Command {
         #[command(subcommand)]
         action: ConnectionsCommand,
     },
+    /// Write one organization (users, API key metadata, connections) as JSON, then exit.
+    Export {
+        /// The organization's slug.
+        #[arg(long, value_name = "SLUG")]
+        org: String,
+        /// Seal connection secrets under CURATORE_EXPORT_PASSPHRASE instead of redacting them.
+        #[arg(long)]
+        include_secrets: bool,
+        /// Include users' password hashes and API keys' hashes.
+        #[arg(long)]
+        include_password_hashes: bool,
+        /// Write to this file (mode 0600) instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Restore an organization from an `export` file (idempotent), then exit.
+    Import {
+        /// The export file.
+        file: std::path::PathBuf,
+    },
     /// The keys that encrypt connection secrets.
     Secrets {
         #[command(subcommand)]
@@ -144,6 +164,30 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let settings = prepare(&loaded)?;
             startup::rotate_secrets(&settings, batch_size, resume_after).await
+        }
+        Command::Export {
+            org,
+            include_secrets,
+            include_password_hashes,
+            output,
+        } => {
+            // Standard output carries the document; logs go to standard error.
+            logging::init_to(&loaded.settings, true)?;
+            let settings = prepare(&loaded)?;
+            crate::transfer::export(
+                &settings,
+                crate::transfer::ExportRequest {
+                    slug: org,
+                    include_secrets,
+                    include_password_hashes,
+                    output,
+                },
+            )
+            .await
+        }
+        Command::Import { file } => {
+            let settings = prepare(&loaded)?;
+            crate::transfer::import(&settings, &file).await
         }
         Command::Serve => {
             let settings = prepare(&loaded)?;

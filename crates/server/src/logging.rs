@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -11,6 +12,12 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// `LOG_FORMAT` pretty (colours only on a terminal) or one JSON object per
 /// line, and [`ClientErrorsAreNotOurs`] so clients cannot fill the error log.
 pub fn init(settings: &Settings) -> Result<(), Failure> {
+    init_to(settings, false)
+}
+
+/// [`init`], writing to standard error when `to_stderr` (for commands whose
+/// standard output is data, such as `export`).
+pub fn init_to(settings: &Settings, to_stderr: bool) -> Result<(), Failure> {
     let filter = EnvFilter::try_new(&settings.log_level).map_err(|e| {
         Failure::Config(format!(
             "LOG_LEVEL: {e}; use a level such as `info` or a filter such as `info,curatore_web=debug`"
@@ -19,14 +26,23 @@ pub fn init(settings: &Settings) -> Result<(), Failure> {
     let base = tracing_subscriber::registry()
         .with(filter)
         .with(ClientErrorsAreNotOurs);
-    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stdout);
+    let (writer, terminal) = if to_stderr {
+        (
+            BoxMakeWriter::new(std::io::stderr),
+            std::io::stderr().is_terminal(),
+        )
+    } else {
+        (
+            BoxMakeWriter::new(std::io::stdout),
+            std::io::stdout().is_terminal(),
+        )
+    };
+    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
     let result = match settings.log_format {
         LogFormat::Json => base
             .with(lines.json().with_current_span(true).with_span_list(false))
             .try_init(),
-        LogFormat::Pretty => base
-            .with(lines.with_ansi(std::io::stdout().is_terminal()))
-            .try_init(),
+        LogFormat::Pretty => base.with(lines.with_ansi(terminal)).try_init(),
     };
     // A subscriber already installed (by an embedding program) is kept.
     let _ = result;

@@ -7,6 +7,7 @@ mod connections;
 mod logging;
 mod secrets;
 mod startup;
+mod transfer;
 
 use clap::Parser;
 use std::process::ExitCode;

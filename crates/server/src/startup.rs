@@ -263,7 +263,7 @@ pub async fn rotate_secrets(
 }
 
 /// Connect (with retries) and migrate, without seeding.
-async fn open_services(settings: &Settings) -> Result<Services, Failure> {
+pub(crate) async fn open_services(settings: &Settings) -> Result<Services, Failure> {
     let (services, lock) = open_locked(settings).await?;
     release(lock).await?;
     Ok(services)

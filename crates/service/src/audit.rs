@@ -57,6 +57,8 @@ audit_events! {
     ApiKeyRevoked = "api_key_revoked";
     /// An instance administrator created an organization and its first admin.
     CreateOrganization = "create_organization";
+    /// `curatore-server import` restored an organization from an export file.
+    ImportOrganization = "import_organization";
     /// The organization's profile or settings changed.
     UpdateOrganization = "update_organization";
     /// The organization's settings were merged (`PUT …/me/settings`).

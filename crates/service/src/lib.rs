@@ -25,6 +25,11 @@ mod cache;
 pub mod connections;
 mod context;
 mod error;
+mod export;
+pub use export::{
+    EXPORT_FORMAT, ExportDocument, ExportOptions, ExportedApiKey, ExportedConnection,
+    ExportedOrganization, ExportedUser, ImportReport, PASSPHRASE_ENVELOPE,
+};
 mod instance;
 mod limiter;
 pub mod metrics;

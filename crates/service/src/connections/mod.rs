@@ -256,12 +256,12 @@ fn unknown_type(name: &str, registry: &ConnectionRegistry) -> ServiceError {
     ))
 }
 
-fn secrets_error(e: &SecretsError) -> ServiceError {
+pub(crate) fn secrets_error(e: &SecretsError) -> ServiceError {
     tracing::error!(error = %e, "cannot open a stored connection secret");
     ServiceError::new(ErrorCode::SecretDecryptionFailed, e.to_string())
 }
 
-fn no_key() -> ServiceError {
+pub(crate) fn no_key() -> ServiceError {
     ServiceError::new(
         ErrorCode::SecretDecryptionFailed,
         "no SECRETS_ENCRYPTION_KEY is configured, so connection secrets cannot be stored or read",
@@ -309,7 +309,7 @@ impl Services {
             .ok_or_else(|| unknown_type(name, registry))
     }
 
-    fn secret_box(&self) -> Option<&SecretBox> {
+    pub(crate) fn secret_box(&self) -> Option<&SecretBox> {
         self.connections_config().secrets.as_deref()
     }
 

@@ -1,0 +1,173 @@
+//! `curatore-server export` and `import`: one organization to and from a
+//! JSON document (see docs/connections.md, "Export and import").
+
+use crate::cli::Failure;
+use crate::startup;
+use curatore_auth::PassphraseBox;
+use curatore_config::Settings;
+use curatore_service::{ExportDocument, ExportOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The environment variable holding the passphrase that seals secrets in an
+/// export file.
+pub const PASSPHRASE_VAR: &str = "CURATORE_EXPORT_PASSPHRASE";
+
+/// The passphrase from the environment, checked.
+fn passphrase() -> Result<String, Failure> {
+    let value = std::env::var(PASSPHRASE_VAR).map_err(|_| {
+        Failure::Config(format!(
+            "{PASSPHRASE_VAR} must hold the passphrase that protects the secrets in the file"
+        ))
+    })?;
+    if value.chars().count() < curatore_auth::MIN_PASSPHRASE_LEN {
+        return Err(Failure::Config(format!(
+            "{PASSPHRASE_VAR} must have at least {} characters",
+            curatore_auth::MIN_PASSPHRASE_LEN
+        )));
+    }
+    Ok(value)
+}
+
+/// What `export` was asked for.
+#[derive(Debug)]
+pub struct ExportRequest {
+    /// The organization's slug.
+    pub slug: String,
+    /// Seal connection secrets under the passphrase instead of redacting.
+    pub include_secrets: bool,
+    /// Include password and key hashes.
+    pub include_password_hashes: bool,
+    /// Where to write; stdout when `None`.
+    pub output: Option<PathBuf>,
+}
+
+/// `curatore-server export`.
+pub async fn export(settings: &Settings, req: ExportRequest) -> Result<(), Failure> {
+    let pass = if req.include_secrets {
+        let phrase = passphrase()?;
+        Some(
+            tokio::task::spawn_blocking(move || PassphraseBox::create(&phrase))
+                .await
+                .map_err(|e| Failure::Runtime(format!("key derivation failed: {e}")))?
+                .map_err(|e| Failure::Config(format!("{PASSPHRASE_VAR}: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let services = startup::open_services(settings).await?;
+    let doc = services
+        .export_organization(
+            &req.slug,
+            &ExportOptions {
+                secrets: pass.as_ref(),
+                hashes: req.include_password_hashes,
+            },
+        )
+        .await;
+    services.database().close().await;
+    let doc = doc.map_err(|e| Failure::Runtime(format!("export failed: {e}")))?;
+    let mut text = serde_json::to_string_pretty(&doc)
+        .map_err(|e| Failure::Runtime(format!("export failed: {e}")))?;
+    text.push('\n');
+    match &req.output {
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| Failure::Runtime(format!("cannot write the export: {e}")))?,
+        Some(path) => write_private(path, text.as_bytes())?,
+    }
+    tracing::info!(
+        organization = %req.slug,
+        users = doc.users.len(),
+        api_keys = doc.api_keys.len(),
+        connections = doc.connections.len(),
+        secrets = %doc.secrets,
+        "export: done"
+    );
+    Ok(())
+}
+
+/// Writes `bytes` to a file only its owner may read (mode 0600).
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let fail =
+        |e: std::io::Error| Failure::Runtime(format!("cannot write {}: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path).map_err(fail)?;
+        // An existing file keeps its mode on open: narrow it too.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(fail)?;
+        file.write_all(bytes).map_err(fail)?;
+        file.sync_all().map_err(fail)
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path).map_err(fail)?;
+        file.write_all(bytes).map_err(fail)?;
+        file.sync_all().map_err(fail)
+    }
+}
+
+/// `curatore-server import FILE`.
+pub async fn import(settings: &Settings, file: &Path) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::Runtime(format!("cannot read {}: {e}", file.display())))?;
+    let doc: ExportDocument = serde_json::from_str(&text).map_err(|e| {
+        Failure::Runtime(format!(
+            "{} is not a Curatore export file: {e}",
+            file.display()
+        ))
+    })?;
+    let pass = match &doc.passphrase {
+        Some(params) if doc.secrets == "passphrase" => {
+            let phrase = passphrase()?;
+            let params = params.clone();
+            Some(
+                tokio::task::spawn_blocking(move || PassphraseBox::open_with(&phrase, params))
+                    .await
+                    .map_err(|e| Failure::Runtime(format!("key derivation failed: {e}")))?
+                    .map_err(|e| Failure::Config(format!("{PASSPHRASE_VAR}: {e}")))?,
+            )
+        }
+        _ => None,
+    };
+    let services = startup::open_services(settings).await?;
+    let report = services.import_organization(&doc, pass.as_ref()).await;
+    services.database().close().await;
+    let report = report.map_err(|e| Failure::Runtime(format!("import failed: {e}")))?;
+    tracing::info!(
+        organization = %doc.organization.slug,
+        organization_created = report.organization_created,
+        users_created = report.users_created,
+        users_existing = report.users_existing,
+        api_keys_created = report.api_keys_created,
+        api_keys_existing = report.api_keys_existing,
+        connections_created = report.connections_created,
+        connections_existing = report.connections_existing,
+        "import: done, {}",
+        if report.changed() { "changes written" } else { "nothing to change" }
+    );
+    if !report.users_without_password.is_empty() {
+        tracing::warn!(
+            users = ?report.users_without_password,
+            "import: these users have no usable password (the file has no hashes): an administrator must reset them"
+        );
+    }
+    if !report.api_keys_skipped.is_empty() {
+        tracing::warn!(
+            prefixes = ?report.api_keys_skipped,
+            "import: these API keys were not imported (the file has no key hashes): issue new ones"
+        );
+    }
+    if !report.secrets_missing.is_empty() {
+        tracing::warn!(
+            secrets = ?report.secrets_missing,
+            "import: these secrets were redacted in the file and are absent: set them again"
+        );
+    }
+    Ok(())
+}
