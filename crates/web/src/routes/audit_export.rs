@@ -11,7 +11,9 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use curatore_domain::AuditLogEntry;
-use curatore_service::{ErrorCode, MAX_AUDIT_LIMIT};
+use curatore_service::{
+    AuditLogPage, AuditLogQuery, ErrorCode, MAX_AUDIT_LIMIT, RequestContext, Services,
+};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
@@ -72,7 +74,32 @@ async fn export(
     query.limit = Some(MAX_AUDIT_LIMIT.to_string());
     // The first page before answering, so a refusal is a JSON error.
     let services = state.services().clone();
-    let mut page = services.list_audit_log(&ctx, &query).await?;
+    let page = services.list_audit_log(&ctx, &query).await?;
+    let rx = stream_pages(services, ctx, query, page, format);
+    let (content_type, name) = match format {
+        Format::Ndjson => ("application/x-ndjson", "audit-log.ndjson"),
+        Format::Csv => ("text/csv; charset=utf-8", "audit-log.csv"),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .streaming(Chunks(rx)))
+}
+
+/// Renders `page` and every page after it into a bounded channel, fetching
+/// the next page only when the client has taken the last (so memory stays
+/// flat however long the trail); a client that goes away ends it.
+fn stream_pages(
+    services: Services,
+    ctx: RequestContext,
+    mut query: AuditLogQuery,
+    mut page: AuditLogPage,
+    format: Format,
+) -> mpsc::Receiver<Result<Bytes, std::io::Error>> {
     let (tx, rx) = mpsc::channel(4);
     actix_web::rt::spawn(async move {
         if matches!(format, Format::Csv) && tx.send(Ok(Bytes::from(CSV_HEADER))).await.is_err() {
@@ -98,18 +125,7 @@ async fn export(
             };
         }
     });
-    let (content_type, name) = match format {
-        Format::Ndjson => ("application/x-ndjson", "audit-log.ndjson"),
-        Format::Csv => ("text/csv; charset=utf-8", "audit-log.csv"),
-    };
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .streaming(Chunks(rx)))
+    rx
 }
 
 fn split_format(pairs: Vec<(String, String)>) -> Result<(Format, Vec<(String, String)>), ApiError> {

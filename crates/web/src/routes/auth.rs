@@ -8,7 +8,7 @@ use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use curatore_domain::{Role, Secret};
+use curatore_domain::{Role, Secret, User};
 use curatore_service::{LogoutTarget, Principal, Registration, Session};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -149,6 +149,37 @@ struct ProfileBody {
     organization_name: Option<String>,
 }
 
+impl From<RegisterRequest> for Registration {
+    fn from(r: RegisterRequest) -> Self {
+        Self {
+            email: r.email,
+            username: r.username,
+            password: r.password,
+            full_name: r.full_name,
+            role: r.role,
+        }
+    }
+}
+
+/// The new user's organization name: the admin's own organization, or the
+/// default one for a self-registration.
+async fn organization_name(
+    state: &AppState,
+    principal: Option<&Principal>,
+    user: &User,
+) -> Option<String> {
+    match principal.map(Principal::organization) {
+        Some(org) if org.id == user.organization_id => Some(org.name.clone()),
+        _ => state
+            .services()
+            .default_organization()
+            .await
+            .ok()
+            .filter(|org| org.id == user.organization_id)
+            .map(|org| org.name),
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
     security((), ("bearer" = []), ("api_key" = [])),
     request_body = RegisterRequest,
@@ -159,37 +190,13 @@ async fn register(
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = resolve_optional(&req).await?;
-    let RegisterRequest {
-        email,
-        username,
-        password,
-        full_name,
-        role,
-        ..
-    } = body.into_inner();
-    let registration = Registration {
-        email,
-        username,
-        password,
-        full_name,
-        role,
-    };
     let client = client_of(&req, &state);
     let principal = caller.as_ref().map(|c| &c.principal);
     let user = state
         .services()
-        .register(&client, principal, registration)
+        .register(&client, principal, body.into_inner().into())
         .await?;
-    let organization_name = match principal.map(Principal::organization) {
-        Some(org) if org.id == user.organization_id => Some(org.name.clone()),
-        _ => state
-            .services()
-            .default_organization()
-            .await
-            .ok()
-            .filter(|org| org.id == user.organization_id)
-            .map(|org| org.name),
-    };
+    let organization_name = organization_name(&state, principal, &user).await;
     Ok(HttpResponse::Created().json(ProfileBody {
         user: UserBody::from(&user),
         organization_name,
