@@ -4,60 +4,23 @@
 //! redacted and given to its own test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use curatore_auth::{
-    ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SecretBox, SigningAlgorithm,
-    TokenSettings, TokenSigner,
-};
+use curatore_auth::SecretBox;
 use curatore_domain::{ConnectionScope, DatabaseUrl, EmailAddress, Secret, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions};
 use curatore_service::connections::outbound::Outbound;
 use curatore_service::{
-    AuthConfig, Client, ConnectionKind, ConnectionRegistry, ConnectionSource, ConnectionsConfig,
-    Credentials, DefaultOrganization, EnvironmentConnection, ErrorCode, InitialAdmin, LoginLimits,
-    NewConnectionRequest, RegistrationLimits, RequestContext, Services, TestFuture, TestOutcome,
+    Client, ConnectionKind, ConnectionRegistry, ConnectionSource, ConnectionsConfig, Credentials,
+    DefaultOrganization, EnvironmentConnection, ErrorCode, InitialAdmin, NewConnectionRequest,
+    RequestContext, Services, TestFuture, TestOutcome,
 };
 use curatore_test_support::TestDatabase;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
-const PASSWORD: &str = "a-long-admin-password";
+mod common;
 
-fn config() -> AuthConfig {
-    AuthConfig {
-        enabled: true,
-        signer: TokenSigner::new(TokenSettings {
-            secret: Secret::new("service-test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye"),
-            algorithm: SigningAlgorithm::HS256,
-            issuer: "curatore".into(),
-            audience: "curatore".into(),
-            access_ttl: Duration::from_secs(600),
-        }),
-        hasher: PasswordHasher::new(Argon2Settings {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .expect("hasher"),
-        password_policy: PasswordPolicy::default(),
-        api_keys: ApiKeyFormat::new("cur_"),
-        refresh_ttl: Duration::from_secs(3600),
-        refresh_reuse_grace: Duration::ZERO,
-        allow_registration: false,
-        trusted_proxies: vec![],
-        login_limits: LoginLimits {
-            per_account: 5,
-            per_ip: 20,
-            window: Duration::from_secs(60),
-        },
-        registration_limits: RegistrationLimits {
-            per_ip: 5,
-            window: Duration::from_secs(3600),
-        },
-        cache_ttl: Duration::ZERO,
-    }
-}
+use common::{PASSWORD, config};
 
 /// Services over a fresh, migrated and seeded SQLite database.
 async fn services(db: &TestDatabase, slug: &str, connections: ConnectionsConfig) -> Services {

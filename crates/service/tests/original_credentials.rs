@@ -9,61 +9,23 @@
     reason = "a panic in a test is a failed test with a message"
 )]
 
-use curatore_auth::{
-    ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SigningAlgorithm, TokenSettings,
-    TokenSigner,
-};
 use curatore_domain::{DatabaseUrl, EmailAddress, Secret, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions};
 use curatore_service::{
-    AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits,
-    NewKey, RegistrationLimits, RequestContext, Services,
+    Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin, NewKey, RequestContext,
+    Services,
 };
 use curatore_test_support::{TestDatabase, each_engine};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use std::time::Duration;
 
-const PASSWORD: &str = "a-long-admin-password";
+mod common;
+
+use common::{PASSWORD, config};
 /// The fixture's `admin`, hashed by the original (Python `bcrypt`, cost 12).
 const ORIGINAL_PASSWORD: &str = "Fixture-Admin-7q2";
 const ORIGINAL_HASH: &str = "$2b$12$WDIQ2QnmtyvI0kSE.V9JqO1beo7j7DAVX2DynYqq7aEO2peHLKDC2";
 const ORIGINAL_KEY: &str = "cur_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfe";
-
-fn config() -> AuthConfig {
-    AuthConfig {
-        enabled: true,
-        signer: TokenSigner::new(TokenSettings {
-            secret: Secret::new("service-test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye"),
-            algorithm: SigningAlgorithm::HS256,
-            issuer: "curatore".into(),
-            audience: "curatore".into(),
-            access_ttl: Duration::from_secs(600),
-        }),
-        hasher: PasswordHasher::new(Argon2Settings {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .expect("hasher"),
-        password_policy: PasswordPolicy::default(),
-        api_keys: ApiKeyFormat::new("cur_"),
-        refresh_ttl: Duration::from_secs(3600),
-        refresh_reuse_grace: Duration::ZERO,
-        allow_registration: false,
-        trusted_proxies: vec![],
-        login_limits: LoginLimits {
-            per_account: 5,
-            per_ip: 20,
-            window: Duration::from_secs(60),
-        },
-        registration_limits: RegistrationLimits {
-            per_ip: 5,
-            window: Duration::from_secs(3600),
-        },
-        cache_ttl: Duration::ZERO,
-    }
-}
 
 async fn services(db: &TestDatabase) -> Services {
     let url = DatabaseUrl::parse(&db.url()).expect("url");
