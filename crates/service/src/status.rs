@@ -15,15 +15,14 @@ impl Services {
     /// When the database fails.
     pub async fn llm_connected(&self, organization: OrganizationId) -> Result<bool> {
         let llm = ConnectionType::parse("llm")?;
-        let connections = self
+        // One indexed row, not every LLM connection: the UI polls this.
+        let default = self
             .database()
             .tenant(organization)
             .connections()
-            .list(Some(&llm))
+            .active_default(&llm)
             .await?;
-        Ok(connections.iter().any(|c| {
-            c.is_default && c.is_active && c.test_status == Some(ConnectionTestStatus::Healthy)
-        }))
+        Ok(default.is_some_and(|c| c.test_status == Some(ConnectionTestStatus::Healthy)))
     }
 }
 
