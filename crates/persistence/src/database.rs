@@ -245,9 +245,13 @@ impl Database {
         self.inner.url.redacted()
     }
 
-    /// The SeaORM connection, for running migrations and for queries the
-    /// repositories do not cover. Writes made through it bypass the SQLite
-    /// write gate: use [`Database::begin`] for those.
+    /// The SeaORM connection under the pool: the door for running
+    /// `curatore-migration` (the start-up path) and for tests. It is behind
+    /// the `raw-connection` feature because everything it does bypasses
+    /// tenancy, the SQLite write gate, the audit trail and cache
+    /// invalidation; everything else goes through [`Database::tenant`],
+    /// [`Database::system`] and [`Database::begin`].
+    #[cfg(feature = "raw-connection")]
     pub fn connection(&self) -> &DatabaseConnection {
         &self.inner.conn
     }

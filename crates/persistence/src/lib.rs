@@ -30,12 +30,13 @@
 //! ```
 //!
 //! Migrations live in the separate `curatore-migration` crate (frozen
-//! history, independent of these entities); run them on
-//! [`Database::connection`].
+//! history, independent of these entities); the start-up path runs them on
+//! `Database::connection`, a door opened only by the `raw-connection`
+//! feature (see its documentation).
 
 mod access;
 mod database;
-pub mod entities;
+mod entities;
 mod error;
 mod health;
 mod instances;

@@ -1,7 +1,9 @@
-use crate::{logging, startup};
+//! The command line: which command, with which arguments. Each command is
+//! one call into the library.
+
 use clap::{Parser, Subcommand};
-use curatore_config::{ConfigError, LoadedSettings, Settings};
-use std::fmt;
+use curatore_config::{LoadedSettings, Settings};
+use curatore_server::{Curatore, StartError as Failure, commands, logging};
 
 /// Curatore's API server: multi-tenant organizations, users, API keys,
 /// connections, settings and an audit trail over SQLite or PostgreSQL.
@@ -91,39 +93,6 @@ enum AuditCommand {
     },
 }
 
-/// Why the server stopped early.
-#[derive(Debug)]
-pub enum Failure {
-    /// Bad configuration: exit code 2.
-    Config(String),
-    /// Anything at run time (database unreachable, migration failed, …): exit code 1.
-    Runtime(String),
-}
-
-impl Failure {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Self::Config(_) => 2,
-            Self::Runtime(_) => 1,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Config(m) => write!(f, "configuration: {m}"),
-            Self::Runtime(m) => f.write_str(m),
-        }
-    }
-}
-
-impl From<ConfigError> for Failure {
-    fn from(err: ConfigError) -> Self {
-        Self::Config(err.to_string())
-    }
-}
-
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let loaded = Settings::load()?;
     match cli.command.unwrap_or(Command::Serve) {
@@ -131,10 +100,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             print_config(&loaded);
             Ok(())
         }
-        Command::Seed => {
-            let settings = prepare(&loaded)?;
-            startup::seed_only(&settings).await
-        }
+        Command::Seed => commands::seed(&prepare(&loaded)?).await,
         Command::Audit {
             action: AuditCommand::Purge { older_than },
         } => {
@@ -147,24 +113,18 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                             .into(),
                     )
                 })?;
-            startup::purge_audit(&settings, days).await
+            commands::purge_audit(&settings, days).await
         }
         Command::Connections {
             action: ConnectionsCommand::ImportEnv,
-        } => {
-            let settings = prepare(&loaded)?;
-            startup::import_env(&settings).await
-        }
+        } => commands::import_env(&prepare(&loaded)?).await,
         Command::Secrets {
             action:
                 SecretsCommand::Rotate {
                     batch_size,
                     resume_after,
                 },
-        } => {
-            let settings = prepare(&loaded)?;
-            startup::rotate_secrets(&settings, batch_size, resume_after).await
-        }
+        } => commands::rotate_secrets(&prepare(&loaded)?, batch_size, resume_after).await,
         Command::Export {
             org,
             include_secrets,
@@ -174,9 +134,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             // Standard output carries the document; logs go to standard error.
             logging::init_to(&loaded.settings, true)?;
             let settings = prepare(&loaded)?;
-            crate::transfer::export(
+            commands::export(
                 &settings,
-                crate::transfer::ExportRequest {
+                commands::ExportRequest {
                     slug: org,
                     include_secrets,
                     include_password_hashes,
@@ -185,14 +145,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             )
             .await
         }
-        Command::Import { file } => {
-            let settings = prepare(&loaded)?;
-            crate::transfer::import(&settings, &file).await
-        }
-        Command::Serve => {
-            let settings = prepare(&loaded)?;
-            startup::serve(settings).await
-        }
+        Command::Import { file } => commands::import(&prepare(&loaded)?, &file).await,
+        Command::Serve => Curatore::build(&prepare(&loaded)?).await?.serve().await,
     }
 }
 

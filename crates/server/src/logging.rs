@@ -1,4 +1,6 @@
-use crate::cli::Failure;
+//! Logs as `LOG_LEVEL` and `LOG_FORMAT` say.
+
+use crate::error::StartError as Failure;
 use curatore_config::{LogFormat, Settings};
 use std::io::IsTerminal;
 use tracing::field::{Field, Visit};
@@ -11,12 +13,19 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// Installs the global subscriber: `LOG_LEVEL` as an env-filter directive,
 /// `LOG_FORMAT` pretty (colours only on a terminal) or one JSON object per
 /// line, and [`ClientErrorsAreNotOurs`] so clients cannot fill the error log.
+/// A subscriber already installed (by an embedding program) is kept.
+///
+/// # Errors
+/// A `LOG_LEVEL` that is not a filter.
 pub fn init(settings: &Settings) -> Result<(), Failure> {
     init_to(settings, false)
 }
 
 /// [`init`], writing to standard error when `to_stderr` (for commands whose
 /// standard output is data, such as `export`).
+///
+/// # Errors
+/// As [`init`].
 pub fn init_to(settings: &Settings, to_stderr: bool) -> Result<(), Failure> {
     let filter = EnvFilter::try_new(&settings.log_level).map_err(|e| {
         Failure::Config(format!(

@@ -1,13 +1,9 @@
-//! `curatore-server`: loads settings, prepares the database and serves the API.
+//! `curatore-server`: the command line over [`curatore_server`].
 //!
-//! Everything here is composition; the behaviour lives in the library crates.
+//! Everything here is the command line; start-up, serving and the commands
+//! live in the library, where embedding services and tests use them too.
 
 mod cli;
-mod connections;
-mod logging;
-mod secrets;
-mod startup;
-mod transfer;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -1,22 +1,18 @@
-//! Connections at start-up: the keys that seal secrets (a key file beside a
-//! SQLite database when none is configured), the connections the environment
-//! describes, the outbound policy; and the `secrets rotate` and
-//! `connections import-env` commands.
+//! The keys that seal connection secrets (a key file beside a SQLite
+//! database when none is configured), and the connections the environment
+//! describes.
 
-use crate::cli::Failure;
+use crate::error::StartError as Failure;
 use curatore_auth::SecretBox;
 use curatore_config::{DEFAULT_SECRET_KEY_ID, SecretKeys, Settings};
 use curatore_domain::DatabaseUrl;
-use curatore_service::{
-    ConnectionRegistry, ConnectionsConfig, EnvironmentConnection, OutboundPolicy, Services,
-};
+use curatore_service::EnvironmentConnection;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// The key file used when `SECRETS_ENCRYPTION_KEY` is unset with SQLite.
-pub fn key_file_for(database: &Path) -> PathBuf {
+pub(crate) fn key_file_for(database: &Path) -> PathBuf {
     let mut name = database.file_name().unwrap_or_default().to_os_string();
     name.push(".secrets-key");
     database.with_file_name(name)
@@ -75,7 +71,7 @@ fn key_file(path: &Path) -> Result<SecretKeys, Failure> {
 /// key file beside the SQLite database. PostgreSQL with `ENABLE_AUTH=true`
 /// and no key refuses to start; without auth it runs, but secrets cannot be
 /// saved (and says so).
-pub fn secret_box(settings: &Settings) -> Result<Option<SecretBox>, Failure> {
+pub(crate) fn secret_box(settings: &Settings) -> Result<Option<SecretBox>, Failure> {
     let keys = match (&settings.secrets_encryption_key, &settings.database_url) {
         (Some(keys), _) => {
             tracing::info!(keys = ?keys.ids(), "Connection secrets: encrypted with SECRETS_ENCRYPTION_KEY");
@@ -109,7 +105,7 @@ pub fn secret_box(settings: &Settings) -> Result<Option<SecretBox>, Failure> {
 }
 
 /// The connections `OPENAI_*`, `EXTRACTION_SERVICE_*` and `MS_*` describe.
-pub fn environment(settings: &Settings) -> Vec<EnvironmentConnection> {
+pub(crate) fn environment(settings: &Settings) -> Vec<EnvironmentConnection> {
     let mut out = Vec::new();
     if let Some(key) = &settings.openai_api_key {
         out.push(EnvironmentConnection {
@@ -164,37 +160,6 @@ pub fn environment(settings: &Settings) -> Vec<EnvironmentConnection> {
         });
     }
     out
-}
-
-/// Everything the services need to handle connections.
-pub fn connections_config(settings: &Settings) -> Result<ConnectionsConfig, Failure> {
-    Ok(ConnectionsConfig {
-        registry: ConnectionRegistry::builtin(),
-        secrets: secret_box(settings)?.map(Arc::new),
-        outbound: OutboundPolicy {
-            block_private_networks: settings.connections_block_private_networks,
-        },
-        auto_test: settings.auto_test_connections,
-        environment: environment(settings),
-    })
-}
-
-/// Imports the environment's connections into the default organization,
-/// logging per type; a failure is logged and does not stop the server.
-pub async fn import_environment(services: &Services) -> Result<(), String> {
-    match services.import_environment_connections().await {
-        Ok(results) => {
-            let summary: Vec<String> = results
-                .iter()
-                .map(|(t, a)| format!("{t}: {}", a.as_str()))
-                .collect();
-            tracing::info!("Environment connections: {}", summary.join(", "));
-            Ok(())
-        }
-        Err(e) => Err(format!(
-            "importing connections from the environment failed: {e}"
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use crate::audit::{AuditEvent, Entry};
 use crate::cache::Forget;
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
+use crate::handle::Bound;
 use crate::page::Page;
 use crate::services::Services;
 use crate::text;
@@ -86,7 +87,18 @@ fn refuse_keys(ctx: &RequestContext) -> Result<()> {
         .refuse_api_key("API keys cannot manage API keys; sign in as a user")
 }
 
+/// The caller's API keys (admins: the organization's), `services.api_keys(&ctx)`.
+#[derive(Clone, Copy)]
+pub struct ApiKeys<'a>(Bound<'a>);
+
 impl Services {
+    /// The caller's API keys.
+    pub fn api_keys<'a>(&'a self, ctx: &'a RequestContext) -> ApiKeys<'a> {
+        ApiKeys(Bound::new(self, ctx))
+    }
+}
+
+impl ApiKeys<'_> {
     /// Creates a key for the caller (the organization's, for the system).
     /// An API key may mint keys only when its scopes name `api_keys:write`
     /// explicitly, and only with scopes it holds itself (never an
@@ -96,8 +108,9 @@ impl Services {
     /// 403 for viewers, and for API keys without that scope or asking for
     /// more than they hold; 400 for a bad name, lifetime or scope; 503 when
     /// the database is unavailable.
-    pub async fn create_api_key(&self, ctx: &RequestContext, new: NewKey) -> Result<CreatedKey> {
-        ctx.principal.require_role(Role::Member)?;
+    pub async fn create(&self, new: NewKey) -> Result<CreatedKey> {
+        let ctx = self.0.ctx;
+        self.0.role(Role::Member)?;
         let name = text::required("name", &new.name, text::NAME_MAX)?;
         let scopes = check_scopes(new.scopes)?;
         if matches!(ctx.principal.actor(), crate::Actor::ApiKey { .. }) {
@@ -135,10 +148,10 @@ impl Services {
             }
             None => None,
         };
-        let generated = self.config().api_keys.generate();
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        let key = tenant
+        let generated = self.0.services.config().api_keys.generate();
+        let work = self.0.begin().await?;
+        let key = work
+            .own()
             .api_keys()
             .create(NewApiKey {
                 organization_id: ctx.organization_id(),
@@ -150,18 +163,15 @@ impl Services {
                 expires_at,
             })
             .await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "api_key",
-                    key.id.as_uuid(),
-                    json!({"name": key.name, "prefix": key.prefix, "scopes": key.scopes}),
-                )
-                .by(AuditEvent::ApiKeyCreated, ctx),
-            )
-            .await?;
-        tx.commit().await?;
+        work.commit(
+            AuditEvent::ApiKeyCreated,
+            Entry::about(
+                "api_key",
+                key.id.as_uuid(),
+                json!({"name": key.name, "prefix": key.prefix, "scopes": key.scopes}),
+            ),
+        )
+        .await?;
         Ok(CreatedKey {
             key,
             secret: generated.key,
@@ -174,24 +184,21 @@ impl Services {
     /// # Errors
     /// 400 for a limit outside 1..=[`MAX_KEY_PAGE`]; 403 for a key without
     /// the `api_keys:read` scope; 503 when the database is unavailable.
-    pub async fn list_api_keys(
-        &self,
-        ctx: &RequestContext,
-        query: KeyQuery,
-    ) -> Result<Page<ApiKey>> {
-        ctx.principal.require_scope(READ)?;
+    pub async fn list(&self, query: KeyQuery) -> Result<Page<ApiKey>> {
+        self.0.scope(READ)?;
         if !(1..=MAX_KEY_PAGE).contains(&query.limit) {
             return Err(ServiceError::new(
                 ErrorCode::InvalidQueryParameter,
                 format!("limit must be between 1 and {MAX_KEY_PAGE}"),
             ));
         }
-        let user = ctx.principal.user_id();
-        let all = user.is_none() || (query.everyone && ctx.principal.role() == Role::OrgAdmin);
+        let principal = self.0.principal();
+        let user = principal.user_id();
+        let all = user.is_none() || (query.everyone && principal.role() == Role::OrgAdmin);
         crate::page::check_skip(query.skip)?;
         let mut keys = self
-            .database()
-            .tenant(ctx.organization_id())
+            .0
+            .tenant()
             .api_keys()
             .list(if all { None } else { user })
             .await?;
@@ -216,16 +223,17 @@ impl Services {
 
     /// The key, if the caller may manage it; otherwise the same 404 as a
     /// missing key (another tenant's or another user's key is not disclosed).
-    async fn manageable_key(&self, ctx: &RequestContext, id: ApiKeyId) -> Result<ApiKey> {
+    async fn manageable(&self, id: ApiKeyId) -> Result<ApiKey> {
         let key = self
-            .database()
-            .tenant(ctx.organization_id())
+            .0
+            .tenant()
             .api_keys()
             .get(id)
             .await?
             .ok_or_else(|| ServiceError::not_found("API key not found"))?;
-        let own = key.user_id.is_some() && key.user_id == ctx.principal.user_id();
-        if own || ctx.principal.role() == Role::OrgAdmin {
+        let principal = self.0.principal();
+        let own = key.user_id.is_some() && key.user_id == principal.user_id();
+        if own || principal.role() == Role::OrgAdmin {
             Ok(key)
         } else {
             Err(ServiceError::not_found("API key not found"))
@@ -237,38 +245,29 @@ impl Services {
     /// # Errors
     /// 404 for a key the caller may not manage; 409 `api_key_revoked`; 400
     /// for a bad name; 403 for viewers and API keys.
-    pub async fn rename_api_key(
-        &self,
-        ctx: &RequestContext,
-        id: ApiKeyId,
-        name: &str,
-    ) -> Result<ApiKey> {
-        ctx.principal.require_role(Role::Member)?;
-        refuse_keys(ctx)?;
+    pub async fn rename(&self, id: ApiKeyId, name: &str) -> Result<ApiKey> {
+        self.0.role(Role::Member)?;
+        refuse_keys(self.0.ctx)?;
         let name = text::required("name", name, text::NAME_MAX)?;
-        let key = self.manageable_key(ctx, id).await?;
+        let key = self.manageable(id).await?;
         if !key.is_active {
             return Err(ServiceError::new(
                 ErrorCode::ApiKeyRevoked,
                 "the API key is revoked and cannot be changed",
             ));
         }
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        let renamed = tenant.api_keys().rename(key.id, &name).await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "api_key",
-                    key.id.as_uuid(),
-                    json!({"from": key.name, "to": renamed.name}),
-                )
-                .by(AuditEvent::ApiKeyRenamed, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::Key(key.id)).await;
+        let mut work = self.0.begin().await?;
+        let renamed = work.own().api_keys().rename(key.id, &name).await?;
+        work.forget(Forget::Key(key.id));
+        work.commit(
+            AuditEvent::ApiKeyRenamed,
+            Entry::about(
+                "api_key",
+                key.id.as_uuid(),
+                json!({"from": key.name, "to": renamed.name}),
+            ),
+        )
+        .await?;
         Ok(renamed)
     }
 
@@ -277,28 +276,23 @@ impl Services {
     ///
     /// # Errors
     /// 404 for a key the caller may not manage; 403 for viewers and API keys.
-    pub async fn revoke_api_key(&self, ctx: &RequestContext, id: ApiKeyId) -> Result<()> {
-        ctx.principal.require_role(Role::Member)?;
-        refuse_keys(ctx)?;
-        let key = self.manageable_key(ctx, id).await?;
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        if !tenant.api_keys().revoke(key.id).await? {
+    pub async fn revoke(&self, id: ApiKeyId) -> Result<()> {
+        self.0.role(Role::Member)?;
+        refuse_keys(self.0.ctx)?;
+        let key = self.manageable(id).await?;
+        let mut work = self.0.begin().await?;
+        if !work.own().api_keys().revoke(key.id).await? {
             return Ok(());
         }
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "api_key",
-                    key.id.as_uuid(),
-                    json!({"name": key.name, "prefix": key.prefix}),
-                )
-                .by(AuditEvent::ApiKeyRevoked, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::Key(key.id)).await;
-        Ok(())
+        work.forget(Forget::Key(key.id));
+        work.commit(
+            AuditEvent::ApiKeyRevoked,
+            Entry::about(
+                "api_key",
+                key.id.as_uuid(),
+                json!({"name": key.name, "prefix": key.prefix}),
+            ),
+        )
+        .await
     }
 }

@@ -87,6 +87,9 @@ audit_events! {
     PurgeAuditLog = "purge_audit_log";
     /// The first organization and its admin were created.
     SeedInitialTenant = "seed_initial_tenant";
+    /// `curatore-server secrets rotate` re-sealed connection secrets under
+    /// the newest key (one entry per batch, naming the connections).
+    RotateSecrets = "rotate_secrets";
 }
 
 impl AuditEvent {

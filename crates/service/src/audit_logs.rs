@@ -2,6 +2,8 @@
 
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
+use crate::handle::Bound;
+use crate::operator::Operator;
 use crate::page::cursor;
 use crate::services::Services;
 use chrono::{DateTime, Utc};
@@ -155,27 +157,34 @@ impl AuditLogQuery {
     }
 }
 
+/// The caller's organization's audit trail, for its org_admins
+/// (`services.audit_log(&ctx)`).
+#[derive(Clone, Copy)]
+pub struct AuditLog<'a>(Bound<'a>);
+
 impl Services {
-    /// One page of the caller's organization's audit trail, newest first
-    /// by `(created_at, id)`, filtered as `query` says; pass the page's
-    /// `next_cursor` back as `cursor` for the next one.
+    /// The caller's organization's audit trail.
+    pub fn audit_log<'a>(&'a self, ctx: &'a RequestContext) -> AuditLog<'a> {
+        AuditLog(Bound::new(self, ctx))
+    }
+}
+
+impl AuditLog<'_> {
+    /// One page of the trail, newest first by `(created_at, id)`, filtered
+    /// as `query` says; pass the page's `next_cursor` back as `cursor` for
+    /// the next one.
     ///
     /// # Errors
     /// 403 for non-admins and keys without `audit_logs:read`; 400
     /// `invalid_query_parameter` naming the parameter for a bad limit,
     /// filter or cursor; 503 when the database is unavailable.
-    pub async fn list_audit_log(
-        &self,
-        ctx: &RequestContext,
-        query: &AuditLogQuery,
-    ) -> Result<AuditLogPage> {
-        self.require_admin(ctx, "list_audit_log").await?;
-        ctx.principal.require_scope(READ)?;
+    pub async fn list(&self, query: &AuditLogQuery) -> Result<AuditLogPage> {
+        self.0.admin("list_audit_log", READ).await?;
         let (filter, after, limit) = query.parse()?;
         // One more than asked: whether it comes back says if a next page exists.
         let mut items = self
-            .database()
-            .tenant(ctx.organization_id())
+            .0
+            .tenant()
             .audit_logs()
             .page(&filter, after, limit + 1)
             .await?;
@@ -197,7 +206,7 @@ impl Services {
 /// How many entries one purge statement deletes at most.
 const PURGE_BATCH: u64 = 5_000;
 
-impl Services {
+impl Operator {
     /// Retention: deletes audit entries older than `days` days, in batches
     /// of at most 5,000 so other writers are never held up for long, and
     /// records one `purge_audit_log` entry saying how many went. Not an
@@ -213,11 +222,12 @@ impl Services {
                 "keep audit entries at least 1 day",
             ));
         }
+        let db = self.services.database();
         // Several servers on one PostgreSQL database purge one at a time;
         // whoever comes second finds little left to delete.
-        let lock = self.database().lock_instances("audit-retention").await?;
+        let lock = db.lock_instances("audit-retention").await?;
         let cutoff = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
-        let audit = self.database().system().audit_logs();
+        let audit = db.system().audit_logs();
         let mut deleted = 0;
         loop {
             let batch = audit.purge_batch(cutoff, PURGE_BATCH).await?;

@@ -38,8 +38,10 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The principal of every request while authentication is disabled.
-    pub fn system(organization: Organization) -> Self {
+    /// The principal of every request while authentication is disabled, and
+    /// of the operator's work in an organization. Never public: holding one
+    /// means acting as org_admin of `organization`.
+    pub(crate) fn system(organization: Organization) -> Self {
         Self {
             actor: Actor::System,
             role: Role::OrgAdmin,
@@ -260,16 +262,28 @@ impl Client {
     }
 }
 
-/// Who acts and from where: every use case on an organization takes one.
+/// Who acts and from where: the proof that a request authenticated.
+///
+/// Only [`crate::Services::authenticate`] makes one (its fields are private
+/// and there is no constructor), so whoever holds one acts in the
+/// organization its credentials belong to, with the role they carry, and no
+/// other (`crates/server/tests/compile_fail` proves it does not compile).
 #[derive(Debug, Clone)]
 pub struct RequestContext {
-    /// Who acts, in which organization.
-    pub principal: Principal,
-    /// From where.
-    pub client: Client,
+    pub(crate) principal: Principal,
+    pub(crate) client: Client,
 }
 
 impl RequestContext {
+    pub(crate) fn new(principal: Principal, client: Client) -> Self {
+        Self { principal, client }
+    }
+
+    /// Where the request came from.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The acting principal.
     pub fn principal(&self) -> &Principal {
         &self.principal

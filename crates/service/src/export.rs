@@ -8,7 +8,8 @@
 //! Nothing here returns a secret in clear.
 
 use crate::connections::{config, no_key, secrets_error};
-use crate::{Result, ServiceError, Services};
+use crate::operator::Operator;
+use crate::{Result, ServiceError};
 use chrono::{DateTime, Utc};
 use curatore_auth::{PassphraseBox, PassphraseParams};
 use serde::{Deserialize, Serialize};
@@ -158,7 +159,7 @@ impl std::fmt::Debug for ExportedApiKey {
     }
 }
 
-impl Services {
+impl Operator {
     /// The organization with slug `slug` as an [`ExportDocument`].
     ///
     /// # Errors
@@ -170,13 +171,14 @@ impl Services {
         options: &ExportOptions<'_>,
     ) -> Result<ExportDocument> {
         let org = self
+            .services
             .database()
             .system()
             .organizations()
             .find_by_slug(slug)
             .await?
             .ok_or_else(|| ServiceError::not_found(format!("no organization has slug `{slug}`")))?;
-        let tenant = self.database().tenant(org.id);
+        let tenant = self.services.database().tenant(org.id);
 
         let mut users = Vec::new();
         let mut offset = 0;
@@ -220,6 +222,7 @@ impl Services {
         let mut connections = Vec::new();
         for c in tenant.connections().list(None).await? {
             let paths = self
+                .services
                 .connections_config()
                 .registry
                 .get(c.connection_type.as_str())
@@ -230,7 +233,7 @@ impl Services {
                 Some(pass) => {
                     let mut open = c.config.clone();
                     if config::has_sealed(&open, &paths) {
-                        let secrets = self.secret_box().ok_or_else(no_key)?;
+                        let secrets = self.services.secret_box().ok_or_else(no_key)?;
                         config::open(&mut open, &paths, secrets).map_err(|e| secrets_error(&e))?;
                     }
                     seal_under(&mut open, &paths, pass);
@@ -326,7 +329,7 @@ impl ImportReport {
     }
 }
 
-impl Services {
+impl Operator {
     /// Restores `doc` into the database: creates its organization when no
     /// organization has the slug, or fills the existing one when it holds
     /// no user the file does not name. Users match by e-mail, keys by hash
@@ -343,8 +346,8 @@ impl Services {
         doc: &ExportDocument,
         passphrase: Option<&PassphraseBox>,
     ) -> Result<ImportReport> {
-        use crate::Client;
         use crate::audit::{AuditEvent, Entry};
+        use crate::work::{Origin, Work};
         use curatore_domain::{
             ConnectionScope, ConnectionType, EmailAddress, NewApiKey, NewConnection,
             NewOrganization, NewUser, PasswordHash, Role, Slug, UserId, Username,
@@ -370,6 +373,7 @@ impl Services {
         let mut configs = Vec::new();
         for c in &doc.connections {
             let paths = self
+                .services
                 .connections_config()
                 .registry
                 .get(&c.connection_type)
@@ -409,14 +413,14 @@ impl Services {
             });
             let mut stored = cfg;
             if has_secret {
-                let secrets = self.secret_box().ok_or_else(no_key)?;
+                let secrets = self.services.secret_box().ok_or_else(no_key)?;
                 config::seal(&mut stored, &paths, secrets);
             }
             configs.push(stored);
         }
 
-        let tx = self.database().begin().await?;
-        let org = match tx
+        let work = Work::begin(&self.services, Origin::Process).await?;
+        let org = match work
             .system()
             .organizations()
             .find_by_slug(&doc.organization.slug)
@@ -424,7 +428,7 @@ impl Services {
         {
             Some(org) => org,
             None => {
-                let created = tx
+                let created = work
                     .system()
                     .organizations()
                     .create(NewOrganization {
@@ -439,14 +443,14 @@ impl Services {
                 if doc.organization.is_active {
                     created
                 } else {
-                    tx.system()
+                    work.system()
                         .organizations()
                         .set_active(created.id, false)
                         .await?
                 }
             }
         };
-        let tenant = tx.tenant(org.id);
+        let tenant = work.tenant(org.id);
 
         // Fill only an organization that holds nothing the file does not name.
         let present = tenant.users().list(1_000_000, 0).await?;
@@ -475,7 +479,8 @@ impl Services {
                 Some(h) => PasswordHash::new(h.clone()),
                 None => {
                     report.users_without_password.push(u.email.clone());
-                    self.config()
+                    self.services
+                        .config()
                         .hasher
                         .hash(&curatore_auth::random_password(32))
                         .await?
@@ -576,18 +581,15 @@ impl Services {
             report.connections_created += 1;
         }
 
+        // An import that changed nothing is rolled back: it records nothing.
         if report.changed() {
             let details = serde_json::to_value(&report).unwrap_or_default();
-            tenant
-                .audit_logs()
-                .record(
-                    Entry::about("organization", org.id.as_uuid(), details)
-                        .by_user(Some(org.id), None)
-                        .done_from(AuditEvent::ImportOrganization, &Client::local()),
-                )
-                .await?;
+            work.commit(
+                AuditEvent::ImportOrganization,
+                Entry::about("organization", org.id.as_uuid(), details).by_user(Some(org.id), None),
+            )
+            .await?;
         }
-        tx.commit().await?;
         Ok(report)
     }
 }

@@ -11,6 +11,7 @@ use crate::audit::{AuditEvent, Entry};
 use crate::cache::Forget;
 use crate::context::RequestContext;
 use crate::error::{ErrorCode, Result, ServiceError};
+use crate::handle::Bound;
 use crate::page::Page;
 use crate::services::Services;
 use crate::text;
@@ -65,7 +66,17 @@ fn not_found() -> ServiceError {
     ServiceError::not_found("organization not found")
 }
 
+/// Every organization, for the instance administrators
+/// (`services.organizations(&ctx)`); anyone else sees only their own.
+#[derive(Clone, Copy)]
+pub struct Organizations<'a>(Bound<'a>);
+
 impl Services {
+    /// Organizations beyond the caller's own, for instance administrators.
+    pub fn organizations<'a>(&'a self, ctx: &'a RequestContext) -> Organizations<'a> {
+        Organizations(Bound::new(self, ctx))
+    }
+
     /// Whether the caller administers the instance: a signed-in org_admin
     /// of the default organization (not an API key, even an admin's).
     pub(crate) async fn is_instance_admin(&self, ctx: &RequestContext) -> Result<bool> {
@@ -75,19 +86,30 @@ impl Services {
         }
         Ok(self.default_organization().await?.id == ctx.organization_id())
     }
+}
 
-    pub(crate) async fn require_instance_admin(
-        &self,
-        ctx: &RequestContext,
-        operation: &'static str,
-    ) -> Result<()> {
-        self.require_admin(ctx, operation).await?;
-        if !self.is_instance_admin(ctx).await? {
+impl Bound<'_> {
+    /// An instance administrator (refusals of non-admins audited as for
+    /// [`Bound::admin`]).
+    pub(crate) async fn instance_admin(&self, operation: &'static str) -> Result<()> {
+        // No key scope: keys never administer the instance.
+        self.admin_role(operation).await?;
+        if !self.services.is_instance_admin(self.ctx).await? {
             return Err(ServiceError::forbidden(
                 "only the administrators of the default organization manage organizations",
             ));
         }
         Ok(())
+    }
+}
+
+impl Organizations<'_> {
+    /// Whether the caller administers the instance.
+    ///
+    /// # Errors
+    /// 503 when the database is unavailable.
+    pub async fn is_instance_admin(&self) -> Result<bool> {
+        self.0.services.is_instance_admin(self.0.ctx).await
     }
 
     /// Creates an organization with its first org_admin (instance admins;
@@ -96,15 +118,12 @@ impl Services {
     /// # Errors
     /// 403 for anyone else; 400 for invalid values or a weak password; 409
     /// `slug_taken`/`name_taken`/`email_taken`/`username_taken`.
-    pub async fn create_organization(
-        &self,
-        ctx: &RequestContext,
-        new: NewTenant,
-    ) -> Result<(Organization, User)> {
-        ctx.principal
+    pub async fn create(&self, new: NewTenant) -> Result<(Organization, User)> {
+        self.0
+            .principal()
             .refuse_api_key("API keys cannot create organizations; sign in as a user")?;
-        self.require_instance_admin(ctx, "create_organization")
-            .await?;
+        self.0.instance_admin("create_organization").await?;
+        let config = self.0.services.config();
         let name = text::required("name", &new.name, text::NAME_MAX)?;
         let slug = Slug::parse(&new.slug)?;
         let display_name = match new.display_name {
@@ -114,11 +133,12 @@ impl Services {
         let email = EmailAddress::parse(&new.admin.email)?;
         let username = Username::parse(&new.admin.username)?;
         let full_name = text::optional("full_name", new.admin.full_name, text::NAME_MAX)?;
-        self.config().password_policy.check(&new.admin.password)?;
-        let password_hash = self.config().hasher.hash(&new.admin.password).await?;
-        let tx = self.database().begin().await?;
-        let organizations = tx.system().organizations();
-        let organization = organizations
+        config.password_policy.check(&new.admin.password)?;
+        let password_hash = config.hasher.hash(&new.admin.password).await?;
+        let work = self.0.begin().await?;
+        let organization = work
+            .system()
+            .organizations()
             .create(NewOrganization {
                 name,
                 display_name,
@@ -129,7 +149,7 @@ impl Services {
                 created_by: None,
             })
             .await?;
-        let admin = tx
+        let admin = work
             .tenant(organization.id)
             .users()
             .create(NewUser {
@@ -142,18 +162,15 @@ impl Services {
                 is_verified: false,
             })
             .await?;
-        tx.tenant(ctx.organization_id())
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "organization",
-                    organization.id.as_uuid(),
-                    json!({"slug": organization.slug.as_str(), "admin": admin.username.as_str()}),
-                )
-                .by(AuditEvent::CreateOrganization, ctx),
-            )
-            .await?;
-        tx.commit().await?;
+        work.commit(
+            AuditEvent::CreateOrganization,
+            Entry::about(
+                "organization",
+                organization.id.as_uuid(),
+                json!({"slug": organization.slug.as_str(), "admin": admin.username.as_str()}),
+            ),
+        )
+        .await?;
         Ok((organization, admin))
     }
 
@@ -161,14 +178,8 @@ impl Services {
     ///
     /// # Errors
     /// 403 for anyone else; 400 for a limit outside 1..=1000.
-    pub async fn list_organizations(
-        &self,
-        ctx: &RequestContext,
-        skip: u64,
-        limit: u64,
-    ) -> Result<Page<Organization>> {
-        self.require_instance_admin(ctx, "list_organizations")
-            .await?;
+    pub async fn list(&self, skip: u64, limit: u64) -> Result<Page<Organization>> {
+        self.0.instance_admin("list_organizations").await?;
         if !(1..=MAX_ORGANIZATION_PAGE).contains(&limit) {
             return Err(ServiceError::new(
                 ErrorCode::InvalidQueryParameter,
@@ -176,7 +187,7 @@ impl Services {
             ));
         }
         crate::page::check_skip(skip)?;
-        let organizations = self.database().system().organizations();
+        let organizations = self.0.services.database().system().organizations();
         Ok(Page {
             items: organizations.list(limit, skip).await?,
             total: Some(organizations.count().await?),
@@ -190,18 +201,17 @@ impl Services {
     ///
     /// # Errors
     /// 404 for any other (exactly as for a missing one).
-    pub async fn any_organization(
-        &self,
-        ctx: &RequestContext,
-        id: OrganizationId,
-    ) -> Result<Organization> {
-        if id == ctx.organization_id() {
-            return self.organization_by_id(ctx, id);
+    pub async fn get(&self, id: OrganizationId) -> Result<Organization> {
+        if id == self.0.org() {
+            return crate::organizations::MyOrganization(self.0).get_by_id(id);
         }
-        if !self.is_instance_admin(ctx).await? {
+        self.0.principal().refuse_pending_password_change()?;
+        if !self.is_instance_admin().await? {
             return Err(not_found());
         }
-        self.database()
+        self.0
+            .services
+            .database()
             .system()
             .organizations()
             .get(id)
@@ -216,37 +226,32 @@ impl Services {
     /// # Errors
     /// 404 for organizations the caller may not see; 403 for non-instance
     /// admins; 409 `conflict` when deactivating the default organization.
-    pub async fn update_organization(
-        &self,
-        ctx: &RequestContext,
-        id: OrganizationId,
-        changes: TenantChanges,
-    ) -> Result<Organization> {
-        if id != ctx.organization_id() && !self.is_instance_admin(ctx).await? {
+    pub async fn update(&self, id: OrganizationId, changes: TenantChanges) -> Result<Organization> {
+        if id != self.0.org() && !self.is_instance_admin().await? {
             return Err(not_found());
         }
-        self.require_instance_admin(ctx, "update_organization")
-            .await?;
+        self.0.instance_admin("update_organization").await?;
+        let services = self.0.services;
         let display_name = changes
             .display_name
             .map(|n| text::required("display_name", &n, text::NAME_MAX))
             .transpose()?;
         if let Some(settings) = &changes.settings {
             check_settings(settings)?;
-            self.setting_registry().check_patch(
+            services.setting_registry().check_patch(
                 curatore_domain::setting_keys::Layer::Organization,
                 settings,
                 false,
             )?;
         }
-        if changes.is_active == Some(false) && id == self.default_organization().await?.id {
+        if changes.is_active == Some(false) && id == services.default_organization().await?.id {
             return Err(ServiceError::new(
                 ErrorCode::Conflict,
                 "the default organization cannot be deactivated: its admins administer the instance",
             ));
         }
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(id);
+        let mut work = self.0.begin().await?;
+        let tenant = work.tenant(id);
         if tenant.organization().get_for_update().await?.is_none() {
             return Err(not_found());
         }
@@ -270,19 +275,16 @@ impl Services {
             Some(org) => org,
             None => tenant.organization().get().await?.ok_or_else(not_found)?,
         };
-        tx.tenant(ctx.organization_id())
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "organization",
-                    id.as_uuid(),
-                    json!({"fields": fields, "is_active": changes.is_active}),
-                )
-                .by(AuditEvent::UpdateOrganization, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::Organization(id)).await;
+        work.forget(Forget::Organization(id));
+        work.commit(
+            AuditEvent::UpdateOrganization,
+            Entry::about(
+                "organization",
+                id.as_uuid(),
+                json!({"fields": fields, "is_active": changes.is_active}),
+            ),
+        )
+        .await?;
         Ok(updated)
     }
 }

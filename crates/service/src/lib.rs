@@ -1,18 +1,42 @@
-//! Curatore's use cases: one function per operation.
+//! Curatore's use cases, reached through handles that prove what they need.
 //!
-//! Each operation on an organization takes a [`RequestContext`] (who acts,
-//! in which organization, from where), checks the rule, opens its own
-//! transaction, writes its audit entry in that transaction, and after the
-//! commit forgets what the authentication cache held and ends sessions.
-//! Nothing here knows HTTP: a CLI, a worker or another service gets the same
-//! rules by calling the same functions.
+//! [`Services::open`] builds the services over a migrated database and hands
+//! out the one [`Operator`] (seeding, export and import, secret rotation,
+//! retention, the environment import). Requests reach the use cases through
+//! handles built from a [`RequestContext`], which only
+//! [`Services::authenticate`] makes: [`Users`], [`ApiKeys`], [`Account`],
+//! [`MyOrganization`], [`Organizations`], [`Connections`], [`Settings`],
+//! [`AuditLog`], [`Status`]. What a client may do before it authenticates
+//! (sign in, refresh, reset a password with a token, register when open) is
+//! on [`Anonymous`]. So a caller can act only in the organization it
+//! authenticated into, with the role its credentials carry.
 //!
-//! ```no_run
-//! # async fn demo(services: curatore_service::Services, ctx: curatore_service::RequestContext)
-//! # -> Result<(), curatore_service::ServiceError> {
-//! let keys = services.list_api_keys(&ctx, curatore_service::KeyQuery::default()).await?;
-//! for key in keys.items { println!("{} {}", key.prefix, key.name); }
-//! # Ok(()) }
+//! Every write goes through one unit of work: it opens the transaction,
+//! takes the audit entry as the price of committing, and after the commit
+//! tells every instance's caches what to forget. Nothing here knows HTTP: a
+//! CLI, a worker or another service gets the same rules by calling the same
+//! handles.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use curatore_service::{Client, Credentials, KeyQuery, NewKey};
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let url = format!("sqlite://{}/doc.db", dir.path().display());
+//! # let (services, _operator) = curatore_service::testing::seeded(&url, "docs").await;
+//! let client = Client::local();
+//! // Sign in, then act as the signed-in user: the context is the proof.
+//! let password = curatore_domain::Secret::new("a-long-admin-password");
+//! let session = services.anonymous(&client).login("admin", &password).await?;
+//! let ctx = services.authenticate(Credentials::Bearer(session.access_token), client).await?;
+//! let created = services.api_keys(&ctx).create(NewKey {
+//!     name: "reporting".into(),
+//!     expires_in_days: Some(30),
+//!     expires_days: None,
+//!     scopes: vec!["audit_logs:read".into()],
+//! }).await?;
+//! let keys = services.api_keys(&ctx).list(KeyQuery::default()).await?;
+//! assert_eq!(keys.items[0].id, created.key.id);
+//! # Ok::<(), curatore_service::ServiceError>(()) }).unwrap();
 //! ```
 //!
 //! Errors are [`ServiceError`]s whose [`ErrorCode`] carries the HTTP status
@@ -21,11 +45,13 @@
 mod api_keys;
 mod audit;
 mod audit_logs;
+mod auth_config;
 mod cache;
 pub mod connections;
 mod context;
 mod error;
 mod export;
+mod handle;
 pub use export::{
     EXPORT_FORMAT, ExportDocument, ExportOptions, ExportedApiKey, ExportedConnection,
     ExportedOrganization, ExportedUser, ImportReport, PASSPHRASE_ENVELOPE,
@@ -33,6 +59,7 @@ pub use export::{
 mod instance;
 mod limiter;
 pub mod metrics;
+mod operator;
 mod organizations;
 mod page;
 mod refusals;
@@ -41,35 +68,40 @@ mod services;
 mod sessions;
 mod settings;
 mod status;
-pub use status::ServiceStatus;
+pub use status::{ServiceStatus, Status};
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod text;
 mod users;
+mod work;
 
-pub use api_keys::{CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
+pub use api_keys::{ApiKeys, CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
-pub use audit_logs::{AuditLogPage, AuditLogQuery};
+pub use audit_logs::{AuditLog, AuditLogPage, AuditLogQuery};
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+pub use auth_config::AuthConfig;
 pub use connections::kinds::{ConnectionKind, ConnectionRegistry, TestFuture, TestOutcome};
 pub use connections::outbound::OutboundPolicy;
 pub use connections::{
     ActiveConnection, ConnectionQuery, ConnectionSource, ConnectionTypeInfo, ConnectionUpdate,
-    ConnectionsConfig, EnvironmentConnection, ImportAction, MAX_CONNECTION_PAGE,
+    Connections, ConnectionsConfig, EnvironmentConnection, ImportAction, MAX_CONNECTION_PAGE,
     NewConnectionRequest, SavedConnection, TestReport,
 };
 pub use context::{Access, Actor, Client, Principal, RequestContext, SCOPE_RESOURCES, Scope};
 pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
-pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, TenantChanges};
+pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, Organizations, TenantChanges};
 pub use limiter::{LoginLimits, RegistrationLimits};
-pub use organizations::OrganizationChanges;
+pub use operator::Operator;
+pub use organizations::{MyOrganization, OrganizationChanges};
 pub use page::{MAX_SKIP, Page};
 pub use seed::InitialAdmin;
 pub use services::{
-    AuthConfig, Credentials, DefaultOrganization, Services, authentication_required,
+    Credentials, DefaultOrganization, Services, ServicesConfig, authentication_required,
 };
-pub use sessions::{LogoutTarget, Registration, Session};
-pub use settings::{EffectiveSettings, SettingsSchema, SystemSettingsView};
+pub use sessions::{Account, Anonymous, Registered, Registration, Session};
+pub use settings::{EffectiveSettings, Settings, SettingsSchema, SystemSettingsView};
 pub use text::NAME_MAX;
 pub use users::{
     Invitation, InvitedUser, MAX_USER_PAGE, PasswordReset, RESET_TOKEN_HOURS,
-    TEMPORARY_PASSWORD_DAYS, UserChanges, UserQuery,
+    TEMPORARY_PASSWORD_DAYS, UserChanges, UserQuery, Users,
 };

@@ -4,6 +4,7 @@ use crate::audit::{AuditEvent, Entry};
 use crate::cache::Forget;
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{Result, ServiceError};
+use crate::handle::Bound;
 use crate::services::Services;
 use crate::text;
 use curatore_domain::setting_keys::Layer;
@@ -23,14 +24,25 @@ pub struct OrganizationChanges {
     pub settings: Option<Value>,
 }
 
+/// The caller's own organization (`services.my_organization(&ctx)`).
+#[derive(Clone, Copy)]
+pub struct MyOrganization<'a>(pub(crate) Bound<'a>);
+
 impl Services {
+    /// The caller's own organization.
+    pub fn my_organization<'a>(&'a self, ctx: &'a RequestContext) -> MyOrganization<'a> {
+        MyOrganization(Bound::new(self, ctx))
+    }
+}
+
+impl MyOrganization<'_> {
     /// The caller's organization.
     ///
     /// # Errors
     /// 403 for a key without the `organization:read` scope.
-    pub fn my_organization(&self, ctx: &RequestContext) -> Result<Organization> {
-        ctx.principal.require_scope(READ)?;
-        Ok(ctx.principal.organization().clone())
+    pub fn get(&self) -> Result<Organization> {
+        self.0.scope(READ)?;
+        Ok(self.0.principal().organization().clone())
     }
 
     /// The organization with `id`, if it is the caller's; another tenant's
@@ -38,16 +50,12 @@ impl Services {
     ///
     /// # Errors
     /// 404 `not_found`; 403 for a key without the `organization:read` scope.
-    pub fn organization_by_id(
-        &self,
-        ctx: &RequestContext,
-        id: OrganizationId,
-    ) -> Result<Organization> {
-        ctx.principal.require_scope(READ)?;
-        if ctx.organization_id() != id {
+    pub fn get_by_id(&self, id: OrganizationId) -> Result<Organization> {
+        self.0.scope(READ)?;
+        if self.0.org() != id {
             return Err(ServiceError::not_found("organization not found"));
         }
-        Ok(ctx.principal.organization().clone())
+        Ok(self.0.principal().organization().clone())
     }
 
     /// Changes the caller's organization (org_admin), audited.
@@ -55,20 +63,17 @@ impl Services {
     /// # Errors
     /// 403 for non-admins and keys without `organization:write`; 400 for
     /// invalid values; 503 when the database is unavailable.
-    pub async fn update_my_organization(
-        &self,
-        ctx: &RequestContext,
-        changes: OrganizationChanges,
-    ) -> Result<Organization> {
-        self.require_admin(ctx, "update_organization").await?;
-        ctx.principal.require_scope(WRITE)?;
+    pub async fn update(&self, changes: OrganizationChanges) -> Result<Organization> {
+        self.0.admin("update_organization", WRITE).await?;
         let display_name = changes
             .display_name
             .map(|n| text::required("display_name", &n, text::NAME_MAX))
             .transpose()?;
         if let Some(settings) = &changes.settings {
             check_settings(settings)?;
-            self.setting_registry()
+            self.0
+                .services
+                .setting_registry()
                 .check_patch(Layer::Organization, settings, false)?;
         }
         let mut fields = Vec::new();
@@ -78,32 +83,29 @@ impl Services {
         if changes.settings.is_some() {
             fields.push("settings");
         }
-        let org = ctx.organization_id();
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(org);
-        let updated = tenant
+        let org = self.0.org();
+        let mut work = self.0.begin().await?;
+        let updated = work
+            .own()
             .organization()
             .update_profile(display_name, changes.settings)
             .await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about("organization", org.as_uuid(), json!({ "fields": fields }))
-                    .by(AuditEvent::UpdateOrganization, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::Organization(org)).await;
+        work.forget(Forget::Organization(org));
+        work.commit(
+            AuditEvent::UpdateOrganization,
+            Entry::about("organization", org.as_uuid(), json!({ "fields": fields })),
+        )
+        .await?;
         Ok(updated)
     }
 
-    /// The caller's organization's settings.
+    /// The caller's organization's settings (the free-form document).
     ///
     /// # Errors
     /// 403 for a key without the `organization:read` scope.
-    pub fn organization_settings(&self, ctx: &RequestContext) -> Result<Value> {
-        ctx.principal.require_scope(READ)?;
-        Ok(ctx.principal.organization().settings.clone())
+    pub fn settings(&self) -> Result<Value> {
+        self.0.scope(READ)?;
+        Ok(self.0.principal().organization().settings.clone())
     }
 
     /// Merges `patch` into the caller's organization's settings (org_admin):
@@ -115,36 +117,27 @@ impl Services {
     /// 403 for non-admins and keys without `organization:write`; 400 when
     /// the patch or the result is not an object within the bounds; 503 when
     /// the database is unavailable.
-    pub async fn merge_organization_settings(
-        &self,
-        ctx: &RequestContext,
-        patch: Value,
-    ) -> Result<Value> {
-        self.merge_org_settings(ctx, patch, false).await
+    pub async fn merge_settings(&self, patch: Value) -> Result<Value> {
+        self.merge(patch, false).await
     }
 
     /// The merge behind both settings routes: `strict` refuses unregistered
     /// keys (`/settings/organization`); otherwise they pass while registered
     /// ones are still type-checked (the free-form `organizations/me/settings`).
-    pub(crate) async fn merge_org_settings(
-        &self,
-        ctx: &RequestContext,
-        patch: Value,
-        strict: bool,
-    ) -> Result<Value> {
-        self.require_admin(ctx, "update_organization_settings")
-            .await?;
-        ctx.principal.require_scope(WRITE)?;
+    pub(crate) async fn merge(&self, patch: Value, strict: bool) -> Result<Value> {
+        self.0.admin("update_organization_settings", WRITE).await?;
         check_settings(&patch)?;
-        self.setting_registry()
+        self.0
+            .services
+            .setting_registry()
             .check_patch(Layer::Organization, &patch, strict)?;
-        let org = ctx.organization_id();
+        let org = self.0.org();
         let keys: Vec<String> = patch
             .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(org);
+        let mut work = self.0.begin().await?;
+        let tenant = work.own();
         let mut settings = tenant
             .organization()
             .get_for_update()
@@ -157,19 +150,16 @@ impl Services {
             .organization()
             .update_profile(None, Some(settings))
             .await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "organization",
-                    org.as_uuid(),
-                    json!({ "fields": ["settings"], "keys": keys }),
-                )
-                .by(AuditEvent::UpdateOrganizationSettings, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::Organization(org)).await;
+        work.forget(Forget::Organization(org));
+        work.commit(
+            AuditEvent::UpdateOrganizationSettings,
+            Entry::about(
+                "organization",
+                org.as_uuid(),
+                json!({ "fields": ["settings"], "keys": keys }),
+            ),
+        )
+        .await?;
         Ok(updated.settings)
     }
 }

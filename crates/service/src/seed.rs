@@ -1,7 +1,7 @@
 //! The first organization and its administrator.
 
 use crate::error::Result;
-use crate::services::Services;
+use crate::operator::Operator;
 use curatore_domain::{EmailAddress, Secret, Slug, Username};
 use curatore_persistence::{InitialTenant, SeedOutcome};
 
@@ -22,7 +22,7 @@ pub struct InitialAdmin {
     pub admin_full_name: Option<String>,
 }
 
-impl Services {
+impl Operator {
     /// Creates the organization and its administrator, with an audit entry,
     /// when no organization exists; otherwise does nothing (and hashes
     /// nothing). Safe to race: one caller creates, the others see it done.
@@ -31,12 +31,16 @@ impl Services {
     /// 400 `weak_password` when the password breaks the policy; 503 when
     /// the database is unavailable.
     pub async fn seed_initial_tenant(&self, seed: InitialAdmin) -> Result<SeedOutcome> {
-        let system = self.database().system();
+        let services = &self.services;
+        let system = services.database().system();
         if system.organizations().any_exist().await? {
             return Ok(SeedOutcome::AlreadySeeded);
         }
-        self.config().password_policy.check(&seed.admin_password)?;
-        let admin_password_hash = self.config().hasher.hash(&seed.admin_password).await?;
+        services
+            .config()
+            .password_policy
+            .check(&seed.admin_password)?;
+        let admin_password_hash = services.config().hasher.hash(&seed.admin_password).await?;
         Ok(system
             .seed_initial_tenant(InitialTenant {
                 organization_name: seed.organization_name,

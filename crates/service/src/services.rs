@@ -1,53 +1,22 @@
 //! The services value: everything the use cases share.
 
 use crate::audit::{AuditEvent, Entry};
+use crate::auth_config::AuthConfig;
 use crate::cache::{AuthCache, Forget};
-use crate::context::{Actor, Client, Principal};
+use crate::connections::ConnectionsConfig;
+use crate::context::{Actor, Client, Principal, RequestContext};
 use crate::error::{ErrorCode, Result, ServiceError};
-use crate::limiter::{
-    LoginLimiter, LoginLimits, RegistrationLimiter, RegistrationLimits, SharedCounts,
-};
+use crate::limiter::{LoginLimiter, RegistrationLimiter, SharedCounts};
+use crate::operator::Operator;
 use crate::refusals::RefusalSampler;
-use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenError, TokenSigner};
-use curatore_domain::{ApiKeyId, Organization, OrganizationId, Role};
+use curatore_auth::TokenError;
+use curatore_domain::{ApiKeyId, NewAuditLogEntry, Organization, OrganizationId, Role};
 use curatore_persistence::{Database, Invalidation, InvalidationListener, PersistenceError};
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-
-/// Everything authentication needs, built by the caller from its settings.
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// `ENABLE_AUTH`: when false, every request acts as the default organization.
-    pub enabled: bool,
-    /// Signs and checks access tokens.
-    pub signer: TokenSigner,
-    /// Hashes and checks passwords off the async executor.
-    pub hasher: PasswordHasher,
-    /// What a new password must satisfy.
-    pub password_policy: PasswordPolicy,
-    /// The API key format (prefix, checksum).
-    pub api_keys: ApiKeyFormat,
-    /// Absolute lifetime of a refresh-token family.
-    pub refresh_ttl: Duration,
-    /// `REFRESH_TOKEN_REUSE_INTERVAL_SECONDS`: how long after its rotation a
-    /// refresh token may be presented again and get the same successor
-    /// instead of ending the session (zero: never).
-    pub refresh_reuse_grace: Duration,
-    /// `ALLOW_REGISTRATION`: anyone may register (into the default organization).
-    pub allow_registration: bool,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// Failed-login limits.
-    pub login_limits: LoginLimits,
-    /// Open-registration limits (`ALLOW_REGISTRATION=true`).
-    pub registration_limits: RegistrationLimits,
-    /// How long a checked session or key is trusted without asking the
-    /// database again (changes made through this process apply at once).
-    pub cache_ttl: Duration,
-}
 
 /// How the default organization is chosen: `DEFAULT_ORG_ID` when set,
 /// otherwise the one with `DEFAULT_ORG_SLUG`, otherwise the first created.
@@ -65,7 +34,7 @@ impl DefaultOrganization {
     ///
     /// # Errors
     /// When the database fails.
-    pub async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         db: &Database,
     ) -> std::result::Result<Option<Organization>, PersistenceError> {
@@ -113,7 +82,7 @@ struct Inner {
     refusals: RefusalSampler,
     settings: crate::settings::SettingsState,
     last_used: Mutex<HashMap<ApiKeyId, Instant>>,
-    connections: crate::connections::ConnectionsConfig,
+    connections: ConnectionsConfig,
 }
 
 /// Forgets `what` in this process: the authentication cache and the
@@ -137,31 +106,46 @@ impl std::fmt::Debug for Services {
     }
 }
 
-impl Services {
-    /// Services over an open database. With `config.enabled` false, every
-    /// request acts as `default_organization`.
-    pub fn new(
-        db: Database,
-        default_organization: DefaultOrganization,
-        config: AuthConfig,
-    ) -> Self {
-        Self::with_connections(
-            db,
-            default_organization,
-            config,
-            crate::connections::ConnectionsConfig::default(),
-        )
-    }
+/// What the services are built from: authentication, connections, and how
+/// the default organization is chosen. `curatore_server::Curatore::build`
+/// makes one from the settings; others start from
+/// [`AuthConfig::builder`] and [`ConnectionsConfig::default`].
+#[derive(Debug, Clone)]
+pub struct ServicesConfig {
+    /// Tokens, passwords, keys, limits.
+    pub auth: AuthConfig,
+    /// Connection types, secret keys, outbound policy, environment fallback.
+    pub connections: ConnectionsConfig,
+    /// Which organization unauthenticated requests and instance
+    /// administration belong to.
+    pub default_organization: DefaultOrganization,
+}
 
-    /// Services with connection types, secret keys and outbound policy of
-    /// the caller's choosing (see [`crate::connections`]).
-    pub fn with_connections(
-        db: Database,
-        default_organization: DefaultOrganization,
-        config: AuthConfig,
-        connections: crate::connections::ConnectionsConfig,
-    ) -> Self {
+impl ServicesConfig {
+    /// Authentication as given, the built-in connection types without a
+    /// secrets key, the first organization as the default.
+    pub fn new(auth: AuthConfig) -> Self {
         Self {
+            auth,
+            connections: ConnectionsConfig::default(),
+            default_organization: DefaultOrganization::default(),
+        }
+    }
+}
+
+impl Services {
+    /// The services over an open (migrated) database, and the one
+    /// [`Operator`] of this process: the handle for seeding, export and
+    /// import, secret rotation, retention and the environment import. It is
+    /// handed out here, once, to whoever builds the services; nothing
+    /// reachable from a request makes another.
+    pub fn open(db: Database, config: ServicesConfig) -> (Self, Operator) {
+        let ServicesConfig {
+            auth: config,
+            connections,
+            default_organization,
+        } = config;
+        let services = Self {
             inner: Arc::new(Inner {
                 cache: AuthCache::new(config.cache_ttl),
                 limiter: LoginLimiter::new(
@@ -183,25 +167,35 @@ impl Services {
                 config,
                 db,
             }),
-        }
+        };
+        let operator = Operator::new(services.clone());
+        (services, operator)
     }
 
-    /// The database service.
-    pub fn database(&self) -> &Database {
+    pub(crate) fn database(&self) -> &Database {
         &self.inner.db
     }
 
-    /// The authentication settings.
-    pub fn config(&self) -> &AuthConfig {
+    pub(crate) fn config(&self) -> &AuthConfig {
         &self.inner.config
     }
 
-    /// How the default organization is chosen.
-    pub fn default_organization_rule(&self) -> &DefaultOrganization {
+    /// `ENABLE_AUTH`: whether requests must authenticate (when not, every
+    /// request acts as the default organization).
+    pub fn auth_enabled(&self) -> bool {
+        self.inner.config.enabled
+    }
+
+    /// The proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[IpAddr] {
+        &self.inner.config.trusted_proxies
+    }
+
+    pub(crate) fn default_organization_rule(&self) -> &DefaultOrganization {
         &self.inner.default_organization
     }
 
-    pub(crate) fn connections_runtime(&self) -> &crate::connections::ConnectionsConfig {
+    pub(crate) fn connections_runtime(&self) -> &ConnectionsConfig {
         &self.inner.connections
     }
 
@@ -219,12 +213,8 @@ impl Services {
         }
     }
 
-    /// On PostgreSQL, listens for what other servers forget (see
-    /// [`Services::forget`]) and forgets it here at once; after the
-    /// listening connection was lost and is back, forgets everything, since
-    /// notifications may have been missed. Keep the returned value for as
-    /// long as the server runs; `None` on SQLite. Call inside a Tokio runtime.
-    pub fn listen_for_invalidations(&self) -> Option<InvalidationListener> {
+    /// See [`Operator::listen_for_invalidations`].
+    pub(crate) fn listen_for_invalidations(&self) -> Option<InvalidationListener> {
         let services = Arc::downgrade(&self.inner);
         self.inner.db.listen(Duration::from_secs(1), move |event| {
             let Some(inner) = services.upgrade() else {
@@ -238,6 +228,15 @@ impl Services {
                 Invalidation::Reconnected => forget_here(&inner, Forget::Everything),
             }
         })
+    }
+
+    /// Writes an audit entry that records no change of its own (a refusal,
+    /// a failed login) outside any transaction. A failure to record is
+    /// logged and does not change the answer.
+    pub(crate) async fn record_quietly(&self, entry: NewAuditLogEntry, what: &'static str) {
+        if let Err(err) = self.inner.db.system().audit_logs().record(entry).await {
+            tracing::warn!(error = %err, what, "could not record an audit entry");
+        }
     }
 
     pub(crate) fn limiter(&self) -> &LoginLimiter {
@@ -269,9 +268,7 @@ impl Services {
             .by_user(organization, None)
             .failed("too many attempts")
             .done_from(AuditEvent::RateLimited, client);
-            if let Err(err) = self.inner.db.system().audit_logs().record(entry).await {
-                tracing::warn!(error = %err, "could not record a rate-limit refusal");
-            }
+            self.record_quietly(entry, "rate-limit refusal").await;
         }
         ServiceError::too_many_attempts(retry_after, what)
     }
@@ -282,7 +279,7 @@ impl Services {
     /// # Errors
     /// 404 `organization_not_found` before seeding, 403
     /// `organization_inactive`, 503 when the database is unavailable.
-    pub async fn default_organization(&self) -> Result<Organization> {
+    pub(crate) async fn default_organization(&self) -> Result<Organization> {
         let organizations = self.inner.db.system().organizations();
         let remembered = *self
             .inner
@@ -329,8 +326,9 @@ impl Services {
         self.inner.config.api_keys.looks_like_key(value)
     }
 
-    /// Who the credentials belong to. With authentication disabled, the
-    /// system principal of the default organization, whatever was sent.
+    /// Who the credentials belong to, as the context every request handle
+    /// is built from. With authentication disabled, the default
+    /// organization's system principal, whatever was sent.
     ///
     /// A user signed in with a temporary password is refused until they
     /// change it; [`Services::authenticate_pending`] lets them through for
@@ -340,26 +338,37 @@ impl Services {
     /// 401 (`authentication_required`, `invalid_token`, `token_expired`,
     /// `invalid_api_key`); 403 `password_change_required`; 503 when the
     /// database is unavailable.
-    pub async fn authenticate(&self, credentials: Credentials) -> Result<Principal> {
-        let principal = self.authenticate_pending(credentials).await?;
-        principal.refuse_pending_password_change()?;
-        Ok(principal)
+    pub async fn authenticate(
+        &self,
+        credentials: Credentials,
+        client: Client,
+    ) -> Result<RequestContext> {
+        let ctx = self.authenticate_pending(credentials, client).await?;
+        ctx.principal.refuse_pending_password_change()?;
+        Ok(ctx)
     }
 
     /// Like [`Services::authenticate`], but also a user who must still change
-    /// a temporary password: only for changing it and for logging out.
+    /// a temporary password: only for changing it and for logging out (the
+    /// request handles refuse such a caller everything else).
     ///
     /// # Errors
     /// As [`Services::authenticate`], without `password_change_required`.
-    pub async fn authenticate_pending(&self, credentials: Credentials) -> Result<Principal> {
-        if !self.inner.config.enabled {
-            return Ok(Principal::system(self.default_organization().await?));
-        }
-        match credentials {
-            Credentials::None => Err(authentication_required()),
-            Credentials::Bearer(token) => self.principal_of_token(&token).await,
-            Credentials::ApiKey(key) => self.principal_of_api_key(&key).await,
-        }
+    pub async fn authenticate_pending(
+        &self,
+        credentials: Credentials,
+        client: Client,
+    ) -> Result<RequestContext> {
+        let principal = if !self.inner.config.enabled {
+            Principal::system(self.default_organization().await?)
+        } else {
+            match credentials {
+                Credentials::None => return Err(authentication_required()),
+                Credentials::Bearer(token) => self.principal_of_token(&token).await?,
+                Credentials::ApiKey(key) => self.principal_of_api_key(&key).await?,
+            }
+        };
+        Ok(RequestContext::new(principal, client))
     }
 
     async fn principal_of_token(&self, token: &str) -> Result<Principal> {
@@ -518,40 +527,6 @@ impl Services {
                 true
             }
         }
-    }
-}
-
-impl Services {
-    /// Refuses a caller below org_admin, and records the refusal in the
-    /// organization's trail (`access_denied`, with the operation): someone
-    /// probing admin routes is worth knowing about. A failure to record is
-    /// logged and does not change the answer.
-    ///
-    /// # Errors
-    /// 403 `forbidden`.
-    pub(crate) async fn require_admin(
-        &self,
-        ctx: &crate::RequestContext,
-        operation: &'static str,
-    ) -> Result<()> {
-        let Err(refused) = ctx.principal.require_role(Role::OrgAdmin) else {
-            return Ok(());
-        };
-        let entry = crate::audit::Entry::anonymous(
-            serde_json::json!({"operation": operation, "needs": "org_admin"}),
-        )
-        .failed("forbidden: this operation needs the org_admin role")
-        .by(crate::AuditEvent::AccessDenied, ctx);
-        if let Err(e) = self
-            .database()
-            .tenant(ctx.organization_id())
-            .audit_logs()
-            .record(entry)
-            .await
-        {
-            tracing::warn!(error = %e, operation, "could not record a refused admin operation");
-        }
-        Err(refused)
     }
 }
 

@@ -1,16 +1,22 @@
-//! Sessions: log in, refresh, log out, register.
+//! Sessions: log in, refresh, log out, register, change one's password.
+//!
+//! Who has not signed in yet reaches these through [`Anonymous`]
+//! (`services.anonymous(&client)`); a signed-in caller's own account through
+//! [`Account`] (`services.account(&ctx)`).
 
 use crate::audit::{AuditEvent, Entry};
 use crate::cache::Forget;
 use crate::context::{Client, Principal, RequestContext};
 use crate::error::{ErrorCode, Result, ServiceError};
-use crate::limiter::{Account, LoginAttempt, Refused};
+use crate::handle::Bound;
+use crate::limiter::{Account as Limited, LoginAttempt, Refused};
 use crate::services::{Services, authentication_required};
 use crate::text;
+use crate::work::{Origin, Work};
 use curatore_auth::{PasswordCheck, generate_refresh_token, hash_refresh_token};
 use curatore_domain::{
     EmailAddress, NewRefreshToken, NewUser, Organization, OrganizationId, Role, Secret, User,
-    Username,
+    UserId, Username,
 };
 use curatore_persistence::{AccessSnapshot, RotateOutcome};
 use serde_json::json;
@@ -34,13 +40,42 @@ pub struct Session {
     pub organization: Organization,
 }
 
-/// Which session a logout ends.
+/// The use cases of a client that has not authenticated: sign in, refresh,
+/// sign out by refresh token, open registration, reset-token redemption.
+#[derive(Clone, Copy)]
+pub struct Anonymous<'a> {
+    services: &'a Services,
+    client: &'a Client,
+}
+
+/// The signed-in caller's own account: the password, the session.
+#[derive(Clone, Copy)]
+pub struct Account<'a>(Bound<'a>);
+
+impl Services {
+    /// The use cases open to a client that has not authenticated.
+    pub fn anonymous<'a>(&'a self, client: &'a Client) -> Anonymous<'a> {
+        Anonymous {
+            services: self,
+            client,
+        }
+    }
+
+    /// The caller's own account. Also for a caller who signed in with a
+    /// temporary password ([`Services::authenticate_pending`]): changing it
+    /// and signing out are all such a caller may do.
+    pub fn account<'a>(&'a self, ctx: &'a RequestContext) -> Account<'a> {
+        Account(Bound::new(self, ctx))
+    }
+}
+
+/// A new user and the name of the organization they joined.
 #[derive(Debug)]
-pub enum LogoutTarget {
-    /// The session of this refresh token.
-    RefreshToken(Secret),
-    /// The session the caller's access token belongs to.
-    Caller(Box<Principal>),
+pub struct Registered {
+    /// The user.
+    pub user: User,
+    /// Their organization's name.
+    pub organization_name: String,
 }
 
 /// A new user, as a registration asks for it.
@@ -104,7 +139,12 @@ impl Services {
     /// # Errors
     /// 401 `invalid_credentials`; 429 `too_many_attempts`; 400 for a login
     /// holding control characters; 503 when the database or hasher cannot serve.
-    pub async fn login(&self, client: &Client, login: &str, password: &Secret) -> Result<Session> {
+    pub(crate) async fn login(
+        &self,
+        client: &Client,
+        login: &str,
+        password: &Secret,
+    ) -> Result<Session> {
         let session = self.log_in(client, login, password).await;
         let outcome = match &session {
             Ok(_) => "success",
@@ -190,12 +230,12 @@ impl Services {
         };
         let family = Uuid::new_v4();
         let refresh = generate_refresh_token();
-        let tx = self.database().begin().await?;
-        let users = tx.tenant(organization.id).users();
+        let mut work = Work::begin(self, Origin::Client(client)).await?;
+        let users = work.tenant(organization.id).users();
         if let Some(hash) = &rehashed {
             users.set_password_hash(user.id, hash).await?;
         }
-        tx.system()
+        work.system()
             .refresh_tokens()
             .create(NewRefreshToken {
                 user_id: user.id,
@@ -207,22 +247,19 @@ impl Services {
             })
             .await?;
         let user = users.record_login(user.id, chrono::Utc::now()).await?;
-        tx.tenant(organization.id)
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "user",
-                    user.id.as_uuid(),
-                    json!({"rehashed": rehashed.is_some()}),
-                )
-                .by_user(Some(organization.id), Some(user.id))
-                .done_from(AuditEvent::Login, client),
-            )
-            .await?;
-        tx.commit().await?;
         if rehashed.is_some() {
-            self.forget(Forget::User(user.id)).await;
+            work.forget(Forget::User(user.id));
         }
+        work.commit(
+            AuditEvent::Login,
+            Entry::about(
+                "user",
+                user.id.as_uuid(),
+                json!({"rehashed": rehashed.is_some()}),
+            )
+            .by_user(Some(organization.id), Some(user.id)),
+        )
+        .await?;
         self.session(user, organization, family, refresh.token)
     }
 
@@ -256,7 +293,7 @@ impl Services {
         };
         let account = user
             .as_ref()
-            .map_or_else(|| Account::unknown(login), |u| Account::User(u.id));
+            .map_or_else(|| Limited::unknown(login), |u| Limited::User(u.id));
         let attempt = match limiter.reserve_account(reservation, account).await {
             Ok(reserved) => reserved,
             Err(refused) => {
@@ -312,17 +349,14 @@ impl Services {
     /// Rotates a refresh token. A token rotated moments ago (within
     /// `REFRESH_TOKEN_REUSE_INTERVAL_SECONDS`) gets the same successor again;
     /// any other reuse of a rotated token ends its whole session.
-    ///
-    /// # Errors
-    /// 401 `invalid_refresh_token`; 503 when the database is unavailable.
-    pub async fn refresh(&self, client: &Client, token: &Secret) -> Result<Session> {
+    pub(crate) async fn refresh(&self, client: &Client, token: &Secret) -> Result<Session> {
         let presented = hash_refresh_token(token.expose());
         // Derived, not random: a parallel or retried refresh of the same
         // token computes the same successor, which the grace can hand out again.
         let successor = self.config().signer.refresh_successor(token.expose());
-        let tx = self.database().begin().await?;
-        let system = tx.system();
-        let outcome = system
+        let mut work = Work::begin(self, Origin::Client(client)).await?;
+        let outcome = work
+            .system()
             .refresh_tokens()
             .rotate_with_grace(
                 &presented,
@@ -339,27 +373,24 @@ impl Services {
                 metrics::counter!(crate::metrics::REFRESH_REUSE).increment(1);
                 // A rotated token came back: stolen or replayed. End the whole
                 // family, so neither the thief nor the victim can go on.
-                let revoked = system.refresh_tokens().revoke_family(family_id).await?;
-                let org = system
+                let revoked = work.end_session(family_id).await?;
+                let org = work
+                    .system()
                     .users()
                     .get(user_id)
                     .await?
                     .map(|u| u.organization_id);
-                system
-                    .audit_logs()
-                    .record(
-                        Entry::about(
-                            "user",
-                            user_id.as_uuid(),
-                            json!({"family_id": family_id, "revoked_tokens": revoked}),
-                        )
-                        .by_user(org, Some(user_id))
-                        .failed("a rotated refresh token was presented; session revoked")
-                        .done_from(AuditEvent::RefreshTokenReuse, client),
+                work.commit(
+                    AuditEvent::RefreshTokenReuse,
+                    Entry::about(
+                        "user",
+                        user_id.as_uuid(),
+                        json!({"family_id": family_id, "revoked_tokens": revoked}),
                     )
-                    .await?;
-                tx.commit().await?;
-                self.forget(Forget::Session(family_id)).await;
+                    .by_user(org, Some(user_id))
+                    .failed("a rotated refresh token was presented; session revoked"),
+                )
+                .await?;
                 return Err(invalid_refresh_token());
             }
             RotateOutcome::Expired { .. } | RotateOutcome::Unknown => {
@@ -368,7 +399,8 @@ impl Services {
         };
         let Some(AccessSnapshot {
             user, organization, ..
-        }) = system
+        }) = work
+            .system()
             .access_snapshot(current.user_id, current.family_id)
             .await?
         else {
@@ -377,23 +409,16 @@ impl Services {
         let entry = Entry::about("user", user.id.as_uuid(), json!({}))
             .by_user(Some(organization.id), Some(user.id));
         if !user.is_active || !organization.is_active {
-            system
-                .refresh_tokens()
-                .revoke_family(current.family_id)
-                .await?;
-            system
-                .audit_logs()
-                .record(
-                    Entry {
-                        details: json!({"reason": "inactive"}),
-                        ..entry
-                    }
-                    .failed("user or organization inactive")
-                    .done_from(AuditEvent::TokenRefresh, client),
-                )
-                .await?;
-            tx.commit().await?;
-            self.forget(Forget::Session(current.family_id)).await;
+            work.end_session(current.family_id).await?;
+            work.commit(
+                AuditEvent::TokenRefresh,
+                Entry {
+                    details: json!({"reason": "inactive"}),
+                    ..entry
+                }
+                .failed("user or organization inactive"),
+            )
+            .await?;
             return Err(invalid_refresh_token());
         }
         let details = if within_grace {
@@ -401,106 +426,53 @@ impl Services {
         } else {
             json!({})
         };
-        system
-            .audit_logs()
-            .record(Entry { details, ..entry }.done_from(AuditEvent::TokenRefresh, client))
+        work.commit(AuditEvent::TokenRefresh, Entry { details, ..entry })
             .await?;
-        tx.commit().await?;
         // Within the grace this is the successor already handed out.
         self.session(user, organization, current.family_id, successor.token)
     }
 
-    /// Ends a session: its refresh tokens are revoked, and access tokens
-    /// issued with it stop working at once. An unknown refresh token ends
-    /// nothing and says nothing.
-    ///
-    /// # Errors
-    /// 400 when the caller is not a token session and sent no refresh
-    /// token; 503 when the database is unavailable.
-    pub async fn logout(&self, client: &Client, target: LogoutTarget) -> Result<()> {
-        let system = self.database().system();
-        let (family, user_id) = match target {
-            LogoutTarget::RefreshToken(token) => match system
-                .refresh_tokens()
-                .find_by_hash(&hash_refresh_token(token.expose()))
-                .await?
-            {
-                Some(record) => (record.family_id, record.user_id),
-                None => return Ok(()),
-            },
-            LogoutTarget::Caller(principal) => {
-                match (principal.session_id(), principal.user_id()) {
-                    (Some(sid), Some(uid)) => (sid, uid),
-                    _ => {
-                        return Err(ServiceError::validation(
-                            "send the refresh token to log out of this session",
-                        ));
-                    }
-                }
-            }
-        };
-        let tx = self.database().begin().await?;
-        let system = tx.system();
-        let revoked = system.refresh_tokens().revoke_family(family).await?;
-        let org = system
+    /// Ends the session (refresh-token family) `family` of `user_id`.
+    async fn end_session(&self, origin: Origin<'_>, family: Uuid, user_id: UserId) -> Result<()> {
+        let mut work = Work::begin(self, origin).await?;
+        let revoked = work.end_session(family).await?;
+        let org = work
+            .system()
             .users()
             .get(user_id)
             .await?
             .map(|u| u.organization_id);
-        system
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "user",
-                    user_id.as_uuid(),
-                    json!({"revoked_tokens": revoked}),
-                )
-                .by_user(org, Some(user_id))
-                .done_from(AuditEvent::Logout, client),
+        work.commit(
+            AuditEvent::Logout,
+            Entry::about(
+                "user",
+                user_id.as_uuid(),
+                json!({"revoked_tokens": revoked}),
             )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::Session(family)).await;
-        Ok(())
+            .by_user(org, Some(user_id)),
+        )
+        .await
     }
 
-    /// Creates a user. With `ALLOW_REGISTRATION=false` only an `org_admin`
-    /// may, in their own organization; with it open, anyone may join the
-    /// default organization as a `member`, a limited number of times per
-    /// client address. API keys may not create users.
-    ///
-    /// # Errors
-    /// 401 without credentials when registration is closed; 403 for keys,
-    /// non-admins and self-registration with a role; 429 past the limit;
-    /// 400/409 for invalid or taken values; 503 when the database is unavailable.
-    pub async fn register(
+    /// Creates a user: in `admin`'s organization with the role asked for, or
+    /// (open registration) in the default organization as a `member`, a
+    /// limited number of times per client address. The password is marked
+    /// temporary (to be changed at first login, unusable after
+    /// `temporary_until`) in the same transaction when asked.
+    pub(crate) async fn register_user(
         &self,
         client: &Client,
-        caller: Option<&Principal>,
-        new: Registration,
-    ) -> Result<User> {
-        self.register_with(client, caller, new, None).await
-    }
-
-    /// [`Services::register`], optionally marking the password as temporary
-    /// (to be changed at first login, unusable after `temporary_until`) in
-    /// the same transaction.
-    pub(crate) async fn register_with(
-        &self,
-        client: &Client,
-        caller: Option<&Principal>,
+        admin: Option<&RequestContext>,
         new: Registration,
         temporary_until: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<User> {
-        if let Some(p) = caller {
-            p.refuse_api_key("API keys cannot create users; sign in as a user")?;
-        }
+    ) -> Result<Registered> {
         let config = self.config();
-        let (organization_id, role, actor) = match caller {
-            Some(p) if p.role() == Role::OrgAdmin => {
-                (p.organization_id(), new.role.unwrap_or_default(), Some(p))
-            }
-            _ if config.allow_registration => {
+        let (organization, role) = match admin {
+            Some(ctx) => (
+                ctx.principal.organization().clone(),
+                new.role.unwrap_or_default(),
+            ),
+            None => {
                 if let Err(refused) = self.registrations().reserve(client.ip).await {
                     return Err(self
                         .refused(
@@ -515,26 +487,23 @@ impl Services {
                 if new.role.is_some_and(|r| r != Role::Member) {
                     return Err(ServiceError::forbidden("self-registered users are members"));
                 }
-                (self.default_organization().await?.id, Role::Member, None)
+                (self.default_organization().await?, Role::Member)
             }
-            Some(_) => {
-                return Err(ServiceError::forbidden(
-                    "only an org_admin may create users",
-                ));
-            }
-            None => return Err(authentication_required()),
         };
         let email = EmailAddress::parse(&new.email)?;
         let username = Username::parse(&new.username)?;
         let full_name = text::optional("full_name", new.full_name, text::NAME_MAX)?;
         config.password_policy.check(&new.password)?;
         let password_hash = config.hasher.hash(&new.password).await?;
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(organization_id);
-        let user = tenant
-            .users()
+        let origin = match admin {
+            Some(ctx) => Origin::Caller(ctx),
+            None => Origin::Client(client),
+        };
+        let work = Work::begin(self, origin).await?;
+        let users = work.tenant(organization.id).users();
+        let user = users
             .create(NewUser {
-                organization_id,
+                organization_id: organization.id,
                 email,
                 username,
                 password_hash,
@@ -544,38 +513,125 @@ impl Services {
             })
             .await?;
         let user = match temporary_until {
-            Some(until) => {
-                tenant
-                    .users()
-                    .require_password_change(user.id, until)
-                    .await?
-            }
+            Some(until) => users.require_password_change(user.id, until).await?,
             None => user,
         };
-        let entry = match actor {
-            Some(p) => Entry::about(
+        let entry = match admin {
+            Some(_) => Entry::about(
                 "user",
                 user.id.as_uuid(),
                 json!({"username": user.username.as_str(), "role": role.as_str()}),
-            )
-            .by(
-                AuditEvent::Register,
-                &RequestContext {
-                    principal: p.clone(),
-                    client: client.clone(),
-                },
             ),
             None => Entry::about(
                 "user",
                 user.id.as_uuid(),
                 json!({"username": user.username.as_str(), "self_registered": true}),
             )
-            .by_user(Some(organization_id), Some(user.id))
-            .done_from(AuditEvent::Register, client),
+            .by_user(Some(organization.id), Some(user.id)),
         };
-        tenant.audit_logs().record(entry).await?;
-        tx.commit().await?;
-        Ok(user)
+        work.commit(AuditEvent::Register, entry).await?;
+        Ok(Registered {
+            user,
+            organization_name: organization.name,
+        })
+    }
+}
+
+impl<'a> Anonymous<'a> {
+    pub(crate) fn services(&self) -> &'a Services {
+        self.services
+    }
+
+    pub(crate) fn client(&self) -> &'a Client {
+        self.client
+    }
+
+    /// Logs a user in by e-mail or username. Every failure (unknown user,
+    /// wrong password, inactive user or organization) gets the same answer
+    /// after the same work, and is audited.
+    ///
+    /// # Errors
+    /// 401 `invalid_credentials`; 429 `too_many_attempts`; 400 for a login
+    /// holding control characters; 503 when the database or hasher cannot serve.
+    pub async fn login(&self, login: &str, password: &Secret) -> Result<Session> {
+        self.services.login(self.client, login, password).await
+    }
+
+    /// Rotates a refresh token. A token rotated moments ago (within
+    /// `REFRESH_TOKEN_REUSE_INTERVAL_SECONDS`) gets the same successor again;
+    /// any other reuse of a rotated token ends its whole session.
+    ///
+    /// # Errors
+    /// 401 `invalid_refresh_token`; 503 when the database is unavailable.
+    pub async fn refresh(&self, token: &Secret) -> Result<Session> {
+        self.services.refresh(self.client, token).await
+    }
+
+    /// Ends the session of a refresh token: its tokens are revoked, and
+    /// access tokens issued with it stop working at once. An unknown refresh
+    /// token ends nothing and says nothing.
+    ///
+    /// # Errors
+    /// 503 when the database is unavailable.
+    pub async fn logout(&self, refresh_token: &Secret) -> Result<()> {
+        let found = self
+            .services
+            .database()
+            .system()
+            .refresh_tokens()
+            .find_by_hash(&hash_refresh_token(refresh_token.expose()))
+            .await?;
+        match found {
+            Some(record) => {
+                self.services
+                    .end_session(
+                        Origin::Client(self.client),
+                        record.family_id,
+                        record.user_id,
+                    )
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Open registration (`ALLOW_REGISTRATION=true`): joins the default
+    /// organization as a `member`, a limited number of times per client
+    /// address. An org_admin creates users with [`crate::Users::invite`].
+    ///
+    /// # Errors
+    /// 401 `authentication_required` when registration is closed; 403 when
+    /// a role other than member is asked for; 429 past the limit; 400/409
+    /// for invalid or taken values; 503 when the database is unavailable.
+    pub async fn register(&self, new: Registration) -> Result<Registered> {
+        if !self.services.config().allow_registration {
+            return Err(authentication_required());
+        }
+        self.services
+            .register_user(self.client, None, new, None)
+            .await
+    }
+}
+
+impl Account<'_> {
+    /// Ends the caller's session (its refresh-token family): access tokens
+    /// issued with it stop working at once.
+    ///
+    /// # Errors
+    /// 400 when the caller did not sign in with a token (an API key, or
+    /// authentication disabled): send the refresh token instead; 503 when
+    /// the database is unavailable.
+    pub async fn logout(&self) -> Result<()> {
+        let p = self.0.principal();
+        let (Some(session), Some(user)) = (p.session_id(), p.user_id()) else {
+            return Err(ServiceError::validation(
+                "send the refresh token to log out of this session",
+            ));
+        };
+        self.0
+            .services
+            .end_session(Origin::Caller(self.0.ctx), session, user)
+            .await
     }
 
     /// Changes the caller's own password. The current one must be given
@@ -587,41 +643,39 @@ impl Services {
     /// `validation_failed` for a wrong current password, `weak_password` for
     /// a new one that breaks the policy or equals the old; 429 past the
     /// limits; 503 when the database or hasher cannot serve.
-    pub async fn change_password(
-        &self,
-        ctx: &RequestContext,
-        current: &Secret,
-        new: &Secret,
-    ) -> Result<()> {
-        ctx.principal
-            .refuse_api_key("API keys cannot change passwords; sign in as a user")?;
-        let (Some(user_id), Some(session)) = (ctx.principal.user_id(), ctx.principal.session_id())
-        else {
-            return Err(ServiceError::forbidden(
-                "only a signed-in user can change a password",
-            ));
-        };
+    pub async fn change_password(&self, current: &Secret, new: &Secret) -> Result<()> {
+        let services = self.0.services;
+        let ctx = self.0.ctx;
+        let (user_id, _) = signed_in_user(&ctx.principal)?;
         let org = ctx.organization_id();
         let user = self
-            .database()
-            .tenant(org)
+            .0
+            .tenant()
             .users()
             .get(user_id)
             .await?
             .ok_or_else(|| ServiceError::forbidden("the user no longer exists"))?;
-        let limiter = self.limiter();
+        let limiter = services.limiter();
         let reservation = match limiter.reserve_ip(ctx.client.ip).await {
             Ok(reserved) => reserved,
-            Err(refused) => return Err(self.refused_login(&ctx.client, Some(org), refused).await),
+            Err(refused) => {
+                return Err(services
+                    .refused_login(&ctx.client, Some(org), refused)
+                    .await);
+            }
         };
         let attempt = match limiter
-            .reserve_account(reservation, Account::User(user.id))
+            .reserve_account(reservation, Limited::User(user.id))
             .await
         {
             Ok(reserved) => reserved,
-            Err(refused) => return Err(self.refused_login(&ctx.client, Some(org), refused).await),
+            Err(refused) => {
+                return Err(services
+                    .refused_login(&ctx.client, Some(org), refused)
+                    .await);
+            }
         };
-        let hasher = &self.config().hasher;
+        let hasher = &services.config().hasher;
         let check = match hasher.verify(current, &user.password_hash).await {
             Ok(check) => check,
             Err(err) => {
@@ -640,29 +694,40 @@ impl Services {
                 "the new password must differ from the current one",
             ));
         }
-        self.config().password_policy.check(new)?;
-        let hash = hasher.hash(new).await?;
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(org);
-        tenant.users().replace_password(user.id, &hash).await?;
-        let revoked = tx
-            .system()
-            .refresh_tokens()
-            .revoke_all_for_user_except(user.id, session)
-            .await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "user",
-                    user.id.as_uuid(),
-                    json!({"revoked_tokens": revoked}),
-                )
-                .by(AuditEvent::ChangePassword, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::User(user.id)).await;
-        Ok(())
+        self.set_password(new, true).await
+    }
+
+    /// Sets the caller's own password, checked against the policy; every
+    /// other session of theirs ends. The audit entry says when the current
+    /// password was not asked for (`current_was_checked` false).
+    pub(crate) async fn set_password(&self, new: &Secret, current_was_checked: bool) -> Result<()> {
+        let services = self.0.services;
+        let (user_id, session) = signed_in_user(self.0.principal())?;
+        services.config().password_policy.check(new)?;
+        let hash = services.config().hasher.hash(new).await?;
+        let mut work = self.0.begin().await?;
+        work.own().users().replace_password(user_id, &hash).await?;
+        let revoked = work.end_other_sessions(user_id, session).await?;
+        let mut details = json!({ "revoked_tokens": revoked });
+        if !current_was_checked {
+            details["current_password_checked"] = json!(false);
+        }
+        work.commit(
+            AuditEvent::ChangePassword,
+            Entry::about("user", user_id.as_uuid(), details),
+        )
+        .await
+    }
+}
+
+/// The signed-in user and their session; API keys and the system principal
+/// cannot change passwords.
+fn signed_in_user(p: &Principal) -> Result<(UserId, Uuid)> {
+    p.refuse_api_key("API keys cannot change passwords; sign in as a user")?;
+    match (p.user_id(), p.session_id()) {
+        (Some(user), Some(session)) => Ok((user, session)),
+        _ => Err(ServiceError::forbidden(
+            "only a signed-in user can change a password",
+        )),
     }
 }

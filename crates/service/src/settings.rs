@@ -13,7 +13,9 @@ use crate::audit::{AuditEvent, Entry};
 use crate::cache::Forget;
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{Result, ServiceError};
+use crate::handle::Bound;
 use crate::services::Services;
+use crate::sessions::Anonymous;
 use chrono::{DateTime, Utc};
 use curatore_domain::setting_keys::{Layer, Layers, Resolved, SettingRegistry};
 use curatore_domain::settings::{check_settings, merge_settings};
@@ -157,10 +159,32 @@ impl SettingsState {
     }
 }
 
+/// Settings as the caller may read and change them (`services.settings(&ctx)`).
+#[derive(Clone, Copy)]
+pub struct Settings<'a>(Bound<'a>);
+
 impl Services {
+    /// The caller's settings: system, organization, own, effective.
+    pub fn settings<'a>(&'a self, ctx: &'a RequestContext) -> Settings<'a> {
+        Settings(Bound::new(self, ctx))
+    }
+
     /// The registered setting keys.
     pub fn setting_registry(&self) -> &SettingRegistry {
         &self.settings_state().registry
+    }
+
+    /// The JSON Schemas of the organization and user layers, with an
+    /// example document.
+    pub fn settings_schema(&self) -> SettingsSchema {
+        let registry = self.setting_registry();
+        let mut example = registry.defaults_for(Layer::Organization);
+        example.extend(registry.defaults_for(Layer::User));
+        SettingsSchema {
+            organization_schema: registry.json_schema(Layer::Organization),
+            user_schema: registry.json_schema(Layer::User),
+            merged_example: Value::Object(example),
+        }
     }
 
     /// The registered keys stored at the system layer (cached like resolution).
@@ -190,22 +214,9 @@ impl Services {
         Ok(layer)
     }
 
-    /// The system settings as the caller may see them: instance
-    /// administrators see every registered key, everyone else (also
-    /// unauthenticated callers, `ctx` `None`) the public ones only.
-    ///
-    /// # Errors
-    /// 503 when the database is unavailable.
-    pub async fn system_settings_view(
-        &self,
-        ctx: Option<&RequestContext>,
-    ) -> Result<SystemSettingsView> {
-        // No scope check: API keys are never instance administrators, so a
-        // key sees the public keys, which anyone may read.
-        let admin = match ctx {
-            Some(ctx) => self.is_instance_admin(ctx).await?,
-            None => false,
-        };
+    /// The system settings: every registered key for an instance
+    /// administrator, the public ones for everyone else.
+    async fn system_view(&self, admin: bool) -> Result<SystemSettingsView> {
         let state = self.settings_state();
         let system = self.system_layer().await?;
         let visible = |name: &str| admin || state.registry.get(name).is_some_and(|k| k.public);
@@ -227,6 +238,31 @@ impl Services {
             .collect();
         Ok(SystemSettingsView { stored, instance })
     }
+}
+
+impl Anonymous<'_> {
+    /// The public system settings, as anyone may read them.
+    ///
+    /// # Errors
+    /// 503 when the database is unavailable.
+    pub async fn system_settings(&self) -> Result<SystemSettingsView> {
+        self.services().system_view(false).await
+    }
+}
+
+impl Settings<'_> {
+    /// The system settings as the caller may see them: instance
+    /// administrators see every registered key, everyone else the public
+    /// ones only.
+    ///
+    /// # Errors
+    /// 503 when the database is unavailable.
+    pub async fn system(&self) -> Result<SystemSettingsView> {
+        // No scope check: API keys are never instance administrators, so a
+        // key sees the public keys, which anyone may read.
+        let admin = self.0.services.is_instance_admin(self.0.ctx).await?;
+        self.0.services.system_view(admin).await
+    }
 
     /// Merges `patch` into the system settings (instance administrators,
     /// signed in): registered keys only; objects merge field by field,
@@ -236,24 +272,21 @@ impl Services {
     /// 403 for anyone else; 400 `unknown_setting` / `setting_not_writable`,
     /// 422 `invalid_setting_value` naming the key; 503 when the database is
     /// unavailable.
-    pub async fn merge_system_settings(
-        &self,
-        ctx: &RequestContext,
-        patch: Value,
-    ) -> Result<Map<String, Value>> {
-        ctx.principal
+    pub async fn merge_system(&self, patch: Value) -> Result<Map<String, Value>> {
+        self.0
+            .principal()
             .refuse_api_key("API keys cannot change the system settings; sign in as a user")?;
-        self.require_instance_admin(ctx, "update_system_settings")
-            .await?;
+        self.0.instance_admin("update_system_settings").await?;
+        let services = self.0.services;
         check_settings(&patch)?;
-        let registry = &self.settings_state().registry;
+        let registry = &services.settings_state().registry;
         registry.check_patch(Layer::System, &patch, true)?;
         let Value::Object(patch) = patch else {
             return Err(ServiceError::validation("settings: must be a JSON object"));
         };
         let keys: Vec<&String> = patch.keys().collect();
-        let tx = self.database().begin().await?;
-        let rows = tx.system().system_settings();
+        let mut work = self.0.begin().await?;
+        let rows = work.system().system_settings();
         for (key, value) in &patch {
             if value.is_null() {
                 rows.delete(key).await?;
@@ -271,15 +304,13 @@ impl Services {
             )
             .await?;
         }
-        tx.tenant(ctx.organization_id())
-            .audit_logs()
-            .record(
-                Entry::anonymous(json!({ "keys": keys })).by(AuditEvent::UpdateSystemSettings, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::Everything).await;
-        Ok((*self.system_layer().await?).clone())
+        work.forget(Forget::Everything);
+        work.commit(
+            AuditEvent::UpdateSystemSettings,
+            Entry::anonymous(json!({ "keys": keys })),
+        )
+        .await?;
+        Ok((*services.system_layer().await?).clone())
     }
 
     /// The organization's registered settings as stored (unregistered keys
@@ -287,14 +318,12 @@ impl Services {
     ///
     /// # Errors
     /// 403 for a key without `organization:read`.
-    pub fn registered_organization_settings(
-        &self,
-        ctx: &RequestContext,
-    ) -> Result<Map<String, Value>> {
-        ctx.principal.require_scope(READ)?;
-        Ok(self
-            .setting_registry()
-            .registered_part(Layer::Organization, &ctx.principal.organization().settings))
+    pub fn organization(&self) -> Result<Map<String, Value>> {
+        self.0.scope(READ)?;
+        Ok(self.0.services.setting_registry().registered_part(
+            Layer::Organization,
+            &self.0.principal().organization().settings,
+        ))
     }
 
     /// Merges registered keys into the organization's settings (org_admin),
@@ -306,13 +335,13 @@ impl Services {
     /// `unknown_setting` / `setting_not_writable`, 422
     /// `invalid_setting_value` naming the key; 503 when the database is
     /// unavailable.
-    pub async fn merge_registered_organization_settings(
-        &self,
-        ctx: &RequestContext,
-        patch: Value,
-    ) -> Result<Map<String, Value>> {
-        let merged = self.merge_org_settings(ctx, patch, true).await?;
+    pub async fn merge_organization(&self, patch: Value) -> Result<Map<String, Value>> {
+        let merged = crate::organizations::MyOrganization(self.0)
+            .merge(patch, true)
+            .await?;
         Ok(self
+            .0
+            .services
             .setting_registry()
             .registered_part(Layer::Organization, &merged))
     }
@@ -322,17 +351,16 @@ impl Services {
     ///
     /// # Errors
     /// 403 for a key without `organization:read`.
-    pub fn my_user_settings(
-        &self,
-        ctx: &RequestContext,
-    ) -> Result<(Option<UserId>, Map<String, Value>)> {
-        ctx.principal.require_scope(READ)?;
-        let Some(user) = ctx.principal.user() else {
+    pub fn user(&self) -> Result<(Option<UserId>, Map<String, Value>)> {
+        self.0.scope(READ)?;
+        let Some(user) = self.0.principal().user() else {
             return Ok((None, Map::new()));
         };
         Ok((
             Some(user.id),
-            self.setting_registry()
+            self.0
+                .services
+                .setting_registry()
                 .registered_part(Layer::User, &user.settings),
         ))
     }
@@ -345,27 +373,22 @@ impl Services {
     /// `unknown_setting` / `setting_not_writable`, 422
     /// `invalid_setting_value` naming the key; 503 when the database is
     /// unavailable.
-    pub async fn merge_my_user_settings(
-        &self,
-        ctx: &RequestContext,
-        patch: Value,
-    ) -> Result<Map<String, Value>> {
-        let Some(user_id) = ctx.principal.user_id() else {
+    pub async fn merge_user(&self, patch: Value) -> Result<Map<String, Value>> {
+        let Some(user_id) = self.0.principal().user_id() else {
             return Err(ServiceError::forbidden(
                 "no user acts in this request (an organization-wide API key, or authentication disabled): there are no user settings",
             ));
         };
-        ctx.principal.require_scope(WRITE)?;
+        self.0.scope(WRITE)?;
         check_settings(&patch)?;
-        let registry = &self.settings_state().registry;
+        let registry = &self.0.services.settings_state().registry;
         registry.check_patch(Layer::User, &patch, true)?;
         let keys: Vec<String> = patch
             .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
-        let org = ctx.organization_id();
-        let tx = self.database().begin().await?;
-        let users = tx.tenant(org).users();
+        let mut work = self.0.begin().await?;
+        let users = work.own().users();
         let mut settings = users
             .get_for_update(user_id)
             .await?
@@ -374,19 +397,16 @@ impl Services {
         merge_settings(&mut settings, patch);
         check_settings(&settings)?;
         let updated = users.set_settings(user_id, settings).await?;
-        tx.tenant(org)
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "user",
-                    user_id.as_uuid(),
-                    json!({ "fields": ["settings"], "keys": keys }),
-                )
-                .by(AuditEvent::UpdateUserSettings, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::User(user_id)).await;
+        work.forget(Forget::User(user_id));
+        work.commit(
+            AuditEvent::UpdateUserSettings,
+            Entry::about(
+                "user",
+                user_id.as_uuid(),
+                json!({ "fields": ["settings"], "keys": keys }),
+            ),
+        )
+        .await?;
         Ok(registry.registered_part(Layer::User, &updated.settings))
     }
 
@@ -396,17 +416,18 @@ impl Services {
     /// # Errors
     /// 403 for a key without `organization:read`; 503 when the database is
     /// unavailable (only on a cache miss).
-    pub async fn effective_settings(&self, ctx: &RequestContext) -> Result<Arc<EffectiveSettings>> {
-        ctx.principal.require_scope(READ)?;
-        let organization = ctx.principal.organization();
-        let user = ctx.principal.user();
+    pub async fn effective(&self) -> Result<Arc<EffectiveSettings>> {
+        self.0.scope(READ)?;
+        let services = self.0.services;
+        let organization = self.0.principal().organization();
+        let user = self.0.principal().user();
         let key = (organization.id, user.map(|u| u.id));
         let versions = (organization.updated_at, user.map(|u| u.updated_at));
-        let state = self.settings_state();
+        let state = services.settings_state();
         if let Some(hit) = state.cached(key, versions) {
             return Ok(hit);
         }
-        let system = self.system_layer().await?;
+        let system = services.system_layer().await?;
         let settings = state.registry.resolve(Layers {
             environment: &state.environment,
             user: user.map(|u| &u.settings),
@@ -420,18 +441,5 @@ impl Services {
         });
         state.store(key, versions, value.clone());
         Ok(value)
-    }
-
-    /// The JSON Schemas of the organization and user layers, with an
-    /// example document.
-    pub fn settings_schema(&self) -> SettingsSchema {
-        let registry = self.setting_registry();
-        let mut example = registry.defaults_for(Layer::Organization);
-        example.extend(registry.defaults_for(Layer::User));
-        SettingsSchema {
-            organization_schema: registry.json_schema(Layer::Organization),
-            user_schema: registry.json_schema(Layer::User),
-            merged_example: Value::Object(example),
-        }
     }
 }

@@ -1,19 +1,50 @@
 //! What the original's UI asks on every page: is the organization's language
 //! model reachable. Read from stored test results, never by calling out.
 
+use crate::context::RequestContext;
 use crate::error::Result;
+use crate::handle::Bound;
 use crate::services::Services;
+use crate::sessions::Anonymous;
 use curatore_domain::{ConnectionTestStatus, ConnectionType, OrganizationId};
+use curatore_persistence::{DatabaseHealth, PoolStatus};
+
+/// The state of the caller's organization's outside services, from stored
+/// test results (`services.status(&ctx)`).
+#[derive(Clone, Copy)]
+pub struct Status<'a>(Bound<'a>);
 
 impl Services {
+    /// The caller's organization's outside services, as last tested.
+    pub fn status<'a>(&'a self, ctx: &'a RequestContext) -> Status<'a> {
+        Status(Bound::new(self, ctx))
+    }
+
+    /// The database's health report (counts, size and migration cached; see
+    /// `HEALTH_CACHE_SECONDS`). Never fails: an unreachable database is a
+    /// report that says so.
+    pub async fn database_health(&self) -> DatabaseHealth {
+        self.database().health_check().await
+    }
+
+    /// One round trip to the database.
+    ///
+    /// # Errors
+    /// 503 when the database does not answer.
+    pub async fn ping_database(&self) -> Result<()> {
+        Ok(self.database().ping().await?)
+    }
+
+    /// The connection pool's size and use, for metrics.
+    pub fn pool_status(&self) -> PoolStatus {
+        self.database().pool_status()
+    }
+
     /// Whether the organization's default `llm` connection is active and
     /// passed its last test. Reads the stored result only (the original made
     /// a live request to the model on every health check), so it stays cheap;
     /// `false` when there is no such connection or it was never tested.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn llm_connected(&self, organization: OrganizationId) -> Result<bool> {
+    async fn llm_connected(&self, organization: OrganizationId) -> Result<bool> {
         let llm = ConnectionType::parse("llm")?;
         // One indexed row, not every LLM connection: the UI polls this.
         let default = self
@@ -53,7 +84,17 @@ pub struct ServiceStatus {
     pub last_tested_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-impl Services {
+impl Status<'_> {
+    /// Whether the organization's default `llm` connection is active and
+    /// passed its last test (the stored result; nothing is called out).
+    ///
+    /// # Errors
+    /// 503 when the database is unavailable.
+    pub async fn llm_connected(&self) -> Result<bool> {
+        self.0.principal().refuse_pending_password_change()?;
+        self.0.services.llm_connected(self.0.org()).await
+    }
+
     /// The organization's default connection of `connection_type` (`llm`,
     /// `extraction`), resolved as importing services resolve it (database
     /// default, then the environment), with its last stored test result.
@@ -62,12 +103,34 @@ impl Services {
     /// # Errors
     /// 400 for an unknown type; 500 when a stored secret does not decrypt;
     /// 503 when the database is unavailable.
-    pub async fn service_status(
+    pub async fn service(&self, connection_type: &str) -> Result<ServiceStatus> {
+        self.0.principal().refuse_pending_password_change()?;
+        self.0
+            .services
+            .service_status(self.0.org(), connection_type)
+            .await
+    }
+}
+
+impl Anonymous<'_> {
+    /// Whether the default organization's default `llm` connection is
+    /// active and passed its last test, for callers that sent no credentials.
+    ///
+    /// # Errors
+    /// 404 before seeding; 503 when the database is unavailable.
+    pub async fn llm_connected(&self) -> Result<bool> {
+        let services = self.services();
+        let org = services.default_organization().await?;
+        services.llm_connected(org.id).await
+    }
+}
+
+impl Services {
+    async fn service_status(
         &self,
-        ctx: &crate::RequestContext,
+        org: OrganizationId,
         connection_type: &str,
     ) -> Result<ServiceStatus> {
-        let org = ctx.organization_id();
         let Some(active) = self.active_connection(org, connection_type).await? else {
             return Ok(ServiceStatus {
                 connected: false,

@@ -2,13 +2,14 @@
 //! name and role, deactivate and reactivate.
 
 use crate::audit::{AuditEvent, Entry};
-use crate::cache::Forget;
-use crate::context::{Access, Client, RequestContext, Scope};
+use crate::context::{Access, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
+use crate::handle::Bound;
 use crate::page::{Page, cursor};
 use crate::services::Services;
-use crate::sessions::Registration;
+use crate::sessions::{Anonymous, Registered, Registration};
 use crate::text;
+use crate::work::{Origin, Work};
 use curatore_auth::{generate_reset_token, hash_refresh_token, random_password};
 use curatore_domain::{EmailAddress, Role, Secret, User, UserId, Username};
 use curatore_persistence::Tenant;
@@ -60,7 +61,7 @@ pub struct UserChanges {
     /// The new login name (unique across the instance).
     pub username: Option<String>,
     /// `false` deactivates, `true` reactivates, with the rules of
-    /// [`Services::deactivate_user`] and [`Services::reactivate_user`].
+    /// [`Users::deactivate`] and [`Users::reactivate`].
     pub is_active: Option<bool>,
 }
 
@@ -157,16 +158,26 @@ async fn keep_an_admin(tenant: &Tenant<'_>, user: &User) -> Result<()> {
     Ok(())
 }
 
+/// The organization's users, for its org_admins (`services.users(&ctx)`).
+#[derive(Clone, Copy)]
+pub struct Users<'a>(Bound<'a>);
+
 impl Services {
+    /// The caller's organization's users.
+    pub fn users<'a>(&'a self, ctx: &'a RequestContext) -> Users<'a> {
+        Users(Bound::new(self, ctx))
+    }
+}
+
+impl Users<'_> {
     /// The organization's users, newest first, and how many match.
     ///
     /// # Errors
     /// 403 for non-admins and keys without `users:read`; 400 for an unknown
     /// role or a limit outside 1..=[`MAX_USER_PAGE`]; 503 when the database
     /// is unavailable.
-    pub async fn list_users(&self, ctx: &RequestContext, query: UserQuery) -> Result<Page<User>> {
-        self.require_admin(ctx, "list_users").await?;
-        ctx.principal.require_scope(READ)?;
+    pub async fn list(&self, query: UserQuery) -> Result<Page<User>> {
+        self.0.admin("list_users", READ).await?;
         if !(1..=MAX_USER_PAGE).contains(&query.limit) {
             return Err(ServiceError::new(
                 ErrorCode::InvalidQueryParameter,
@@ -175,7 +186,7 @@ impl Services {
         }
         crate::page::check_skip(query.skip)?;
         let role = query.role.as_deref().map(parse_role).transpose()?;
-        let users = self.database().tenant(ctx.organization_id()).users();
+        let users = self.0.tenant().users();
         let Some(raw) = query.cursor else {
             let (items, total) = users
                 .page(query.is_active, role, query.skip, query.limit)
@@ -240,18 +251,17 @@ impl Services {
     /// 403 for non-admins and API keys; 400 for an unknown role, invalid
     /// e-mail, username or name, or a password the policy refuses; 409 for a
     /// taken e-mail or username; 503 when the database is unavailable.
-    pub async fn invite_user(
-        &self,
-        ctx: &RequestContext,
-        invitation: Invitation,
-    ) -> Result<InvitedUser> {
-        self.require_admin(ctx, "invite_user").await?;
-        ctx.principal.require_scope(WRITE)?;
+    pub async fn invite(&self, invitation: Invitation) -> Result<InvitedUser> {
+        self.0.admin("invite_user", WRITE).await?;
+        self.0
+            .principal()
+            .refuse_api_key("API keys cannot create users; sign in as a user")?;
+        let services = self.0.services;
         let role = invitation.role.as_deref().map(parse_role).transpose()?;
         let (password, temporary_password) = match invitation.password {
             Some(password) => (password, None),
             None => {
-                let len = TEMPORARY_PASSWORD_CHARS.max(self.config().password_policy.min_chars);
+                let len = TEMPORARY_PASSWORD_CHARS.max(services.config().password_policy.min_chars);
                 let generated = random_password(len);
                 (generated.clone(), Some(generated))
             }
@@ -263,10 +273,10 @@ impl Services {
             Some(username) => username,
             None => self.free_username(&invitation.email).await?,
         };
-        let user = self
-            .register_with(
-                &ctx.client,
-                Some(&ctx.principal),
+        let Registered { user, .. } = services
+            .register_user(
+                &self.0.ctx.client,
+                Some(self.0.ctx),
                 Registration {
                     email: invitation.email,
                     username,
@@ -283,10 +293,35 @@ impl Services {
         })
     }
 
+    /// Creates a user with a password of their own, as `POST
+    /// /auth/register` does for a signed-in caller: an org_admin in their
+    /// organization with the role asked for (same rules as
+    /// [`Users::invite`]); anyone else only under open registration, as
+    /// [`Anonymous::register`].
+    ///
+    /// # Errors
+    /// As [`Users::invite`]; 403 for non-admins while registration is closed.
+    pub async fn register(&self, new: Registration) -> Result<Registered> {
+        let principal = self.0.principal();
+        principal.refuse_pending_password_change()?;
+        principal.refuse_api_key("API keys cannot create users; sign in as a user")?;
+        let services = self.0.services;
+        // Anyone else signed in registers as anyone may, when anyone may.
+        let admin = (principal.role() == Role::OrgAdmin).then_some(self.0.ctx);
+        if admin.is_none() && !services.config().allow_registration {
+            return Err(ServiceError::forbidden(
+                "only an org_admin may create users",
+            ));
+        }
+        services
+            .register_user(&self.0.ctx.client, admin, new, None)
+            .await
+    }
+
     /// A username no user has yet, derived from `email`. Two invites racing
     /// for the same name still meet the unique index: one gets 409.
     async fn free_username(&self, email: &str) -> Result<String> {
-        let users = self.database().system();
+        let users = self.0.services.database().system();
         for candidate in username_candidates(email) {
             if users.users().find_by_username(&candidate).await?.is_none() {
                 return Ok(candidate);
@@ -303,11 +338,10 @@ impl Services {
     ///
     /// # Errors
     /// 404 `not_found`; 403 for non-admins and keys without `users:read`.
-    pub async fn get_user(&self, ctx: &RequestContext, id: UserId) -> Result<User> {
-        self.require_admin(ctx, "get_user").await?;
-        ctx.principal.require_scope(READ)?;
-        self.database()
-            .tenant(ctx.organization_id())
+    pub async fn get(&self, id: UserId) -> Result<User> {
+        self.0.admin("get_user", READ).await?;
+        self.0
+            .tenant()
             .users()
             .get(id)
             .await?
@@ -327,14 +361,8 @@ impl Services {
     /// username; 409 `email_taken`/`username_taken`; 403 for non-admins,
     /// keys without `users:write`, one's own role or deactivation and the
     /// last admin; 503 when the database is unavailable.
-    pub async fn update_user(
-        &self,
-        ctx: &RequestContext,
-        id: UserId,
-        changes: UserChanges,
-    ) -> Result<User> {
-        self.require_admin(ctx, "update_user").await?;
-        ctx.principal.require_scope(WRITE)?;
+    pub async fn update(&self, id: UserId, changes: UserChanges) -> Result<User> {
+        self.0.admin("update_user", WRITE).await?;
         let role = changes.role.as_deref().map(parse_role).transpose()?;
         let full_name = changes
             .full_name
@@ -350,15 +378,15 @@ impl Services {
             .as_deref()
             .map(Username::parse)
             .transpose()?;
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
+        let mut work = self.0.begin().await?;
+        let tenant = work.own();
         tenant.organization().get_for_update().await?;
         let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
         let role = role.filter(|r| *r != user.role);
         let email = email.filter(|e| *e != user.email);
         let username = username.filter(|u| *u != user.username);
         let is_active = changes.is_active.filter(|a| *a != user.is_active);
-        let myself = ctx.principal.user_id() == Some(id);
+        let myself = self.0.principal().user_id() == Some(id);
         if role.is_some() && myself {
             return Err(ServiceError::forbidden("you cannot change your own role"));
         }
@@ -382,25 +410,25 @@ impl Services {
         if let Some(role) = role {
             keep_an_admin(&tenant, &user).await?;
             updated = tenant.users().set_role(id, role).await?;
-            tx.system().refresh_tokens().revoke_all_for_user(id).await?;
         }
         if updated.full_name != user.full_name {
             fields.push("full_name");
         }
         if role.is_some() {
             fields.push("role");
+            work.end_sessions(id).await?;
         }
+        let tenant = work.own();
+        let mut entries = Vec::new();
         if !fields.is_empty() {
             let mut details = json!({ "fields": fields });
             if let (Some(role), Some(obj)) = (role, details.as_object_mut()) {
                 obj.insert("role".into(), json!({"from": user.role, "to": role}));
             }
-            tenant
-                .audit_logs()
-                .record(
-                    Entry::about("user", id.as_uuid(), details).by(AuditEvent::UserUpdated, ctx),
-                )
-                .await?;
+            entries.push((
+                AuditEvent::UserUpdated,
+                Entry::about("user", id.as_uuid(), details),
+            ));
         }
         if let Some(active) = is_active {
             // After a demotion in this same request `updated` is no admin.
@@ -412,21 +440,20 @@ impl Services {
             let event = if active {
                 AuditEvent::UserReactivated
             } else {
-                let sessions = tx.system().refresh_tokens().revoke_all_for_user(id).await?;
-                if let Some(obj) = details.as_object_mut() {
-                    obj.insert("sessions_revoked".into(), json!(sessions));
-                }
+                let sessions = work.end_sessions(id).await?;
+                details["sessions_revoked"] = json!(sessions);
                 AuditEvent::UserDeactivated
             };
-            tenant
-                .audit_logs()
-                .record(Entry::about("user", id.as_uuid(), details).by(event, ctx))
-                .await?;
-        } else if fields.is_empty() {
-            return Ok(updated);
+            entries.push((event, Entry::about("user", id.as_uuid(), details)));
         }
-        tx.commit().await?;
-        self.forget(Forget::User(id)).await;
+        let Some((event, entry)) = entries.pop() else {
+            return Ok(updated);
+        };
+        for (earlier, details) in entries {
+            work.audit(earlier, details);
+        }
+        work.forget(crate::cache::Forget::User(id));
+        work.commit(event, entry).await?;
         Ok(updated)
     }
 
@@ -438,14 +465,13 @@ impl Services {
     /// # Errors
     /// 404 `not_found`; 403 for non-admins, keys without `users:write`,
     /// oneself and the last admin; 503 when the database is unavailable.
-    pub async fn deactivate_user(&self, ctx: &RequestContext, id: UserId) -> Result<User> {
-        self.require_admin(ctx, "deactivate_user").await?;
-        ctx.principal.require_scope(WRITE)?;
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
+    pub async fn deactivate(&self, id: UserId) -> Result<User> {
+        self.0.admin("deactivate_user", WRITE).await?;
+        let mut work = self.0.begin().await?;
+        let tenant = work.own();
         tenant.organization().get_for_update().await?;
         let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
-        if ctx.principal.user_id() == Some(id) {
+        if self.0.principal().user_id() == Some(id) {
             return Err(ServiceError::forbidden("you cannot deactivate yourself"));
         }
         if !user.is_active {
@@ -453,20 +479,16 @@ impl Services {
         }
         keep_an_admin(&tenant, &user).await?;
         let updated = tenant.users().set_active(id, false).await?;
-        let sessions = tx.system().refresh_tokens().revoke_all_for_user(id).await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "user",
-                    id.as_uuid(),
-                    json!({"username": user.username.as_str(), "sessions_revoked": sessions}),
-                )
-                .by(AuditEvent::UserDeactivated, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::User(id)).await;
+        let sessions = work.end_sessions(id).await?;
+        work.commit(
+            AuditEvent::UserDeactivated,
+            Entry::about(
+                "user",
+                id.as_uuid(),
+                json!({"username": user.username.as_str(), "sessions_revoked": sessions}),
+            ),
+        )
+        .await?;
         Ok(updated)
     }
 
@@ -477,29 +499,25 @@ impl Services {
     /// # Errors
     /// 404 `not_found`; 403 for non-admins and keys without `users:write`;
     /// 503 when the database is unavailable.
-    pub async fn reactivate_user(&self, ctx: &RequestContext, id: UserId) -> Result<User> {
-        self.require_admin(ctx, "reactivate_user").await?;
-        ctx.principal.require_scope(WRITE)?;
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
+    pub async fn reactivate(&self, id: UserId) -> Result<User> {
+        self.0.admin("reactivate_user", WRITE).await?;
+        let mut work = self.0.begin().await?;
+        let tenant = work.own();
         let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
         if user.is_active {
             return Ok(user);
         }
         let updated = tenant.users().set_active(id, true).await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "user",
-                    id.as_uuid(),
-                    json!({"username": user.username.as_str()}),
-                )
-                .by(AuditEvent::UserReactivated, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::User(id)).await;
+        work.forget(crate::cache::Forget::User(id));
+        work.commit(
+            AuditEvent::UserReactivated,
+            Entry::about(
+                "user",
+                id.as_uuid(),
+                json!({"username": user.username.as_str()}),
+            ),
+        )
+        .await?;
         Ok(updated)
     }
 
@@ -513,36 +531,37 @@ impl Services {
     /// # Errors
     /// 404 `not_found`; 403 for non-admins, API keys and oneself; 400
     /// `weak_password`; 503 when the database is unavailable.
-    pub async fn reset_user_password(
+    pub async fn reset_password(
         &self,
-        ctx: &RequestContext,
         id: UserId,
         password: Option<Secret>,
     ) -> Result<PasswordReset> {
-        self.require_admin(ctx, "reset_user_password").await?;
-        ctx.principal
+        self.0.admin("reset_user_password", WRITE).await?;
+        self.0
+            .principal()
             .refuse_api_key("API keys cannot set passwords; sign in as a user")?;
-        if ctx.principal.user_id() == Some(id) {
+        if self.0.principal().user_id() == Some(id) {
             return Err(ServiceError::forbidden(
                 "change your own password with /api/v1/auth/change-password",
             ));
         }
         let user = self
-            .database()
-            .tenant(ctx.organization_id())
+            .0
+            .tenant()
             .users()
             .get(id)
             .await?
             .ok_or_else(user_not_found)?;
+        let config = self.0.services.config();
         let hash = match &password {
             Some(given) => {
-                self.config().password_policy.check(given)?;
-                Some(self.config().hasher.hash(given).await?)
+                config.password_policy.check(given)?;
+                Some(config.hasher.hash(given).await?)
             }
             None => None,
         };
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
+        let mut work = self.0.begin().await?;
+        let tenant = work.own();
         let outcome = match &hash {
             Some(hash) => {
                 tenant.users().replace_password(id, hash).await?;
@@ -561,27 +580,48 @@ impl Services {
                 }
             }
         };
-        let sessions = tx.system().refresh_tokens().revoke_all_for_user(id).await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "user",
-                    id.as_uuid(),
-                    json!({
-                        "username": user.username.as_str(),
-                        "method": if hash.is_some() { "password" } else { "reset_token" },
-                        "sessions_revoked": sessions,
-                    }),
-                )
-                .by(AuditEvent::ResetPassword, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::User(id)).await;
+        let sessions = work.end_sessions(id).await?;
+        work.commit(
+            AuditEvent::ResetPassword,
+            Entry::about(
+                "user",
+                id.as_uuid(),
+                json!({
+                    "username": user.username.as_str(),
+                    "method": if hash.is_some() { "password" } else { "reset_token" },
+                    "sessions_revoked": sessions,
+                }),
+            ),
+        )
+        .await?;
         Ok(outcome)
     }
 
+    /// Sets a user's password without the current one, as the original's
+    /// UI asks (`PUT /users/{id}/password`): for another user, an org_admin's
+    /// reset ([`Users::reset_password`], every session of theirs ends); for
+    /// oneself, a signed-in session's change whose other sessions end while
+    /// this one stays.
+    ///
+    /// # Errors
+    /// As [`Users::reset_password`] for another user; for oneself 403 with
+    /// an API key or without a session, 400 `weak_password`; 503 when the
+    /// database is unavailable.
+    pub async fn set_password(&self, id: UserId, password: Secret) -> Result<()> {
+        if self.0.principal().user_id() != Some(id) {
+            self.reset_password(id, Some(password)).await?;
+            return Ok(());
+        }
+        self.0.principal().refuse_pending_password_change()?;
+        self.0
+            .services
+            .account(self.0.ctx)
+            .set_password(&password, false)
+            .await
+    }
+}
+
+impl Anonymous<'_> {
     /// Sets a new password with a one-time reset token an org_admin issued
     /// (no sign-in needed: the token is the credential). The token is used
     /// up, every session of the user ends, and a pending temporary password
@@ -591,12 +631,8 @@ impl Services {
     /// 400 `invalid_reset_token` for an unknown, used or expired token, or a
     /// user or organization no longer active; 400 `weak_password`; 503 when
     /// the database or hasher cannot serve.
-    pub async fn redeem_reset_token(
-        &self,
-        client: &Client,
-        token: &Secret,
-        new_password: &Secret,
-    ) -> Result<()> {
+    pub async fn redeem_reset_token(&self, token: &Secret, new_password: &Secret) -> Result<()> {
+        let services = self.services();
         let invalid = || {
             ServiceError::new(
                 ErrorCode::InvalidResetToken,
@@ -604,7 +640,7 @@ impl Services {
             )
         };
         let digest = hash_refresh_token(token.expose());
-        let system = self.database().system();
+        let system = services.database().system();
         let Some((user, expires_at)) = system.users().find_by_reset_token(&digest).await? else {
             return Err(invalid());
         };
@@ -615,91 +651,29 @@ impl Services {
         if !usable {
             return Err(invalid());
         }
-        self.config().password_policy.check(new_password)?;
-        let hash = self.config().hasher.hash(new_password).await?;
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(user.organization_id);
+        services.config().password_policy.check(new_password)?;
+        let hash = services.config().hasher.hash(new_password).await?;
+        let mut work = Work::begin(services, Origin::Client(self.client())).await?;
         // Conditional on the token still being there, so two redemptions of
         // one token cannot both succeed.
-        if !tenant
+        if !work
+            .tenant(user.organization_id)
             .users()
             .redeem_reset_token(user.id, &digest, &hash)
             .await?
         {
             return Err(invalid());
         }
-        let sessions = tx
-            .system()
-            .refresh_tokens()
-            .revoke_all_for_user(user.id)
-            .await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "user",
-                    user.id.as_uuid(),
-                    json!({"username": user.username.as_str(), "sessions_revoked": sessions}),
-                )
-                .by_user(Some(user.organization_id), Some(user.id))
-                .done_from(AuditEvent::RedeemResetToken, client),
+        let sessions = work.end_sessions(user.id).await?;
+        work.commit(
+            AuditEvent::RedeemResetToken,
+            Entry::about(
+                "user",
+                user.id.as_uuid(),
+                json!({"username": user.username.as_str(), "sessions_revoked": sessions}),
             )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::User(user.id)).await;
-        Ok(())
-    }
-
-    /// Sets a user's password without the current one, as the original's
-    /// UI asks (`PUT /users/{id}/password`): for another user, an org_admin's
-    /// reset ([`Services::reset_user_password`], every session of theirs
-    /// ends); for oneself, a signed-in session's change whose other sessions
-    /// end while this one stays.
-    ///
-    /// # Errors
-    /// As [`Services::reset_user_password`] for another user; for oneself
-    /// 403 with an API key or without a session, 400 `weak_password`; 503
-    /// when the database is unavailable.
-    pub async fn set_user_password(
-        &self,
-        ctx: &RequestContext,
-        id: UserId,
-        password: Secret,
-    ) -> Result<()> {
-        if ctx.principal.user_id() != Some(id) {
-            self.reset_user_password(ctx, id, Some(password)).await?;
-            return Ok(());
-        }
-        ctx.principal
-            .refuse_api_key("API keys cannot set passwords; sign in as a user")?;
-        let Some(session) = ctx.principal.session_id() else {
-            return Err(ServiceError::forbidden(
-                "only a signed-in user can change a password",
-            ));
-        };
-        self.config().password_policy.check(&password)?;
-        let hash = self.config().hasher.hash(&password).await?;
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        tenant.users().replace_password(id, &hash).await?;
-        let revoked = tx
-            .system()
-            .refresh_tokens()
-            .revoke_all_for_user_except(id, session)
-            .await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "user",
-                    id.as_uuid(),
-                    json!({"revoked_tokens": revoked, "current_password_checked": false}),
-                )
-                .by(AuditEvent::ChangePassword, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        self.forget(Forget::User(id)).await;
-        Ok(())
+            .by_user(Some(user.organization_id), Some(user.id)),
+        )
+        .await
     }
 }

@@ -5,14 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use curatore_auth::SecretBox;
-use curatore_domain::{ConnectionScope, DatabaseUrl, EmailAddress, Secret, Slug, Username};
-use curatore_migration::{Migrator, MigratorTrait};
-use curatore_persistence::{Database, DatabaseOptions};
+use curatore_domain::ConnectionScope;
 use curatore_service::connections::outbound::Outbound;
 use curatore_service::{
-    Client, ConnectionKind, ConnectionRegistry, ConnectionSource, ConnectionsConfig, Credentials,
-    DefaultOrganization, EnvironmentConnection, ErrorCode, InitialAdmin, NewConnectionRequest,
-    RequestContext, Services, TestFuture, TestOutcome,
+    ConnectionKind, ConnectionRegistry, ConnectionSource, ConnectionsConfig, EnvironmentConnection,
+    ErrorCode, NewConnectionRequest, Operator, Services, ServicesConfig, TestFuture, TestOutcome,
+    testing,
 };
 use curatore_test_support::TestDatabase;
 use serde_json::{Value, json};
@@ -20,49 +18,22 @@ use std::sync::Arc;
 
 mod common;
 
-use common::{PASSWORD, config};
+use common::admin;
 
-/// Services over a fresh, migrated and seeded SQLite database.
-async fn services(db: &TestDatabase, slug: &str, connections: ConnectionsConfig) -> Services {
-    let url = DatabaseUrl::parse(&db.url()).expect("url");
-    let database = Database::connect(&DatabaseOptions::new(url))
-        .await
-        .expect("connect");
-    Migrator::up(database.connection(), None)
-        .await
-        .expect("migrate");
-    let services = Services::with_connections(
-        database,
-        DefaultOrganization::default(),
-        config(),
+/// Services over a fresh, migrated and seeded SQLite database, with these
+/// connection types and keys, and their operator.
+async fn services(
+    db: &TestDatabase,
+    slug: &str,
+    connections: ConnectionsConfig,
+) -> (Services, Operator) {
+    let config = ServicesConfig {
         connections,
-    );
-    services
-        .seed_initial_tenant(InitialAdmin {
-            organization_name: format!("Org {slug}"),
-            organization_slug: Slug::parse(slug).expect("slug"),
-            admin_email: EmailAddress::parse(&format!("admin@{slug}.example")).expect("email"),
-            admin_username: Username::parse("admin").expect("username"),
-            admin_password: Secret::new(PASSWORD),
-            admin_full_name: None,
-        })
-        .await
-        .expect("seed");
-    services
-}
-
-/// The admin, signed in: a context as the web layer would build it.
-async fn admin(services: &Services) -> RequestContext {
-    let client = Client::local();
-    let session = services
-        .login(&client, "admin", &Secret::new(PASSWORD))
-        .await
-        .expect("login");
-    let principal = services
-        .authenticate(Credentials::Bearer(session.access_token))
-        .await
-        .expect("authenticate");
-    RequestContext { principal, client }
+        ..ServicesConfig::new(common::config())
+    };
+    let (services, operator) = testing::open(&db.url(), config).await;
+    testing::seed(&operator, slug).await;
+    (services, operator)
 }
 
 /// A type from outside: a nested secret, a test that checks it arrived open.
@@ -119,11 +90,11 @@ fn connections_config() -> ConnectionsConfig {
 #[tokio::test]
 async fn the_active_default_is_decrypted_and_the_environment_is_the_fallback() {
     let db = TestDatabase::sqlite();
-    let services = services(&db, "acme", connections_config()).await;
+    let (services, operator) = services(&db, "acme", connections_config()).await;
     let ctx = admin(&services).await;
     let org = ctx.organization_id();
 
-    let env = services
+    let env = operator
         .active_connection(org, "llm")
         .await
         .unwrap()
@@ -133,19 +104,17 @@ async fn the_active_default_is_decrypted_and_the_environment_is_the_fallback() {
     assert_eq!(env.text("model"), Some("m"));
     assert!(env.settings.get("api_key").is_none());
     assert!(
-        services
+        operator
             .active_connection(org, "extraction")
             .await
             .unwrap()
             .is_none()
     );
-    let err = services.active_connection(org, "nope").await.unwrap_err();
+    let err = operator.active_connection(org, "nope").await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::ValidationFailed);
 
     let saved = services
-        .create_connection(
-            &ctx,
-            NewConnectionRequest {
+        .connections(&ctx).create(NewConnectionRequest {
                 name: "Ours".into(),
                 description: None,
                 connection_type: "llm".into(),
@@ -157,7 +126,7 @@ async fn the_active_default_is_decrypted_and_the_environment_is_the_fallback() {
         )
         .await
         .unwrap();
-    let active = services
+    let active = operator
         .active_connection(org, "llm")
         .await
         .unwrap()
@@ -173,9 +142,9 @@ async fn the_active_default_is_decrypted_and_the_environment_is_the_fallback() {
 #[tokio::test]
 async fn a_registered_type_gets_validation_sealing_redaction_and_its_own_test() {
     let db = TestDatabase::sqlite();
-    let services = services(&db, "acme", connections_config()).await;
+    let (services, _) = services(&db, "acme", connections_config()).await;
     let ctx = admin(&services).await;
-    let types = services.connection_types(&ctx).unwrap();
+    let types = services.connections(&ctx).types().unwrap();
     assert!(types.iter().any(|t| t.type_name == "vault"));
 
     let new = |config: Value| NewConnectionRequest {
@@ -188,16 +157,17 @@ async fn a_registered_type_gets_validation_sealing_redaction_and_its_own_test() 
         test_on_save: true,
     };
     let err = services
-        .create_connection(&ctx, new(json!({"auth": {}})))
+        .connections(&ctx)
+        .create(new(json!({"auth": {}})))
         .await
         .unwrap_err();
     assert_eq!(err.message(), "config.auth.token is required");
 
     let saved = services
-        .create_connection(
-            &ctx,
-            new(json!({"auth": {"token": "vault-token-1234"}, "extra": 1})),
-        )
+        .connections(&ctx)
+        .create(new(
+            json!({"auth": {"token": "vault-token-1234"}, "extra": 1}),
+        ))
         .await
         .unwrap();
     let test = saved.test.unwrap();
@@ -208,8 +178,8 @@ async fn a_registered_type_gets_validation_sealing_redaction_and_its_own_test() 
         saved.connection.config,
         json!({"auth": {"token": "***REDACTED***", "role": "reader"}})
     );
-    let stored = services
-        .database()
+    let stored = common::database(&db)
+        .await
         .tenant(ctx.organization_id())
         .connections()
         .get(saved.connection.id)
@@ -222,7 +192,8 @@ async fn a_registered_type_gets_validation_sealing_redaction_and_its_own_test() 
         "{text}"
     );
     let report = services
-        .test_connection(&ctx, saved.connection.id)
+        .connections(&ctx)
+        .test(saved.connection.id)
         .await
         .unwrap();
     assert!(report.outcome.success);

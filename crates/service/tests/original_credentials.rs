@@ -9,49 +9,26 @@
     reason = "a panic in a test is a failed test with a message"
 )]
 
-use curatore_domain::{DatabaseUrl, EmailAddress, Secret, Slug, Username};
-use curatore_migration::{Migrator, MigratorTrait};
-use curatore_persistence::{Database, DatabaseOptions};
-use curatore_service::{
-    Client, Credentials, DefaultOrganization, ErrorCode, InitialAdmin, NewKey, RequestContext,
-    Services,
-};
+use curatore_domain::Secret;
+use curatore_service::{Client, Credentials, ErrorCode, NewKey, Services};
 use curatore_test_support::{TestDatabase, each_engine};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 mod common;
 
-use common::{PASSWORD, config};
+use common::PASSWORD;
 /// The fixture's `admin`, hashed by the original (Python `bcrypt`, cost 12).
 const ORIGINAL_PASSWORD: &str = "Fixture-Admin-7q2";
 const ORIGINAL_HASH: &str = "$2b$12$WDIQ2QnmtyvI0kSE.V9JqO1beo7j7DAVX2DynYqq7aEO2peHLKDC2";
 const ORIGINAL_KEY: &str = "cur_987aaed5ca5c129772a338ecc6babb0706277eb76fd7bb6f15cff2c0acaf7bfe";
 
 async fn services(db: &TestDatabase) -> Services {
-    let url = DatabaseUrl::parse(&db.url()).expect("url");
-    let database = Database::connect(&DatabaseOptions::new(url))
-        .await
-        .expect("connect");
-    Migrator::up(database.connection(), None)
-        .await
-        .expect("migrate");
-    let services = Services::new(database, DefaultOrganization::default(), config());
-    services
-        .seed_initial_tenant(InitialAdmin {
-            organization_name: "Org acme".into(),
-            organization_slug: Slug::parse("acme").expect("slug"),
-            admin_email: EmailAddress::parse("admin@acme.example").expect("email"),
-            admin_username: Username::parse("admin").expect("username"),
-            admin_password: Secret::new(PASSWORD),
-            admin_full_name: None,
-        })
-        .await
-        .expect("seed");
-    services
+    common::services(db, "acme").await
 }
 
-async fn exec(services: &Services, sql: &str, values: Vec<sea_orm::Value>) {
-    let c = services.database().connection();
+async fn exec(db: &TestDatabase, sql: &str, values: Vec<sea_orm::Value>) {
+    let database = common::database(db).await;
+    let c = database.connection();
     let backend = c.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => sql.replace("?1", "$1").replace("?2", "$2"),
@@ -62,8 +39,9 @@ async fn exec(services: &Services, sql: &str, values: Vec<sea_orm::Value>) {
         .expect("exec");
 }
 
-async fn text(services: &Services, sql: &str) -> String {
-    let c = services.database().connection();
+async fn text(db: &TestDatabase, sql: &str) -> String {
+    let database = common::database(db).await;
+    let c = database.connection();
     let row = c
         .query_one_raw(Statement::from_string(c.get_database_backend(), sql))
         .await
@@ -77,36 +55,39 @@ async fn a_bcrypt_password_is_accepted_once_and_replaced_by_argon2id() {
     each_engine(|db| async move {
         let services = services(&db).await;
         exec(
-            &services,
+            &db,
             "UPDATE users SET password_hash = ?1 WHERE username = 'admin'",
             vec![ORIGINAL_HASH.into()],
         )
         .await;
         let wrong = services
-            .login(&Client::local(), "admin", &Secret::new("Fixture-Admin-7q3"))
+            .anonymous(&Client::local())
+            .login("admin", &Secret::new("Fixture-Admin-7q3"))
             .await
             .expect_err("wrong password");
         assert_eq!(wrong.code(), ErrorCode::InvalidCredentials);
         assert_eq!(
             text(
-                &services,
+                &db,
                 "SELECT password_hash AS v FROM users WHERE username = 'admin'"
             )
             .await,
             ORIGINAL_HASH
         );
         services
-            .login(&Client::local(), "admin", &Secret::new(ORIGINAL_PASSWORD))
+            .anonymous(&Client::local())
+            .login("admin", &Secret::new(ORIGINAL_PASSWORD))
             .await
             .expect("the original's password");
         let stored = text(
-            &services,
+            &db,
             "SELECT password_hash AS v FROM users WHERE username = 'admin'",
         )
         .await;
         assert!(stored.starts_with("$argon2id$v=19$"), "{stored}");
         services
-            .login(&Client::local(), "admin", &Secret::new(ORIGINAL_PASSWORD))
+            .anonymous(&Client::local())
+            .login("admin", &Secret::new(ORIGINAL_PASSWORD))
             .await
             .expect("still the same password, now argon2id");
     })
@@ -119,31 +100,30 @@ async fn an_original_key_is_verified_by_bcrypt_once_then_by_its_digest() {
         let services = services(&db).await;
         let client = Client::local();
         let session = services
-            .login(&client, "admin", &Secret::new(PASSWORD))
+            .anonymous(&client)
+            .login("admin", &Secret::new(PASSWORD))
             .await
             .expect("login");
         let principal = services
-            .authenticate(Credentials::Bearer(session.access_token))
+            .authenticate(Credentials::Bearer(session.access_token), Client::local())
             .await
             .expect("authenticate");
-        let ctx = RequestContext { principal, client };
+        let ctx = principal;
         let created = services
-            .create_api_key(
-                &ctx,
-                NewKey {
-                    name: "from the original".into(),
-                    expires_in_days: None,
-                    expires_days: None,
-                    scopes: vec![],
-                },
-            )
+            .api_keys(&ctx)
+            .create(NewKey {
+                name: "from the original".into(),
+                expires_in_days: None,
+                expires_days: None,
+                scopes: vec![],
+            })
             .await
             .expect("create");
         // Made as the original stored its keys: bcrypt of the whole key,
         // found by the first 12 characters.
         let bcrypt = bcrypt::hash(ORIGINAL_KEY, 4).expect("bcrypt");
         exec(
-            &services,
+            &db,
             "UPDATE api_keys SET key_hash = ?1, prefix = ?2",
             vec![bcrypt.clone().into(), ORIGINAL_KEY[..12].into()],
         )
@@ -151,34 +131,34 @@ async fn an_original_key_is_verified_by_bcrypt_once_then_by_its_digest() {
         // Same prefix, different key: refused, and nothing is converted.
         let forged = format!("{}{}", &ORIGINAL_KEY[..12], "0".repeat(56));
         let refused = services
-            .authenticate(Credentials::ApiKey(forged))
+            .authenticate(Credentials::ApiKey(forged), Client::local())
             .await
             .expect_err("another key with the same prefix");
         assert_eq!(refused.code(), ErrorCode::InvalidApiKey);
         assert_eq!(
-            text(&services, "SELECT key_hash AS v FROM api_keys").await,
+            text(&db, "SELECT key_hash AS v FROM api_keys").await,
             bcrypt
         );
 
         let principal = services
-            .authenticate(Credentials::ApiKey(ORIGINAL_KEY.into()))
+            .authenticate(Credentials::ApiKey(ORIGINAL_KEY.into()), Client::local())
             .await
             .expect("the original's key");
         assert_eq!(principal.organization_id(), ctx.organization_id());
         assert!(matches!(
-            principal.actor(),
+            principal.principal().actor(),
             curatore_service::Actor::ApiKey { .. }
         ));
-        let stored = text(&services, "SELECT key_hash AS v FROM api_keys").await;
+        let stored = text(&db, "SELECT key_hash AS v FROM api_keys").await;
         assert_eq!(stored.len(), 64, "{stored}");
         assert!(stored.bytes().all(|b| b.is_ascii_hexdigit()), "{stored}");
         // A second use is found by the digest (cache off in these tests).
         services
-            .authenticate(Credentials::ApiKey(ORIGINAL_KEY.into()))
+            .authenticate(Credentials::ApiKey(ORIGINAL_KEY.into()), Client::local())
             .await
             .expect("the original's key, again");
         assert_eq!(
-            text(&services, "SELECT key_hash AS v FROM api_keys").await,
+            text(&db, "SELECT key_hash AS v FROM api_keys").await,
             stored
         );
         assert_ne!(created.secret.expose(), ORIGINAL_KEY);

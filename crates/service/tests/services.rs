@@ -19,18 +19,16 @@ use serde_json::json;
 
 mod common;
 
-use common::{PASSWORD, admin, services};
+use common::{PASSWORD, admin, services, with_operator};
 
 async fn actions(services: &Services, ctx: &RequestContext, event: AuditEvent) -> usize {
     services
-        .list_audit_log(
-            ctx,
-            &AuditLogQuery {
-                actions: vec![event.as_str().to_owned()],
-                limit: Some("1000".into()),
-                ..AuditLogQuery::default()
-            },
-        )
+        .audit_log(ctx)
+        .list(&AuditLogQuery {
+            actions: vec![event.as_str().to_owned()],
+            limit: Some("1000".into()),
+            ..AuditLogQuery::default()
+        })
         .await
         .expect("audit log")
         .items
@@ -53,7 +51,8 @@ async fn a_login_writes_its_audit_entry_in_the_same_transaction() {
     let ctx = admin(&services).await;
     assert_eq!(actions(&services, &ctx, AuditEvent::Login).await, 1);
     let err = services
-        .login(&Client::local(), "admin", &Secret::new("wrong-password"))
+        .anonymous(&Client::local())
+        .login("admin", &Secret::new("wrong-password"))
         .await
         .expect_err("wrong password");
     assert_eq!(err.code(), ErrorCode::InvalidCredentials);
@@ -66,31 +65,31 @@ async fn an_api_key_acts_only_within_its_scopes() {
     let services = services(&db, "acme").await;
     let ctx = admin(&services).await;
     let created = services
-        .create_api_key(&ctx, key("reader", &["organization:read"]))
+        .api_keys(&ctx)
+        .create(key("reader", &["organization:read"]))
         .await
         .expect("create");
     let principal = services
-        .authenticate(Credentials::ApiKey(created.secret.expose().to_owned()))
+        .authenticate(
+            Credentials::ApiKey(created.secret.expose().to_owned()),
+            Client::local(),
+        )
         .await
         .expect("key authenticates");
-    let as_key = RequestContext {
-        principal,
-        client: Client::local(),
-    };
-    assert!(services.my_organization(&as_key).is_ok());
+    let as_key = principal;
+    assert!(services.my_organization(&as_key).get().is_ok());
     let refused = services
-        .update_my_organization(
-            &as_key,
-            OrganizationChanges {
-                display_name: Some("Renamed".into()),
-                settings: None,
-            },
-        )
+        .my_organization(&as_key)
+        .update(OrganizationChanges {
+            display_name: Some("Renamed".into()),
+            settings: None,
+        })
         .await
         .expect_err("write without the scope");
     assert_eq!(refused.code(), ErrorCode::InsufficientScope);
     let refused = services
-        .list_audit_log(&as_key, &AuditLogQuery::default())
+        .audit_log(&as_key)
+        .list(&AuditLogQuery::default())
         .await
         .expect_err("audit log without the scope");
     assert_eq!(refused.code(), ErrorCode::InsufficientScope);
@@ -102,7 +101,8 @@ async fn unknown_scopes_are_refused_at_creation() {
     let services = services(&db, "acme").await;
     let ctx = admin(&services).await;
     let err = services
-        .create_api_key(&ctx, key("bad", &["admin"]))
+        .api_keys(&ctx)
+        .create(key("bad", &["admin"]))
         .await
         .expect_err("unknown scope");
     assert_eq!(err.code(), ErrorCode::ValidationFailed);
@@ -114,11 +114,13 @@ async fn another_organizations_key_is_not_found() {
     let services = services(&db, "alpha").await;
     let ctx_a = admin(&services).await;
     let key_a = services
-        .create_api_key(&ctx_a, key("a", &[]))
+        .api_keys(&ctx_a)
+        .create(key("a", &[]))
         .await
         .expect("key");
     // A second organization with its own admin, in the same database.
-    let system = services.database().system();
+    let raw = common::database(&db).await;
+    let system = raw.system();
     let beta = system
         .organizations()
         .create(NewOrganization {
@@ -130,14 +132,13 @@ async fn another_organizations_key_is_not_found() {
         })
         .await
         .expect("organization");
-    let hash = services
-        .config()
-        .hasher
+    let hash = common::config()
+        .hasher()
         .hash(&Secret::new(PASSWORD))
         .await
         .expect("hash");
-    services
-        .database()
+    common::database(&db)
+        .await
         .tenant(beta.id)
         .users()
         .create(NewUser {
@@ -152,38 +153,36 @@ async fn another_organizations_key_is_not_found() {
         .await
         .expect("user");
     let session = services
-        .login(&Client::local(), "boss", &Secret::new(PASSWORD))
+        .anonymous(&Client::local())
+        .login("boss", &Secret::new(PASSWORD))
         .await
         .expect("login");
-    let ctx_b = RequestContext {
-        principal: services
-            .authenticate(Credentials::Bearer(session.access_token))
-            .await
-            .expect("authenticate"),
-        client: Client::local(),
-    };
+    let ctx_b = services
+        .authenticate(Credentials::Bearer(session.access_token), Client::local())
+        .await
+        .expect("authenticate");
     assert_eq!(ctx_b.organization_id(), beta.id);
     // The id of alpha's key, asked for by beta's admin, is a 404, not a leak.
     for err in [
         services
-            .revoke_api_key(&ctx_b, key_a.key.id)
+            .api_keys(&ctx_b)
+            .revoke(key_a.key.id)
             .await
             .expect_err("revoke"),
         services
-            .rename_api_key(&ctx_b, key_a.key.id, "mine")
+            .api_keys(&ctx_b)
+            .rename(key_a.key.id, "mine")
             .await
             .expect_err("rename"),
     ] {
         assert_eq!(err.code(), ErrorCode::NotFound);
     }
     let listed = services
-        .list_api_keys(
-            &ctx_b,
-            KeyQuery {
-                everyone: true,
-                ..KeyQuery::default()
-            },
-        )
+        .api_keys(&ctx_b)
+        .list(KeyQuery {
+            everyone: true,
+            ..KeyQuery::default()
+        })
         .await
         .expect("list");
     assert!(listed.items.is_empty(), "beta sees none of alpha's keys");
@@ -195,20 +194,24 @@ async fn revoking_twice_records_one_revocation() {
     let services = services(&db, "acme").await;
     let ctx = admin(&services).await;
     let created = services
-        .create_api_key(&ctx, key("ci", &[]))
+        .api_keys(&ctx)
+        .create(key("ci", &[]))
         .await
         .expect("key");
     services
-        .revoke_api_key(&ctx, created.key.id)
+        .api_keys(&ctx)
+        .revoke(created.key.id)
         .await
         .expect("revoke");
     services
-        .revoke_api_key(&ctx, created.key.id)
+        .api_keys(&ctx)
+        .revoke(created.key.id)
         .await
         .expect("revoke again");
     assert_eq!(actions(&services, &ctx, AuditEvent::ApiKeyRevoked).await, 1);
     let err = services
-        .rename_api_key(&ctx, created.key.id, "new")
+        .api_keys(&ctx)
+        .rename(created.key.id, "new")
         .await
         .expect_err("rename revoked");
     assert_eq!(err.code(), ErrorCode::ApiKeyRevoked);
@@ -220,24 +223,20 @@ async fn settings_must_be_an_object_and_changes_are_audited() {
     let services = services(&db, "acme").await;
     let ctx = admin(&services).await;
     let err = services
-        .update_my_organization(
-            &ctx,
-            OrganizationChanges {
-                display_name: None,
-                settings: Some(json!([1, 2])),
-            },
-        )
+        .my_organization(&ctx)
+        .update(OrganizationChanges {
+            display_name: None,
+            settings: Some(json!([1, 2])),
+        })
         .await
         .expect_err("a list is not settings");
     assert_eq!(err.code(), ErrorCode::ValidationFailed);
     let updated = services
-        .update_my_organization(
-            &ctx,
-            OrganizationChanges {
-                display_name: Some("  Acme Research  ".into()),
-                settings: Some(json!({"theme": "dark"})),
-            },
-        )
+        .my_organization(&ctx)
+        .update(OrganizationChanges {
+            display_name: Some("  Acme Research  ".into()),
+            settings: Some(json!({"theme": "dark"})),
+        })
         .await
         .expect("update");
     assert_eq!(updated.display_name, "Acme Research");
@@ -250,8 +249,8 @@ async fn settings_must_be_an_object_and_changes_are_audited() {
 #[tokio::test]
 async fn seeding_twice_creates_nothing_the_second_time() {
     let db = TestDatabase::sqlite();
-    let services = services(&db, "acme").await;
-    let again = services
+    let (services, operator) = with_operator(&db, "acme").await;
+    let again = operator
         .seed_initial_tenant(InitialAdmin {
             organization_name: "Other".into(),
             organization_slug: Slug::parse("other").expect("slug"),
@@ -273,17 +272,18 @@ async fn seeding_twice_creates_nothing_the_second_time() {
 async fn retention_deletes_only_entries_older_than_the_cutoff_and_says_so() {
     use sea_orm::ConnectionTrait;
     let db = TestDatabase::sqlite();
-    let services = services(&db, "acme").await;
+    let (services, operator) = with_operator(&db, "acme").await;
     let ctx = admin(&services).await;
     for i in 0..3 {
         services
-            .create_api_key(&ctx, key(&format!("k{i}"), &[]))
+            .api_keys(&ctx)
+            .create(key(&format!("k{i}"), &[]))
             .await
             .unwrap();
     }
     // The seed, the login and two keys are from long ago; the last key is today's.
-    services
-        .database()
+    common::database(&db)
+        .await
         .connection()
         .execute_unprepared(
             "UPDATE audit_logs SET created_at = '2000-01-01 00:00:00+00:00' \
@@ -291,18 +291,19 @@ async fn retention_deletes_only_entries_older_than_the_cutoff_and_says_so() {
         )
         .await
         .unwrap();
-    assert!(services.purge_audit_log(0).await.is_err());
-    let deleted = services.purge_audit_log(30).await.unwrap();
+    assert!(operator.purge_audit_log(0).await.is_err());
+    let deleted = operator.purge_audit_log(30).await.unwrap();
     assert_eq!(deleted, 4);
     let left = services
-        .list_audit_log(&ctx, &Default::default())
+        .audit_log(&ctx)
+        .list(&Default::default())
         .await
         .unwrap();
     let actions: Vec<&str> = left.items.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, vec!["api_key_created"]);
     // The purge itself is recorded, as the system's (no organization's) entry.
-    let purges = services
-        .database()
+    let purges = common::database(&db)
+        .await
         .system()
         .audit_logs()
         .list_by_action("purge_audit_log", 5)
@@ -310,7 +311,7 @@ async fn retention_deletes_only_entries_older_than_the_cutoff_and_says_so() {
         .unwrap();
     assert_eq!(purges.len(), 1);
     assert_eq!(purges[0].details.as_ref().unwrap()["deleted"], 4);
-    assert_eq!(services.purge_audit_log(30).await.unwrap(), 0);
+    assert_eq!(operator.purge_audit_log(30).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -318,14 +319,13 @@ async fn an_admin_operation_refused_to_a_member_is_recorded() {
     let db = TestDatabase::sqlite();
     let services = services(&db, "acme").await;
     let ctx = admin(&services).await;
-    let hash = services
-        .config()
-        .hasher
+    let hash = common::config()
+        .hasher()
         .hash(&Secret::new(PASSWORD))
         .await
         .unwrap();
-    services
-        .database()
+    common::database(&db)
+        .await
         .tenant(ctx.organization_id())
         .users()
         .create(NewUser {
@@ -340,40 +340,34 @@ async fn an_admin_operation_refused_to_a_member_is_recorded() {
         .await
         .unwrap();
     let session = services
-        .login(&Client::local(), "member", &Secret::new(PASSWORD))
+        .anonymous(&Client::local())
+        .login("member", &Secret::new(PASSWORD))
         .await
         .unwrap();
-    let member = RequestContext {
-        principal: services
-            .authenticate(Credentials::Bearer(session.access_token))
-            .await
-            .unwrap(),
-        client: Client::local(),
-    };
+    let member = services
+        .authenticate(Credentials::Bearer(session.access_token), Client::local())
+        .await
+        .unwrap();
     let err = services
-        .update_my_organization(
-            &member,
-            OrganizationChanges {
-                display_name: Some("Mine now".into()),
-                settings: None,
-            },
-        )
+        .my_organization(&member)
+        .update(OrganizationChanges {
+            display_name: Some("Mine now".into()),
+            settings: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Forbidden);
     let denied = services
-        .list_audit_log(
-            &ctx,
-            &curatore_service::AuditLogQuery {
-                actions: vec![AuditEvent::AccessDenied.as_str().into()],
-                ..Default::default()
-            },
-        )
+        .audit_log(&ctx)
+        .list(&curatore_service::AuditLogQuery {
+            actions: vec![AuditEvent::AccessDenied.as_str().into()],
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(denied.items.len(), 1);
     let entry = &denied.items[0];
-    assert_eq!(entry.user_id, member.principal.user_id());
+    assert_eq!(entry.user_id, member.principal().user_id());
     assert_eq!(
         entry.details.as_ref().unwrap()["operation"],
         "update_organization"

@@ -7,87 +7,32 @@
     reason = "a panic in a test is a failed test with a message"
 )]
 
-use curatore_auth::{
-    ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SigningAlgorithm, TokenSettings,
-    TokenSigner,
-};
+mod common;
+
+use common::PASSWORD;
+use curatore_domain::Secret;
 use curatore_domain::setting_keys::Layer;
-use curatore_domain::{DatabaseUrl, EmailAddress, Secret, Slug, Username};
-use curatore_migration::{Migrator, MigratorTrait};
-use curatore_persistence::{Database, DatabaseOptions};
 use curatore_service::{
-    AuditEvent, AuditLogQuery, AuthConfig, Client, Credentials, DefaultOrganization, ErrorCode,
-    InitialAdmin, LoginLimits, RegistrationLimits, RequestContext, Services,
+    AuditEvent, AuditLogQuery, Client, Credentials, ErrorCode, RequestContext, Services,
+    ServicesConfig, testing,
 };
 use curatore_test_support::TestDatabase;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const PASSWORD: &str = "a-long-admin-password";
-
-fn config() -> AuthConfig {
-    AuthConfig {
-        enabled: true,
-        signer: TokenSigner::new(TokenSettings {
-            secret: Secret::new("service-test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye"),
-            algorithm: SigningAlgorithm::HS256,
-            issuer: "curatore".into(),
-            audience: "curatore".into(),
-            access_ttl: Duration::from_secs(600),
-        }),
-        hasher: PasswordHasher::new(Argon2Settings {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .expect("hasher"),
-        password_policy: PasswordPolicy::default(),
-        api_keys: ApiKeyFormat::new("cur_"),
-        refresh_ttl: Duration::from_secs(3600),
-        refresh_reuse_grace: Duration::ZERO,
-        allow_registration: false,
-        trusted_proxies: vec![],
-        login_limits: LoginLimits {
-            per_account: 5,
-            per_ip: 20,
-            window: Duration::from_secs(60),
-        },
-        registration_limits: RegistrationLimits {
-            per_ip: 5,
-            window: Duration::from_secs(3600),
-        },
-        // Long enough that only an explicit invalidation explains a change.
-        cache_ttl: Duration::from_secs(600),
-    }
-}
-
 async fn services(db: &TestDatabase) -> Services {
-    let url = DatabaseUrl::parse(&db.url()).expect("url");
-    let database = Database::connect(&DatabaseOptions::new(url))
-        .await
-        .expect("connect");
-    Migrator::up(database.connection(), None)
-        .await
-        .expect("migrate");
-    let services = Services::new(database, DefaultOrganization::default(), config());
-    services
-        .seed_initial_tenant(InitialAdmin {
-            organization_name: "Acme".into(),
-            organization_slug: Slug::parse("acme").expect("slug"),
-            admin_email: EmailAddress::parse("admin@acme.example").expect("email"),
-            admin_username: Username::parse("admin").expect("username"),
-            admin_password: Secret::new(PASSWORD),
-            admin_full_name: None,
-        })
-        .await
-        .expect("seed");
+    // Long enough that only an explicit invalidation explains a change.
+    let auth = common::config().with_cache_ttl(Duration::from_secs(600));
+    let (services, operator) = testing::open(&db.url(), ServicesConfig::new(auth)).await;
+    testing::seed(&operator, "acme").await;
     services
 }
 
 /// The admin's access token.
 async fn token(services: &Services) -> String {
     services
-        .login(&Client::local(), "admin", &Secret::new(PASSWORD))
+        .anonymous(&Client::local())
+        .login("admin", &Secret::new(PASSWORD))
         .await
         .expect("login")
         .access_token
@@ -95,33 +40,31 @@ async fn token(services: &Services) -> String {
 
 /// A context for `token`, as the web layer builds one per request.
 async fn ctx(services: &Services, token: &str) -> RequestContext {
-    let principal = services
-        .authenticate(Credentials::Bearer(token.to_owned()))
+    services
+        .authenticate(Credentials::Bearer(token.to_owned()), Client::local())
         .await
-        .expect("authenticate");
-    RequestContext {
-        principal,
-        client: Client::local(),
-    }
+        .expect("authenticate")
 }
 
 async fn effective(services: &Services, token: &str, key: &str) -> (Value, Layer) {
     let ctx = ctx(services, token).await;
-    let all = services.effective_settings(&ctx).await.expect("effective");
+    let all = services
+        .settings(&ctx)
+        .effective()
+        .await
+        .expect("effective");
     let item = all.settings.iter().find(|r| r.key == key).expect("key");
     (item.value.clone(), item.source)
 }
 
 async fn count(services: &Services, ctx: &RequestContext, event: AuditEvent) -> usize {
     services
-        .list_audit_log(
-            ctx,
-            &AuditLogQuery {
-                actions: vec![event.as_str().to_owned()],
-                limit: Some("1000".into()),
-                ..AuditLogQuery::default()
-            },
-        )
+        .audit_log(ctx)
+        .list(&AuditLogQuery {
+            actions: vec![event.as_str().to_owned()],
+            limit: Some("1000".into()),
+            ..AuditLogQuery::default()
+        })
         .await
         .expect("audit log")
         .items
@@ -139,8 +82,8 @@ async fn resolution_is_cached_and_each_write_forgets_what_it_changed() {
     );
 
     // A row written behind the services' back is not seen while cached...
-    services
-        .database()
+    common::database(&db)
+        .await
         .system()
         .system_settings()
         .upsert("auto_optimize", json!(true), None, false)
@@ -155,7 +98,8 @@ async fn resolution_is_cached_and_each_write_forgets_what_it_changed() {
     // ...and a system write through the services forgets every entry.
     let admin = ctx(&services, &token).await;
     let stored = services
-        .merge_system_settings(&admin, json!({"quality_thresholds": {"clarity": 9}}))
+        .settings(&admin)
+        .merge_system(json!({"quality_thresholds": {"clarity": 9}}))
         .await
         .unwrap();
     assert_eq!(stored["quality_thresholds"], json!({"clarity": 9}));
@@ -173,7 +117,8 @@ async fn resolution_is_cached_and_each_write_forgets_what_it_changed() {
     // The organization layer, then the user layer, each win once written.
     let admin = ctx(&services, &token).await;
     services
-        .merge_registered_organization_settings(&admin, json!({"auto_optimize": false}))
+        .settings(&admin)
+        .merge_organization(json!({"auto_optimize": false}))
         .await
         .unwrap();
     assert_eq!(
@@ -182,7 +127,8 @@ async fn resolution_is_cached_and_each_write_forgets_what_it_changed() {
     );
     let admin = ctx(&services, &token).await;
     let mine = services
-        .merge_my_user_settings(&admin, json!({"auto_optimize": true}))
+        .settings(&admin)
+        .merge_user(json!({"auto_optimize": true}))
         .await
         .unwrap();
     assert_eq!(mine.get("auto_optimize"), Some(&json!(true)));
@@ -193,12 +139,14 @@ async fn resolution_is_cached_and_each_write_forgets_what_it_changed() {
     // The free-form route is a write to the same layer: it forgets too.
     let admin = ctx(&services, &token).await;
     services
-        .merge_my_user_settings(&admin, json!({"auto_optimize": null}))
+        .settings(&admin)
+        .merge_user(json!({"auto_optimize": null}))
         .await
         .unwrap();
     let admin = ctx(&services, &token).await;
     services
-        .merge_organization_settings(&admin, json!({"auto_optimize": true, "colour": "red"}))
+        .my_organization(&admin)
+        .merge_settings(json!({"auto_optimize": true, "colour": "red"}))
         .await
         .unwrap();
     assert_eq!(
@@ -253,15 +201,18 @@ async fn unknown_keys_and_wrong_types_are_refused_naming_the_key_and_nothing_is_
     for (patch, code, key) in cases {
         for err in [
             services
-                .merge_system_settings(&admin, patch.clone())
+                .settings(&admin)
+                .merge_system(patch.clone())
                 .await
                 .unwrap_err(),
             services
-                .merge_registered_organization_settings(&admin, patch.clone())
+                .settings(&admin)
+                .merge_organization(patch.clone())
                 .await
                 .unwrap_err(),
             services
-                .merge_my_user_settings(&admin, patch.clone())
+                .settings(&admin)
+                .merge_user(patch.clone())
                 .await
                 .unwrap_err(),
         ] {
@@ -271,17 +222,19 @@ async fn unknown_keys_and_wrong_types_are_refused_naming_the_key_and_nothing_is_
     }
     // The free-form route accepts an unknown key but still type-checks known ones.
     services
-        .merge_organization_settings(&admin, json!({"colour": "red"}))
+        .my_organization(&admin)
+        .merge_settings(json!({"colour": "red"}))
         .await
         .unwrap();
     let err = services
-        .merge_organization_settings(&admin, json!({"auto_optimize": 1}))
+        .my_organization(&admin)
+        .merge_settings(json!({"auto_optimize": 1}))
         .await
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidSettingValue);
     assert!(
-        services
-            .database()
+        common::database(&db)
+            .await
             .system()
             .system_settings()
             .list(false)
@@ -291,13 +244,8 @@ async fn unknown_keys_and_wrong_types_are_refused_naming_the_key_and_nothing_is_
     );
     let admin = ctx(&services, &token).await;
     assert_eq!(
-        services.organization_settings(&admin).unwrap(),
+        services.my_organization(&admin).settings().unwrap(),
         json!({"colour": "red"})
     );
-    assert!(
-        services
-            .registered_organization_settings(&admin)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(services.settings(&admin).organization().unwrap().is_empty());
 }

@@ -7,13 +7,12 @@
     reason = "a panic in a test is a failed test with a message"
 )]
 
-use curatore_domain::{NewOrganization, Role, Secret, Slug, UserId};
+use curatore_domain::{Role, Secret, UserId};
 use curatore_service::{
-    AuditEvent, AuditLogQuery, Client, Credentials, ErrorCode, Invitation, NewKey, Principal,
-    RequestContext, Services, UserChanges, UserQuery,
+    AuditEvent, AuditLogQuery, Client, Credentials, ErrorCode, Invitation, NewAdmin, NewKey,
+    NewTenant, RequestContext, Services, ServicesConfig, UserChanges, UserQuery, testing,
 };
 use curatore_test_support::TestDatabase;
-use serde_json::json;
 
 mod common;
 
@@ -27,35 +26,27 @@ async fn user(
     role: Role,
 ) -> (UserId, RequestContext, Secret) {
     let created = services
-        .register(
-            &Client::local(),
-            Some(&ctx.principal),
-            curatore_service::Registration {
-                email: format!("{name}@example.test"),
-                username: name.into(),
-                password: Secret::new(PASSWORD),
-                full_name: None,
-                role: Some(role),
-            },
-        )
+        .users(ctx)
+        .register(curatore_service::Registration {
+            email: format!("{name}@example.test"),
+            username: name.into(),
+            password: Secret::new(PASSWORD),
+            full_name: None,
+            role: Some(role),
+        })
         .await
-        .expect("register");
+        .expect("register")
+        .user;
     let session = services
-        .login(&Client::local(), name, &Secret::new(PASSWORD))
+        .anonymous(&Client::local())
+        .login(name, &Secret::new(PASSWORD))
         .await
         .expect("login");
     let principal = services
-        .authenticate(Credentials::Bearer(session.access_token))
+        .authenticate(Credentials::Bearer(session.access_token), Client::local())
         .await
         .expect("authenticate");
-    (
-        created.id,
-        RequestContext {
-            principal,
-            client: Client::local(),
-        },
-        session.refresh_token,
-    )
+    (created.id, principal, session.refresh_token)
 }
 
 fn role(r: &str) -> UserChanges {
@@ -70,16 +61,18 @@ async fn two_admins_demoting_each_other_leave_one_admin() {
     let db = TestDatabase::sqlite();
     let services = services(&db, "acme").await;
     let admin = admin(&services).await;
-    let admin_id = admin.principal.user_id().expect("a user");
+    let admin_id = admin.principal().user_id().expect("a user");
     let (bob, bob_ctx, _) = user(&services, &admin, "bob", Role::OrgAdmin).await;
     // Both contexts were built while both were admins: the second demotion
     // comes from a context that no longer matches the database.
     services
-        .update_user(&admin, bob, role("member"))
+        .users(&admin)
+        .update(bob, role("member"))
         .await
         .expect("first demotion");
     let refused = services
-        .update_user(&bob_ctx, admin_id, role("member"))
+        .users(&bob_ctx)
+        .update(admin_id, role("member"))
         .await
         .expect_err("the last admin stays");
     assert_eq!(refused.code(), ErrorCode::Forbidden);
@@ -88,19 +81,18 @@ async fn two_admins_demoting_each_other_leave_one_admin() {
         "{refused:?}"
     );
     let refused = services
-        .deactivate_user(&bob_ctx, admin_id)
+        .users(&bob_ctx)
+        .deactivate(admin_id)
         .await
         .expect_err("the last admin stays active");
     assert_eq!(refused.code(), ErrorCode::Forbidden);
     let admins = services
-        .list_users(
-            &admin,
-            UserQuery {
-                role: Some("org_admin".into()),
-                is_active: Some(true),
-                ..UserQuery::default()
-            },
-        )
+        .users(&admin)
+        .list(UserQuery {
+            role: Some("org_admin".into()),
+            is_active: Some(true),
+            ..UserQuery::default()
+        })
         .await
         .expect("list");
     assert_eq!(admins.total, Some(1));
@@ -111,27 +103,35 @@ async fn not_even_the_system_may_remove_the_last_admin() {
     let db = TestDatabase::sqlite();
     let services = services(&db, "acme").await;
     let admin = admin(&services).await;
-    let admin_id = admin.principal.user_id().expect("a user");
-    let system = RequestContext {
-        principal: Principal::system(admin.principal.organization().clone()),
-        client: Client::local(),
-    };
+    let admin_id = admin.principal().user_id().expect("a user");
+    // With authentication off, every request is the system principal of the
+    // default organization: the same database, served that way.
+    let open = testing::open(
+        &db.url(),
+        ServicesConfig::new(common::config().with_enabled(false)),
+    )
+    .await
+    .0;
+    let system = open
+        .authenticate(Credentials::None, Client::local())
+        .await
+        .expect("the system principal");
     for refused in [
-        services
-            .update_user(&system, admin_id, role("viewer"))
+        open.users(&system)
+            .update(admin_id, role("viewer"))
             .await
             .expect_err("demotion"),
-        services
-            .deactivate_user(&system, admin_id)
+        open.users(&system)
+            .deactivate(admin_id)
             .await
             .expect_err("deactivation"),
     ] {
         assert_eq!(refused.code(), ErrorCode::Forbidden);
     }
     // A name change is no demotion.
-    let renamed = services
-        .update_user(
-            &system,
+    let renamed = open
+        .users(&system)
+        .update(
             admin_id,
             UserChanges {
                 full_name: Some("Ada Admin".into()),
@@ -150,15 +150,17 @@ async fn admins_cannot_change_their_own_role_or_deactivate_themselves() {
     let services = services(&db, "acme").await;
     let admin = admin(&services).await;
     let (_, bob_ctx, _) = user(&services, &admin, "bob", Role::OrgAdmin).await;
-    let bob = bob_ctx.principal.user_id().expect("a user");
+    let bob = bob_ctx.principal().user_id().expect("a user");
     let refused = services
-        .update_user(&bob_ctx, bob, role("member"))
+        .users(&bob_ctx)
+        .update(bob, role("member"))
         .await
         .expect_err("own role");
     assert_eq!(refused.code(), ErrorCode::Forbidden);
     assert!(refused.message().contains("your own role"));
     let refused = services
-        .deactivate_user(&bob_ctx, bob)
+        .users(&bob_ctx)
+        .deactivate(bob)
         .await
         .expect_err("oneself");
     assert_eq!(refused.code(), ErrorCode::Forbidden);
@@ -172,50 +174,70 @@ async fn deactivation_ends_sessions_tokens_and_keys_at_once() {
     let admin = admin(&services).await;
     let (bob, bob_ctx, refresh) = user(&services, &admin, "bob", Role::Member).await;
     let key = services
-        .create_api_key(
-            &bob_ctx,
-            NewKey {
-                name: "bob's".into(),
-                expires_in_days: None,
-                expires_days: None,
-                scopes: vec![],
-            },
-        )
+        .api_keys(&bob_ctx)
+        .create(NewKey {
+            name: "bob's".into(),
+            expires_in_days: None,
+            expires_days: None,
+            scopes: vec![],
+        })
         .await
         .expect("key");
     let token = services
-        .login(&Client::local(), "bob", &Secret::new(PASSWORD))
+        .anonymous(&Client::local())
+        .login("bob", &Secret::new(PASSWORD))
         .await
         .expect("login")
         .access_token;
     services
-        .deactivate_user(&admin, bob)
+        .users(&admin)
+        .deactivate(bob)
         .await
         .expect("deactivate");
     let err = services
-        .authenticate(Credentials::Bearer(token))
+        .authenticate(Credentials::Bearer(token), Client::local())
         .await
         .expect_err("old access token");
     assert_eq!(err.code(), ErrorCode::InvalidToken);
     let err = services
-        .authenticate(Credentials::ApiKey(key.secret.expose().to_owned()))
+        .authenticate(
+            Credentials::ApiKey(key.secret.expose().to_owned()),
+            Client::local(),
+        )
         .await
         .expect_err("key of an inactive user");
     assert_eq!(err.code(), ErrorCode::InvalidApiKey);
-    assert!(services.refresh(&Client::local(), &refresh).await.is_err());
+    assert!(
+        services
+            .anonymous(&Client::local())
+            .refresh(&refresh)
+            .await
+            .is_err()
+    );
     // Reactivation restores the account, not the sessions.
     let back = services
-        .reactivate_user(&admin, bob)
+        .users(&admin)
+        .reactivate(bob)
         .await
         .expect("reactivate");
     assert!(back.is_active);
-    assert!(services.refresh(&Client::local(), &refresh).await.is_err());
+    assert!(
+        services
+            .anonymous(&Client::local())
+            .refresh(&refresh)
+            .await
+            .is_err()
+    );
     services
-        .authenticate(Credentials::ApiKey(key.secret.expose().to_owned()))
+        .authenticate(
+            Credentials::ApiKey(key.secret.expose().to_owned()),
+            Client::local(),
+        )
         .await
         .expect("the key works again: it was refused, not revoked");
     services
-        .login(&Client::local(), "bob", &Secret::new(PASSWORD))
+        .anonymous(&Client::local())
+        .login("bob", &Secret::new(PASSWORD))
         .await
         .expect("bob signs in again");
 }
@@ -227,13 +249,21 @@ async fn a_role_change_ends_the_users_sessions() {
     let admin = admin(&services).await;
     let (bob, _, refresh) = user(&services, &admin, "bob", Role::Member).await;
     let updated = services
-        .update_user(&admin, bob, role("viewer"))
+        .users(&admin)
+        .update(bob, role("viewer"))
         .await
         .expect("demote");
     assert_eq!(updated.role, Role::Viewer);
-    assert!(services.refresh(&Client::local(), &refresh).await.is_err());
+    assert!(
+        services
+            .anonymous(&Client::local())
+            .refresh(&refresh)
+            .await
+            .is_err()
+    );
     let refused = services
-        .update_user(&admin, bob, role(""))
+        .users(&admin)
+        .update(bob, role(""))
         .await
         .expect_err("empty role");
     assert_eq!(refused.code(), ErrorCode::ValidationFailed);
@@ -245,49 +275,58 @@ async fn another_organizations_user_is_not_found_and_never_listed() {
     let db = TestDatabase::sqlite();
     let services = services(&db, "alpha").await;
     let admin = admin(&services).await;
-    let beta = services
-        .database()
-        .system()
-        .organizations()
-        .create(NewOrganization {
+    services
+        .organizations(&admin)
+        .create(NewTenant {
             name: "Beta".into(),
-            display_name: "Beta".into(),
-            slug: Slug::parse("beta").expect("slug"),
-            settings: json!({}),
-            created_by: None,
+            slug: "beta".into(),
+            display_name: None,
+            admin: NewAdmin {
+                email: "boss@beta.example".into(),
+                username: "boss".into(),
+                full_name: None,
+                password: Secret::new(PASSWORD),
+            },
         })
         .await
         .expect("organization");
-    let beta_admin = RequestContext {
-        principal: Principal::system(beta),
-        client: Client::local(),
-    };
-    let alpha_admin = admin.principal.user_id().expect("a user");
+    let beta_admin = common::sign_in(&services, "boss", PASSWORD).await;
+    let alpha_admin = admin.principal().user_id().expect("a user");
     for err in [
         services
-            .get_user(&beta_admin, alpha_admin)
+            .users(&beta_admin)
+            .get(alpha_admin)
             .await
             .expect_err("get"),
         services
-            .update_user(&beta_admin, alpha_admin, role("viewer"))
+            .users(&beta_admin)
+            .update(alpha_admin, role("viewer"))
             .await
             .expect_err("update"),
         services
-            .deactivate_user(&beta_admin, alpha_admin)
+            .users(&beta_admin)
+            .deactivate(alpha_admin)
             .await
             .expect_err("deactivate"),
         services
-            .reactivate_user(&beta_admin, alpha_admin)
+            .users(&beta_admin)
+            .reactivate(alpha_admin)
             .await
             .expect_err("reactivate"),
     ] {
         assert_eq!(err.code(), ErrorCode::NotFound);
     }
     let listed = services
-        .list_users(&beta_admin, UserQuery::default())
+        .users(&beta_admin)
+        .list(UserQuery::default())
         .await
         .expect("list");
-    assert_eq!((listed.items.len(), listed.total), (0, Some(0)));
+    let names: Vec<&str> = listed.items.iter().map(|u| u.username.as_str()).collect();
+    assert_eq!(
+        (names, listed.total),
+        (vec!["boss"], Some(1)),
+        "only beta's own"
+    );
 }
 
 #[tokio::test]
@@ -301,45 +340,50 @@ async fn a_key_needs_the_users_scopes() {
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         async move {
             let created = services
-                .create_api_key(
-                    admin,
-                    NewKey {
-                        name: "k".into(),
-                        expires_in_days: None,
-                        expires_days: None,
-                        scopes,
-                    },
-                )
+                .api_keys(admin)
+                .create(NewKey {
+                    name: "k".into(),
+                    expires_in_days: None,
+                    expires_days: None,
+                    scopes,
+                })
                 .await
                 .expect("key");
-            RequestContext {
-                principal: services
-                    .authenticate(Credentials::ApiKey(created.secret.expose().to_owned()))
-                    .await
-                    .expect("authenticate"),
-                client: Client::local(),
-            }
+            services
+                .authenticate(
+                    Credentials::ApiKey(created.secret.expose().to_owned()),
+                    Client::local(),
+                )
+                .await
+                .expect("authenticate")
         }
     };
     let reader = as_key(&["users:read"]).await;
     let (bob, _, _) = user(&services, &admin, "bob", Role::Member).await;
     services
-        .list_users(&reader, UserQuery::default())
+        .users(&reader)
+        .list(UserQuery::default())
         .await
         .expect("read");
     let err = services
-        .deactivate_user(&reader, bob)
+        .users(&reader)
+        .deactivate(bob)
         .await
         .expect_err("write without the scope");
     assert_eq!(err.code(), ErrorCode::InsufficientScope);
     let other = as_key(&["organization:read"]).await;
     let err = services
-        .list_users(&other, UserQuery::default())
+        .users(&other)
+        .list(UserQuery::default())
         .await
         .expect_err("read without the scope");
     assert_eq!(err.code(), ErrorCode::InsufficientScope);
     let writer = as_key(&["write"]).await;
-    services.deactivate_user(&writer, bob).await.expect("write");
+    services
+        .users(&writer)
+        .deactivate(bob)
+        .await
+        .expect("write");
 }
 
 fn invitation(name: &str, password: Option<&str>) -> Invitation {
@@ -358,7 +402,8 @@ async fn an_invite_generates_a_password_only_when_none_is_given() {
     let services = services(&db, "acme").await;
     let admin = admin(&services).await;
     let invited = services
-        .invite_user(&admin, invitation("ivy", None))
+        .users(&admin)
+        .invite(invitation("ivy", None))
         .await
         .expect("invite");
     assert_eq!(invited.user.role, Role::Member);
@@ -366,13 +411,14 @@ async fn an_invite_generates_a_password_only_when_none_is_given() {
     assert!(temporary.expose().len() >= 24);
     assert!(invited.user.password_change_required);
     let session = services
-        .login(&Client::local(), "ivy", &temporary)
+        .anonymous(&Client::local())
+        .login("ivy", &temporary)
         .await
         .expect("the temporary password signs in");
     assert!(session.user.password_change_required);
     // Unused past its expiry, it stops working, with a clear answer.
-    services
-        .database()
+    common::database(&db)
+        .await
         .tenant(admin.organization_id())
         .users()
         .require_password_change(
@@ -382,52 +428,56 @@ async fn an_invite_generates_a_password_only_when_none_is_given() {
         .await
         .expect("backdate");
     let expired = services
-        .login(&Client::local(), "ivy", &temporary)
+        .anonymous(&Client::local())
+        .login("ivy", &temporary)
         .await
         .expect_err("expired");
     assert_eq!(expired.code(), ErrorCode::TemporaryPasswordExpired);
     let given = services
-        .invite_user(&admin, invitation("vic", Some("a-given-password")))
+        .users(&admin)
+        .invite(invitation("vic", Some("a-given-password")))
         .await
         .expect("invite");
     assert!(given.temporary_password.is_none());
     let weak = services
-        .invite_user(&admin, invitation("wes", Some("short")))
+        .users(&admin)
+        .invite(invitation("wes", Some("short")))
         .await
         .expect_err("policy");
     assert_eq!(weak.code(), ErrorCode::WeakPassword);
     let taken = services
-        .invite_user(&admin, invitation("ivy", None))
+        .users(&admin)
+        .invite(invitation("ivy", None))
         .await
         .expect_err("taken");
     assert_eq!(taken.code().status(), 409);
     let (_, member, _) = user(&services, &admin, "bob", Role::Member).await;
     let refused = services
-        .invite_user(&member, invitation("eve", None))
+        .users(&member)
+        .invite(invitation("eve", None))
         .await
         .expect_err("member");
     assert_eq!(refused.code(), ErrorCode::Forbidden);
     let key = services
-        .create_api_key(
-            &admin,
-            NewKey {
-                name: "k".into(),
-                expires_in_days: None,
-                expires_days: None,
-                scopes: vec!["users:write".into()],
-            },
-        )
+        .api_keys(&admin)
+        .create(NewKey {
+            name: "k".into(),
+            expires_in_days: None,
+            expires_days: None,
+            scopes: vec!["users:write".into()],
+        })
         .await
         .expect("key");
-    let as_key = RequestContext {
-        principal: services
-            .authenticate(Credentials::ApiKey(key.secret.expose().to_owned()))
-            .await
-            .expect("authenticate"),
-        client: Client::local(),
-    };
+    let as_key = services
+        .authenticate(
+            Credentials::ApiKey(key.secret.expose().to_owned()),
+            Client::local(),
+        )
+        .await
+        .expect("authenticate");
     let refused = services
-        .invite_user(&as_key, invitation("kim", None))
+        .users(&as_key)
+        .invite(invitation("kim", None))
         .await
         .expect_err("keys never create users");
     assert_eq!(refused.code(), ErrorCode::Forbidden);
@@ -441,15 +491,13 @@ async fn entries(
     user: UserId,
 ) -> usize {
     services
-        .list_audit_log(
-            ctx,
-            &AuditLogQuery {
-                actions: vec![event.as_str().to_owned()],
-                entity_id: Some(user.as_uuid().to_string()),
-                limit: Some("1000".into()),
-                ..AuditLogQuery::default()
-            },
-        )
+        .audit_log(ctx)
+        .list(&AuditLogQuery {
+            actions: vec![event.as_str().to_owned()],
+            entity_id: Some(user.as_uuid().to_string()),
+            limit: Some("1000".into()),
+            ..AuditLogQuery::default()
+        })
         .await
         .expect("audit log")
         .items
@@ -463,24 +511,28 @@ async fn every_change_writes_one_audit_entry_and_no_ops_write_none() {
     let admin = admin(&services).await;
     let (bob, _, _) = user(&services, &admin, "bob", Role::Member).await;
     services
-        .update_user(&admin, bob, role("viewer"))
+        .users(&admin)
+        .update(bob, role("viewer"))
         .await
         .expect("update");
     // The same role again changes nothing and records nothing.
     services
-        .update_user(&admin, bob, role("viewer"))
+        .users(&admin)
+        .update(bob, role("viewer"))
         .await
         .expect("no-op");
     services
-        .deactivate_user(&admin, bob)
+        .users(&admin)
+        .deactivate(bob)
         .await
         .expect("deactivate");
-    services.deactivate_user(&admin, bob).await.expect("again");
+    services.users(&admin).deactivate(bob).await.expect("again");
     services
-        .reactivate_user(&admin, bob)
+        .users(&admin)
+        .reactivate(bob)
         .await
         .expect("reactivate");
-    services.reactivate_user(&admin, bob).await.expect("again");
+    services.users(&admin).reactivate(bob).await.expect("again");
     for event in [
         AuditEvent::UserUpdated,
         AuditEvent::UserDeactivated,
@@ -489,9 +541,10 @@ async fn every_change_writes_one_audit_entry_and_no_ops_write_none() {
         assert_eq!(entries(&services, &admin, event, bob).await, 1, "{event:?}");
     }
     // A refused change records nothing either.
-    let admin_id = admin.principal.user_id().expect("a user");
+    let admin_id = admin.principal().user_id().expect("a user");
     services
-        .deactivate_user(&admin, admin_id)
+        .users(&admin)
+        .deactivate(admin_id)
         .await
         .expect_err("oneself");
     assert_eq!(
@@ -509,19 +562,18 @@ async fn keyset_pages_walk_the_list_newest_first_without_gaps_or_repeats() {
         user(&services, &admin, name, Role::Member).await;
     }
     let all = services
-        .list_users(&admin, UserQuery::default())
+        .users(&admin)
+        .list(UserQuery::default())
         .await
         .expect("list");
     let expected: Vec<_> = all.items.iter().map(|u| u.id).collect();
     assert_eq!(expected.len(), 8, "seven members and the admin");
     let first = services
-        .list_users(
-            &admin,
-            UserQuery {
-                limit: 3,
-                ..UserQuery::default()
-            },
-        )
+        .users(&admin)
+        .list(UserQuery {
+            limit: 3,
+            ..UserQuery::default()
+        })
         .await
         .expect("first page");
     assert_eq!(first.total, Some(8));
@@ -529,14 +581,12 @@ async fn keyset_pages_walk_the_list_newest_first_without_gaps_or_repeats() {
     let mut cursor = first.next_cursor;
     while let Some(c) = cursor {
         let page = services
-            .list_users(
-                &admin,
-                UserQuery {
-                    limit: 3,
-                    cursor: Some(c),
-                    ..UserQuery::default()
-                },
-            )
+            .users(&admin)
+            .list(UserQuery {
+                limit: 3,
+                cursor: Some(c),
+                ..UserQuery::default()
+            })
             .await
             .expect("next page");
         assert_eq!(page.total, None, "keyset pages are not recounted");
@@ -546,14 +596,12 @@ async fn keyset_pages_walk_the_list_newest_first_without_gaps_or_repeats() {
     assert_eq!(seen, expected);
     for (cursor, skip) in [("not-a-cursor", 0), ("00", 0)] {
         let refused = services
-            .list_users(
-                &admin,
-                UserQuery {
-                    cursor: Some(cursor.into()),
-                    skip,
-                    ..UserQuery::default()
-                },
-            )
+            .users(&admin)
+            .list(UserQuery {
+                cursor: Some(cursor.into()),
+                skip,
+                ..UserQuery::default()
+            })
             .await
             .expect_err("a cursor this API did not issue");
         assert_eq!(refused.code(), ErrorCode::InvalidQueryParameter);
@@ -573,16 +621,14 @@ async fn an_invite_without_a_username_derives_a_free_one_from_the_email() {
         "Ünï@d.test",
     ] {
         let invited = services
-            .invite_user(
-                &admin,
-                Invitation {
-                    email: email.into(),
-                    username: None,
-                    full_name: None,
-                    role: None,
-                    password: None,
-                },
-            )
+            .users(&admin)
+            .invite(Invitation {
+                email: email.into(),
+                username: None,
+                full_name: None,
+                role: None,
+                password: None,
+            })
             .await
             .unwrap_or_else(|e| panic!("{email}: {e}"));
         names.push(invited.user.username.as_str().to_owned());
@@ -602,8 +648,8 @@ async fn one_edit_changes_email_username_and_activity_or_nothing() {
 
     // A taken username: 409, and the e-mail of the same edit is not kept.
     let err = services
-        .update_user(
-            &admin,
+        .users(&admin)
+        .update(
             bob,
             UserChanges {
                 email: Some("robert@example.test".into()),
@@ -614,12 +660,12 @@ async fn one_edit_changes_email_username_and_activity_or_nothing() {
         .await
         .expect_err("taken");
     assert_eq!(err.code(), ErrorCode::UsernameTaken);
-    let unchanged = services.get_user(&admin, bob).await.expect("bob");
+    let unchanged = services.users(&admin).get(bob).await.expect("bob");
     assert_eq!(unchanged.email.as_str(), "bob@example.test");
 
     let changed = services
-        .update_user(
-            &admin,
+        .users(&admin)
+        .update(
             bob,
             UserChanges {
                 email: Some("Robert@Example.test".into()),
@@ -644,20 +690,22 @@ async fn one_edit_changes_email_username_and_activity_or_nothing() {
     // The deactivation ended his session, as DELETE does.
     assert!(
         services
-            .refresh(&Client::local(), &bob_refresh)
+            .anonymous(&Client::local())
+            .refresh(&bob_refresh)
             .await
             .is_err()
     );
     assert!(
         services
-            .login(&Client::local(), "robert", &Secret::new(PASSWORD))
+            .anonymous(&Client::local())
+            .login("robert", &Secret::new(PASSWORD))
             .await
             .is_err(),
         "a deactivated user cannot sign in"
     );
     let back = services
-        .update_user(
-            &admin,
+        .users(&admin)
+        .update(
             bob,
             UserChanges {
                 is_active: Some(true),
@@ -673,11 +721,11 @@ async fn one_edit_changes_email_username_and_activity_or_nothing() {
     );
 
     // The admin's own row: sent back unchanged it passes, deactivating it does not.
-    let admin_id = admin.principal.user_id().expect("user");
-    let me = services.get_user(&admin, admin_id).await.expect("me");
+    let admin_id = admin.principal().user_id().expect("user");
+    let me = services.users(&admin).get(admin_id).await.expect("me");
     services
-        .update_user(
-            &admin,
+        .users(&admin)
+        .update(
             admin_id,
             UserChanges {
                 role: Some("org_admin".into()),
@@ -689,8 +737,8 @@ async fn one_edit_changes_email_username_and_activity_or_nothing() {
         .await
         .expect("unchanged fields are ignored");
     let err = services
-        .update_user(
-            &admin,
+        .users(&admin)
+        .update(
             admin_id,
             UserChanges {
                 is_active: Some(false),
@@ -709,35 +757,41 @@ async fn setting_ones_own_password_keeps_this_session_and_ends_the_others() {
     let admin = admin(&services).await;
     let (bob, bob_ctx, bob_refresh) = user(&services, &admin, "bob", Role::Member).await;
     let other = services
-        .login(&Client::local(), "bob", &Secret::new(PASSWORD))
+        .anonymous(&Client::local())
+        .login("bob", &Secret::new(PASSWORD))
         .await
         .expect("second session");
     services
-        .set_user_password(&bob_ctx, bob, Secret::new("bobs-new-password"))
+        .users(&bob_ctx)
+        .set_password(bob, Secret::new("bobs-new-password"))
         .await
         .expect("own password");
     assert!(
         services
-            .refresh(&Client::local(), &bob_refresh)
+            .anonymous(&Client::local())
+            .refresh(&bob_refresh)
             .await
             .is_ok(),
         "this session stays"
     );
     assert!(
         services
-            .refresh(&Client::local(), &other.refresh_token)
+            .anonymous(&Client::local())
+            .refresh(&other.refresh_token)
             .await
             .is_err(),
         "the other session ended"
     );
     services
-        .login(&Client::local(), "bob", &Secret::new("bobs-new-password"))
+        .anonymous(&Client::local())
+        .login("bob", &Secret::new("bobs-new-password"))
         .await
         .expect("the new password signs in");
     // A member cannot set someone else's.
-    let admin_id = admin.principal.user_id().expect("user");
+    let admin_id = admin.principal().user_id().expect("user");
     let err = services
-        .set_user_password(&bob_ctx, admin_id, Secret::new("taken-over-123"))
+        .users(&bob_ctx)
+        .set_password(admin_id, Secret::new("taken-over-123"))
         .await
         .expect_err("member");
     assert_eq!(err.code(), ErrorCode::Forbidden);

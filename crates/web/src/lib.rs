@@ -1,18 +1,18 @@
 //! Curatore's HTTP API as a library: mount it in any actix-web server.
 //!
 //! ```no_run
-//! # async fn demo(
-//! #     db: curatore_persistence::Database,
-//! #     auth: curatore_web::AuthConfig,
-//! # ) -> std::io::Result<()> {
-//! use curatore_web::{AppState, DefaultOrganization};
-//! let state = AppState::new(db, DefaultOrganization::default(), auth);
+//! # async fn demo(services: curatore_service::Services) -> std::io::Result<()> {
+//! use curatore_web::AppState;
+//! let state = AppState::from_services(services);
 //! actix_web::HttpServer::new(move || curatore_web::app(state.clone()))
 //!     .bind(("127.0.0.1", 8000))?
 //!     .run()
 //!     .await
 //! # }
 //! ```
+//!
+//! `curatore_server::Curatore::build` makes the services and this state from
+//! the settings, and serves them; start there unless you need less.
 //!
 //! Every failure, including actix's own (unknown route, wrong method, bad
 //! JSON, oversized body, bad path or query), answers
@@ -57,11 +57,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, web};
 
-/// Registers the state, the input limits and every route on `cfg`. Use this
-/// to mount the API inside another application; wrap that application in
-/// [`request_context`] and, inside it, [`deprecated_alias`] and
-/// [`rate_limit`] (all via `actix_web::middleware::from_fn`) and give it a JSON default service, as
-/// [`app`] does. Call it on the `App` itself, not
+/// Registers the state, the input limits and every route on `cfg`, without
+/// the middleware. [`app_with`] adds your routes beside ours with the
+/// middleware in the right order; use this only to build that order
+/// yourself (see [`app_with`]'s source). Call it on the `App` itself, not
 /// inside a scope, so that [`request_context`] finds the body deadline.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
@@ -99,11 +98,33 @@ pub fn app(
         InitError = (),
     >,
 > {
+    app_with(state, |_| {})
+}
+
+/// [`app`] with routes of your own beside ours: `routes` registers them, and
+/// they pass through the same middleware, in the same order (request
+/// context, the `/api` alias, CORS, the rate limits), so their callers get
+/// request ids, JSON errors, CORS headers and limits like ours. Their
+/// handlers take [`Caller`] (or [`OrgAdmin`], [`Member`], [`AnyRole`]) and
+/// `web::Data<AppState>` like ours.
+pub fn app_with(
+    state: AppState,
+    routes: impl FnOnce(&mut web::ServiceConfig),
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     let cors = state.cors().middleware();
     // CORS inside request_context: its refusals get the JSON shape, and every
     // answer of the application, errors included, passes through it.
     App::new()
         .configure(configure(state))
+        .configure(routes)
         .default_service(web::to(request::unknown_route))
         // Innermost first: the rate limit's 429s pass through CORS, so a
         // browser can read them.

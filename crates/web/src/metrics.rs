@@ -187,7 +187,7 @@ async fn scrape(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
             ));
         }
     }
-    let pool = state.database().pool_status();
+    let pool = state.services().pool_status();
     metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(pool.in_use));
     metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(pool.open - pool.in_use));
     metrics::gauge!(DB_POOL_MAX).set(f64::from(pool.max));

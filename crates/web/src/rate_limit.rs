@@ -266,12 +266,12 @@ pub async fn rate_limit(
     }
     let class = RouteClass::of(req.method(), req.path());
     let now = since_epoch();
-    let config = state.services().config();
-    let ip = client::client_ip(req.request(), &config.trusted_proxies);
+    let services = state.services();
+    let ip = client::client_ip(req.request(), services.trusted_proxies());
     let mut verdict = limiter.check(Bucket::Ip(ip), class, now);
     let has_credentials = req.headers().contains_key("x-api-key")
         || req.headers().contains_key(header::AUTHORIZATION);
-    if config.enabled && has_credentials && verdict.is_none_or(|v| v.allowed) {
+    if services.auth_enabled() && has_credentials && verdict.is_none_or(|v| v.allowed) {
         // Resolved once here and kept on the request, so the handler's
         // extractor does not pay again; a failure is the handler's to report.
         if let Ok(bucket) = auth::resolve_with(req.request(), principal_bucket).await
@@ -300,7 +300,7 @@ pub async fn rate_limit(
 }
 
 fn principal_bucket(ctx: &RequestContext) -> Option<Bucket> {
-    match ctx.principal.actor() {
+    match ctx.principal().actor() {
         Actor::User { user_id, .. } => Some(Bucket::User(user_id.as_uuid())),
         Actor::ApiKey { key_id, .. } => Some(Bucket::ApiKey(key_id.as_uuid())),
         Actor::System => None,

@@ -1,8 +1,7 @@
 use crate::cors::CorsPolicy;
 use crate::rate_limit::{RateLimiter, RateLimits};
 use curatore_domain::Secret;
-use curatore_persistence::Database;
-use curatore_service::{AuthConfig, DefaultOrganization, Services};
+use curatore_service::Services;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -37,13 +36,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over an open database. With `auth.enabled` false, every
-    /// request is served as `default_organization`.
-    pub fn new(db: Database, default_organization: DefaultOrganization, auth: AuthConfig) -> Self {
-        Self::from_services(Services::new(db, default_organization, auth))
-    }
-
-    /// State over services built elsewhere (shared with a CLI or worker).
+    /// State over the services (`curatore_server::Curatore::build` makes
+    /// both from the settings).
     pub fn from_services(services: Services) -> Self {
         Self {
             services,
@@ -127,11 +121,6 @@ impl AppState {
     /// The use cases.
     pub fn services(&self) -> &Services {
         &self.services
-    }
-
-    /// The database service.
-    pub fn database(&self) -> &Database {
-        self.services.database()
     }
 
     /// From now on `/readyz` answers 503, so load balancers stop sending

@@ -6,79 +6,26 @@ use crate::{AppState, configure, request_context};
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::{App, test};
-use curatore_auth::{
-    ApiKeyFormat, Argon2Settings, PasswordHasher, PasswordPolicy, SigningAlgorithm, TokenSettings,
-    TokenSigner,
-};
-use curatore_domain::{DatabaseUrl, EmailAddress, Secret, Slug, Username};
-use curatore_migration::{Migrator, MigratorTrait};
-use curatore_persistence::{Database, DatabaseOptions};
-use curatore_service::{
-    AuthConfig, DefaultOrganization, InitialAdmin, LoginLimits, RegistrationLimits, Services,
-};
+use curatore_service::testing;
 use curatore_test_support::TestDatabase;
 use serde_json::{Value, json};
-use std::time::Duration;
 
-pub(crate) const PASSWORD: &str = "a-long-admin-password";
-
-fn config() -> AuthConfig {
-    AuthConfig {
-        enabled: true,
-        signer: TokenSigner::new(TokenSettings {
-            secret: Secret::new("web-spec-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye"),
-            algorithm: SigningAlgorithm::HS256,
-            issuer: "curatore".into(),
-            audience: "curatore".into(),
-            access_ttl: Duration::from_secs(600),
-        }),
-        hasher: PasswordHasher::new(Argon2Settings {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap(),
-        password_policy: PasswordPolicy::default(),
-        api_keys: ApiKeyFormat::new("cur_"),
-        refresh_ttl: Duration::from_secs(3600),
-        refresh_reuse_grace: Duration::ZERO,
-        allow_registration: false,
-        trusted_proxies: vec![],
-        login_limits: LoginLimits {
-            per_account: 5,
-            per_ip: 50,
-            window: Duration::from_secs(60),
-        },
-        registration_limits: RegistrationLimits {
-            per_ip: 5,
-            window: Duration::from_secs(3600),
-        },
-        cache_ttl: Duration::ZERO,
-    }
-}
+pub(crate) const PASSWORD: &str = testing::ADMIN_PASSWORD;
 
 /// A seeded database and the state over it (keep the `TestDatabase` alive).
 pub(crate) async fn state() -> (TestDatabase, AppState) {
     let db = TestDatabase::sqlite();
-    let database = Database::connect(&DatabaseOptions::new(
-        DatabaseUrl::parse(&db.url()).unwrap(),
-    ))
-    .await
-    .unwrap();
-    Migrator::up(database.connection(), None).await.unwrap();
-    let services = Services::new(database, DefaultOrganization::default(), config());
-    services
-        .seed_initial_tenant(InitialAdmin {
-            organization_name: "Acme".into(),
-            organization_slug: Slug::parse("acme").unwrap(),
-            admin_email: EmailAddress::parse("admin@acme.example").unwrap(),
-            admin_username: Username::parse("admin").unwrap(),
-            admin_password: Secret::new(PASSWORD),
-            admin_full_name: None,
-        })
-        .await
-        .unwrap();
+    let (services, _operator) = testing::seeded(&db.url(), "acme").await;
     (db, AppState::from_services(services))
+}
+
+/// A second handle on the test's database, for rows written behind the
+/// services' back.
+pub(crate) async fn database(db: &TestDatabase) -> curatore_persistence::Database {
+    let url = curatore_domain::DatabaseUrl::parse(&db.url()).unwrap();
+    curatore_persistence::Database::connect(&curatore_persistence::DatabaseOptions::new(url))
+        .await
+        .unwrap()
 }
 
 /// The application as an embedding service would mount it.

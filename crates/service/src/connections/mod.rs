@@ -6,11 +6,11 @@
 //! Services that call those outside services ask for one thing:
 //!
 //! ```no_run
-//! # async fn demo(services: curatore_service::Services, org: curatore_domain::OrganizationId)
+//! # async fn demo(services: curatore_service::Services, ctx: curatore_service::RequestContext)
 //! # -> Result<(), curatore_service::ServiceError> {
-//! // The organization's active default `llm` connection, decrypted, or the
-//! // one the OPENAI_* variables describe when it has none.
-//! if let Some(llm) = services.active_connection(org, "llm").await? {
+//! // The caller's organization's active default `llm` connection,
+//! // decrypted, or the one the OPENAI_* variables describe when it has none.
+//! if let Some(llm) = services.connections(&ctx).active("llm").await? {
 //!     let base_url = llm.text("base_url").unwrap_or_default();
 //!     let api_key = llm.secret("api_key").map(|s| s.expose().to_owned());
 //!     println!("{} via {base_url} ({:?})", llm.name, llm.source);
@@ -28,9 +28,12 @@ pub mod outbound;
 use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
+use crate::handle::Bound;
+use crate::operator::Operator;
 use crate::page::Page;
 use crate::services::Services;
 use crate::text;
+use crate::work::{Origin, Work};
 use chrono::{DateTime, Utc};
 use curatore_auth::{SecretBox, SecretsError};
 use curatore_domain::{
@@ -54,7 +57,7 @@ pub const DESCRIPTION_MAX: usize = 500;
 
 /// A connection described by environment variables (`OPENAI_*`, …): imported
 /// as a managed connection of the default organization, and the fallback of
-/// [`Services::active_connection`]. `Debug` hides the configuration.
+/// [`Connections::active`]. `Debug` hides the configuration.
 #[derive(Clone)]
 pub struct EnvironmentConnection {
     /// Its type (`llm`).
@@ -301,7 +304,7 @@ impl Services {
         self.connections_runtime()
     }
 
-    fn kind(&self, name: &str) -> Result<Arc<dyn ConnectionKind>> {
+    pub(crate) fn kind(&self, name: &str) -> Result<Arc<dyn ConnectionKind>> {
         let registry = &self.connections_config().registry;
         registry
             .get(name)
@@ -314,7 +317,7 @@ impl Services {
     }
 
     /// The record as answers show it: secrets redacted.
-    fn redacted(&self, mut c: Connection) -> Connection {
+    pub(crate) fn redacted(&self, mut c: Connection) -> Connection {
         let paths = match self
             .connections_config()
             .registry
@@ -332,7 +335,7 @@ impl Services {
     }
 
     /// The stored configuration, opened.
-    fn opened(&self, kind: &dyn ConnectionKind, c: &Connection) -> Result<Value> {
+    pub(crate) fn opened(&self, kind: &dyn ConnectionKind, c: &Connection) -> Result<Value> {
         let paths = kind.secret_fields();
         let mut cfg = c.config.clone();
         if !config::has_sealed(&cfg, &paths) {
@@ -344,7 +347,7 @@ impl Services {
     }
 
     /// The configuration as stored: secrets sealed.
-    fn sealed(&self, kind: &dyn ConnectionKind, mut cfg: Value) -> Result<Value> {
+    pub(crate) fn sealed(&self, kind: &dyn ConnectionKind, mut cfg: Value) -> Result<Value> {
         let paths = kind.secret_fields();
         if config::secret_values(&cfg, &paths).is_empty() {
             return Ok(cfg);
@@ -356,464 +359,10 @@ impl Services {
 
     /// Runs the type's test on an open configuration, off any transaction,
     /// and scrubs every secret from the outcome.
-    async fn run_test(&self, kind: &dyn ConnectionKind, cfg: &Value) -> TestOutcome {
+    pub(crate) async fn run_test(&self, kind: &dyn ConnectionKind, cfg: &Value) -> TestOutcome {
         let http = Outbound::new(self.connections_config().outbound);
         let secrets = config::secret_values(cfg, &kind.secret_fields());
         kind.test(cfg, &http).await.scrubbed(&secrets)
-    }
-
-    fn can_see(ctx: &RequestContext, c: &Connection) -> bool {
-        c.scope == ConnectionScope::Organization
-            || ctx.principal.role() == Role::OrgAdmin
-            || (c.owner_user_id.is_some() && c.owner_user_id == ctx.principal.user_id())
-    }
-
-    async fn visible_connection(
-        &self,
-        ctx: &RequestContext,
-        id: ConnectionId,
-    ) -> Result<Connection> {
-        let c = self
-            .database()
-            .tenant(ctx.organization_id())
-            .connections()
-            .get(id)
-            .await?
-            .filter(|c| Self::can_see(ctx, c))
-            .ok_or_else(|| ServiceError::not_found("connection not found"))?;
-        Ok(c)
-    }
-
-    /// The registered connection types.
-    ///
-    /// # Errors
-    /// 403 for a key without `connections:read`.
-    pub fn connection_types(&self, ctx: &RequestContext) -> Result<Vec<ConnectionTypeInfo>> {
-        ctx.principal.require_scope(READ)?;
-        Ok(self
-            .connections_config()
-            .registry
-            .all()
-            .map(|k| ConnectionTypeInfo {
-                type_name: k.type_name(),
-                display_name: k.display_name(),
-                description: k.description(),
-                schema: k.schema(),
-                example_config: k.example_config(),
-            })
-            .collect())
-    }
-
-    /// A page of the organization's connections the caller may see
-    /// (organization-wide ones and their own; admins all), oldest first.
-    ///
-    /// # Errors
-    /// 400 for a bad type or limit; 403 for a key without `connections:read`.
-    pub async fn list_connections(
-        &self,
-        ctx: &RequestContext,
-        q: ConnectionQuery,
-    ) -> Result<Page<Connection>> {
-        ctx.principal.require_scope(READ)?;
-        if !(1..=MAX_CONNECTION_PAGE).contains(&q.limit) {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("limit must be between 1 and {MAX_CONNECTION_PAGE}"),
-            ));
-        }
-        crate::page::check_skip(q.skip)?;
-        let connection_type = q
-            .connection_type
-            .as_deref()
-            .map(ConnectionType::parse)
-            .transpose()?;
-        let visible_to = if ctx.principal.role() == Role::OrgAdmin {
-            None
-        } else {
-            Some(ctx.principal.user_id())
-        };
-        let filter = ConnectionFilter {
-            connection_type,
-            is_active: q.is_active,
-            is_default: q.is_default,
-            visible_to,
-        };
-        let (items, total) = self
-            .database()
-            .tenant(ctx.organization_id())
-            .connections()
-            .page(&filter, q.skip, q.limit)
-            .await?;
-        // One schema walk per type, not per connection.
-        let mut paths: BTreeMap<String, Option<Vec<config::FieldPath>>> = BTreeMap::new();
-        let registry = &self.connections_config().registry;
-        let items = items
-            .into_iter()
-            .map(|mut c| {
-                let secret = paths
-                    .entry(c.connection_type.as_str().to_owned())
-                    .or_insert_with(|| {
-                        registry
-                            .get(c.connection_type.as_str())
-                            .map(|k| k.secret_fields())
-                    });
-                c.config = match secret {
-                    Some(p) => config::redact(&c.config, p),
-                    None => json!({}),
-                };
-                c
-            })
-            .collect();
-        Ok(Page {
-            items,
-            total: Some(total),
-            limit: q.limit,
-            offset: q.skip,
-            next_cursor: None,
-        })
-    }
-
-    /// One connection the caller may see, secrets redacted.
-    ///
-    /// # Errors
-    /// 404 for another organization's, another user's private, or a missing one.
-    pub async fn get_connection(
-        &self,
-        ctx: &RequestContext,
-        id: ConnectionId,
-    ) -> Result<Connection> {
-        ctx.principal.require_scope(READ)?;
-        let c = self.visible_connection(ctx, id).await?;
-        Ok(self.redacted(c))
-    }
-
-    /// Creates a connection (org_admin). The configuration is validated
-    /// against its type; with `test_on_save` (and `AUTO_TEST_CONNECTIONS`)
-    /// it is tested first, outside any transaction, and the outcome stored;
-    /// a failed test does not stop the save. `is_default` moves the default
-    /// of the type in the same transaction as the insert.
-    ///
-    /// # Errors
-    /// 403 below org_admin; 400 naming the bad field; 500
-    /// `secret_decryption_failed` without an encryption key.
-    pub async fn create_connection(
-        &self,
-        ctx: &RequestContext,
-        req: NewConnectionRequest,
-    ) -> Result<SavedConnection> {
-        ctx.principal.require_scope(WRITE)?;
-        self.require_admin(ctx, "create_connection").await?;
-        let name = text::required("name", &req.name, text::NAME_MAX)?;
-        let description = description_of(req.description.as_deref())?;
-        let kind = self.kind(&req.connection_type)?;
-        let connection_type = ConnectionType::parse(kind.type_name())?;
-        let cfg = kind
-            .validate(&req.config)
-            .map_err(ServiceError::validation)?;
-        if req.is_default && req.scope == ConnectionScope::User {
-            return Err(ServiceError::validation(
-                "is_default: a user-scoped connection cannot be the organization's default",
-            ));
-        }
-        let owner = match req.scope {
-            ConnectionScope::User => Some(ctx.principal.user_id().ok_or_else(|| {
-                ServiceError::validation("scope: `user` needs a signed-in user to own it")
-            })?),
-            ConnectionScope::Organization => None,
-        };
-        let test = if req.test_on_save && self.connections_config().auto_test {
-            Some(self.run_test(kind.as_ref(), &cfg).await)
-        } else {
-            None
-        };
-        let stored = self.sealed(kind.as_ref(), cfg)?;
-        let tested_at = Utc::now();
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        if req.is_default {
-            tenant.organization().get_for_update().await?;
-            tenant
-                .connections()
-                .clear_default(&connection_type, None)
-                .await?;
-        }
-        let mut created = tenant
-            .connections()
-            .create(NewConnection {
-                organization_id: ctx.organization_id(),
-                name,
-                description,
-                connection_type,
-                config: stored,
-                is_default: req.is_default,
-                scope: req.scope,
-                owner_user_id: owner,
-                created_by: ctx.principal.user_id(),
-                managed_by: None,
-            })
-            .await?;
-        if let Some(outcome) = &test {
-            created = tenant
-                .connections()
-                .record_test(
-                    created.id,
-                    outcome.status,
-                    Some(stored_result(outcome, tested_at)),
-                )
-                .await?;
-        }
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about("connection", created.id.as_uuid(), audit_details(&created))
-                    .by(AuditEvent::CreateConnection, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(SavedConnection {
-            connection: self.redacted(created),
-            test,
-        })
-    }
-
-    /// Changes a connection (org_admin; not a managed one). Type and scope
-    /// cannot change. The configuration is laid over the stored one (see
-    /// [`config::merge`]) and validated again.
-    ///
-    /// # Errors
-    /// 404; 403 below org_admin and for managed connections; 400 naming the field.
-    pub async fn update_connection(
-        &self,
-        ctx: &RequestContext,
-        id: ConnectionId,
-        upd: ConnectionUpdate,
-    ) -> Result<SavedConnection> {
-        ctx.principal.require_scope(WRITE)?;
-        self.require_admin(ctx, "update_connection").await?;
-        let current = self.visible_connection(ctx, id).await?;
-        if current.is_managed {
-            return Err(managed_refusal(&current));
-        }
-        if upd
-            .connection_type
-            .as_deref()
-            .is_some_and(|t| t != current.connection_type.as_str())
-        {
-            return Err(ServiceError::validation(
-                "connection_type cannot be changed; create a new connection",
-            ));
-        }
-        if upd.scope.is_some_and(|s| s != current.scope) {
-            return Err(ServiceError::validation(
-                "scope cannot be changed; create a new connection",
-            ));
-        }
-        if upd.is_default == Some(true) && current.scope == ConnectionScope::User {
-            return Err(ServiceError::validation(
-                "is_default: a user-scoped connection cannot be the organization's default",
-            ));
-        }
-        let name = upd
-            .name
-            .as_deref()
-            .map(|n| text::required("name", n, text::NAME_MAX))
-            .transpose()?;
-        let description = match &upd.description {
-            Some(d) => Some(description_of(d.as_deref())?),
-            None => None,
-        };
-        let kind = self.kind(current.connection_type.as_str())?;
-        let (stored, test) = match &upd.config {
-            Some(incoming) => {
-                let open = self.opened(kind.as_ref(), &current)?;
-                let merged = config::merge(&open, incoming, &kind.secret_fields());
-                let cfg = kind.validate(&merged).map_err(ServiceError::validation)?;
-                let test = if upd.test_on_save && self.connections_config().auto_test {
-                    Some(self.run_test(kind.as_ref(), &cfg).await)
-                } else {
-                    None
-                };
-                (Some(self.sealed(kind.as_ref(), cfg)?), test)
-            }
-            None if upd.test_on_save && self.connections_config().auto_test => {
-                let open = self.opened(kind.as_ref(), &current)?;
-                (None, Some(self.run_test(kind.as_ref(), &open).await))
-            }
-            None => (None, None),
-        };
-        let tested_at = Utc::now();
-        let moves_default = upd.is_default == Some(true) && !current.is_default;
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        if moves_default {
-            // First, like every default move: the organization row, then connections.
-            tenant.organization().get_for_update().await?;
-        }
-        let repo = tenant.connections();
-        let mut updated = repo
-            .update(
-                id,
-                ConnectionChanges {
-                    name,
-                    description,
-                    config: stored,
-                    is_active: upd.is_active,
-                    managed_by: None,
-                },
-            )
-            .await?;
-        match upd.is_default {
-            Some(true) if moves_default => {
-                repo.clear_default(&current.connection_type, Some(id))
-                    .await?;
-                updated = repo.set_default_flag(id, true).await?;
-            }
-            Some(false) if current.is_default => {
-                updated = repo.set_default_flag(id, false).await?;
-            }
-            _ => {}
-        }
-        if let Some(outcome) = &test {
-            updated = repo
-                .record_test(id, outcome.status, Some(stored_result(outcome, tested_at)))
-                .await?;
-        }
-        let mut details = audit_details(&updated);
-        details["changed"] = json!({
-            "name": upd.name.is_some(),
-            "description": upd.description.is_some(),
-            "config": upd.config.is_some(),
-            "is_active": upd.is_active.is_some(),
-            "is_default": upd.is_default.is_some(),
-        });
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about("connection", id.as_uuid(), details)
-                    .by(AuditEvent::UpdateConnection, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(SavedConnection {
-            connection: self.redacted(updated),
-            test,
-        })
-    }
-
-    /// Deletes a connection (org_admin; not a managed one). Deleting the
-    /// default leaves the type without one.
-    ///
-    /// # Errors
-    /// 404; 403 below org_admin and for managed connections.
-    pub async fn delete_connection(&self, ctx: &RequestContext, id: ConnectionId) -> Result<()> {
-        ctx.principal.require_scope(WRITE)?;
-        self.require_admin(ctx, "delete_connection").await?;
-        let current = self.visible_connection(ctx, id).await?;
-        if current.is_managed {
-            return Err(managed_refusal(&current));
-        }
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        tenant.connections().delete(id).await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about("connection", id.as_uuid(), audit_details(&current))
-                    .by(AuditEvent::DeleteConnection, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Tests a stored connection (member or above) and records the outcome.
-    /// The test runs with no transaction open and no write turn held.
-    ///
-    /// # Errors
-    /// 404; 403 for viewers; 500 when a secret does not decrypt.
-    pub async fn test_connection(
-        &self,
-        ctx: &RequestContext,
-        id: ConnectionId,
-    ) -> Result<TestReport> {
-        ctx.principal.require_scope(WRITE)?;
-        ctx.principal.require_role(Role::Member)?;
-        let current = self.visible_connection(ctx, id).await?;
-        let kind = self.kind(current.connection_type.as_str())?;
-        let open = self.opened(kind.as_ref(), &current)?;
-        let outcome = self.run_test(kind.as_ref(), &open).await;
-        let tested_at = Utc::now();
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        tenant
-            .connections()
-            .record_test(id, outcome.status, Some(stored_result(&outcome, tested_at)))
-            .await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "connection",
-                    id.as_uuid(),
-                    json!({"name": current.name, "connection_type": current.connection_type.as_str(), "status": outcome.status.as_str()}),
-                )
-                .by(AuditEvent::TestConnection, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(TestReport {
-            connection_id: id,
-            outcome,
-            tested_at,
-        })
-    }
-
-    /// Makes a connection the default of its type (org_admin), clearing the
-    /// previous default in the same transaction.
-    ///
-    /// # Errors
-    /// 404; 403 below org_admin; 400 for a user-scoped or inactive connection.
-    pub async fn set_default_connection(
-        &self,
-        ctx: &RequestContext,
-        id: ConnectionId,
-    ) -> Result<Connection> {
-        ctx.principal.require_scope(WRITE)?;
-        self.require_admin(ctx, "set_default_connection").await?;
-        let current = self.visible_connection(ctx, id).await?;
-        if current.scope == ConnectionScope::User {
-            return Err(ServiceError::validation(
-                "a user-scoped connection cannot be the organization's default",
-            ));
-        }
-        if !current.is_active {
-            return Err(ServiceError::validation(
-                "an inactive connection cannot be the default",
-            ));
-        }
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        // Concurrent moves take turns on the organization row (PostgreSQL;
-        // SQLite's writers already do), so the unique index never trips.
-        tenant.organization().get_for_update().await?;
-        let repo = tenant.connections();
-        let cleared = repo
-            .clear_default(&current.connection_type, Some(id))
-            .await?;
-        let updated = repo.set_default_flag(id, true).await?;
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about(
-                    "connection",
-                    id.as_uuid(),
-                    json!({"name": current.name, "connection_type": current.connection_type.as_str(), "previous_defaults_cleared": cleared}),
-                )
-                .by(AuditEvent::SetDefaultConnection, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(self.redacted(updated))
     }
 
     /// The active default connection of `connection_type` for `org`,
@@ -824,7 +373,7 @@ impl Services {
     /// # Errors
     /// 400 for an unknown type; 500 when a stored secret does not decrypt;
     /// 503 when the database is unavailable.
-    pub async fn active_connection(
+    pub(crate) async fn active_connection(
         &self,
         org: OrganizationId,
         connection_type: &str,
@@ -888,6 +437,453 @@ impl Services {
     }
 }
 
+/// The caller's organization's connections (`services.connections(&ctx)`).
+#[derive(Clone, Copy)]
+pub struct Connections<'a>(Bound<'a>);
+
+impl Services {
+    /// The caller's organization's connections.
+    pub fn connections<'a>(&'a self, ctx: &'a RequestContext) -> Connections<'a> {
+        Connections(Bound::new(self, ctx))
+    }
+}
+
+impl Connections<'_> {
+    fn can_see(&self, c: &Connection) -> bool {
+        let p = self.0.principal();
+        c.scope == ConnectionScope::Organization
+            || p.role() == Role::OrgAdmin
+            || (c.owner_user_id.is_some() && c.owner_user_id == p.user_id())
+    }
+
+    async fn visible(&self, id: ConnectionId) -> Result<Connection> {
+        let c = self
+            .0
+            .tenant()
+            .connections()
+            .get(id)
+            .await?
+            .filter(|c| self.can_see(c))
+            .ok_or_else(|| ServiceError::not_found("connection not found"))?;
+        Ok(c)
+    }
+
+    /// The caller's organization's active default connection of
+    /// `connection_type`, decrypted; when the organization has none, the
+    /// one the environment describes (`OPENAI_*`, `EXTRACTION_SERVICE_*`,
+    /// `MS_*`); `None` when neither exists. For services calling outside
+    /// services on the caller's behalf (any role: using a connection is not
+    /// changing it); no audit entry.
+    ///
+    /// # Errors
+    /// 403 for a key without `connections:read`; 400 for an unknown type;
+    /// 500 when a stored secret does not decrypt; 503 when the database is
+    /// unavailable.
+    pub async fn active(&self, connection_type: &str) -> Result<Option<ActiveConnection>> {
+        self.0.scope(READ)?;
+        self.0
+            .services
+            .active_connection(self.0.org(), connection_type)
+            .await
+    }
+
+    /// The registered connection types.
+    ///
+    /// # Errors
+    /// 403 for a key without `connections:read`.
+    pub fn types(&self) -> Result<Vec<ConnectionTypeInfo>> {
+        self.0.scope(READ)?;
+        Ok(self
+            .0
+            .services
+            .connections_config()
+            .registry
+            .all()
+            .map(|k| ConnectionTypeInfo {
+                type_name: k.type_name(),
+                display_name: k.display_name(),
+                description: k.description(),
+                schema: k.schema(),
+                example_config: k.example_config(),
+            })
+            .collect())
+    }
+
+    /// A page of the organization's connections the caller may see
+    /// (organization-wide ones and their own; admins all), oldest first.
+    ///
+    /// # Errors
+    /// 400 for a bad type or limit; 403 for a key without `connections:read`.
+    pub async fn list(&self, q: ConnectionQuery) -> Result<Page<Connection>> {
+        self.0.scope(READ)?;
+        if !(1..=MAX_CONNECTION_PAGE).contains(&q.limit) {
+            return Err(ServiceError::new(
+                ErrorCode::InvalidQueryParameter,
+                format!("limit must be between 1 and {MAX_CONNECTION_PAGE}"),
+            ));
+        }
+        crate::page::check_skip(q.skip)?;
+        let connection_type = q
+            .connection_type
+            .as_deref()
+            .map(ConnectionType::parse)
+            .transpose()?;
+        let visible_to = if self.0.principal().role() == Role::OrgAdmin {
+            None
+        } else {
+            Some(self.0.principal().user_id())
+        };
+        let filter = ConnectionFilter {
+            connection_type,
+            is_active: q.is_active,
+            is_default: q.is_default,
+            visible_to,
+        };
+        let (items, total) = self
+            .0
+            .services
+            .database()
+            .tenant(self.0.org())
+            .connections()
+            .page(&filter, q.skip, q.limit)
+            .await?;
+        // One schema walk per type, not per connection.
+        let mut paths: BTreeMap<String, Option<Vec<config::FieldPath>>> = BTreeMap::new();
+        let registry = &self.0.services.connections_config().registry;
+        let items = items
+            .into_iter()
+            .map(|mut c| {
+                let secret = paths
+                    .entry(c.connection_type.as_str().to_owned())
+                    .or_insert_with(|| {
+                        registry
+                            .get(c.connection_type.as_str())
+                            .map(|k| k.secret_fields())
+                    });
+                c.config = match secret {
+                    Some(p) => config::redact(&c.config, p),
+                    None => json!({}),
+                };
+                c
+            })
+            .collect();
+        Ok(Page {
+            items,
+            total: Some(total),
+            limit: q.limit,
+            offset: q.skip,
+            next_cursor: None,
+        })
+    }
+
+    /// One connection the caller may see, secrets redacted.
+    ///
+    /// # Errors
+    /// 404 for another organization's, another user's private, or a missing one.
+    pub async fn get(&self, id: ConnectionId) -> Result<Connection> {
+        self.0.scope(READ)?;
+        let c = self.visible(id).await?;
+        Ok(self.0.services.redacted(c))
+    }
+
+    /// Creates a connection (org_admin). The configuration is validated
+    /// against its type; with `test_on_save` (and `AUTO_TEST_CONNECTIONS`)
+    /// it is tested first, outside any transaction, and the outcome stored;
+    /// a failed test does not stop the save. `is_default` moves the default
+    /// of the type in the same transaction as the insert.
+    ///
+    /// # Errors
+    /// 403 below org_admin; 400 naming the bad field; 500
+    /// `secret_decryption_failed` without an encryption key.
+    pub async fn create(&self, req: NewConnectionRequest) -> Result<SavedConnection> {
+        self.0.scope(WRITE)?;
+        self.0.admin("create_connection", WRITE).await?;
+        let name = text::required("name", &req.name, text::NAME_MAX)?;
+        let description = description_of(req.description.as_deref())?;
+        let kind = self.0.services.kind(&req.connection_type)?;
+        let connection_type = ConnectionType::parse(kind.type_name())?;
+        let cfg = kind
+            .validate(&req.config)
+            .map_err(ServiceError::validation)?;
+        if req.is_default && req.scope == ConnectionScope::User {
+            return Err(ServiceError::validation(
+                "is_default: a user-scoped connection cannot be the organization's default",
+            ));
+        }
+        let owner = match req.scope {
+            ConnectionScope::User => Some(self.0.principal().user_id().ok_or_else(|| {
+                ServiceError::validation("scope: `user` needs a signed-in user to own it")
+            })?),
+            ConnectionScope::Organization => None,
+        };
+        let test = if req.test_on_save && self.0.services.connections_config().auto_test {
+            Some(self.0.services.run_test(kind.as_ref(), &cfg).await)
+        } else {
+            None
+        };
+        let stored = self.0.services.sealed(kind.as_ref(), cfg)?;
+        let tested_at = Utc::now();
+        let work = self.0.begin().await?;
+        let tenant = work.own();
+        if req.is_default {
+            tenant.organization().get_for_update().await?;
+            tenant
+                .connections()
+                .clear_default(&connection_type, None)
+                .await?;
+        }
+        let mut created = tenant
+            .connections()
+            .create(NewConnection {
+                organization_id: self.0.org(),
+                name,
+                description,
+                connection_type,
+                config: stored,
+                is_default: req.is_default,
+                scope: req.scope,
+                owner_user_id: owner,
+                created_by: self.0.principal().user_id(),
+                managed_by: None,
+            })
+            .await?;
+        if let Some(outcome) = &test {
+            created = tenant
+                .connections()
+                .record_test(
+                    created.id,
+                    outcome.status,
+                    Some(stored_result(outcome, tested_at)),
+                )
+                .await?;
+        }
+        work.commit(
+            AuditEvent::CreateConnection,
+            Entry::about("connection", created.id.as_uuid(), audit_details(&created)),
+        )
+        .await?;
+        Ok(SavedConnection {
+            connection: self.0.services.redacted(created),
+            test,
+        })
+    }
+
+    /// Changes a connection (org_admin; not a managed one). Type and scope
+    /// cannot change. The configuration is laid over the stored one (see
+    /// [`config::merge`]) and validated again.
+    ///
+    /// # Errors
+    /// 404; 403 below org_admin and for managed connections; 400 naming the field.
+    pub async fn update(&self, id: ConnectionId, upd: ConnectionUpdate) -> Result<SavedConnection> {
+        self.0.scope(WRITE)?;
+        self.0.admin("update_connection", WRITE).await?;
+        let current = self.visible(id).await?;
+        if current.is_managed {
+            return Err(managed_refusal(&current));
+        }
+        if upd
+            .connection_type
+            .as_deref()
+            .is_some_and(|t| t != current.connection_type.as_str())
+        {
+            return Err(ServiceError::validation(
+                "connection_type cannot be changed; create a new connection",
+            ));
+        }
+        if upd.scope.is_some_and(|s| s != current.scope) {
+            return Err(ServiceError::validation(
+                "scope cannot be changed; create a new connection",
+            ));
+        }
+        if upd.is_default == Some(true) && current.scope == ConnectionScope::User {
+            return Err(ServiceError::validation(
+                "is_default: a user-scoped connection cannot be the organization's default",
+            ));
+        }
+        let name = upd
+            .name
+            .as_deref()
+            .map(|n| text::required("name", n, text::NAME_MAX))
+            .transpose()?;
+        let description = match &upd.description {
+            Some(d) => Some(description_of(d.as_deref())?),
+            None => None,
+        };
+        let kind = self.0.services.kind(current.connection_type.as_str())?;
+        let (stored, test) = match &upd.config {
+            Some(incoming) => {
+                let open = self.0.services.opened(kind.as_ref(), &current)?;
+                let merged = config::merge(&open, incoming, &kind.secret_fields());
+                let cfg = kind.validate(&merged).map_err(ServiceError::validation)?;
+                let test = if upd.test_on_save && self.0.services.connections_config().auto_test {
+                    Some(self.0.services.run_test(kind.as_ref(), &cfg).await)
+                } else {
+                    None
+                };
+                (Some(self.0.services.sealed(kind.as_ref(), cfg)?), test)
+            }
+            None if upd.test_on_save && self.0.services.connections_config().auto_test => {
+                let open = self.0.services.opened(kind.as_ref(), &current)?;
+                (
+                    None,
+                    Some(self.0.services.run_test(kind.as_ref(), &open).await),
+                )
+            }
+            None => (None, None),
+        };
+        let tested_at = Utc::now();
+        let moves_default = upd.is_default == Some(true) && !current.is_default;
+        let work = self.0.begin().await?;
+        let tenant = work.own();
+        if moves_default {
+            // First, like every default move: the organization row, then connections.
+            tenant.organization().get_for_update().await?;
+        }
+        let repo = tenant.connections();
+        let mut updated = repo
+            .update(
+                id,
+                ConnectionChanges {
+                    name,
+                    description,
+                    config: stored,
+                    is_active: upd.is_active,
+                    managed_by: None,
+                },
+            )
+            .await?;
+        match upd.is_default {
+            Some(true) if moves_default => {
+                repo.clear_default(&current.connection_type, Some(id))
+                    .await?;
+                updated = repo.set_default_flag(id, true).await?;
+            }
+            Some(false) if current.is_default => {
+                updated = repo.set_default_flag(id, false).await?;
+            }
+            _ => {}
+        }
+        if let Some(outcome) = &test {
+            updated = repo
+                .record_test(id, outcome.status, Some(stored_result(outcome, tested_at)))
+                .await?;
+        }
+        let mut details = audit_details(&updated);
+        details["changed"] = json!({
+            "name": upd.name.is_some(),
+            "description": upd.description.is_some(),
+            "config": upd.config.is_some(),
+            "is_active": upd.is_active.is_some(),
+            "is_default": upd.is_default.is_some(),
+        });
+        work.commit(
+            AuditEvent::UpdateConnection,
+            Entry::about("connection", id.as_uuid(), details),
+        )
+        .await?;
+        Ok(SavedConnection {
+            connection: self.0.services.redacted(updated),
+            test,
+        })
+    }
+
+    /// Deletes a connection (org_admin; not a managed one). Deleting the
+    /// default leaves the type without one.
+    ///
+    /// # Errors
+    /// 404; 403 below org_admin and for managed connections.
+    pub async fn delete(&self, id: ConnectionId) -> Result<()> {
+        self.0.scope(WRITE)?;
+        self.0.admin("delete_connection", WRITE).await?;
+        let current = self.visible(id).await?;
+        if current.is_managed {
+            return Err(managed_refusal(&current));
+        }
+        let work = self.0.begin().await?;
+        work.own().connections().delete(id).await?;
+        work.commit(
+            AuditEvent::DeleteConnection,
+            Entry::about("connection", id.as_uuid(), audit_details(&current)),
+        )
+        .await
+    }
+
+    /// Tests a stored connection (member or above) and records the outcome.
+    /// The test runs with no transaction open and no write turn held.
+    ///
+    /// # Errors
+    /// 404; 403 for viewers; 500 when a secret does not decrypt.
+    pub async fn test(&self, id: ConnectionId) -> Result<TestReport> {
+        self.0.scope(WRITE)?;
+        self.0.role(Role::Member)?;
+        let current = self.visible(id).await?;
+        let kind = self.0.services.kind(current.connection_type.as_str())?;
+        let open = self.0.services.opened(kind.as_ref(), &current)?;
+        let outcome = self.0.services.run_test(kind.as_ref(), &open).await;
+        let tested_at = Utc::now();
+        let work = self.0.begin().await?;
+        work.own()
+            .connections()
+            .record_test(id, outcome.status, Some(stored_result(&outcome, tested_at)))
+            .await?;
+        work.commit(
+            AuditEvent::TestConnection,
+            Entry::about(
+                "connection",
+                id.as_uuid(),
+                json!({"name": current.name, "connection_type": current.connection_type.as_str(), "status": outcome.status.as_str()}),
+            ),
+        )
+        .await?;
+        Ok(TestReport {
+            connection_id: id,
+            outcome,
+            tested_at,
+        })
+    }
+
+    /// Makes a connection the default of its type (org_admin), clearing the
+    /// previous default in the same transaction.
+    ///
+    /// # Errors
+    /// 404; 403 below org_admin; 400 for a user-scoped or inactive connection.
+    pub async fn set_default(&self, id: ConnectionId) -> Result<Connection> {
+        self.0.scope(WRITE)?;
+        self.0.admin("set_default_connection", WRITE).await?;
+        let current = self.visible(id).await?;
+        if current.scope == ConnectionScope::User {
+            return Err(ServiceError::validation(
+                "a user-scoped connection cannot be the organization's default",
+            ));
+        }
+        if !current.is_active {
+            return Err(ServiceError::validation(
+                "an inactive connection cannot be the default",
+            ));
+        }
+        let work = self.0.begin().await?;
+        let tenant = work.own();
+        // Concurrent moves take turns on the organization row (PostgreSQL;
+        // SQLite's writers already do), so the unique index never trips.
+        tenant.organization().get_for_update().await?;
+        let repo = tenant.connections();
+        let cleared = repo
+            .clear_default(&current.connection_type, Some(id))
+            .await?;
+        let updated = repo.set_default_flag(id, true).await?;
+        work.commit(
+            AuditEvent::SetDefaultConnection,
+            Entry::about(
+                "connection",
+                id.as_uuid(),
+                json!({"name": current.name, "connection_type": current.connection_type.as_str(), "previous_defaults_cleared": cleared}),
+            ),
+        )
+        .await?;
+        Ok(self.0.services.redacted(updated))
+    }
+}
+
 /// A description: trimmed, at most [`DESCRIPTION_MAX`] characters; blank is none.
 fn description_of(value: Option<&str>) -> Result<Option<String>> {
     match value.map(str::trim) {
@@ -940,7 +936,22 @@ impl ImportAction {
     }
 }
 
-impl Services {
+impl Operator {
+    /// The active default connection of `connection_type` of any
+    /// organization, decrypted, with the environment fallback (see
+    /// [`Connections::active`], the request's own door).
+    ///
+    /// # Errors
+    /// 400 for an unknown type; 500 when a stored secret does not decrypt;
+    /// 503 when the database is unavailable.
+    pub async fn active_connection(
+        &self,
+        org: OrganizationId,
+        connection_type: &str,
+    ) -> Result<Option<ActiveConnection>> {
+        self.services.active_connection(org, connection_type).await
+    }
+
     /// Creates or updates the default organization's managed connections
     /// from the environment, one per type: never a second default (a new
     /// managed connection becomes the default only when the type has none),
@@ -951,24 +962,26 @@ impl Services {
     /// When there is no default organization, a configuration from the
     /// environment is invalid, or the database fails.
     pub async fn import_environment_connections(&self) -> Result<Vec<(String, ImportAction)>> {
-        let org = self.default_organization().await?;
-        let ctx = RequestContext {
-            principal: crate::Principal::system(org.clone()),
-            client: crate::Client::local(),
-        };
+        let services = &self.services;
+        let org = services.default_organization().await?;
         let mut results = Vec::new();
-        let types: Vec<Arc<dyn ConnectionKind>> =
-            self.connections_config().registry.all().cloned().collect();
+        let types: Vec<Arc<dyn ConnectionKind>> = services
+            .connections_config()
+            .registry
+            .all()
+            .cloned()
+            .collect();
         for kind in types {
             let name = kind.type_name();
             let ty = ConnectionType::parse(name)?;
             let env = self
+                .services
                 .connections_config()
                 .environment
                 .iter()
                 .find(|e| e.connection_type == name)
                 .cloned();
-            let managed = self
+            let managed = services
                 .database()
                 .tenant(org.id)
                 .connections()
@@ -979,7 +992,7 @@ impl Services {
                 (None, Some(m)) if !m.is_active => ImportAction::Skipped,
                 (None, Some(m)) => {
                     self.apply_import(
-                        &ctx,
+                        org.id,
                         &m,
                         ConnectionChanges {
                             is_active: Some(false),
@@ -993,9 +1006,9 @@ impl Services {
                     let cfg = kind.validate(&env.config).map_err(|e| {
                         ServiceError::validation(format!("{} ({name}): {e}", env.variables))
                     })?;
-                    let stored = self.sealed(kind.as_ref(), cfg)?;
-                    let tx = self.database().begin().await?;
-                    let tenant = tx.tenant(org.id);
+                    let stored = services.sealed(kind.as_ref(), cfg)?;
+                    let work = Work::begin(services, Origin::Process).await?;
+                    let tenant = work.tenant(org.id);
                     tenant.organization().get_for_update().await?;
                     let has_default = tenant
                         .connections()
@@ -1031,30 +1044,28 @@ impl Services {
                         .await?;
                     let mut details = audit_details(&created);
                     details["source"] = json!("environment");
-                    tenant
-                        .audit_logs()
-                        .record(
-                            Entry::about("connection", created.id.as_uuid(), details)
-                                .by(AuditEvent::CreateConnection, &ctx),
-                        )
-                        .await?;
-                    tx.commit().await?;
+                    work.commit(
+                        AuditEvent::CreateConnection,
+                        Entry::about("connection", created.id.as_uuid(), details)
+                            .by_user(Some(org.id), None),
+                    )
+                    .await?;
                     ImportAction::Created
                 }
                 (Some(env), Some(m)) => {
                     let cfg = kind.validate(&env.config).map_err(|e| {
                         ServiceError::validation(format!("{} ({name}): {e}", env.variables))
                     })?;
-                    let open = self.opened(kind.as_ref(), &m)?;
+                    let open = services.opened(kind.as_ref(), &m)?;
                     if open == cfg
                         && m.is_active
                         && m.managed_by.as_deref() == Some(env.variables.as_str())
                     {
                         ImportAction::Unchanged
                     } else {
-                        let stored = self.sealed(kind.as_ref(), cfg)?;
+                        let stored = services.sealed(kind.as_ref(), cfg)?;
                         self.apply_import(
-                            &ctx,
+                            org.id,
                             &m,
                             ConnectionChanges {
                                 config: Some(stored),
@@ -1080,24 +1091,19 @@ impl Services {
 
     async fn apply_import(
         &self,
-        ctx: &RequestContext,
+        org: OrganizationId,
         m: &Connection,
         changes: ConnectionChanges,
     ) -> Result<()> {
-        let tx = self.database().begin().await?;
-        let tenant = tx.tenant(ctx.organization_id());
-        let updated = tenant.connections().update(m.id, changes).await?;
+        let work = Work::begin(&self.services, Origin::Process).await?;
+        let updated = work.tenant(org).connections().update(m.id, changes).await?;
         let mut details = audit_details(&updated);
         details["source"] = json!("environment");
-        tenant
-            .audit_logs()
-            .record(
-                Entry::about("connection", m.id.as_uuid(), details)
-                    .by(AuditEvent::UpdateConnection, ctx),
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        work.commit(
+            AuditEvent::UpdateConnection,
+            Entry::about("connection", m.id.as_uuid(), details).by_user(Some(org), None),
+        )
+        .await
     }
 
     /// Re-seals every stored secret under the newest key, `batch` connections
@@ -1112,11 +1118,12 @@ impl Services {
         resume_after: Option<ConnectionId>,
         mut progress: impl FnMut(u64, ConnectionId),
     ) -> Result<(u64, Option<ConnectionId>)> {
-        let secrets = self.secret_box().ok_or_else(no_key)?;
+        let services = &self.services;
+        let secrets = services.secret_box().ok_or_else(no_key)?;
         let mut after = resume_after;
         let mut changed = 0u64;
         loop {
-            let rows = self
+            let rows = services
                 .database()
                 .system()
                 .connections()
@@ -1128,6 +1135,7 @@ impl Services {
             let mut updates = Vec::new();
             for c in &rows {
                 let Some(kind) = self
+                    .services
                     .connections_config()
                     .registry
                     .get(c.connection_type.as_str())
@@ -1148,14 +1156,19 @@ impl Services {
                 }
             }
             if !updates.is_empty() {
-                let tx = self.database().begin().await?;
+                let work = Work::begin(services, Origin::Process).await?;
                 for (id, cfg) in &updates {
-                    tx.system()
+                    work.system()
                         .connections()
                         .replace_config(*id, cfg.clone())
                         .await?;
                 }
-                tx.commit().await?;
+                let ids: Vec<uuid::Uuid> = updates.iter().map(|(id, _)| id.as_uuid()).collect();
+                work.commit(
+                    AuditEvent::RotateSecrets,
+                    Entry::anonymous(json!({"connections": ids})),
+                )
+                .await?;
                 changed += updates.len() as u64;
             }
             after = Some(last);

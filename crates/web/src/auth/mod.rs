@@ -60,7 +60,7 @@ pub(crate) fn client_of(req: &HttpRequest, state: &AppState) -> Client {
             .extensions()
             .get::<RequestId>()
             .map(|r| r.as_str().to_owned()),
-        ip: client::client_ip(req, &state.services().config().trusted_proxies),
+        ip: client::client_ip(req, state.services().trusted_proxies()),
         user_agent: client::user_agent(req),
     }
 }
@@ -69,7 +69,7 @@ pub(crate) fn client_of(req: &HttpRequest, state: &AppState) -> Client {
 /// it). A caller who must change a temporary password is refused.
 pub(crate) async fn resolve(req: &HttpRequest) -> Result<RequestContext, ApiError> {
     let ctx = resolve_pending(req).await?;
-    ctx.principal.refuse_pending_password_change()?;
+    ctx.principal().refuse_pending_password_change()?;
     Ok(ctx)
 }
 
@@ -93,11 +93,9 @@ pub(crate) async fn resolve_with<T>(
     let state = state_of(req)?;
     let services = state.services();
     let creds = credentials(req.headers(), |v| services.looks_like_api_key(v));
-    let principal = services.authenticate_pending(creds).await?;
-    let ctx = RequestContext {
-        principal,
-        client: client_of(req, &state),
-    };
+    let ctx = services
+        .authenticate_pending(creds, client_of(req, &state))
+        .await?;
     let answer = read(&ctx);
     req.extensions_mut().insert(ctx);
     Ok(answer)
@@ -108,7 +106,7 @@ pub(crate) async fn resolve_with<T>(
 pub(crate) async fn resolve_optional(
     req: &HttpRequest,
 ) -> Result<Option<RequestContext>, ApiError> {
-    let enabled = state_of(req)?.services().config().enabled;
+    let enabled = state_of(req)?.services().auth_enabled();
     let has_credentials = req.headers().contains_key("x-api-key")
         || req.headers().contains_key(header::AUTHORIZATION);
     if enabled && !has_credentials {
@@ -148,7 +146,7 @@ macro_rules! role_guard {
                 let req = req.clone();
                 Box::pin(async move {
                     let ctx = resolve(&req).await?;
-                    ctx.principal.require_role($role)?;
+                    ctx.principal().require_role($role)?;
                     Ok($name(ctx))
                 })
             }

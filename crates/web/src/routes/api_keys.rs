@@ -62,7 +62,7 @@ async fn create(
         expires_days,
         scopes,
     };
-    let created = state.services().create_api_key(&ctx, new).await?;
+    let created = state.services().api_keys(&ctx).create(new).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(CreatedKeyBody {
@@ -110,7 +110,7 @@ async fn list(
         skip: query.skip.unwrap_or(defaults.skip),
         limit: query.limit.unwrap_or(defaults.limit),
     };
-    let page = state.services().list_api_keys(&ctx, query).await?;
+    let page = state.services().api_keys(&ctx).list(query).await?;
     let keys: Vec<ApiKeyBody> = page.items.iter().map(ApiKeyBody::from).collect();
     Ok(HttpResponse::Ok().json(KeyList {
         items: page.items.iter().map(ApiKeyBody::from).collect(),
@@ -138,7 +138,8 @@ async fn rename(
     let id = ApiKeyId::from_uuid(*id);
     let renamed = state
         .services()
-        .rename_api_key(&ctx, id, &body.name)
+        .api_keys(&ctx)
+        .rename(id, &body.name)
         .await?;
     Ok(HttpResponse::Ok().json(ApiKeyBody::from(&renamed)))
 }
@@ -152,7 +153,7 @@ async fn revoke(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ApiKeyId::from_uuid(*id);
-    state.services().revoke_api_key(&ctx, id).await?;
+    state.services().api_keys(&ctx).revoke(id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

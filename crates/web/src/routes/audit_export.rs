@@ -74,7 +74,7 @@ async fn export(
     query.limit = Some(MAX_AUDIT_LIMIT.to_string());
     // The first page before answering, so a refusal is a JSON error.
     let services = state.services().clone();
-    let page = services.list_audit_log(&ctx, &query).await?;
+    let page = services.audit_log(&ctx).list(&query).await?;
     let rx = stream_pages(services, ctx, query, page, format);
     let (content_type, name) = match format {
         Format::Ndjson => ("application/x-ndjson", "audit-log.ndjson"),
@@ -115,7 +115,7 @@ fn stream_pages(
                 return;
             };
             query.cursor = Some(cursor);
-            page = match services.list_audit_log(&ctx, &query).await {
+            page = match services.audit_log(&ctx).list(&query).await {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(error = %e, "audit export stopped");
@@ -243,10 +243,18 @@ mod tests {
 
     #[actix_web::test]
     async fn the_export_streams_every_entry_as_ndjson_and_csv() {
-        let (_db, state) = state().await;
+        let (db, state) = state().await;
         // More than one page (1,000) of entries, so the export pages on.
-        let org = state.services().default_organization().await.unwrap().id;
-        let tx = state.database().begin().await.unwrap();
+        let raw = crate::testing::database(&db).await;
+        let org = raw
+            .system()
+            .organizations()
+            .first()
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let tx = raw.begin().await.unwrap();
         for i in 0..1_100 {
             tx.tenant(org)
                 .audit_logs()

@@ -95,7 +95,7 @@ async fn list(
     pairs: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let query = audit_query(pairs.into_inner())?;
-    let page = state.services().list_audit_log(&ctx, &query).await?;
+    let page = state.services().audit_log(&ctx).list(&query).await?;
     Ok(HttpResponse::Ok().json(AuditLogPageBody::from(page)))
 }
 

@@ -8,8 +8,8 @@ use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use curatore_domain::{Role, Secret, User};
-use curatore_service::{LogoutTarget, Principal, Registration, Session};
+use curatore_domain::{Role, Secret};
+use curatore_service::{Registration, Session};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -68,7 +68,8 @@ async fn login(
     let client = client_of(&req, &state);
     let session = state
         .services()
-        .login(&client, &body.email_or_username, &body.password)
+        .anonymous(&client)
+        .login(&body.email_or_username, &body.password)
         .await?;
     Ok(tokens(session))
 }
@@ -91,7 +92,8 @@ async fn refresh(
     let client = client_of(&req, &state);
     let session = state
         .services()
-        .refresh(&client, &body.refresh_token)
+        .anonymous(&client)
+        .refresh(&body.refresh_token)
         .await?;
     Ok(tokens(session))
 }
@@ -114,12 +116,17 @@ async fn logout(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body: Option<LogoutRequest> = crate::input::optional_json(&req, &body)?;
-    let target = match body.and_then(|b| b.refresh_token) {
-        Some(token) => LogoutTarget::RefreshToken(token),
-        None => LogoutTarget::Caller(Box::new(resolve_pending(&req).await?.principal)),
-    };
-    let client = client_of(&req, &state);
-    state.services().logout(&client, target).await?;
+    let services = state.services();
+    match body.and_then(|b| b.refresh_token) {
+        Some(token) => {
+            let client = client_of(&req, &state);
+            services.anonymous(&client).logout(&token).await?;
+        }
+        None => {
+            let ctx = resolve_pending(&req).await?;
+            services.account(&ctx).logout().await?;
+        }
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -161,25 +168,6 @@ impl From<RegisterRequest> for Registration {
     }
 }
 
-/// The new user's organization name: the admin's own organization, or the
-/// default one for a self-registration.
-async fn organization_name(
-    state: &AppState,
-    principal: Option<&Principal>,
-    user: &User,
-) -> Option<String> {
-    match principal.map(Principal::organization) {
-        Some(org) if org.id == user.organization_id => Some(org.name.clone()),
-        _ => state
-            .services()
-            .default_organization()
-            .await
-            .ok()
-            .filter(|org| org.id == user.organization_id)
-            .map(|org| org.name),
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
     security((), ("bearer" = []), ("api_key" = [])),
     request_body = RegisterRequest,
@@ -189,17 +177,18 @@ async fn register(
     state: web::Data<AppState>,
     body: Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = resolve_optional(&req).await?;
-    let client = client_of(&req, &state);
-    let principal = caller.as_ref().map(|c| &c.principal);
-    let user = state
-        .services()
-        .register(&client, principal, body.into_inner().into())
-        .await?;
-    let organization_name = organization_name(&state, principal, &user).await;
+    let services = state.services();
+    let registration = body.into_inner().into();
+    let registered = match resolve_optional(&req).await? {
+        Some(ctx) => services.users(&ctx).register(registration).await?,
+        None => {
+            let client = client_of(&req, &state);
+            services.anonymous(&client).register(registration).await?
+        }
+    };
     Ok(HttpResponse::Created().json(ProfileBody {
-        user: UserBody::from(&user),
-        organization_name,
+        user: UserBody::from(&registered.user),
+        organization_name: Some(registered.organization_name),
     }))
 }
 
@@ -230,7 +219,7 @@ struct MeResponse {
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
     responses((status = 200, description = "The caller", body = MeResponse)))]
 async fn me(Caller(ctx): Caller) -> HttpResponse {
-    let p = ctx.principal;
+    let p = ctx.principal();
     let user = p.user();
     HttpResponse::Ok().json(MeResponse {
         id: user.map(|u| u.id.as_uuid()),
@@ -273,7 +262,8 @@ async fn change_password(
     let ctx = resolve_pending(&req).await?;
     state
         .services()
-        .change_password(&ctx, &body.current_password, &body.new_password)
+        .account(&ctx)
+        .change_password(&body.current_password, &body.new_password)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -301,7 +291,8 @@ async fn redeem_reset_token(
     let client = client_of(&req, &state);
     state
         .services()
-        .redeem_reset_token(&client, &body.token, &body.new_password)
+        .anonymous(&client)
+        .redeem_reset_token(&body.token, &body.new_password)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

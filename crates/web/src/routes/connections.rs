@@ -255,7 +255,7 @@ struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/connections/types", tag = "connections",
     responses((status = 200, description = "The connection types this server knows", body = TypesBody)))]
 async fn types(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
-    let types = state.services().connection_types(&ctx)?;
+    let types = state.services().connections(&ctx).types()?;
     Ok(HttpResponse::Ok().json(TypesBody {
         types: types
             .into_iter()
@@ -294,7 +294,7 @@ async fn list(
         skip: q.skip.unwrap_or(defaults.skip),
         limit: q.limit.unwrap_or(defaults.limit),
     };
-    let page = state.services().list_connections(&ctx, query).await?;
+    let page = state.services().connections(&ctx).list(query).await?;
     let total = page.total.unwrap_or(page.items.len() as u64);
     Ok(HttpResponse::Ok().json(ListBody {
         connections: page.items.into_iter().map(ConnectionBody::from).collect(),
@@ -321,7 +321,7 @@ async fn create(
         scope: b.scope,
         test_on_save: b.test_on_save,
     };
-    let saved = state.services().create_connection(&ctx, req).await?;
+    let saved = state.services().connections(&ctx).create(req).await?;
     Ok(HttpResponse::Created().json(SavedBody::from(saved)))
 }
 
@@ -334,7 +334,7 @@ async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ConnectionId::from_uuid(*id);
-    let c = state.services().get_connection(&ctx, id).await?;
+    let c = state.services().connections(&ctx).get(id).await?;
     Ok(HttpResponse::Ok().json(ConnectionBody::from(c)))
 }
 
@@ -360,7 +360,7 @@ async fn update(
         scope: b.scope,
     };
     let id = ConnectionId::from_uuid(*id);
-    let saved = state.services().update_connection(&ctx, id, upd).await?;
+    let saved = state.services().connections(&ctx).update(id, upd).await?;
     Ok(HttpResponse::Ok().json(SavedBody::from(saved)))
 }
 
@@ -373,7 +373,7 @@ async fn delete(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ConnectionId::from_uuid(*id);
-    state.services().delete_connection(&ctx, id).await?;
+    state.services().connections(&ctx).delete(id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -386,7 +386,7 @@ async fn test(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ConnectionId::from_uuid(*id);
-    let report = state.services().test_connection(&ctx, id).await?;
+    let report = state.services().connections(&ctx).test(id).await?;
     let o = report.outcome;
     Ok(HttpResponse::Ok().json(TestBody {
         connection_id: report.connection_id.as_uuid(),
@@ -408,7 +408,7 @@ async fn set_default(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ConnectionId::from_uuid(*id);
-    let c = state.services().set_default_connection(&ctx, id).await?;
+    let c = state.services().connections(&ctx).set_default(id).await?;
     Ok(HttpResponse::Ok().json(ConnectionBody::from(c)))
 }
 

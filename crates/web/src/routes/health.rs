@@ -1,6 +1,6 @@
 //! Health endpoints: liveness, readiness, and the seed's health reports.
 
-use crate::auth::{Actor, Caller, resolve_optional};
+use crate::auth::{Actor, Caller, client_of, resolve_optional};
 use crate::error::ApiError;
 use crate::state::{AppState, HealthDetails};
 use actix_web::http::StatusCode;
@@ -73,7 +73,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         return HttpResponse::ServiceUnavailable()
             .json(Probe::not_ready("the server is shutting down"));
     }
-    match tokio::time::timeout(HEALTH_TIMEOUT, state.database().ping()).await {
+    match tokio::time::timeout(HEALTH_TIMEOUT, state.services().ping_database()).await {
         Ok(Ok(())) => HttpResponse::Ok().json(Probe::ok("ready")),
         Ok(Err(err)) => HttpResponse::ServiceUnavailable().json(Probe::not_ready(err.to_string())),
         Err(_) => HttpResponse::ServiceUnavailable()
@@ -124,25 +124,19 @@ pub(crate) struct UiHealthBody {
     responses((status = 200, description = "The original's health answer: database and the default LLM connection's last test", body = UiHealthBody)))]
 pub(crate) async fn ui_health(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let storage_available = matches!(
-        tokio::time::timeout(HEALTH_TIMEOUT, state.database().ping()).await,
+        tokio::time::timeout(HEALTH_TIMEOUT, state.services().ping_database()).await,
         Ok(Ok(()))
     );
-    let organization = match resolve_optional(&req).await.ok().flatten() {
-        Some(ctx) => Some(ctx.organization_id()),
-        None if storage_available => state
-            .services()
-            .default_organization()
-            .await
-            .ok()
-            .map(|o| o.id),
-        None => None,
-    };
-    let llm_connected = match organization {
-        Some(org) if storage_available => {
-            state.services().llm_connected(org).await.unwrap_or(false)
+    let services = state.services();
+    let llm_connected = match resolve_optional(&req).await.ok().flatten() {
+        _ if !storage_available => Ok(false),
+        Some(ctx) => services.status(&ctx).llm_connected().await,
+        None => {
+            let client = client_of(&req, &state);
+            services.anonymous(&client).llm_connected().await
         }
-        _ => false,
-    };
+    }
+    .unwrap_or(false);
     HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(UiHealthBody {
@@ -247,7 +241,7 @@ fn status_code(status: HealthStatus) -> StatusCode {
         (status = 503, description = "The database is unhealthy", body = DatabaseBody)))]
 async fn database(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let with_details = shows_details(&state, &req).await;
-    let report = state.database().health_check().await;
+    let report = state.services().database_health().await;
     HttpResponse::build(status_code(report.status)).json(DatabaseBody::new(report, with_details))
 }
 
@@ -260,10 +254,10 @@ async fn shows_details(state: &AppState, req: &HttpRequest) -> bool {
     match state.health_details() {
         HealthDetails::Public => true,
         HealthDetails::Authenticated => {
-            state.services().config().enabled
+            state.services().auth_enabled()
                 && matches!(
                     resolve_optional(req).await,
-                    Ok(Some(ctx)) if !matches!(ctx.principal.actor(), Actor::System)
+                    Ok(Some(ctx)) if !matches!(ctx.principal().actor(), Actor::System)
                 )
         }
     }
@@ -298,7 +292,7 @@ struct ComprehensiveBody {
     responses((status = 200, description = "Every component's health", body = ComprehensiveBody),
         (status = 503, description = "A component is unhealthy", body = ComprehensiveBody)))]
 async fn comprehensive(state: web::Data<AppState>) -> HttpResponse {
-    let db = state.database().health_check().await;
+    let db = state.services().database_health().await;
     let overall = match db.status {
         HealthStatus::Healthy => "healthy",
         // The API still answers, but nothing that needs data works.
@@ -370,7 +364,8 @@ async fn status_of(
 ) -> Result<HttpResponse, ApiError> {
     let status = state
         .services()
-        .service_status(ctx, connection_type)
+        .status(ctx)
+        .service(connection_type)
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))

@@ -39,7 +39,7 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/v1/organizations/me", tag = "organizations",
     responses((status = 200, description = "The caller's organization", body = OrganizationBody)))]
 async fn me(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
-    let org = state.services().my_organization(&ctx)?;
+    let org = state.services().my_organization(&ctx).get()?;
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
 
@@ -51,7 +51,7 @@ async fn by_id(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = OrganizationId::from_uuid(*id);
-    let org = state.services().any_organization(&ctx, id).await?;
+    let org = state.services().organizations(&ctx).get(id).await?;
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
 
@@ -108,7 +108,7 @@ async fn create(
         display_name,
         admin,
     };
-    let (org, admin) = state.services().create_organization(&ctx, new).await?;
+    let (org, admin) = state.services().organizations(&ctx).create(new).await?;
     Ok(HttpResponse::Created().json(CreatedBody {
         organization: OrganizationBody::from(&org),
         admin: UserBody::from(&admin),
@@ -143,7 +143,8 @@ async fn list(
     let (skip, limit) = (query.skip.unwrap_or(0), query.limit.unwrap_or(100));
     let page = state
         .services()
-        .list_organizations(&ctx, skip, limit)
+        .organizations(&ctx)
+        .list(skip, limit)
         .await?;
     Ok(HttpResponse::Ok().json(OrganizationList {
         organizations: page.items.iter().map(OrganizationBody::from).collect(),
@@ -183,7 +184,8 @@ async fn update_by_id(
     let id = OrganizationId::from_uuid(*id);
     let org = state
         .services()
-        .update_organization(&ctx, id, changes)
+        .organizations(&ctx)
+        .update(id, changes)
         .await?;
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
@@ -215,7 +217,8 @@ async fn update_me(
     };
     let updated = state
         .services()
-        .update_my_organization(&ctx, changes)
+        .my_organization(&ctx)
+        .update(changes)
         .await?;
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&updated)))
 }
@@ -234,7 +237,7 @@ async fn settings(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let settings = state.services().organization_settings(&ctx)?;
+    let settings = state.services().my_organization(&ctx).settings()?;
     Ok(HttpResponse::Ok().json(SettingsBody { settings }))
 }
 
@@ -250,7 +253,8 @@ async fn merge_settings(
     let patch = body.into_inner().settings;
     let settings = state
         .services()
-        .merge_organization_settings(&ctx, patch)
+        .my_organization(&ctx)
+        .merge_settings(patch)
         .await?;
     Ok(HttpResponse::Ok().json(SettingsBody { settings }))
 }

@@ -2,7 +2,7 @@
 //! (registered keys only), `effective` (every key's value and its source)
 //! and `schema` (what the UI's editor may offer).
 
-use crate::auth::{Caller, resolve_optional};
+use crate::auth::{Caller, client_of, resolve_optional};
 use crate::error::ApiError;
 use crate::input::Json;
 use crate::state::AppState;
@@ -90,8 +90,14 @@ struct SystemBody<'a> {
     security((), ("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The system layer and each visible key's instance-wide value", body = SystemBody)))]
 async fn system(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let ctx = resolve_optional(&req).await?;
-    let view = state.services().system_settings_view(ctx.as_ref()).await?;
+    let services = state.services();
+    let view = match resolve_optional(&req).await? {
+        Some(ctx) => services.settings(&ctx).system().await?,
+        None => {
+            let client = client_of(&req, &state);
+            services.anonymous(&client).system_settings().await?
+        }
+    };
     Ok(HttpResponse::Ok().json(SystemBody {
         settings: &view.stored,
         effective: by_key(&view.instance),
@@ -108,7 +114,7 @@ async fn update_system(
     body: Json<SettingsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = body.into_inner().settings;
-    let settings = state.services().merge_system_settings(&ctx, patch).await?;
+    let settings = state.services().settings(&ctx).merge_system(patch).await?;
     Ok(HttpResponse::Ok().json(UpdatedBody {
         message: "system settings updated",
         settings,
@@ -129,8 +135,8 @@ async fn organization(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let settings = state.services().registered_organization_settings(&ctx)?;
-    let org = ctx.principal.organization();
+    let settings = state.services().settings(&ctx).organization()?;
+    let org = ctx.principal().organization();
     Ok(HttpResponse::Ok().json(OrganizationSettingsBody {
         organization_id: org.id.as_uuid(),
         organization_name: &org.display_name,
@@ -150,7 +156,8 @@ async fn update_organization(
     let patch = body.into_inner().settings;
     let settings = state
         .services()
-        .merge_registered_organization_settings(&ctx, patch)
+        .settings(&ctx)
+        .merge_organization(patch)
         .await?;
     Ok(HttpResponse::Ok().json(UpdatedBody {
         message: "organization settings updated",
@@ -169,7 +176,7 @@ struct UserSettingsBody {
 #[utoipa::path(get, path = "/api/v1/settings/user", tag = "settings",
     responses((status = 200, description = "The caller's own registered settings", body = UserSettingsBody)))]
 async fn user(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
-    let (user_id, settings) = state.services().my_user_settings(&ctx)?;
+    let (user_id, settings) = state.services().settings(&ctx).user()?;
     Ok(HttpResponse::Ok().json(UserSettingsBody {
         user_id: user_id.map(|u| u.as_uuid()),
         settings,
@@ -185,7 +192,7 @@ async fn update_user(
     body: Json<SettingsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch = body.into_inner().settings;
-    let settings = state.services().merge_my_user_settings(&ctx, patch).await?;
+    let settings = state.services().settings(&ctx).merge_user(patch).await?;
     Ok(HttpResponse::Ok().json(UpdatedBody {
         message: "user settings updated",
         settings,
@@ -210,7 +217,7 @@ async fn effective(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let resolved = state.services().effective_settings(&ctx).await?;
+    let resolved = state.services().settings(&ctx).effective().await?;
     Ok(HttpResponse::Ok().json(EffectiveBody {
         organization_id: resolved.organization_id.as_uuid(),
         user_id: resolved.user_id.map(|u| u.as_uuid()),

@@ -68,7 +68,7 @@ async fn list(
         limit: limit.unwrap_or(defaults.limit),
         ..defaults
     };
-    let page = state.services().list_users(&ctx, query).await?;
+    let page = state.services().users(&ctx).list(query).await?;
     let users: Vec<UiUserBody> = page.items.iter().map(UiUserBody::from).collect();
     Ok(HttpResponse::Ok().json(UserList {
         total: page.total.unwrap_or(users.len() as u64),
@@ -86,7 +86,8 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let user = state
         .services()
-        .get_user(&ctx, UserId::from_uuid(*id))
+        .users(&ctx)
+        .get(UserId::from_uuid(*id))
         .await?;
     Ok(HttpResponse::Ok().json(UiUserBody::from(&user)))
 }
@@ -142,7 +143,7 @@ async fn invite(
         role,
         password,
     };
-    let invited = state.services().invite_user(&ctx, invitation).await?;
+    let invited = state.services().users(&ctx).invite(invitation).await?;
     let mut message = format!("user {} invited", invited.user.email.as_str());
     if send_email {
         message.push_str("; no e-mail was sent (this server has no mail transport)");
@@ -202,7 +203,8 @@ async fn update(
     };
     let user = state
         .services()
-        .update_user(&ctx, UserId::from_uuid(*id), changes)
+        .users(&ctx)
+        .update(UserId::from_uuid(*id), changes)
         .await?;
     Ok(HttpResponse::Ok().json(UpdatedBody {
         message: "user updated",
@@ -225,7 +227,7 @@ async fn deactivate(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId::from_uuid(*id);
-    state.services().deactivate_user(&ctx, id).await?;
+    state.services().users(&ctx).deactivate(id).await?;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "user deactivated",
     }))
@@ -253,7 +255,8 @@ async fn set_password(
     let password = body.into_inner().new_password;
     state
         .services()
-        .set_user_password(&ctx, id, password)
+        .users(&ctx)
+        .set_password(id, password)
         .await?;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "password changed",

@@ -79,7 +79,7 @@ async fn list(
         cursor,
         limit: limit.unwrap_or(defaults.limit),
     };
-    let page = state.services().list_users(&ctx, query).await?;
+    let page = state.services().users(&ctx).list(query).await?;
     let users: Vec<UserBody> = page.items.iter().map(UserBody::from).collect();
     Ok(HttpResponse::Ok().json(UserList {
         total: page.total,
@@ -131,7 +131,7 @@ async fn invite(
         role,
         password,
     };
-    let invited = state.services().invite_user(&ctx, invitation).await?;
+    let invited = state.services().users(&ctx).invite(invitation).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(InvitedBody {
@@ -149,7 +149,8 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let user = state
         .services()
-        .get_user(&ctx, UserId::from_uuid(*id))
+        .users(&ctx)
+        .get(UserId::from_uuid(*id))
         .await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }
@@ -179,7 +180,8 @@ async fn update(
     };
     let user = state
         .services()
-        .update_user(&ctx, UserId::from_uuid(*id), changes)
+        .users(&ctx)
+        .update(UserId::from_uuid(*id), changes)
         .await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }
@@ -193,7 +195,7 @@ async fn deactivate(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId::from_uuid(*id);
-    state.services().deactivate_user(&ctx, id).await?;
+    state.services().users(&ctx).deactivate(id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -205,7 +207,7 @@ async fn reactivate(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = UserId::from_uuid(*id);
-    let user = state.services().reactivate_user(&ctx, id).await?;
+    let user = state.services().users(&ctx).reactivate(id).await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }
 
@@ -244,7 +246,8 @@ async fn reset_password(
     let id = UserId::from_uuid(*id);
     let reset = state
         .services()
-        .reset_user_password(&ctx, id, password)
+        .users(&ctx)
+        .reset_password(id, password)
         .await?;
     let body = match reset {
         PasswordReset::Set => ResetBody {

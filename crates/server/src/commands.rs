@@ -1,13 +1,90 @@
-//! `curatore-server export` and `import`: one organization to and from a
-//! JSON document (see docs/connections.md, "Export and import").
+//! The operator's commands, as `curatore-server` runs them: each opens the
+//! system from the settings ([`Curatore::open`]), does one thing through the
+//! [`curatore_service::Operator`], reports it in the log and closes.
 
-use crate::cli::Failure;
-use crate::startup;
+use crate::curatore::{Curatore, import_environment, scrub};
+use crate::error::StartError as Failure;
 use curatore_auth::PassphraseBox;
 use curatore_config::Settings;
-use curatore_service::{ExportDocument, ExportOptions};
+use curatore_service::{ErrorCode, ExportDocument, ExportOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// `curatore-server seed`: the start-up's preparation (migrate, seed,
+/// environment connections) without serving.
+///
+/// # Errors
+/// As [`Curatore::build`].
+pub async fn seed(settings: &Settings) -> Result<(), Failure> {
+    Curatore::build(settings).await?.close().await;
+    Ok(())
+}
+
+/// `curatore-server connections import-env`.
+///
+/// # Errors
+/// As [`Curatore::open`].
+pub async fn import_env(settings: &Settings) -> Result<(), Failure> {
+    let curatore = Curatore::open(settings).await?;
+    import_environment(curatore.operator()).await;
+    curatore.close().await;
+    Ok(())
+}
+
+/// `curatore-server secrets rotate`: re-encrypts every stored secret under
+/// the first key of `SECRETS_ENCRYPTION_KEY`, `batch` connections per
+/// transaction; `resume_after` continues an interrupted run.
+///
+/// # Errors
+/// A secret no configured key opens; the database failing.
+pub async fn rotate_secrets(
+    settings: &Settings,
+    batch: u64,
+    resume_after: Option<uuid::Uuid>,
+) -> Result<(), Failure> {
+    let curatore = Curatore::open(settings).await?;
+    let rotated = curatore
+        .operator()
+        .rotate_secrets(batch, resume_after.map(Into::into), |done, last| {
+            tracing::info!(re_encrypted = done, last_id = %last.as_uuid(), "secrets rotate: batch done (resume with --resume-after {})", last.as_uuid());
+        })
+        .await;
+    // Clear values the original left (sealed now) must not stay behind in
+    // free pages or dead rows.
+    let scrubbed = match &rotated {
+        Ok((changed, _)) if *changed > 0 => scrub(&curatore.database).await,
+        _ => Ok(()),
+    };
+    curatore.close().await;
+    let (changed, _) =
+        rotated.map_err(|e| Failure::Runtime(format!("secrets rotate failed: {e}")))?;
+    scrubbed?;
+    tracing::info!(
+        re_encrypted = changed,
+        "secrets rotate: done, {changed} connections re-encrypted"
+    );
+    Ok(())
+}
+
+/// `curatore-server audit purge`: deletes audit entries older than `days`.
+///
+/// # Errors
+/// Zero days (configuration); the database failing.
+pub async fn purge_audit(settings: &Settings, days: u32) -> Result<(), Failure> {
+    let curatore = Curatore::open(settings).await?;
+    let purged = curatore.operator().purge_audit_log(days).await;
+    curatore.close().await;
+    let deleted = purged.map_err(|e| match e.code() {
+        ErrorCode::ValidationFailed => Failure::Config(format!("--older-than: {}", e.message())),
+        _ => Failure::Runtime(format!("purging the audit log failed: {e}")),
+    })?;
+    tracing::info!(
+        deleted,
+        older_than_days = days,
+        "Audit entries older than {days} days deleted: {deleted}"
+    );
+    Ok(())
+}
 
 /// The environment variable holding the passphrase that seals secrets in an
 /// export file.
@@ -43,6 +120,10 @@ pub struct ExportRequest {
 }
 
 /// `curatore-server export`.
+///
+/// # Errors
+/// A missing or short passphrase when secrets are included; an unknown
+/// slug; the file or database failing.
 pub async fn export(settings: &Settings, req: ExportRequest) -> Result<(), Failure> {
     let pass = if req.include_secrets {
         let phrase = passphrase()?;
@@ -55,8 +136,9 @@ pub async fn export(settings: &Settings, req: ExportRequest) -> Result<(), Failu
     } else {
         None
     };
-    let services = startup::open_services(settings).await?;
-    let doc = services
+    let curatore = Curatore::open(settings).await?;
+    let doc = curatore
+        .operator()
         .export_organization(
             &req.slug,
             &ExportOptions {
@@ -65,7 +147,7 @@ pub async fn export(settings: &Settings, req: ExportRequest) -> Result<(), Failu
             },
         )
         .await;
-    services.database().close().await;
+    curatore.close().await;
     let doc = doc.map_err(|e| Failure::Runtime(format!("export failed: {e}")))?;
     let mut text = serde_json::to_string_pretty(&doc)
         .map_err(|e| Failure::Runtime(format!("export failed: {e}")))?;
@@ -113,6 +195,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
 }
 
 /// `curatore-server import FILE`.
+///
+/// # Errors
+/// A file that is not an export; a missing or wrong passphrase; the
+/// database failing (nothing is written then).
 pub async fn import(settings: &Settings, file: &Path) -> Result<(), Failure> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Failure::Runtime(format!("cannot read {}: {e}", file.display())))?;
@@ -135,9 +221,12 @@ pub async fn import(settings: &Settings, file: &Path) -> Result<(), Failure> {
         }
         _ => None,
     };
-    let services = startup::open_services(settings).await?;
-    let report = services.import_organization(&doc, pass.as_ref()).await;
-    services.database().close().await;
+    let curatore = Curatore::open(settings).await?;
+    let report = curatore
+        .operator()
+        .import_organization(&doc, pass.as_ref())
+        .await;
+    curatore.close().await;
     let report = report.map_err(|e| Failure::Runtime(format!("import failed: {e}")))?;
     tracing::info!(
         organization = %doc.organization.slug,
