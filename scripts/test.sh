@@ -35,3 +35,5 @@ bash scripts/browser-test.sh --install-only || [ -z "${CI:-}" ]
 
 cargo test --workspace --locked "$@"
 bash tests/smoke.sh
+# The crates as a library: the example embedding service, run end to end.
+bash examples/document-service/check.sh

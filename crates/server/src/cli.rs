@@ -2,7 +2,7 @@
 //! one call into the library.
 
 use clap::{Parser, Subcommand};
-use curatore_config::{LoadedSettings, Settings};
+use curatore_config::Settings;
 use curatore_server::{Curatore, StartError as Failure, commands, logging};
 
 /// Curatore's API server: multi-tenant organizations, users, API keys,
@@ -95,86 +95,46 @@ enum AuditCommand {
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let loaded = Settings::load()?;
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // Standard output carries `export`'s document: its logs go to standard error.
+    let to_stderr = matches!(command, Command::Export { .. });
+    let settings = &match command {
         Command::Config => {
-            print_config(&loaded);
-            Ok(())
+            commands::print_config(&loaded);
+            return Ok(());
         }
-        Command::Seed => commands::seed(&prepare(&loaded)?).await,
+        _ => logging::init_loaded(&loaded, to_stderr)?,
+    };
+    match command {
+        Command::Config | Command::Serve => Curatore::build(settings).await?.serve().await,
+        Command::Seed => commands::seed(settings).await,
         Command::Audit {
             action: AuditCommand::Purge { older_than },
-        } => {
-            let settings = prepare(&loaded)?;
-            let days = older_than
-                .or(settings.audit_retention_days)
-                .ok_or_else(|| {
-                    Failure::Config(
-                        "--older-than DAYS or AUDIT_RETENTION_DAYS: say how many days to keep"
-                            .into(),
-                    )
-                })?;
-            commands::purge_audit(&settings, days).await
-        }
+        } => commands::purge_audit(settings, older_than).await,
         Command::Connections {
             action: ConnectionsCommand::ImportEnv,
-        } => commands::import_env(&prepare(&loaded)?).await,
+        } => commands::import_env(settings).await,
         Command::Secrets {
             action:
                 SecretsCommand::Rotate {
                     batch_size,
                     resume_after,
                 },
-        } => commands::rotate_secrets(&prepare(&loaded)?, batch_size, resume_after).await,
+        } => commands::rotate_secrets(settings, batch_size, resume_after).await,
         Command::Export {
             org,
             include_secrets,
             include_password_hashes,
             output,
         } => {
-            // Standard output carries the document; logs go to standard error.
-            logging::init_to(&loaded.settings, true)?;
-            let settings = prepare(&loaded)?;
-            commands::export(
-                &settings,
-                commands::ExportRequest {
-                    slug: org,
-                    include_secrets,
-                    include_password_hashes,
-                    output,
-                },
-            )
-            .await
+            let request = commands::ExportRequest {
+                slug: org,
+                include_secrets,
+                include_password_hashes,
+                output,
+            };
+            commands::export(settings, request).await
         }
-        Command::Import { file } => commands::import(&prepare(&loaded)?, &file).await,
-        Command::Serve => Curatore::build(&prepare(&loaded)?).await?.serve().await,
-    }
-}
-
-/// Sets up logging and reports configuration warnings through it.
-fn prepare(loaded: &LoadedSettings) -> Result<Settings, Failure> {
-    logging::init(&loaded.settings)?;
-    for warning in &loaded.warnings {
-        tracing::warn!("{warning}");
-    }
-    Ok(loaded.settings.clone())
-}
-
-fn print_config(loaded: &LoadedSettings) {
-    let rows = loaded.describe();
-    let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
-    let value_width = rows
-        .iter()
-        .map(|r| r.value.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(60);
-    for row in rows {
-        println!(
-            "{:name_width$}  {:value_width$}  ({})",
-            row.name, row.value, row.source
-        );
-    }
-    for warning in &loaded.warnings {
-        println!("warning: {warning}");
+        Command::Import { file } => commands::import(settings, &file).await,
     }
 }

@@ -5,10 +5,32 @@
 use crate::curatore::{Curatore, import_environment, scrub};
 use crate::error::StartError as Failure;
 use curatore_auth::PassphraseBox;
-use curatore_config::Settings;
+use curatore_config::{LoadedSettings, Settings};
 use curatore_service::{ErrorCode, ExportDocument, ExportOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// `curatore-server config`: every setting, its value (secrets redacted)
+/// and where it came from, then the configuration's warnings.
+pub fn print_config(loaded: &LoadedSettings) {
+    let rows = loaded.describe();
+    let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let value_width = rows
+        .iter()
+        .map(|r| r.value.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(60);
+    for row in rows {
+        println!(
+            "{:name_width$}  {:value_width$}  ({})",
+            row.name, row.value, row.source
+        );
+    }
+    for warning in &loaded.warnings {
+        println!("warning: {warning}");
+    }
+}
 
 /// `curatore-server seed`: the start-up's preparation (migrate, seed,
 /// environment connections) without serving.
@@ -66,11 +88,17 @@ pub async fn rotate_secrets(
     Ok(())
 }
 
-/// `curatore-server audit purge`: deletes audit entries older than `days`.
+/// `curatore-server audit purge`: deletes audit entries older than `days`
+/// (`AUDIT_RETENTION_DAYS` when not given).
 ///
 /// # Errors
-/// Zero days (configuration); the database failing.
-pub async fn purge_audit(settings: &Settings, days: u32) -> Result<(), Failure> {
+/// No number of days, or zero (configuration); the database failing.
+pub async fn purge_audit(settings: &Settings, days: Option<u32>) -> Result<(), Failure> {
+    let days = days.or(settings.audit_retention_days).ok_or_else(|| {
+        Failure::Config(
+            "--older-than DAYS or AUDIT_RETENTION_DAYS: say how many days to keep".into(),
+        )
+    })?;
     let curatore = Curatore::open(settings).await?;
     let purged = curatore.operator().purge_audit_log(days).await;
     curatore.close().await;

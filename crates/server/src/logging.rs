@@ -1,7 +1,7 @@
 //! Logs as `LOG_LEVEL` and `LOG_FORMAT` say.
 
 use crate::error::StartError as Failure;
-use curatore_config::{LogFormat, Settings};
+use curatore_config::{LoadedSettings, LogFormat, Settings};
 use std::io::IsTerminal;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -19,6 +19,19 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// A `LOG_LEVEL` that is not a filter.
 pub fn init(settings: &Settings) -> Result<(), Failure> {
     init_to(settings, false)
+}
+
+/// [`init_to`] for loaded settings, then reports the configuration's
+/// warnings through the log; answers the settings.
+///
+/// # Errors
+/// As [`init`].
+pub fn init_loaded(loaded: &LoadedSettings, to_stderr: bool) -> Result<Settings, Failure> {
+    init_to(&loaded.settings, to_stderr)?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(loaded.settings.clone())
 }
 
 /// [`init`], writing to standard error when `to_stderr` (for commands whose
