@@ -133,6 +133,20 @@ async fn resolution_is_cached_and_each_write_forgets_what_it_changed() {
     let db = TestDatabase::sqlite();
     let services = services(&db).await;
     let token = token(&services).await;
+    // A new organization holds the original's seeded values, which shadow
+    // the system layer; removed, the defaults (and the system layer) show.
+    assert_eq!(
+        effective(&services, &token, "auto_optimize").await,
+        (json!(false), Layer::Organization)
+    );
+    let admin = ctx(&services, &token).await;
+    services
+        .merge_registered_organization_settings(
+            &admin,
+            json!({"auto_optimize": null, "quality_thresholds": null}),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         effective(&services, &token, "auto_optimize").await,
         (json!(false), Layer::Default)
@@ -218,7 +232,7 @@ async fn resolution_is_cached_and_each_write_forgets_what_it_changed() {
     );
     assert_eq!(
         count(&services, &admin, AuditEvent::UpdateOrganizationSettings).await,
-        2
+        3
     );
 }
 
@@ -290,14 +304,46 @@ async fn unknown_keys_and_wrong_types_are_refused_naming_the_key_and_nothing_is_
             .is_empty()
     );
     let admin = ctx(&services, &token).await;
+    let seeded = services.setting_registry().new_organization_settings();
+    let mut expected = seeded.clone();
+    expected["colour"] = json!("red");
+    assert_eq!(services.organization_settings(&admin).unwrap(), expected);
     assert_eq!(
-        services.organization_settings(&admin).unwrap(),
-        json!({"colour": "red"})
+        Value::Object(services.registered_organization_settings(&admin).unwrap()),
+        seeded,
+        "the refused patches left the seeded values as they were"
     );
-    assert!(
-        services
-            .registered_organization_settings(&admin)
-            .unwrap()
-            .is_empty()
-    );
+}
+
+#[tokio::test]
+async fn every_organization_starts_with_the_originals_seeded_settings() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db).await;
+    let token = token(&services).await;
+    let admin = ctx(&services, &token).await;
+    // The original's `create_default_organization`: thresholds 70/7/7/7/7 and
+    // no automatic optimisation, stored in the organization itself.
+    let original = json!({
+        "quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7, "relevance": 7, "markdown": 7},
+        "auto_optimize": false,
+    });
+    assert_eq!(services.organization_settings(&admin).unwrap(), original);
+    let (created, _) = services
+        .create_organization(
+            &admin,
+            curatore_service::NewTenant {
+                name: "Second".into(),
+                slug: "second".into(),
+                display_name: None,
+                admin: curatore_service::NewAdmin {
+                    email: "boss@second.example".into(),
+                    username: "boss".into(),
+                    full_name: None,
+                    password: Secret::new("another-long-password"),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.settings, original);
 }
