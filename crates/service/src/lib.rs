@@ -22,6 +22,8 @@ mod api_keys;
 mod audit;
 mod audit_logs;
 mod cache;
+mod component_health;
+pub use component_health::{ComponentHealth, ComponentStatus};
 pub mod connections;
 mod context;
 mod error;

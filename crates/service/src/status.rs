@@ -33,7 +33,7 @@ impl Services {
 pub struct ServiceStatus {
     /// The connection passed its last test.
     pub connected: bool,
-    /// The URL it talks to (`base_url` or `service_url`).
+    /// The URL it talks to (`base_url`, `service_url` or `graph_base_url`).
     pub endpoint: Option<String>,
     /// The model (LLM connections).
     pub model: Option<String>,
@@ -67,7 +67,16 @@ impl Services {
         ctx: &crate::RequestContext,
         connection_type: &str,
     ) -> Result<ServiceStatus> {
-        let org = ctx.organization_id();
+        self.status_in(ctx.organization_id(), connection_type).await
+    }
+
+    /// [`Services::service_status`] for `org`; callers prove the organization
+    /// (a request's own, or the default one for anonymous callers).
+    pub(crate) async fn status_in(
+        &self,
+        org: OrganizationId,
+        connection_type: &str,
+    ) -> Result<ServiceStatus> {
         let Some(active) = self.active_connection(org, connection_type).await? else {
             return Ok(ServiceStatus {
                 connected: false,
@@ -111,13 +120,20 @@ impl Services {
             endpoint: active
                 .text("base_url")
                 .or_else(|| active.text("service_url"))
+                .or_else(|| active.text("graph_base_url"))
                 .map(str::to_owned),
             model: active.text("model").map(str::to_owned),
             error,
-            response_time: result
-                .as_ref()
-                .and_then(|r| r.pointer("/details/response_time"))
-                .and_then(serde_json::Value::as_f64),
+            // Our tests record milliseconds; the original's answer is seconds.
+            response_time: result.as_ref().and_then(|r| {
+                r.pointer("/details/response_time")
+                    .and_then(serde_json::Value::as_f64)
+                    .or_else(|| {
+                        r.pointer("/details/response_time_ms")
+                            .and_then(serde_json::Value::as_f64)
+                            .map(|ms| ms / 1000.0)
+                    })
+            }),
             ssl_verify: setting("verify_ssl").and_then(serde_json::Value::as_bool),
             timeout: setting("timeout").and_then(serde_json::Value::as_u64),
             source: Some(match active.connection_id {
