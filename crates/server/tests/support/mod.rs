@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub mod stand_in;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_curatore-server");
 
 /// Defines two tests that run `scenario` (an `async fn(TestDatabase)`):
@@ -349,9 +351,21 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Reply {
+        self.call_at(&self.base, method, path, headers, body)
+    }
+
+    /// [`Server::call`] sent to another address (a proxy in front of it).
+    pub fn call_at(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
         let mut request = ureq::http::Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.base));
+            .uri(format!("{base}{path}"));
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
