@@ -14,26 +14,11 @@ have_nginx() {
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]
 }
 
+# shellcheck source=scripts/debian-package.sh
+. scripts/debian-package.sh
+
 install_nginx() {
-  have_nginx && return 0
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "proxy-test: nginx is missing and apt-get is not available; install nginx and set NGINX" >&2
-    return 1
-  fi
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      sudo="sudo -n"
-    else
-      echo "proxy-test: nginx is missing and this user cannot install packages; install Debian's nginx" >&2
-      return 1
-    fi
-  fi
-  echo "proxy-test: installing nginx (apt-get)"
-  # RUNLEVEL=1: the package's init script does not start a system nginx on
-  # port 80; the test runs its own on a free port.
-  local install=(env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y --no-install-recommends nginx)
-  $sudo "${install[@]}" || { $sudo apt-get update && $sudo "${install[@]}"; }
+  have_nginx || install_debian_package proxy-test nginx
 }
 
 install_nginx

@@ -22,11 +22,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::stand_in::{SERVED_BY, StandIn};
-use support::{Reply, Server, on_both};
+use support::{Reply, Server, assert_cors, on_both};
 
 const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
 const ADMIN_PASSWORD: &str = "admin-password-123";
-const UI: &str = "http://localhost:3000";
+const UI: &str = support::UI_ORIGIN;
 const CONFIG: &str = include_str!("../../../deploy/side-by-side/nginx.conf");
 
 /// nginx: `NGINX` if set, else `nginx` on `PATH`, else Debian's `/usr/sbin/nginx`.
@@ -227,20 +227,6 @@ fn side(r: &Reply) -> Side {
         );
         Side::Curatore
     }
-}
-
-/// The browser may read this answer.
-fn assert_cors(r: &Reply) {
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some(UI),
-        "no CORS origin on {r:?}"
-    );
-    assert_eq!(
-        r.header("access-control-allow-credentials"),
-        Some("true"),
-        "{r:?}"
-    );
 }
 
 fn str_field<'a>(v: &'a Value, field: &str) -> &'a str {

@@ -12,11 +12,11 @@ mod support;
 
 use curatore_test_support::TestDatabase;
 use serde_json::{Value, json};
-use support::{Reply, Server, on_both};
+use support::{Reply, Server, assert_cors, on_both};
 
 const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
 const ADMIN_PASSWORD: &str = "admin-password-123";
-const UI: &str = "http://localhost:3000";
+const UI: &str = support::UI_ORIGIN;
 
 fn start(db: &TestDatabase) -> Server {
     Server::start(
@@ -39,20 +39,6 @@ fn ui(s: &Server, method: &str, path: &str, token: Option<&str>, body: Option<&V
         headers.push(("authorization", auth));
     }
     s.call(method, &format!("/api/v1{path}"), &headers, body)
-}
-
-/// The browser may read this answer: the CORS headers for the UI's origin.
-fn assert_cors(r: &Reply) {
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some(UI),
-        "no CORS origin on {r:?}"
-    );
-    assert_eq!(
-        r.header("access-control-allow-credentials"),
-        Some("true"),
-        "{r:?}"
-    );
 }
 
 /// An error the UI can show: CORS headers, our code, and `detail` = message.

@@ -456,6 +456,23 @@ pub fn signal(pid: u32, name: &str) {
     assert!(ok, "kill -{name} {pid} failed");
 }
 
+/// The original web UI's origin (its Next.js dev server).
+pub const UI_ORIGIN: &str = "http://localhost:3000";
+
+/// The browser may read this answer from the UI's origin: the CORS headers.
+pub fn assert_cors(r: &Reply) {
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(UI_ORIGIN),
+        "no CORS origin on {r:?}"
+    );
+    assert_eq!(
+        r.header("access-control-allow-credentials"),
+        Some("true"),
+        "{r:?}"
+    );
+}
+
 /// Every message logged, for `contains` assertions.
 pub fn messages(lines: &[String]) -> Vec<String> {
     lines.iter().filter_map(|l| message(l)).collect()
