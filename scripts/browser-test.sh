@@ -13,24 +13,11 @@ have_chromium() {
     || command -v google-chrome >/dev/null 2>&1
 }
 
+# shellcheck source=scripts/debian-package.sh
+. scripts/debian-package.sh
+
 install_chromium() {
-  have_chromium && return 0
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "browser-test: chromium is missing and apt-get is not available; install Chromium and set CHROMIUM" >&2
-    return 1
-  fi
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      sudo="sudo -n"
-    else
-      echo "browser-test: chromium is missing and this user cannot install packages; install Debian's chromium" >&2
-      return 1
-    fi
-  fi
-  echo "browser-test: installing chromium (apt-get)"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends chromium \
-    || { $sudo apt-get update && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends chromium; }
+  have_chromium || install_debian_package browser-test chromium
 }
 
 install_chromium

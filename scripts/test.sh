@@ -32,6 +32,9 @@ fi
 # Chromium for the real-browser test (crates/server/tests/browser.rs); under
 # CI a missing browser fails that test, elsewhere it is skipped with a note.
 bash scripts/browser-test.sh --install-only || [ -z "${CI:-}" ]
+# nginx for the side-by-side deployment test (crates/server/tests/side_by_side.rs),
+# with the same rule.
+bash scripts/proxy-test.sh --install-only || [ -z "${CI:-}" ]
 
 cargo test --workspace --locked "$@"
 bash tests/smoke.sh

@@ -276,6 +276,12 @@ fn builtin_keys() -> Vec<SettingKey> {
     ]
 }
 
+/// The keys the original stored into every organization it created (its
+/// `app/commands/seed.py`, `create_default_organization`: the
+/// `DEFAULT_*_THRESHOLD` settings of its `app/config.py`, 70/7/7/7/7, and
+/// `auto_optimize: false`), with the defaults of [`builtin_keys`] as values.
+pub const SEEDED_ORGANIZATION_KEYS: &[&str] = &["quality_thresholds", "auto_optimize"];
+
 /// Names that are configuration secrets: never settings, never stored, and
 /// refused by name so nobody believes the database could set them.
 const SECRET_NAMES: &[&str] = &[
@@ -432,6 +438,21 @@ impl SettingRegistry {
             "properties": properties,
             "additionalProperties": false,
         })
+    }
+
+    /// The settings a new organization starts with: the defaults of the
+    /// keys the original seeded into every organization it created
+    /// ([`SEEDED_ORGANIZATION_KEYS`]), as far as they are registered and
+    /// organizations may store them. Stored, they take precedence over the
+    /// system settings for that organization, as they did in the original.
+    pub fn new_organization_settings(&self) -> Value {
+        let seeded: Map<String, Value> = SEEDED_ORGANIZATION_KEYS
+            .iter()
+            .filter_map(|name| self.get(name))
+            .filter(|k| k.storable_in(Layer::Organization))
+            .map(|k| (k.name.to_owned(), (k.default)()))
+            .collect();
+        Value::Object(seeded)
     }
 
     /// The defaults of the keys `layer` may store: a valid example document.
@@ -607,6 +628,30 @@ mod tests {
 
     fn value_of<'a>(resolved: &'a [Resolved], key: &str) -> &'a Resolved {
         resolved.iter().find(|r| r.key == key).unwrap()
+    }
+
+    #[test]
+    fn a_new_organization_starts_with_the_originals_seeded_settings() {
+        let registry = SettingRegistry::builtin();
+        let seeded = registry.new_organization_settings();
+        // The values of the original's seed (its `create_default_organization`).
+        assert_eq!(
+            seeded,
+            json!({
+                "quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7, "relevance": 7, "markdown": 7},
+                "auto_optimize": false,
+            })
+        );
+        registry
+            .check_patch(Layer::Organization, &seeded, true)
+            .unwrap();
+        // A key an embedder removes is not seeded; environment-only keys never are.
+        let mut fewer = SettingRegistry::builtin();
+        fewer.keys.retain(|k| k.name != "auto_optimize");
+        assert_eq!(
+            fewer.new_organization_settings().as_object().unwrap().len(),
+            1
+        );
     }
 
     #[test]

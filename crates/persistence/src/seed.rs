@@ -21,6 +21,8 @@ pub struct InitialTenant {
     pub admin_password_hash: PasswordHash,
     /// Administrator full name.
     pub admin_full_name: Option<String>,
+    /// The organization's first settings (an object).
+    pub organization_settings: serde_json::Value,
 }
 
 /// What seeding did.
@@ -53,7 +55,7 @@ async fn seed_in(sys: System<'_>, seed: InitialTenant) -> Result<Option<(Organiz
             name: seed.organization_name.clone(),
             display_name: seed.organization_name,
             slug: seed.organization_slug,
-            settings: serde_json::json!({}),
+            settings: seed.organization_settings,
             created_by: None,
         })
         .await?;

@@ -749,6 +749,7 @@ async fn seeding_is_idempotent_even_when_racing() {
             admin_username: Username::parse("admin").unwrap(),
             admin_password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
             admin_full_name: Some("Admin User".into()),
+            organization_settings: serde_json::json!({"auto_optimize": false}),
         };
         let (a, b) = tokio::join!(
             db.system().seed_initial_tenant(seed.clone()),
@@ -775,6 +776,7 @@ async fn seeding_is_idempotent_even_when_racing() {
         assert_eq!(admins.len(), 1);
         assert_eq!(admins[0].role, Role::OrgAdmin);
         assert_eq!(org.created_by, Some(admins[0].id));
+        assert_eq!(org.settings, serde_json::json!({"auto_optimize": false}));
         assert_eq!(
             db.tenant(org.id)
                 .audit_logs()
@@ -800,6 +802,7 @@ async fn seeding_inside_a_transaction_commits_or_rolls_back_with_it() {
             admin_username: Username::parse("admin").unwrap(),
             admin_password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
             admin_full_name: None,
+            organization_settings: serde_json::json!({}),
         };
         let tx = db.begin().await.unwrap();
         let outcome = tx.system().seed_initial_tenant(seed.clone()).await;

@@ -227,6 +227,27 @@ async fn texts(db: &TestDatabase, sql: &str) -> Vec<String> {
     }
 }
 
+/// Runs one statement on either engine.
+async fn execute(db: &TestDatabase, sql: &str) {
+    match db.sqlite_path() {
+        Some(_) => {
+            let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        None => {
+            psql(db, sql);
+        }
+    }
+}
+
+/// What an admin of the original had changed in the second organization's
+/// settings before the switch: adoption must keep it, not seed over it.
+const EDITED_SETTINGS: &str = r#"{"quality_thresholds": {"conversion": 55, "clarity": 6, "completeness": 7, "relevance": 7, "markdown": 7}, "auto_optimize": true, "colour": "red"}"#;
+
 /// The settings, the audit trail and the row counts survived adoption.
 async fn assert_rows_kept(db: &TestDatabase) {
     let json = if db.engine() == "postgresql" {
@@ -241,12 +262,21 @@ async fn assert_rows_kept(db: &TestDatabase) {
     .await;
     let value: Value = serde_json::from_str(&value[0]).unwrap();
     assert_eq!(value, json!({"enabled": true}));
-    let settings = texts(db, &format!("SELECT settings{json} FROM organizations")).await;
-    assert_eq!(settings.len(), 2);
-    for s in settings {
-        let s: Value = serde_json::from_str(&s).unwrap();
-        assert_eq!(s["quality_thresholds"]["conversion"], 70, "{s}");
-    }
+    let settings =
+        |slug: &str| format!("SELECT settings{json} FROM organizations WHERE slug = '{slug}'");
+    let default = texts(db, &settings("default")).await;
+    let default: Value = serde_json::from_str(&default[0]).unwrap();
+    assert_eq!(
+        default,
+        json!({"quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7,
+               "relevance": 7, "markdown": 7}, "auto_optimize": false})
+    );
+    let second = texts(db, &settings("second")).await;
+    let second: Value = serde_json::from_str(&second[0]).unwrap();
+    assert_eq!(
+        second,
+        serde_json::from_str::<Value>(EDITED_SETTINGS).unwrap()
+    );
     let actions = texts(db, "SELECT action FROM audit_logs ORDER BY action").await;
     assert!(
         actions.contains(&"create_connection".to_owned()),
@@ -290,6 +320,11 @@ fn assert_secrets_gone(db: &TestDatabase) {
 
 async fn the_original_database_is_adopted(db: TestDatabase) {
     load_fixture(&db);
+    execute(
+        &db,
+        &format!("UPDATE organizations SET settings = '{EDITED_SETTINGS}' WHERE slug = 'second'"),
+    )
+    .await;
     let s = start(&db);
     let logs = s.logs().join("\n");
     assert!(logs.contains("Original database adopted"), "{logs}");

@@ -108,7 +108,12 @@ async fn the_caller_sees_its_organization_and_no_other(db: TestDatabase) {
     assert_eq!(org["name"], "Default Organization");
     assert_eq!(org["display_name"], "Default Organization");
     assert_eq!(org["is_active"], true);
-    assert_eq!(org["settings"], json!({}));
+    // Seeded at first start with the original's organization settings.
+    assert_eq!(
+        org["settings"],
+        json!({"quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7,
+               "relevance": 7, "markdown": 7}, "auto_optimize": false})
+    );
     assert!(org["created_by"].is_string(), "the admin created it: {org}");
     for field in ["id", "created_at", "updated_at"] {
         assert!(org[field].is_string(), "{field} in {org}");

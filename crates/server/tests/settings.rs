@@ -109,6 +109,28 @@ async fn each_layer_wins_in_turn_and_only_its_writers_may_change_it(db: TestData
         .unwrap()
         .to_owned();
 
+    // A new organization holds the original's seeded values...
+    assert_eq!(
+        effective(&s, &member, "auto_optimize"),
+        (json!(false), "organization".into())
+    );
+    assert_eq!(
+        effective(&s, &member, "quality_thresholds"),
+        (
+            json!({"conversion": 70, "clarity": 7, "completeness": 7, "relevance": 7, "markdown": 7}),
+            "organization".into()
+        )
+    );
+    // ...which, removed (null), leave the defaults.
+    let r = put(
+        &s,
+        &root,
+        "/api/v1/settings/organization",
+        json!({"auto_optimize": null, "quality_thresholds": null}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["settings"], json!({}));
+
     // Nothing stored: defaults, and the environment's own keys.
     assert_eq!(
         effective(&s, &member, "auto_optimize"),
@@ -360,14 +382,31 @@ async fn another_organization_sees_only_the_system_layer(db: TestDatabase) {
         json!({"auto_optimize": true}),
     );
     assert_eq!(r.status, 403);
+    // Beta starts with the original's seeded settings, as every organization.
     assert_eq!(
         effective(&s, &boss, "auto_optimize"),
-        (json!(false), "default".into())
+        (json!(false), "organization".into())
     );
     let r = get(&s, &boss, "/api/v1/settings/organization").json();
     assert_eq!(r["organization_id"], json!(beta_id));
     assert_eq!(r["organization_name"], "Beta");
-    assert_eq!(r["settings"], json!({}));
+    assert_eq!(
+        r["settings"],
+        json!({"quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7,
+               "relevance": 7, "markdown": 7}, "auto_optimize": false})
+    );
+    // Removed, the defaults show; the default organization's write did not reach Beta.
+    let r = put(
+        &s,
+        &boss,
+        "/api/v1/settings/organization",
+        json!({"auto_optimize": null, "quality_thresholds": null}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        effective(&s, &boss, "auto_optimize"),
+        (json!(false), "default".into())
+    );
     let r = get(&s, &boss, "/api/v1/settings/effective").json();
     assert_eq!(r["organization_id"], json!(beta_id));
     // The system layer applies to every organization.
@@ -456,14 +495,17 @@ async fn unknown_keys_and_wrong_types_are_refused_naming_the_key(db: TestDatabas
         );
         assert_eq!(r.status, 400, "a body without `settings`: {r:?}");
     }
-    // Nothing was stored by any of them.
+    // Nothing was stored by any of them: the organization holds what it
+    // was seeded with.
+    let seeded = json!({"quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7,
+                        "relevance": 7, "markdown": 7}, "auto_optimize": false});
     assert_eq!(
         get(&s, &root, "/api/v1/settings/system").json()["settings"],
         json!({})
     );
     assert_eq!(
         get(&s, &root, "/api/v1/settings/organization").json()["settings"],
-        json!({})
+        seeded
     );
     assert_eq!(
         get(&s, &root, "/api/v1/settings/user").json()["settings"],
@@ -478,10 +520,10 @@ async fn unknown_keys_and_wrong_types_are_refused_naming_the_key(db: TestDatabas
         json!({"colour": "red", "auto_optimize": true}),
     );
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(
-        r.json()["settings"],
-        json!({"colour": "red", "auto_optimize": true})
-    );
+    let mut merged = seeded.clone();
+    merged["colour"] = json!("red");
+    merged["auto_optimize"] = json!(true);
+    assert_eq!(r.json()["settings"], merged);
     let r = put(
         &s,
         &root,
@@ -504,7 +546,9 @@ async fn unknown_keys_and_wrong_types_are_refused_naming_the_key(db: TestDatabas
     );
     // The registered view leaves the unknown key out, so the UI can save what it loads.
     let loaded = get(&s, &root, "/api/v1/settings/organization").json()["settings"].clone();
-    assert_eq!(loaded, json!({"auto_optimize": true}));
+    let mut expected = seeded.clone();
+    expected["auto_optimize"] = json!(true);
+    assert_eq!(loaded, expected);
     assert_eq!(
         put(&s, &root, "/api/v1/settings/organization", loaded).status,
         200

@@ -1,6 +1,7 @@
 //! The original's web UI against this server, black-box on both engines: each
 //! request its `frontend/lib/api.ts` makes for signing in, the profile, the
-//! health poll and the users pages, sent from its origin
+//! health poll, the status routes and System Health cards, the users pages
+//! (with its role names), the settings and connections pages, sent from its origin
 //! (`http://localhost:3000`) with its paths and bodies, and every field the
 //! UI reads checked; preflights, 401, 404, 405 and 429 carry the CORS
 //! headers, and every error the `detail` the UI shows.
@@ -11,11 +12,11 @@ mod support;
 
 use curatore_test_support::TestDatabase;
 use serde_json::{Value, json};
-use support::{Reply, Server, on_both};
+use support::{Reply, Server, assert_cors, on_both};
 
 const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
 const ADMIN_PASSWORD: &str = "admin-password-123";
-const UI: &str = "http://localhost:3000";
+const UI: &str = support::UI_ORIGIN;
 
 fn start(db: &TestDatabase) -> Server {
     Server::start(
@@ -38,20 +39,6 @@ fn ui(s: &Server, method: &str, path: &str, token: Option<&str>, body: Option<&V
         headers.push(("authorization", auth));
     }
     s.call(method, &format!("/api/v1{path}"), &headers, body)
-}
-
-/// The browser may read this answer: the CORS headers for the UI's origin.
-fn assert_cors(r: &Reply) {
-    assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some(UI),
-        "no CORS origin on {r:?}"
-    );
-    assert_eq!(
-        r.header("access-control-allow-credentials"),
-        Some("true"),
-        "{r:?}"
-    );
 }
 
 /// An error the UI can show: CORS headers, our code, and `detail` = message.
@@ -307,19 +294,61 @@ async fn the_users_pages(db: TestDatabase) {
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(r.json()["user"]["username"], "jane.doe2");
     assert_eq!(r.json()["user"]["role"], "viewer");
+    // The invite form's own role names: `admin` is org_admin, `user` member;
+    // the answers use ours.
+    for (email, ui_role, role) in [
+        ("ui.admin@example.test", "admin", "org_admin"),
+        ("ui.user@example.test", "user", "member"),
+    ] {
+        let r = ui(
+            &s,
+            "POST",
+            "/users/invite",
+            Some(&admin),
+            Some(
+                &json!({"email": email, "role": ui_role, "full_name": "From the form", "send_email": false}),
+            ),
+        );
+        assert_eq!(r.status, 201, "{ui_role}: {r:?}");
+        assert_eq!(r.json()["user"]["role"], role, "{r:?}");
+        // ... who signs in with the temporary password shown once.
+        let password = str_field(&r.json(), "temporary_password").to_owned();
+        let (_, signed_in) = login(&s, email, &password);
+        assert_eq!(signed_in["password_change_required"], json!(true));
+        assert_eq!(signed_in["user"]["role"], role);
+    }
+    // The list's role filter reads them too.
+    let r = ui(&s, "GET", "/users?role=admin", Some(&admin), None);
+    assert_eq!(r.status, 200, "{r:?}");
+    let roles: Vec<Value> = r.json()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["role"].clone())
+        .collect();
+    assert_eq!(roles, [json!("org_admin"), json!("org_admin")], "{r:?}");
     // A role the server does not know is refused, naming the roles.
     let r = ui(
         &s,
         "POST",
         "/users/invite",
         Some(&admin),
-        Some(&json!({"email": "x@example.test", "role": "admin"})),
+        Some(&json!({"email": "x@example.test", "role": "owner"})),
     );
     assert_ui_error(&r, 400, "validation_failed");
     assert!(
         r.json()["detail"].as_str().unwrap().contains("org_admin"),
         "{r:?}"
     );
+    // Our own routes keep our names only.
+    let r = ui(
+        &s,
+        "POST",
+        "/organizations/me/users",
+        Some(&admin),
+        Some(&json!({"email": "y@example.test", "username": "yname", "role": "admin"})),
+    );
+    assert_ui_error(&r, 400, "validation_failed");
 
     // The invited user signs in with the password shown once, and must
     // change it before anything else.
@@ -341,7 +370,7 @@ async fn the_users_pages(db: TestDatabase) {
     assert_eq!(r.status, 200, "{r:?}");
     assert_cors(&r);
     let list = r.json();
-    assert_eq!(list["total"], 3, "{list}");
+    assert_eq!(list["total"], 5, "{list}");
     let users = list["users"].as_array().unwrap();
     let row = users
         .iter()
@@ -412,6 +441,16 @@ async fn the_users_pages(db: TestDatabase) {
             &json!("viewer")
         )
     );
+    // The form's role names work on edit too (and the answer says ours).
+    let r = ui(
+        &s,
+        "PUT",
+        &format!("/users/{jane_id}"),
+        Some(&admin),
+        Some(&json!({"role": "user"})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["user"]["role"], "member", "{r:?}");
     // Another user's e-mail or username: 409, and nothing of the request is kept.
     for (field, taken, code) in [
         ("username", "admin", "username_taken"),
@@ -537,23 +576,29 @@ async fn the_users_pages(db: TestDatabase) {
     login(&s, "jane", "chosen-by-jane-22");
 }
 
-/// The status every page's layout polls: the organization's default LLM
-/// and extraction connections, from their stored state (no call out).
+/// The status every page's layout polls, and the System Health page's
+/// cards: the organization's default LLM and extraction connections, from
+/// their stored state (no call out). Without credentials, the default
+/// organization's, as the original answered; the deployment's details only
+/// under `HEALTH_DETAILS=public` (the default); never a secret.
 async fn the_status_routes(db: TestDatabase) {
     let s = start(&db);
     let (admin, _) = login(&s, "admin", ADMIN_PASSWORD);
     for (path, kind) in [("/llm/status", "llm"), ("/extractor/status", "extraction")] {
-        let r = ui(&s, "GET", path, Some(&admin), None);
-        assert_eq!(r.status, 200, "{r:?}");
-        assert_cors(&r);
-        let body = r.json();
-        assert_eq!(body["connected"], false, "{body}");
-        assert!(
-            str_field(&body, "error").contains(&format!("no {kind} connection")),
-            "{body}"
-        );
-        let r = ui(&s, "GET", path, None, None);
-        assert_ui_error(&r, 401, "authentication_required");
+        for token in [Some(admin.as_str()), None] {
+            let r = ui(&s, "GET", path, token, None);
+            assert_eq!(r.status, 200, "{r:?}");
+            assert_cors(&r);
+            let body = r.json();
+            assert_eq!(body["connected"], false, "{body}");
+            assert!(
+                str_field(&body, "error").contains(&format!("no {kind} connection")),
+                "{body}"
+            );
+        }
+        // Credentials that are sent must be valid.
+        let r = ui(&s, "GET", path, Some("not-a-token"), None);
+        assert_ui_error(&r, 401, "invalid_token");
     }
     let r = ui(
         &s,
@@ -568,16 +613,111 @@ async fn the_status_routes(db: TestDatabase) {
         ),
     );
     assert_eq!(r.status, 201, "{r:?}");
-    let r = ui(&s, "GET", "/llm/status", Some(&admin), None);
-    let body = r.json();
-    assert_eq!(body["connected"], false, "never tested: {body}");
-    assert_eq!(body["endpoint"], "http://127.0.0.1:9/v1", "{body}");
-    assert_eq!(body["model"], "gpt-x", "{body}");
-    assert_eq!(body["source"], "database", "{body}");
-    assert!(str_field(&body, "error").contains("not tested"), "{body}");
-    assert!(!r.body.contains("sk-never-shown"), "{body}");
+    for token in [Some(admin.as_str()), None] {
+        let r = ui(&s, "GET", "/llm/status", token, None);
+        let body = r.json();
+        assert_eq!(body["connected"], false, "never tested: {body}");
+        assert_eq!(body["endpoint"], "http://127.0.0.1:9/v1", "{body}");
+        assert_eq!(body["model"], "gpt-x", "{body}");
+        assert_eq!(body["source"], "database", "{body}");
+        assert!(str_field(&body, "error").contains("not tested"), "{body}");
+        assert!(!r.body.contains("sk-never-shown"), "{body}");
+    }
     let health = ui(&s, "GET", "/health", None, None).json();
     assert_eq!(health["llm_connected"], false, "{health}");
+
+    // Another organization's admin gets their own organization's status.
+    let r = ui(
+        &s,
+        "POST",
+        "/organizations",
+        Some(&admin),
+        Some(&json!({"name": "Beta", "slug": "beta", "admin": {
+            "email": "boss@beta.example", "username": "boss", "password": "a-long-beta-password"}})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let (boss, _) = login(&s, "boss", "a-long-beta-password");
+    let body = ui(&s, "GET", "/llm/status", Some(&boss), None).json();
+    assert!(body["model"].is_null(), "Beta has no connection: {body}");
+
+    // The System Health page's cards, fetched without a token.
+    let cards = |s: &Server| {
+        let mut cards = serde_json::Map::new();
+        for component in [
+            "llm",
+            "extraction",
+            "sharepoint",
+            "redis",
+            "celery",
+            "docling",
+        ] {
+            let r = ui(s, "GET", &format!("/system/health/{component}"), None, None);
+            assert_eq!(r.status, 200, "{component}: {r:?}");
+            assert_cors(&r);
+            assert!(!r.body.contains("sk-never-shown"), "{r:?}");
+            let card = r.json();
+            str_field(&card, "message");
+            cards.insert(component.to_owned(), card);
+        }
+        cards
+    };
+    let public = cards(&s);
+    assert_eq!(
+        public["llm"]["status"], "unknown",
+        "never tested: {public:?}"
+    );
+    assert_eq!(public["llm"]["model"], "gpt-x");
+    assert_eq!(public["llm"]["endpoint"], "http://127.0.0.1:9/v1");
+    assert_eq!(public["llm"]["configured"], true);
+    for component in ["extraction", "sharepoint"] {
+        assert_eq!(public[component]["status"], "not_configured", "{public:?}");
+        assert_eq!(public[component]["configured"], false);
+    }
+    for component in ["redis", "celery", "docling"] {
+        assert_eq!(public[component]["status"], "not_applicable", "{public:?}");
+        assert!(
+            str_field(&public[component], "message").contains("not part of this server"),
+            "{public:?}"
+        );
+    }
+    s.stop();
+
+    // With HEALTH_DETAILS=authenticated, anonymous callers learn only
+    // whether it is connected; signed-in callers still see everything.
+    let s = Server::start(
+        &db.url(),
+        &[
+            ("ENABLE_AUTH", "true"),
+            ("JWT_SECRET_KEY", SECRET),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("HEALTH_DETAILS", "authenticated"),
+        ],
+    );
+    let r = ui(&s, "GET", "/llm/status", None, None);
+    assert_eq!(r.status, 200, "{r:?}");
+    let body = r.json();
+    assert_eq!(body["connected"], false, "{body}");
+    for field in [
+        "endpoint",
+        "model",
+        "connection_id",
+        "timeout",
+        "ssl_verify",
+    ] {
+        assert!(body[field].is_null(), "{field}: {body}");
+    }
+    assert!(!r.body.contains("127.0.0.1:9"), "{body}");
+    let (admin, _) = login(&s, "admin", ADMIN_PASSWORD);
+    let body = ui(&s, "GET", "/llm/status", Some(&admin), None).json();
+    assert_eq!(body["model"], "gpt-x", "{body}");
+    let private = cards(&s);
+    assert_eq!(private["llm"]["status"], "unknown", "{private:?}");
+    assert!(private["llm"].get("model").is_none(), "{private:?}");
+    assert!(private["llm"].get("endpoint").is_none(), "{private:?}");
+    assert!(
+        !private["llm"].to_string().contains("127.0.0.1"),
+        "{private:?}"
+    );
 }
 
 /// The settings and connections pages: every field their code reads.
@@ -592,7 +732,14 @@ async fn the_settings_and_connections_pages(db: TestDatabase) {
     str_field(&org, "organization_id");
     str_field(&org, "organization_name");
     let loaded = org["settings"].clone();
-    assert!(loaded.is_object(), "{org}");
+    // The Admin Settings page loads what the original seeded into every
+    // organization (its `create_default_organization`).
+    assert_eq!(
+        loaded,
+        json!({"quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7,
+               "relevance": 7, "markdown": 7}, "auto_optimize": false}),
+        "{org}"
+    );
     // What the page loaded, it can save back.
     let r = ui(
         &s,
@@ -613,6 +760,14 @@ async fn the_settings_and_connections_pages(db: TestDatabase) {
     let saved = r.json();
     str_field(&saved, "message");
     assert_eq!(saved["settings"]["auto_optimize"], true, "{saved}");
+    // ... and reads the change back.
+    let r = ui(&s, "GET", "/settings/organization", Some(&admin), None);
+    assert_eq!(
+        r.json()["settings"],
+        json!({"quality_thresholds": {"conversion": 70, "clarity": 8, "completeness": 7,
+               "relevance": 7, "markdown": 7}, "auto_optimize": true}),
+        "{r:?}"
+    );
     let r = ui(
         &s,
         "PUT",

@@ -113,7 +113,9 @@ impl Organizations<'_> {
     }
 
     /// Creates an organization with its first org_admin (instance admins;
-    /// not with an API key), audited in the caller's organization.
+    /// not with an API key), audited in the caller's organization. It starts
+    /// with the original's seeded settings (`quality_thresholds`,
+    /// `auto_optimize`).
     ///
     /// # Errors
     /// 403 for anyone else; 400 for invalid values or a weak password; 409
@@ -143,7 +145,12 @@ impl Organizations<'_> {
                 name,
                 display_name,
                 slug,
-                settings: json!({}),
+                // The original seeded these into every organization it made.
+                settings: self
+                    .0
+                    .services
+                    .setting_registry()
+                    .new_organization_settings(),
                 // Not the instance admin: a user of another organization must
                 // not show in this one's record. The instance's trail says who.
                 created_by: None,

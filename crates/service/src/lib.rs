@@ -47,6 +47,8 @@ mod audit;
 mod audit_logs;
 mod auth_config;
 mod cache;
+mod component_health;
+pub use component_health::{ComponentHealth, ComponentStatus};
 pub mod connections;
 mod context;
 mod error;

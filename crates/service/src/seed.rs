@@ -23,8 +23,10 @@ pub struct InitialAdmin {
 }
 
 impl Operator {
-    /// Creates the organization and its administrator, with an audit entry,
-    /// when no organization exists; otherwise does nothing (and hashes
+    /// Creates the organization (with the original's seeded settings, see
+    /// [`curatore_domain::setting_keys::SEEDED_ORGANIZATION_KEYS`]) and its
+    /// administrator, with an audit entry, when no organization exists;
+    /// otherwise does nothing (and hashes
     /// nothing). Safe to race: one caller creates, the others see it done.
     ///
     /// # Errors
@@ -49,6 +51,7 @@ impl Operator {
                 admin_username: seed.admin_username,
                 admin_password_hash,
                 admin_full_name: seed.admin_full_name,
+                organization_settings: services.setting_registry().new_organization_settings(),
             })
             .await?)
     }

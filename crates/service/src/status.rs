@@ -64,7 +64,7 @@ impl Services {
 pub struct ServiceStatus {
     /// The connection passed its last test.
     pub connected: bool,
-    /// The URL it talks to (`base_url` or `service_url`).
+    /// The URL it talks to (`base_url`, `service_url` or `graph_base_url`).
     pub endpoint: Option<String>,
     /// The model (LLM connections).
     pub model: Option<String>,
@@ -107,7 +107,7 @@ impl Status<'_> {
         self.0.principal().refuse_pending_password_change()?;
         self.0
             .services
-            .service_status(self.0.org(), connection_type)
+            .status_in(self.0.org(), connection_type)
             .await
     }
 }
@@ -126,7 +126,10 @@ impl Anonymous<'_> {
 }
 
 impl Services {
-    async fn service_status(
+    /// The status of `org`'s default `connection_type`; callers prove the
+    /// organization (a request's own, or the default one for anonymous
+    /// callers).
+    pub(crate) async fn status_in(
         &self,
         org: OrganizationId,
         connection_type: &str,
@@ -174,13 +177,20 @@ impl Services {
             endpoint: active
                 .text("base_url")
                 .or_else(|| active.text("service_url"))
+                .or_else(|| active.text("graph_base_url"))
                 .map(str::to_owned),
             model: active.text("model").map(str::to_owned),
             error,
-            response_time: result
-                .as_ref()
-                .and_then(|r| r.pointer("/details/response_time"))
-                .and_then(serde_json::Value::as_f64),
+            // Our tests record milliseconds; the original's answer is seconds.
+            response_time: result.as_ref().and_then(|r| {
+                r.pointer("/details/response_time")
+                    .and_then(serde_json::Value::as_f64)
+                    .or_else(|| {
+                        r.pointer("/details/response_time_ms")
+                            .and_then(serde_json::Value::as_f64)
+                            .map(|ms| ms / 1000.0)
+                    })
+            }),
             ssl_verify: setting("verify_ssl").and_then(serde_json::Value::as_bool),
             timeout: setting("timeout").and_then(serde_json::Value::as_u64),
             source: Some(match active.connection_id {

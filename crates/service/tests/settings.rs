@@ -76,6 +76,18 @@ async fn resolution_is_cached_and_each_write_forgets_what_it_changed() {
     let db = TestDatabase::sqlite();
     let services = services(&db).await;
     let token = token(&services).await;
+    // A new organization holds the original's seeded values, which shadow
+    // the system layer; removed, the defaults (and the system layer) show.
+    assert_eq!(
+        effective(&services, &token, "auto_optimize").await,
+        (json!(false), Layer::Organization)
+    );
+    let admin = ctx(&services, &token).await;
+    services
+        .settings(&admin)
+        .merge_organization(json!({"auto_optimize": null, "quality_thresholds": null}))
+        .await
+        .unwrap();
     assert_eq!(
         effective(&services, &token, "auto_optimize").await,
         (json!(false), Layer::Default)
@@ -166,7 +178,7 @@ async fn resolution_is_cached_and_each_write_forgets_what_it_changed() {
     );
     assert_eq!(
         count(&services, &admin, AuditEvent::UpdateOrganizationSettings).await,
-        2
+        3
     );
 }
 
@@ -243,9 +255,50 @@ async fn unknown_keys_and_wrong_types_are_refused_naming_the_key_and_nothing_is_
             .is_empty()
     );
     let admin = ctx(&services, &token).await;
+    let seeded = services.setting_registry().new_organization_settings();
+    let mut expected = seeded.clone();
+    expected["colour"] = json!("red");
     assert_eq!(
         services.my_organization(&admin).settings().unwrap(),
-        json!({"colour": "red"})
+        expected
     );
-    assert!(services.settings(&admin).organization().unwrap().is_empty());
+    assert_eq!(
+        Value::Object(services.settings(&admin).organization().unwrap()),
+        seeded,
+        "the refused patches left the seeded values as they were"
+    );
+}
+
+#[tokio::test]
+async fn every_organization_starts_with_the_originals_seeded_settings() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db).await;
+    let token = token(&services).await;
+    let admin = ctx(&services, &token).await;
+    // The original's `create_default_organization`: thresholds 70/7/7/7/7 and
+    // no automatic optimisation, stored in the organization itself.
+    let original = json!({
+        "quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7, "relevance": 7, "markdown": 7},
+        "auto_optimize": false,
+    });
+    assert_eq!(
+        services.my_organization(&admin).settings().unwrap(),
+        original
+    );
+    let (created, _) = services
+        .organizations(&admin)
+        .create(curatore_service::NewTenant {
+            name: "Second".into(),
+            slug: "second".into(),
+            display_name: None,
+            admin: curatore_service::NewAdmin {
+                email: "boss@second.example".into(),
+                username: "boss".into(),
+                full_name: None,
+                password: Secret::new("another-long-password"),
+            },
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.settings, original);
 }

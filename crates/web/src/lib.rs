@@ -71,6 +71,7 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(input::path_config())
             .app_data(input::query_config())
             .configure(routes::health::routes)
+            .configure(routes::component_health::routes)
             .configure(metrics::routes)
             .configure(openapi::routes)
             .configure(routes::organizations::routes)

@@ -66,6 +66,20 @@ pub(crate) enum RoleName {
     Viewer,
 }
 
+/// A role as the original web UI's forms send it (`/api/v1/users…` only):
+/// `admin` is read as `org_admin` and `user` as `member`; answers use
+/// `org_admin`, `member` and `viewer`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code, reason = "describes the roles `/api/v1/users…` accepts")]
+pub(crate) enum UiRoleName {
+    OrgAdmin,
+    Member,
+    Viewer,
+    Admin,
+    User,
+}
+
 /// Who may use a connection.
 #[derive(ToSchema)]
 #[schema(as = ConnectionScope, rename_all = "snake_case")]
@@ -121,6 +135,12 @@ pub(crate) enum LayerName {
         routes::health::ui_health,
         routes::health::llm_status,
         routes::health::extractor_status,
+        routes::component_health::llm,
+        routes::component_health::extraction,
+        routes::component_health::sharepoint,
+        routes::component_health::redis,
+        routes::component_health::celery,
+        routes::component_health::docling,
         routes::auth::register,
         routes::auth::login,
         routes::auth::refresh,
@@ -177,6 +197,7 @@ pub(crate) enum LayerName {
         ErrorBody,
         ErrorCodeName,
         RoleName,
+        UiRoleName,
         ConnectionScopeName,
         ConnectionTestStatusName,
         LayerName

@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub mod stand_in;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_curatore-server");
 
 /// Defines two tests that run `scenario` (an `async fn(TestDatabase)`):
@@ -349,9 +351,21 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Reply {
+        self.call_at(&self.base, method, path, headers, body)
+    }
+
+    /// [`Server::call`] sent to another address (a proxy in front of it).
+    pub fn call_at(
+        &self,
+        base: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
         let mut request = ureq::http::Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.base));
+            .uri(format!("{base}{path}"));
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
@@ -440,6 +454,23 @@ pub fn signal(pid: u32, name: &str) {
         .expect("run kill")
         .success();
     assert!(ok, "kill -{name} {pid} failed");
+}
+
+/// The original web UI's origin (its Next.js dev server).
+pub const UI_ORIGIN: &str = "http://localhost:3000";
+
+/// The browser may read this answer from the UI's origin: the CORS headers.
+pub fn assert_cors(r: &Reply) {
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(UI_ORIGIN),
+        "no CORS origin on {r:?}"
+    );
+    assert_eq!(
+        r.header("access-control-allow-credentials"),
+        Some("true"),
+        "{r:?}"
+    );
 }
 
 /// Every message logged, for `contains` assertions.

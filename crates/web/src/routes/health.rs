@@ -1,6 +1,6 @@
 //! Health endpoints: liveness, readiness, and the seed's health reports.
 
-use crate::auth::{Actor, Caller, client_of, resolve_optional};
+use crate::auth::{Actor, client_of, resolve_optional};
 use crate::error::ApiError;
 use crate::state::{AppState, HealthDetails};
 use actix_web::http::StatusCode;
@@ -26,11 +26,17 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/system/health/comprehensive").get(comprehensive));
 }
 
-/// `GET /api/v1/system/health/backend`: the same answer as `/api/v1/system/health`.
+/// `GET /api/v1/system/health/backend`: the answer of `/api/v1/system/health`
+/// with the `message` the original UI's System Health card shows.
 #[utoipa::path(get, path = "/api/v1/system/health/backend", tag = "health", security(()),
     responses((status = 200, description = "The API answers", body = BackendBody)))]
 async fn backend_alias() -> HttpResponse {
-    backend().await
+    HttpResponse::Ok().json(BackendBody {
+        status: "healthy",
+        message: Some("API is responding"),
+        service: Some("curatore"),
+        version: VERSION,
+    })
 }
 
 /// A liveness or readiness answer.
@@ -323,7 +329,7 @@ async fn comprehensive(state: web::Data<AppState>) -> HttpResponse {
 
 /// The original's `LLMConnectionStatus`, for the organization's default
 /// connection of a type (database default, then the environment), from its
-/// last stored test: nothing is called out per request.
+/// last stored test: nothing is called out per request. Never a secret.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ServiceStatusBody {
     connected: bool,
@@ -357,35 +363,51 @@ impl From<ServiceStatus> for ServiceStatusBody {
     }
 }
 
+/// The caller's organization's status; without credentials the default
+/// organization's (the original's UI asks before signing in), with the
+/// deployment's details only under `HEALTH_DETAILS=public`. Invalid
+/// credentials are a 401.
 async fn status_of(
+    req: &HttpRequest,
     state: &AppState,
-    ctx: &curatore_service::RequestContext,
     connection_type: &str,
 ) -> Result<HttpResponse, ApiError> {
-    let status = state
-        .services()
-        .status(ctx)
-        .service(connection_type)
-        .await?;
+    let services = state.services();
+    let status = match resolve_optional(req).await? {
+        Some(ctx) => services.status(&ctx).service(connection_type).await?,
+        None => {
+            let client = client_of(req, state);
+            let status = services
+                .anonymous(&client)
+                .service_status(connection_type)
+                .await?;
+            match state.health_details() {
+                HealthDetails::Public => status,
+                HealthDetails::Authenticated => status.without_details(),
+            }
+        }
+    };
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(ServiceStatusBody::from(status)))
 }
 
 #[utoipa::path(get, path = "/api/v1/llm/status", tag = "health",
-    responses((status = 200, description = "The organization's default LLM connection", body = ServiceStatusBody)))]
+    security((), ("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The organization's default LLM connection (without credentials: the default organization's; endpoint and model only under `HEALTH_DETAILS=public`)", body = ServiceStatusBody)))]
 pub(crate) async fn llm_status(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    Caller(ctx): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    status_of(&state, &ctx, "llm").await
+    status_of(&req, &state, "llm").await
 }
 
 #[utoipa::path(get, path = "/api/v1/extractor/status", tag = "health",
-    responses((status = 200, description = "The organization's default extraction service", body = ServiceStatusBody)))]
+    security((), ("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The organization's default extraction service (without credentials: the default organization's; endpoint only under `HEALTH_DETAILS=public`)", body = ServiceStatusBody)))]
 pub(crate) async fn extractor_status(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    Caller(ctx): Caller,
 ) -> Result<HttpResponse, ApiError> {
-    status_of(&state, &ctx, "extraction").await
+    status_of(&req, &state, "extraction").await
 }

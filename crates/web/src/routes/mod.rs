@@ -2,6 +2,7 @@ pub(crate) mod api_keys;
 pub(crate) mod audit_export;
 pub(crate) mod audit_logs;
 pub(crate) mod auth;
+pub(crate) mod component_health;
 pub(crate) mod connections;
 pub(crate) mod health;
 pub(crate) mod organizations;

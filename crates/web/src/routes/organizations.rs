@@ -321,7 +321,11 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        let expected = json!({"ui": {"theme": "dark", "size": 2}, "tags": [3]});
+        // Beside the settings the organization was seeded with.
+        let expected = json!({"ui": {"theme": "dark", "size": 2}, "tags": [3],
+            "quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7,
+                                   "relevance": 7, "markdown": 7},
+            "auto_optimize": false});
         assert_eq!(body["settings"], expected);
         let (status, body) = call(
             &app,

@@ -277,9 +277,11 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200, "{body}");
+        // Merged into what the organization was seeded with.
         assert_eq!(
             body["settings"],
-            json!({"quality_thresholds": {"markdown": 9}})
+            json!({"quality_thresholds": {"conversion": 70, "clarity": 7, "completeness": 7,
+                   "relevance": 7, "markdown": 9}, "auto_optimize": false})
         );
         let (status, body) = call(
             &app,

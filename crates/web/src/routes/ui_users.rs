@@ -1,6 +1,9 @@
 //! The user routes the original's web UI calls (`/api/v1/users…`), which its
 //! own backend never had: thin shapes over the same user services as
 //! `/api/v1/organizations/me/users`, with the same rules.
+//!
+//! The UI's forms offer the roles `admin` and `user`; here (and only here)
+//! they are read as `org_admin` and `member`. Answers keep our names.
 
 use crate::auth::Caller;
 use crate::dto::UiUserBody;
@@ -26,12 +29,23 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/users/{id}/password").put(set_password));
 }
 
+/// A role as the UI's forms send it: its `admin` and `user` are our
+/// `org_admin` and `member`; any other name goes on as sent (and an unknown
+/// one is refused by the service, naming the roles).
+fn from_ui_role(role: Option<String>) -> Option<String> {
+    role.map(|r| match r.as_str() {
+        "admin" => "org_admin".to_owned(),
+        "user" => "member".to_owned(),
+        _ => r,
+    })
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     is_active: Option<bool>,
-    #[param(value_type = Option<crate::openapi::RoleName>)]
+    #[param(value_type = Option<crate::openapi::UiRoleName>)]
     role: Option<String>,
     /// Items to skip (default 0).
     skip: Option<u64>,
@@ -63,7 +77,7 @@ async fn list(
     let defaults = UserQuery::default();
     let query = UserQuery {
         is_active,
-        role,
+        role: from_ui_role(role),
         skip: skip.unwrap_or(defaults.skip),
         limit: limit.unwrap_or(defaults.limit),
         ..defaults
@@ -99,7 +113,7 @@ struct InviteRequest {
     email: String,
     username: Option<String>,
     full_name: Option<String>,
-    #[schema(value_type = Option<crate::openapi::RoleName>)]
+    #[schema(value_type = Option<crate::openapi::UiRoleName>)]
     role: Option<String>,
     /// Without it a temporary password is generated.
     #[schema(value_type = Option<String>, format = Password)]
@@ -140,7 +154,7 @@ async fn invite(
         email,
         username,
         full_name,
-        role,
+        role: from_ui_role(role),
         password,
     };
     let invited = state.services().users(&ctx).invite(invitation).await?;
@@ -165,7 +179,7 @@ struct UpdateRequest {
     email: Option<String>,
     username: Option<String>,
     full_name: Option<String>,
-    #[schema(value_type = Option<crate::openapi::RoleName>)]
+    #[schema(value_type = Option<crate::openapi::UiRoleName>)]
     role: Option<String>,
     is_active: Option<bool>,
 }
@@ -196,7 +210,7 @@ async fn update(
     } = body.into_inner();
     let changes = UserChanges {
         full_name,
-        role,
+        role: from_ui_role(role),
         email,
         username,
         is_active,
