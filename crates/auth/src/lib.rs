@@ -19,6 +19,7 @@
 pub mod api_keys;
 mod digest;
 mod error;
+mod hmac_jwt;
 pub mod passphrase;
 pub mod passwords;
 pub mod refresh;

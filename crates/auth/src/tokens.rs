@@ -158,6 +158,7 @@ impl fmt::Debug for TokenSigner {
 impl TokenSigner {
     /// Builds the keys and the strict validation rules from the settings.
     pub fn new(settings: TokenSettings) -> Self {
+        crate::hmac_jwt::install();
         let key = settings.secret.expose().as_bytes();
         let alg = settings.algorithm.to_jwt();
         let mut validation = Validation::new(alg);
