@@ -9,7 +9,9 @@ use curatore_config::Settings;
 use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, InvalidationListener, SeedOutcome};
-use curatore_service::{ErrorCode, InitialAdmin, Operator, Services};
+use curatore_service::{
+    ErrorCode, InitialAdmin, Operator, RegistryError, Services, ServicesConfig,
+};
 use curatore_web::AppState;
 use std::time::{Duration, Instant};
 
@@ -77,7 +79,31 @@ impl Curatore {
     /// seed value, `DEFAULT_ORG_ID` naming nothing); [`StartError::Runtime`]
     /// when the database cannot be reached or migrated.
     pub async fn build(settings: &Settings) -> Result<Self, StartError> {
-        Self::start(settings, true).await
+        Self::start(settings, true, |_| Ok(())).await
+    }
+
+    /// [`Curatore::build`] with what an embedding service adds to the
+    /// services before they start: its API-key scopes, audit actions and
+    /// connection types.
+    ///
+    /// ```no_run
+    /// # async fn run(settings: curatore_config::Settings) -> Result<(), curatore_server::StartError> {
+    /// let curatore = curatore_server::Curatore::build_with(&settings, |config| {
+    ///     config.scopes.register("documents", "documents and their summaries")?;
+    ///     config.audit_actions.register("summarize_document")
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Curatore::build`]; a registration `customize` refuses
+    /// ([`StartError::Config`]).
+    pub async fn build_with(
+        settings: &Settings,
+        customize: impl FnOnce(&mut ServicesConfig) -> Result<(), RegistryError>,
+    ) -> Result<Self, StartError> {
+        Self::start(settings, true, customize).await
     }
 
     /// Like [`Curatore::build`], without seeding or importing the
@@ -86,12 +112,17 @@ impl Curatore {
     /// # Errors
     /// As [`Curatore::build`].
     pub async fn open(settings: &Settings) -> Result<Self, StartError> {
-        Self::start(settings, false).await
+        Self::start(settings, false, |_| Ok(())).await
     }
 
-    async fn start(settings: &Settings, seed_it: bool) -> Result<Self, StartError> {
+    async fn start(
+        settings: &Settings,
+        seed_it: bool,
+        customize: impl FnOnce(&mut ServicesConfig) -> Result<(), RegistryError>,
+    ) -> Result<Self, StartError> {
         // Before connecting: configuration errors exit 2 without waiting.
-        let config = from_settings::services(settings)?;
+        let mut config = from_settings::services(settings)?;
+        customize(&mut config).map_err(|e| StartError::Config(e.to_string()))?;
         tracing::info!("Initializing database...");
         let db = connect_with_retry(settings).await?;
         tracing::info!(url = %db.redacted_url(), "Database connected ({})", db.kind().as_str());

@@ -113,15 +113,16 @@ pub fn default_organization(settings: &Settings) -> DefaultOrganization {
 }
 
 /// Everything the services take: [`auth`], [`connections`],
-/// [`default_organization`].
+/// [`default_organization`]; our scopes and no audit actions of an
+/// embedding service (see `Curatore::build_with`).
 ///
 /// # Errors
 /// As [`auth`] and [`connections`].
 pub fn services(settings: &Settings) -> Result<ServicesConfig, StartError> {
     Ok(ServicesConfig {
-        auth: auth(settings)?,
         connections: connections(settings)?,
         default_organization: default_organization(settings),
+        ..ServicesConfig::new(auth(settings)?)
     })
 }
 

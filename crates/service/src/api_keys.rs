@@ -6,6 +6,7 @@ use crate::context::{Access, RequestContext, Scope};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::handle::Bound;
 use crate::page::Page;
+use crate::registry::ScopeRegistry;
 use crate::services::Services;
 use crate::text;
 use curatore_domain::{ApiKey, ApiKeyId, NewApiKey, Role, Secret};
@@ -67,11 +68,12 @@ pub struct CreatedKey {
     pub secret: Secret,
 }
 
-fn check_scopes(scopes: Vec<String>) -> Result<Vec<String>> {
-    if scopes.len() > MAX_SCOPES || !scopes.iter().all(|s| Scope::is_known(s)) {
+fn check_scopes(registry: &ScopeRegistry, scopes: Vec<String>) -> Result<Vec<String>> {
+    if scopes.len() > MAX_SCOPES || !scopes.iter().all(|s| registry.is_known(s)) {
+        let resources: Vec<&str> = registry.resources().map(|(r, _)| r).collect();
         return Err(ServiceError::validation(format!(
-            "scopes: at most {MAX_SCOPES} of read, write, or <resource>:read|write for a resource in {:?}",
-            crate::context::SCOPE_RESOURCES
+            "scopes: at most {MAX_SCOPES} of read, write, or <resource>:read|write for a resource in {}",
+            resources.join(", ")
         )));
     }
     let mut scopes = scopes;
@@ -112,7 +114,7 @@ impl ApiKeys<'_> {
         let ctx = self.0.ctx;
         self.0.role(Role::Member)?;
         let name = text::required("name", &new.name, text::NAME_MAX)?;
-        let scopes = check_scopes(new.scopes)?;
+        let scopes = check_scopes(self.0.services.scopes(), new.scopes)?;
         if matches!(ctx.principal.actor(), crate::Actor::ApiKey { .. }) {
             let held = ctx.principal.scopes();
             if !held.iter().any(|s| s == "api_keys:write") {

@@ -103,18 +103,22 @@ impl AuditEvent {
 pub(crate) struct Entry {
     pub(crate) organization_id: Option<OrganizationId>,
     pub(crate) user_id: Option<UserId>,
-    pub(crate) entity: Option<(&'static str, Uuid)>,
+    pub(crate) entity: Option<(std::borrow::Cow<'static, str>, Uuid)>,
     pub(crate) details: Value,
-    pub(crate) failure: Option<&'static str>,
+    pub(crate) failure: Option<std::borrow::Cow<'static, str>>,
 }
 
 impl Entry {
     /// An entry about `entity` (`("user", id)`, …).
-    pub(crate) fn about(entity: &'static str, id: Uuid, details: Value) -> Self {
+    pub(crate) fn about(
+        entity: impl Into<std::borrow::Cow<'static, str>>,
+        id: Uuid,
+        details: Value,
+    ) -> Self {
         Self {
             organization_id: None,
             user_id: None,
-            entity: Some((entity, id)),
+            entity: Some((entity.into(), id)),
             details,
             failure: None,
         }
@@ -131,8 +135,8 @@ impl Entry {
         }
     }
 
-    pub(crate) fn failed(mut self, why: &'static str) -> Self {
-        self.failure = Some(why);
+    pub(crate) fn failed(mut self, why: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.failure = Some(why.into());
         self
     }
 
@@ -144,6 +148,12 @@ impl Entry {
 
     /// The entry as `client` did it (no authenticated actor: logins, refreshes).
     pub(crate) fn done_from(self, event: AuditEvent, client: &Client) -> NewAuditLogEntry {
+        self.done_as(event.action(), client)
+    }
+
+    /// [`Entry::done_from`] for an action named at run time (an embedding
+    /// service's registered action).
+    pub(crate) fn done_as(self, action: AuditAction, client: &Client) -> NewAuditLogEntry {
         let mut details = self.details;
         if let (Some(obj), Some(id)) = (details.as_object_mut(), &client.request_id) {
             obj.insert("request_id".into(), json!(id));
@@ -151,9 +161,9 @@ impl Entry {
         NewAuditLogEntry {
             organization_id: self.organization_id,
             user_id: self.user_id,
-            action: event.action(),
-            entity_type: self.entity.map(|(t, _)| t.to_owned()),
-            entity_id: self.entity.map(|(_, id)| id),
+            action,
+            entity_id: self.entity.as_ref().map(|(_, id)| *id),
+            entity_type: self.entity.map(|(t, _)| t.into_owned()),
             details: Some(details),
             ip_address: Some(client.ip.to_string()),
             user_agent: client.user_agent.clone(),
@@ -162,12 +172,17 @@ impl Entry {
             } else {
                 AuditStatus::Success
             },
-            error_message: self.failure.map(str::to_owned),
+            error_message: self.failure.map(std::borrow::Cow::into_owned),
         }
     }
 
     /// The entry as the principal of `ctx` did it, in its organization.
-    pub(crate) fn by(mut self, event: AuditEvent, ctx: &RequestContext) -> NewAuditLogEntry {
+    pub(crate) fn by(self, event: AuditEvent, ctx: &RequestContext) -> NewAuditLogEntry {
+        self.by_as(event.action(), ctx)
+    }
+
+    /// [`Entry::by`] for an action named at run time.
+    pub(crate) fn by_as(mut self, action: AuditAction, ctx: &RequestContext) -> NewAuditLogEntry {
         if let (Some(obj), Actor::ApiKey { key_id, .. }) =
             (self.details.as_object_mut(), ctx.principal.actor())
         {
@@ -175,7 +190,7 @@ impl Entry {
         }
         self.organization_id = Some(ctx.organization_id());
         self.user_id = ctx.principal.user_id();
-        self.done_from(event, &ctx.client)
+        self.done_as(action, &ctx.client)
     }
 }
 

@@ -203,6 +203,101 @@ impl AuditLog<'_> {
     }
 }
 
+/// An entry of an embedding service's own action, recorded by
+/// [`AuditLog::record`] in the caller's organization with the caller's
+/// request id, address, user agent and key, as ours are.
+#[derive(Debug, Clone)]
+pub struct ActionEntry {
+    /// A registered action ([`crate::AuditActions`]), `summarize_document`.
+    pub action: String,
+    /// What it was about: a type of your choosing (`document`, at most 50
+    /// characters) and an id.
+    pub entity: Option<(String, Uuid)>,
+    /// Why it failed; `None` for a success.
+    pub failure: Option<String>,
+    /// Free details (a JSON object; never a secret).
+    pub details: serde_json::Value,
+}
+
+impl ActionEntry {
+    /// A successful `action` with no entity and no details.
+    pub fn new(action: impl Into<String>) -> Self {
+        Self {
+            action: action.into(),
+            entity: None,
+            failure: None,
+            details: serde_json::json!({}),
+        }
+    }
+
+    /// About `entity_type` `id`.
+    #[must_use]
+    pub fn about(mut self, entity_type: impl Into<String>, id: Uuid) -> Self {
+        self.entity = Some((entity_type.into(), id));
+        self
+    }
+
+    /// With these details (a JSON object).
+    #[must_use]
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// Recorded as a failure, for `why`.
+    #[must_use]
+    pub fn failed(mut self, why: impl Into<String>) -> Self {
+        self.failure = Some(why.into());
+        self
+    }
+}
+
+/// The longest entity type an entry may name.
+const ENTITY_TYPE_MAX: usize = 50;
+
+impl AuditLog<'_> {
+    /// Records an embedding service's own action (registered with
+    /// [`crate::AuditActions::register`]) for the caller, in the caller's
+    /// organization; `GET /audit-logs` lists and filters it like ours. Any
+    /// authenticated caller: the service's route decides who may act.
+    ///
+    /// # Errors
+    /// 400 for an unregistered action, an entity type that is empty, too
+    /// long or holds control characters, or details that are not a JSON
+    /// object within the settings' bounds; 503 when the database is
+    /// unavailable.
+    pub async fn record(&self, entry: ActionEntry) -> Result<AuditLogEntry> {
+        self.0.principal().refuse_pending_password_change()?;
+        let services = self.0.services;
+        if !services.audit_actions().contains(&entry.action) {
+            let known: Vec<&str> = services.audit_actions().names().collect();
+            return Err(ServiceError::validation(format!(
+                "action: `{}` is not a registered audit action (registered: {})",
+                entry.action,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+        let action = AuditAction::parse(&entry.action)?;
+        let mut built = match entry.entity {
+            Some((kind, id)) => {
+                let kind = crate::text::required("entity_type", &kind, ENTITY_TYPE_MAX)?;
+                crate::audit::Entry::about(kind, id, entry.details)
+            }
+            None => crate::audit::Entry::anonymous(entry.details),
+        };
+        curatore_domain::settings::check_settings(&built.details)?;
+        if let Some(why) = entry.failure {
+            built = built.failed(why);
+        }
+        let new = built.by_as(action, self.0.ctx);
+        Ok(self.0.tenant().audit_logs().record(new).await?)
+    }
+}
+
 /// How many entries one purge statement deletes at most.
 const PURGE_BATCH: u64 = 5_000;
 

@@ -195,23 +195,18 @@ impl Access {
 }
 
 /// A scope an API key may be limited to: `read` or `write` for every
-/// resource, or `<resource>:read` / `<resource>:write` for one.
+/// resource, or `<resource>:read` / `<resource>:write` for one (the
+/// resources are ours and those registered in [`crate::ScopeRegistry`]). An
+/// embedding service checks its own with [`Principal::require_scope`]:
+/// `ctx.principal().require_scope(Scope::new("documents", Access::Write))`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
-    /// The resource (`organization`, `api_keys`, `audit_logs`, `users`).
+    /// The resource (`organization`, `api_keys`, `audit_logs`, `users`,
+    /// `connections`, or one an embedding service registered).
     pub resource: &'static str,
     /// Read or write.
     pub access: Access,
 }
-
-/// The resources scopes can name.
-pub const SCOPE_RESOURCES: &[&str] = &[
-    "organization",
-    "api_keys",
-    "audit_logs",
-    "users",
-    "connections",
-];
 
 impl Scope {
     /// A scope for `resource`.
@@ -226,17 +221,6 @@ impl Scope {
 
     fn granted_by(&self, held: &str) -> bool {
         held == self.access.as_str() || held == self.name()
-    }
-
-    /// Whether `name` is a scope this system knows: `read`, `write`, or
-    /// `<resource>:read|write` for a resource in [`SCOPE_RESOURCES`].
-    pub fn is_known(name: &str) -> bool {
-        match name.split_once(':') {
-            None => matches!(name, "read" | "write"),
-            Some((resource, access)) => {
-                SCOPE_RESOURCES.contains(&resource) && matches!(access, "read" | "write")
-            }
-        }
     }
 }
 
@@ -306,8 +290,5 @@ mod tests {
         assert!(read_keys.granted_by("api_keys:read"));
         assert!(!read_keys.granted_by("write"));
         assert!(!read_keys.granted_by("audit_logs:read"));
-        assert!(Scope::is_known("organization:write"));
-        assert!(!Scope::is_known("admin"));
-        assert!(!Scope::is_known("connections:delete"));
     }
 }

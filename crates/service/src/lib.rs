@@ -65,6 +65,8 @@ mod operator;
 mod organizations;
 mod page;
 mod refusals;
+mod registry;
+pub use registry::{AuditActions, RegistryError, ScopeRegistry};
 mod seed;
 mod services;
 mod sessions;
@@ -79,17 +81,19 @@ mod work;
 
 pub use api_keys::{ApiKeys, CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
-pub use audit_logs::{AuditLog, AuditLogPage, AuditLogQuery};
+pub use audit_logs::{ActionEntry, AuditLog, AuditLogPage, AuditLogQuery};
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 pub use auth_config::AuthConfig;
-pub use connections::kinds::{ConnectionKind, ConnectionRegistry, TestFuture, TestOutcome};
+pub use connections::kinds::{
+    ConnectionKind, ConnectionRegistry, DeclaredKind, TestFuture, TestOutcome,
+};
 pub use connections::outbound::OutboundPolicy;
 pub use connections::{
     ActiveConnection, ConnectionQuery, ConnectionSource, ConnectionTypeInfo, ConnectionUpdate,
     Connections, ConnectionsConfig, EnvironmentConnection, ImportAction, MAX_CONNECTION_PAGE,
     NewConnectionRequest, SavedConnection, TestReport,
 };
-pub use context::{Access, Actor, Client, Principal, RequestContext, SCOPE_RESOURCES, Scope};
+pub use context::{Access, Actor, Client, Principal, RequestContext, Scope};
 pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
 pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, Organizations, TenantChanges};
 pub use limiter::{LoginLimits, RegistrationLimits};

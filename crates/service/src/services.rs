@@ -9,6 +9,7 @@ use crate::error::{ErrorCode, Result, ServiceError};
 use crate::limiter::{LoginLimiter, RegistrationLimiter, SharedCounts};
 use crate::operator::Operator;
 use crate::refusals::RefusalSampler;
+use crate::registry::{AuditActions, ScopeRegistry};
 use curatore_auth::TokenError;
 use curatore_domain::{ApiKeyId, NewAuditLogEntry, Organization, OrganizationId, Role};
 use curatore_persistence::{Database, Invalidation, InvalidationListener, PersistenceError};
@@ -83,6 +84,8 @@ struct Inner {
     settings: crate::settings::SettingsState,
     last_used: Mutex<HashMap<ApiKeyId, Instant>>,
     connections: ConnectionsConfig,
+    scopes: ScopeRegistry,
+    audit_actions: AuditActions,
 }
 
 /// Forgets `what` in this process: the authentication cache and the
@@ -119,6 +122,11 @@ pub struct ServicesConfig {
     /// Which organization unauthenticated requests and instance
     /// administration belong to.
     pub default_organization: DefaultOrganization,
+    /// The resources API keys may be scoped to (ours, and an embedding
+    /// service's).
+    pub scopes: ScopeRegistry,
+    /// An embedding service's own audit actions.
+    pub audit_actions: AuditActions,
 }
 
 impl ServicesConfig {
@@ -129,6 +137,8 @@ impl ServicesConfig {
             auth,
             connections: ConnectionsConfig::default(),
             default_organization: DefaultOrganization::default(),
+            scopes: ScopeRegistry::builtin(),
+            audit_actions: AuditActions::default(),
         }
     }
 }
@@ -144,6 +154,8 @@ impl Services {
             auth: config,
             connections,
             default_organization,
+            scopes,
+            audit_actions,
         } = config;
         let services = Self {
             inner: Arc::new(Inner {
@@ -164,6 +176,8 @@ impl Services {
                 resolved_organization: RwLock::new(None),
                 connections,
                 default_organization,
+                scopes,
+                audit_actions,
                 config,
                 db,
             }),
@@ -184,6 +198,15 @@ impl Services {
     /// request acts as the default organization).
     pub fn auth_enabled(&self) -> bool {
         self.inner.config.enabled
+    }
+
+    /// The resources API keys may be scoped to.
+    pub fn scopes(&self) -> &ScopeRegistry {
+        &self.inner.scopes
+    }
+
+    pub(crate) fn audit_actions(&self) -> &AuditActions {
+        &self.inner.audit_actions
     }
 
     /// The proxies whose `X-Forwarded-For` is believed.

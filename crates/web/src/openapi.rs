@@ -314,10 +314,38 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-async fn openapi_json() -> HttpResponse {
+/// The document with the API-key scheme describing the scopes this server
+/// knows (ours and an embedding service's).
+async fn openapi_json(state: web::Data<crate::AppState>) -> HttpResponse {
+    let mut doc = document().clone();
+    if let Some(components) = doc.components.as_mut() {
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key".to_owned(),
+                api_key_description(state.services().scopes()),
+            ))),
+        );
+    }
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document_json())
+        .body(text)
+}
+
+/// What the API-key scheme says of scopes.
+fn api_key_description(scopes: &curatore_service::ScopeRegistry) -> String {
+    let resources: Vec<String> = scopes
+        .resources()
+        .map(|(name, about)| format!("`{name}` ({about})"))
+        .collect();
+    format!(
+        "An API key from `POST /api/v1/api-keys`. Its `scopes` limit it: `read` or `write` \
+         for every resource, or `<resource>:read` / `<resource>:write` for one of: {}. \
+         Without scopes a key may do what its user's role allows.",
+        resources.join(", ")
+    )
 }
 
 async fn docs_redirect() -> HttpResponse {
@@ -377,6 +405,38 @@ mod tests {
              intended, run `UPDATE_OPENAPI=1 cargo test -p curatore-web openapi` (or \
              `just openapi`) and commit the result"
         );
+    }
+
+    /// An embedding service's resources are listed where the document says
+    /// what API-key scopes are.
+    #[actix_web::test]
+    async fn registered_scopes_are_described() {
+        let db = curatore_test_support::TestDatabase::sqlite();
+        let mut config =
+            curatore_service::ServicesConfig::new(curatore_service::testing::auth_config());
+        config
+            .scopes
+            .register("documents", "documents and their summaries")
+            .unwrap();
+        let (services, _) = curatore_service::testing::open(&db.url(), config).await;
+        let app =
+            web_test::init_service(crate::app(crate::AppState::from_services(services))).await;
+        let res = web_test::call_service(
+            &app,
+            web_test::TestRequest::get()
+                .uri("/openapi.json")
+                .to_request(),
+        )
+        .await;
+        let doc: serde_json::Value = web_test::read_body_json(res).await;
+        let said = doc["components"]["securitySchemes"]["api_key"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(
+            said.contains("`documents` (documents and their summaries)"),
+            "{said}"
+        );
+        assert!(said.contains("`users`"), "{said}");
     }
 
     /// Every path a route module registers is described (a new route

@@ -431,3 +431,99 @@ impl ConnectionKind for SharePoint {
         })
     }
 }
+
+/// A connection type declared by its schema alone, for an embedding service
+/// whose type needs no test of ours: validation, sealing and redaction come
+/// from the schema (mark secret fields `"writeOnly": true`); a test answers
+/// `not_tested`. Implement [`ConnectionKind`] for a type with a real test.
+///
+/// ```
+/// use curatore_service::{ConnectionRegistry, DeclaredKind};
+/// use serde_json::json;
+/// let mut registry = ConnectionRegistry::builtin();
+/// registry.register(std::sync::Arc::new(DeclaredKind {
+///     type_name: "vector_store",
+///     display_name: "Vector store",
+///     description: "Where document embeddings are kept.",
+///     schema: json!({"type": "object", "required": ["url", "api_key"], "properties": {
+///         "url": {"type": "string", "format": "uri"},
+///         "api_key": {"type": "string", "writeOnly": true, "minLength": 1}}}),
+///     example_config: json!({"url": "https://vectors.example.com", "api_key": "…"}),
+/// }));
+/// let kind = registry.get("vector_store").unwrap();
+/// assert_eq!(kind.secret_fields(), vec![vec!["api_key".to_owned()]]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct DeclaredKind {
+    /// The stored name.
+    pub type_name: &'static str,
+    /// What people call it.
+    pub display_name: &'static str,
+    /// One sentence.
+    pub description: &'static str,
+    /// The JSON Schema of its configuration.
+    pub schema: Value,
+    /// A valid configuration with placeholders and no real secret.
+    pub example_config: Value,
+}
+
+impl DeclaredKind {
+    /// A type called `type_name`, shown as `display_name`, whose
+    /// configuration `schema` describes; its example configuration is the
+    /// schema's defaults.
+    pub fn new(type_name: &'static str, display_name: &'static str, schema: Value) -> Self {
+        let example_config = Value::Object(
+            schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|props| {
+                    props
+                        .iter()
+                        .filter_map(|(k, p)| p.get("default").map(|d| (k.clone(), d.clone())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
+        Self {
+            type_name,
+            display_name,
+            description: display_name,
+            schema,
+            example_config,
+        }
+    }
+}
+
+impl ConnectionKind for DeclaredKind {
+    fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    fn display_name(&self) -> &'static str {
+        self.display_name
+    }
+
+    fn description(&self) -> &'static str {
+        self.description
+    }
+
+    fn schema(&self) -> Value {
+        self.schema.clone()
+    }
+
+    fn example_config(&self) -> Value {
+        self.example_config.clone()
+    }
+
+    fn test<'a>(&'a self, _config: &'a Value, _http: &'a Outbound) -> TestFuture<'a> {
+        Box::pin(async move {
+            TestOutcome {
+                success: false,
+                status: ConnectionTestStatus::NotTested,
+                message: format!("{} connections declare no test", self.type_name),
+                details: json!({}),
+                error: None,
+            }
+        })
+    }
+}
