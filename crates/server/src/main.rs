@@ -2,6 +2,7 @@
 //!
 //! Everything here is composition; the behaviour lives in the library crates.
 
+mod adoption;
 mod cli;
 mod connections;
 mod logging;

@@ -276,6 +276,7 @@ async fn open_locked(settings: &Settings) -> Result<(Services, InstanceLock), Fa
     let auth = auth_config(settings)?;
     // Before connecting: a missing key is a configuration error (exit 2).
     let connections = crate::secrets::connections_config(settings)?;
+    crate::adoption::check_before_opening(settings, connections.secrets.as_deref()).await?;
     tracing::info!("Initializing database...");
     let db = connect_with_retry(settings).await?;
     tracing::info!(url = %db.redacted_url(), "Database connected ({})", db.kind().as_str());
@@ -284,38 +285,15 @@ async fn open_locked(settings: &Settings) -> Result<(Services, InstanceLock), Fa
         .lock_instances("startup")
         .await
         .map_err(|e| Failure::Runtime(format!("cannot take the start-up lock: {e}")))?;
-    let adopted = migrate(settings, &db).await?;
+    migrate(settings, &db, connections.secrets.as_deref()).await?;
     tracing::info!("Database tables initialized");
     let default_org = DefaultOrganization {
         id: settings.default_org_id.map(Into::into),
         slug: Some(settings.default_org_slug.clone()),
     };
     let services = Services::with_connections(db, default_org, auth, connections);
-    if adopted {
-        seal_clear_secrets(&services).await?;
-    }
+    crate::adoption::seal_clear_secrets(&services).await?;
     Ok((services, lock))
-}
-
-/// Seals the connection secrets the original stored in clear, then scrubs
-/// the storage so the clear values are gone from the database files.
-async fn seal_clear_secrets(services: &Services) -> Result<(), Failure> {
-    let (sealed, _) = services
-        .rotate_secrets(100, None, |_, _| {})
-        .await
-        .map_err(|e| {
-            Failure::Runtime(format!(
-                "sealing the adopted connection secrets failed: {e}"
-            ))
-        })?;
-    curatore_migration::adopt::scrub(services.database().connection())
-        .await
-        .map_err(|e| Failure::Runtime(format!("cannot scrub the database after sealing: {e}")))?;
-    tracing::info!(
-        connections = sealed,
-        "Connection secrets of the original sealed ({sealed} connections)"
-    );
-    Ok(())
 }
 
 /// Connections one instance holds besides its pool: the invalidation listener.
@@ -462,41 +440,14 @@ async fn connect_with_retry(settings: &Settings) -> Result<Database, Failure> {
 
 /// Applies pending migrations; first, a database made by the original Python
 /// server (its tables, none of our history) is adopted when `AUTO_MIGRATE`
-/// allows. Returns whether it adopted one (its connection secrets are then
-/// still in clear).
-async fn migrate(settings: &Settings, db: &Database) -> Result<bool, Failure> {
-    let adopted = adopt_original(settings, db).await?;
-    apply_pending(settings, db).await?;
-    Ok(adopted)
-}
-
-async fn adopt_original(settings: &Settings, db: &Database) -> Result<bool, Failure> {
-    use curatore_migration::adopt::{self, Finding};
-    let conn = db.connection();
-    let finding = adopt::inspect(conn)
-        .await
-        .map_err(|e| Failure::Runtime(format!("cannot inspect the database schema: {e}")))?;
-    match finding {
-        Finding::NothingToAdopt => Ok(false),
-        Finding::Unexpected(problems) => Err(Failure::Runtime(format!(
-            "the database holds tables of the original server, but not as expected; \
-             nothing was changed:\n  {}",
-            problems.join("\n  ")
-        ))),
-        Finding::Original if !settings.auto_migrate => Err(Failure::Runtime(
-            "the database was made by the original server and AUTO_MIGRATE=false; \
-             back it up and run `curatore-migrate adopt` first"
-                .to_owned(),
-        )),
-        Finding::Original => {
-            tracing::info!("Database made by the original server: adopting it");
-            adopt::adopt(conn, false)
-                .await
-                .map_err(|e| Failure::Runtime(e.to_string()))?;
-            tracing::info!("Original database adopted");
-            Ok(true)
-        }
-    }
+/// allows, its clear connection secrets sealed with `secrets`.
+async fn migrate(
+    settings: &Settings,
+    db: &Database,
+    secrets: Option<&curatore_auth::SecretBox>,
+) -> Result<(), Failure> {
+    crate::adoption::adopt_original(settings, db, secrets).await?;
+    apply_pending(settings, db).await
 }
 
 async fn apply_pending(settings: &Settings, db: &Database) -> Result<(), Failure> {

@@ -52,8 +52,8 @@ pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 pub use connections::kinds::{ConnectionKind, ConnectionRegistry, TestFuture, TestOutcome};
 pub use connections::outbound::OutboundPolicy;
 pub use connections::{
-    ActiveConnection, ConnectionQuery, ConnectionSource, ConnectionTypeInfo, ConnectionUpdate,
-    ConnectionsConfig, EnvironmentConnection, ImportAction, MAX_CONNECTION_PAGE,
+    ActiveConnection, ClearSecrets, ConnectionQuery, ConnectionSource, ConnectionTypeInfo,
+    ConnectionUpdate, ConnectionsConfig, EnvironmentConnection, ImportAction, MAX_CONNECTION_PAGE,
     NewConnectionRequest, SavedConnection, TestReport,
 };
 pub use context::{Access, Actor, Client, Principal, RequestContext, SCOPE_RESOURCES, Scope};

@@ -12,6 +12,10 @@
 // Test-only code: a panic here fails the test with its message, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod original;
+
+pub use original::{load_original, psql, storage_checksum};
+
 use sqlx::{Connection, Executor, PgConnection};
 use std::path::{Path, PathBuf};
 

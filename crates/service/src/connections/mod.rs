@@ -24,6 +24,9 @@
 pub mod config;
 pub mod kinds;
 pub mod outbound;
+mod sealing;
+
+pub use sealing::ClearSecrets;
 
 use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, RequestContext, Scope};
@@ -1110,58 +1113,10 @@ impl Services {
         &self,
         batch: u64,
         resume_after: Option<ConnectionId>,
-        mut progress: impl FnMut(u64, ConnectionId),
+        progress: impl FnMut(u64, ConnectionId),
     ) -> Result<(u64, Option<ConnectionId>)> {
-        let secrets = self.secret_box().ok_or_else(no_key)?;
-        let mut after = resume_after;
-        let mut changed = 0u64;
-        loop {
-            let rows = self
-                .database()
-                .system()
-                .connections()
-                .batch_after(after, batch.max(1))
-                .await?;
-            let Some(last) = rows.last().map(|c| c.id) else {
-                break;
-            };
-            let mut updates = Vec::new();
-            for c in &rows {
-                let Some(kind) = self
-                    .connections_config()
-                    .registry
-                    .get(c.connection_type.as_str())
-                else {
-                    continue;
-                };
-                let mut cfg = c.config.clone();
-                let paths = kind.secret_fields();
-                let mut touched =
-                    config::reseal(&mut cfg, &paths, secrets).map_err(|e| secrets_error(&e))?;
-                if config::has_clear_secret(&cfg, &paths) {
-                    // Written before secrets were sealed: seal it now.
-                    config::seal(&mut cfg, &paths, secrets);
-                    touched = true;
-                }
-                if touched {
-                    updates.push((c.id, cfg));
-                }
-            }
-            if !updates.is_empty() {
-                let tx = self.database().begin().await?;
-                for (id, cfg) in &updates {
-                    tx.system()
-                        .connections()
-                        .replace_config(*id, cfg.clone())
-                        .await?;
-                }
-                tx.commit().await?;
-                changed += updates.len() as u64;
-            }
-            after = Some(last);
-            progress(changed, last);
-        }
-        Ok((changed, after))
+        self.rewrite_secrets(sealing::Rewrite::Rotate, batch, resume_after, progress)
+            .await
     }
 }
 
