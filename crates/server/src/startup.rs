@@ -11,8 +11,8 @@ use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, DatabaseOptions, InstanceLock, SeedOutcome};
 use curatore_service::{
-    AuthConfig, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits, RegistrationLimits,
-    Services,
+    AuthConfig, ClientNetworks, DefaultOrganization, ErrorCode, InitialAdmin, LoginLimits,
+    RegistrationLimits, Services,
 };
 use curatore_web::{AppState, ClassLimits, CorsPolicy, RateLimits};
 use std::time::{Duration, Instant};
@@ -164,6 +164,8 @@ fn auth_config(settings: &Settings) -> Result<AuthConfig, Failure> {
         refresh_reuse_grace: Duration::from_secs(settings.refresh_token_reuse_interval_seconds),
         allow_registration: settings.allow_registration,
         trusted_proxies: settings.trusted_proxies.clone(),
+        client_networks: ClientNetworks::new(settings.rate_limit_ipv6_prefix)
+            .map_err(|e| Failure::Config(format!("RATE_LIMIT_IPV6_PREFIX: {e}")))?,
         login_limits: LoginLimits {
             per_account: settings.login_max_failures_per_account,
             per_ip: settings.login_max_failures_per_ip,

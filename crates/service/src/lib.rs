@@ -59,7 +59,7 @@ pub use connections::{
 pub use context::{Access, Actor, Client, Principal, RequestContext, SCOPE_RESOURCES, Scope};
 pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
 pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, TenantChanges};
-pub use limiter::{LoginLimits, RegistrationLimits};
+pub use limiter::{ClientNetworks, DEFAULT_IPV6_PREFIX, LoginLimits, RegistrationLimits};
 pub use organizations::OrganizationChanges;
 pub use page::{MAX_SKIP, Page};
 pub use seed::InitialAdmin;

@@ -5,7 +5,8 @@ use crate::cache::{AuthCache, Forget};
 use crate::context::{Actor, Client, Principal};
 use crate::error::{ErrorCode, Result, ServiceError};
 use crate::limiter::{
-    LoginLimiter, LoginLimits, RegistrationLimiter, RegistrationLimits, SharedCounts,
+    ClientNetworks, LoginLimiter, LoginLimits, RegistrationLimiter, RegistrationLimits,
+    SharedCounts,
 };
 use crate::refusals::RefusalSampler;
 use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenError, TokenSigner};
@@ -40,6 +41,9 @@ pub struct AuthConfig {
     pub allow_registration: bool,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// How client addresses are grouped by the login, registration and
+    /// request limits: IPv4 per address, IPv6 per network.
+    pub client_networks: ClientNetworks,
     /// Failed-login limits.
     pub login_limits: LoginLimits,
     /// Open-registration limits (`ALLOW_REGISTRATION=true`).
@@ -166,11 +170,13 @@ impl Services {
                 cache: AuthCache::new(config.cache_ttl),
                 limiter: LoginLimiter::new(
                     config.login_limits,
+                    config.client_networks,
                     db.rate_limit_windows()
                         .map(|store| SharedCounts::new(store, config.login_limits.window)),
                 ),
                 registrations: RegistrationLimiter::new(
                     config.registration_limits,
+                    config.client_networks,
                     db.rate_limit_windows()
                         .map(|store| SharedCounts::new(store, config.registration_limits.window)),
                 ),

@@ -44,6 +44,7 @@ fn config() -> AuthConfig {
         refresh_reuse_grace: Duration::ZERO,
         allow_registration: false,
         trusted_proxies: vec![],
+        client_networks: curatore_service::ClientNetworks::default(),
         login_limits: LoginLimits {
             per_account: 5,
             per_ip: 50,

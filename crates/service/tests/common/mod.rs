@@ -45,6 +45,7 @@ pub fn config() -> AuthConfig {
         refresh_reuse_grace: Duration::ZERO,
         allow_registration: false,
         trusted_proxies: vec![],
+        client_networks: curatore_service::ClientNetworks::default(),
         login_limits: LoginLimits {
             per_account: 5,
             per_ip: 20,
