@@ -129,6 +129,7 @@ pub fn connections_config(settings: &Settings) -> Result<ConnectionsConfig, Fail
         outbound: OutboundPolicy {
             block_private_networks: settings.connections_block_private_networks,
         },
+        test_proxy: settings.connections_test_proxy.clone(),
         auto_test: settings.auto_test_connections,
         environment: environment(settings),
     })

@@ -89,6 +89,9 @@ pub struct ConnectionsConfig {
     pub secrets: Option<Arc<SecretBox>>,
     /// Which outbound addresses tests may reach.
     pub outbound: OutboundPolicy,
+    /// `CONNECTIONS_TEST_PROXY`: the proxy tests go through; `None`, straight
+    /// to the checked address (the environment's proxy variables are ignored).
+    pub test_proxy: Option<Secret>,
     /// `AUTO_TEST_CONNECTIONS`: test on save when asked to.
     pub auto_test: bool,
     /// Connections the environment describes, per type.
@@ -101,6 +104,7 @@ impl Default for ConnectionsConfig {
             registry: ConnectionRegistry::builtin(),
             secrets: None,
             outbound: OutboundPolicy::default(),
+            test_proxy: None,
             auto_test: true,
             environment: Vec::new(),
         }
@@ -360,7 +364,8 @@ impl Services {
     /// Runs the type's test on an open configuration, off any transaction,
     /// and scrubs every secret from the outcome.
     async fn run_test(&self, kind: &dyn ConnectionKind, cfg: &Value) -> TestOutcome {
-        let http = Outbound::new(self.connections_config().outbound);
+        let http = Outbound::new(self.connections_config().outbound)
+            .through_proxy(self.connections_config().test_proxy.clone());
         let secrets = config::secret_values(cfg, &kind.secret_fields());
         kind.test(cfg, &http).await.scrubbed(&secrets)
     }
