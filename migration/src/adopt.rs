@@ -413,8 +413,15 @@ fn copy_sql(backend: DbBackend, table: &str, cols: &[Column]) -> String {
             }
         })
         .collect();
+    // The audit trail's commit-ordered position (SQLite: a number handed out
+    // per insert) follows the original's order of events.
+    let order = if table == "audit_logs" {
+        " ORDER BY \"created_at\", \"id\""
+    } else {
+        ""
+    };
     format!(
-        "INSERT INTO \"{table}\" ({}) SELECT {} FROM \"{ASIDE}{table}\"",
+        "INSERT INTO \"{table}\" ({}) SELECT {} FROM \"{ASIDE}{table}\"{order}",
         names.join(", "),
         values.join(", ")
     )

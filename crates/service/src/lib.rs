@@ -20,6 +20,7 @@
 
 mod api_keys;
 mod audit;
+mod audit_feed;
 mod audit_logs;
 mod cache;
 pub mod connections;
@@ -47,6 +48,7 @@ mod users;
 
 pub use api_keys::{CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
+pub use audit_feed::{AuditFeedPage, AuditFeedQuery};
 pub use audit_logs::{AuditLogPage, AuditLogQuery};
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 pub use connections::kinds::{ConnectionKind, ConnectionRegistry, TestFuture, TestOutcome};
