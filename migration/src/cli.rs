@@ -204,30 +204,14 @@ pub async fn connect_for_adoption(
                 .read_only(read_only)
                 .busy_timeout(WAIT)
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(WAIT)
-                .connect_with(options)
-                .await
-                .map_err(conn_err)?;
-            Ok(Some(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)))
+            sqlite_pool(options).await.map(Some)
         }
         DatabaseUrl::Postgres { url, .. } => {
-            let mut options: PgConnectOptions = url.parse().map_err(|_| {
-                DbErr::Conn(RuntimeErr::Internal(
-                    "DATABASE_URL is not a valid PostgreSQL URL".to_owned(),
-                ))
-            })?;
+            let mut options = postgres_options(url)?;
             if read_only {
                 options = options.options([("default_transaction_read_only", "on")]);
             }
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(WAIT)
-                .connect_with(options.application_name("curatore-migrate"))
-                .await
-                .map_err(conn_err)?;
-            Ok(Some(SqlxPostgresConnector::from_sqlx_postgres_pool(pool)))
+            postgres_pool(options, 1).await.map(Some)
         }
     }
 }
@@ -257,6 +241,37 @@ fn keys_for_check(
     }
 }
 
+/// One adoption on its own connection: `check_only` opens the database
+/// read-only and changes nothing. `None` when there is no database file.
+async fn adopt_once(
+    url: &DatabaseUrl,
+    check_only: bool,
+    secrets: Option<&SecretBox>,
+) -> Result<Option<Report>, CliError> {
+    let db = connect_for_adoption(url, check_only)
+        .await
+        .map_err(|source| CliError::Connect {
+            url: url.redacted(),
+            source,
+        })?;
+    let Some(db) = db else {
+        return Ok(None);
+    };
+    let done = crate::adopt::adopt(
+        &db,
+        Adoption {
+            dry_run: check_only,
+            secrets,
+        },
+    )
+    .await;
+    let _ = db.close().await;
+    done.map(Some).map_err(|source| CliError::Adopt {
+        url: url.redacted(),
+        source,
+    })
+}
+
 fn secret_box(resolved: &ResolvedSecretKeys) -> Result<SecretBox, CliError> {
     SecretBox::new(
         resolved
@@ -275,32 +290,11 @@ fn secret_box(resolved: &ResolvedSecretKeys) -> Result<SecretBox, CliError> {
 async fn adopt<W: Write>(url: &DatabaseUrl, dry_run: bool, out: &mut W) -> Result<(), CliError> {
     writeln!(out, "database {} ({})", url.redacted(), url.kind())?;
     let configured = configured_settings()?.secrets_encryption_key;
-    let failed = |source| CliError::Adopt {
-        url: url.redacted(),
-        source,
-    };
-    let connect_failed = |source| CliError::Connect {
-        url: url.redacted(),
-        source,
-    };
-    let Some(db) = connect_for_adoption(url, true)
-        .await
-        .map_err(connect_failed)?
-    else {
+    let (stand_in, origin) = keys_for_check(configured.as_ref(), url)?;
+    let Some(plan) = adopt_once(url, true, stand_in.as_ref()).await? else {
         writeln!(out, "nothing to adopt: there is no database file")?;
         return Ok(());
     };
-    let (stand_in, origin) = keys_for_check(configured.as_ref(), url)?;
-    let checked = crate::adopt::adopt(
-        &db,
-        Adoption {
-            dry_run: true,
-            secrets: stand_in.as_ref(),
-        },
-    )
-    .await;
-    let _ = db.close().await;
-    let plan = checked.map_err(failed)?;
     if dry_run || !plan.adopted {
         return print_adoption(&plan, dry_run, &origin, out);
     }
@@ -313,24 +307,14 @@ async fn adopt<W: Write>(url: &DatabaseUrl, dry_run: bool, out: &mut W) -> Resul
     let origin = resolved
         .as_ref()
         .map_or_else(|| "no key".to_owned(), |r| r.origin.to_string());
-    let db = connect_for_adoption(url, false)
-        .await
-        .map_err(connect_failed)?
-        .ok_or_else(|| {
-            connect_failed(DbErr::Conn(RuntimeErr::Internal(
+    let report = adopt_once(url, false, secrets.as_ref())
+        .await?
+        .ok_or_else(|| CliError::Connect {
+            url: url.redacted(),
+            source: DbErr::Conn(RuntimeErr::Internal(
                 "the database file went away".to_owned(),
-            )))
+            )),
         })?;
-    let done = crate::adopt::adopt(
-        &db,
-        Adoption {
-            dry_run: false,
-            secrets: secrets.as_ref(),
-        },
-    )
-    .await;
-    let _ = db.close().await;
-    let report = done.map_err(failed)?;
     if let Some(ResolvedSecretKeys {
         origin: SecretKeysOrigin::KeyFile { created: true, .. },
         ..
@@ -369,29 +353,42 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(WAIT)
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(WAIT)
-                .connect_with(options)
-                .await
-                .map_err(conn_err)?;
-            Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+            sqlite_pool(options).await
         }
-        DatabaseUrl::Postgres { url, .. } => {
-            let options: PgConnectOptions = url.parse().map_err(|_| {
-                DbErr::Conn(RuntimeErr::Internal(
-                    "DATABASE_URL is not a valid PostgreSQL URL".to_owned(),
-                ))
-            })?;
-            let pool = PgPoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(WAIT)
-                .connect_with(options.application_name("curatore-migrate"))
-                .await
-                .map_err(conn_err)?;
-            Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
-        }
+        DatabaseUrl::Postgres { url, .. } => postgres_pool(postgres_options(url)?, 2).await,
     }
+}
+
+/// A pool of one connection: pragmas one command sets hold for all it does.
+async fn sqlite_pool(options: SqliteConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(WAIT)
+        .connect_with(options)
+        .await
+        .map_err(conn_err)?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+fn postgres_options(url: &str) -> Result<PgConnectOptions, DbErr> {
+    url.parse().map_err(|_| {
+        DbErr::Conn(RuntimeErr::Internal(
+            "DATABASE_URL is not a valid PostgreSQL URL".to_owned(),
+        ))
+    })
+}
+
+async fn postgres_pool(
+    options: PgConnectOptions,
+    connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    let pool = PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(WAIT)
+        .connect_with(options.application_name("curatore-migrate"))
+        .await
+        .map_err(conn_err)?;
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
 }
 
 fn conn_err(e: sqlx::Error) -> DbErr {

@@ -15,19 +15,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use curatore_domain::DatabaseUrl;
-use curatore_test_support::{TestDatabase, each_engine, load_original, storage_checksum};
+use curatore_test_support::{
+    TestDatabase, assert_original_secrets_gone, each_engine, load_original, storage_checksum,
+};
 use sea_orm::{ConnectionTrait, Statement};
 use std::process::{Command, Output};
 
 /// base64 of 32 bytes: the key the tests give PostgreSQL adoptions.
 const KEY: &str = "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-/// The secrets the original stored in clear in `connections.config`.
-const CLEAR_SECRETS: &[&str] = &[
-    "sk-fixture-llm-5f0c3a9e71d24b86",
-    "ext-fixture-2b7d64c1",
-    "sk-fixture-org2-8e41d0c7",
-];
 
 /// Runs the binary on `db` with a clean environment: no key, unless given.
 fn migrate(db: &TestDatabase, env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -282,38 +277,6 @@ async fn the_originals_role_names_are_mapped_and_reported() {
     each_engine(role_names).await;
 }
 
-/// The clear secrets are nowhere in the database's storage.
-async fn assert_no_clear_secret(db: &TestDatabase) {
-    match db.sqlite_path() {
-        Some(path) => {
-            let mut bytes = std::fs::read(path).unwrap();
-            for suffix in ["-wal", "-journal"] {
-                let mut name = path.file_name().unwrap().to_os_string();
-                name.push(suffix);
-                if let Ok(more) = std::fs::read(path.with_file_name(name)) {
-                    bytes.extend(more);
-                }
-            }
-            assert!(bytes.windows(5).any(|w| w == b"admin"), "file read");
-            for secret in CLEAR_SECRETS {
-                assert!(
-                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                    "{secret} still in the SQLite file"
-                );
-            }
-        }
-        None => {
-            let configs = texts(db, "SELECT CAST(config AS TEXT) FROM connections")
-                .await
-                .join("\n");
-            assert!(configs.contains("$enc"), "{configs}");
-            for secret in CLEAR_SECRETS {
-                assert!(!configs.contains(secret), "{configs}");
-            }
-        }
-    }
-}
-
 async fn seals_secrets(db: TestDatabase) {
     load_original(&db);
     let out = stdout(&migrate(&db, &key_env(&db), &["adopt"]));
@@ -343,7 +306,7 @@ async fn seals_secrets(db: TestDatabase) {
         None => "sealed       3 connection secret(s) with SECRETS_ENCRYPTION_KEY".to_owned(),
     };
     assert!(out.contains(&sealed), "{sealed}\n{out}");
-    assert_no_clear_secret(&db).await;
+    assert_original_secrets_gone(&db);
     let envelopes = texts(&db, "SELECT CAST(config AS TEXT) FROM connections").await;
     assert_eq!(
         envelopes.iter().filter(|c| c.contains("\"$enc\"")).count(),

@@ -11,7 +11,10 @@
 
 mod support;
 
-use curatore_test_support::{TestDatabase, load_original, psql, storage_checksum};
+use curatore_test_support::{
+    ORIGINAL_CLEAR_SECRETS, TestDatabase, assert_original_secrets_gone, load_original, psql,
+    sqlite_bytes, storage_checksum,
+};
 use serde_json::{Value, json};
 use support::{Server, on_both, run};
 
@@ -25,13 +28,6 @@ const USERS: &[(&str, &str, &str)] = &[
     ("admin@example.com", "Fixture-Admin-7q2", "admin"),
     ("member", "Fixture-Member-4k9", "member"),
     ("admin2@second.example.com", "Fixture-Admin2-3x8", "admin2"),
-];
-
-/// The secrets the original stored in clear in `connections.config`.
-const CLEAR_SECRETS: &[&str] = &[
-    "sk-fixture-llm-5f0c3a9e71d24b86",
-    "ext-fixture-2b7d64c1",
-    "sk-fixture-org2-8e41d0c7",
 ];
 
 /// `(key, username)` of the fixture's API keys: they differ between files.
@@ -140,7 +136,7 @@ fn use_the_original(s: &Server, engine: &str) {
     assert_eq!(r.status, 200, "{r:?}");
     let body = r.json();
     let text = body.to_string();
-    for secret in CLEAR_SECRETS {
+    for secret in ORIGINAL_CLEAR_SECRETS {
         assert!(!text.contains(secret), "{text}");
     }
     let items = body["connections"].as_array().unwrap().clone();
@@ -228,36 +224,6 @@ async fn assert_rows_kept(db: &TestDatabase) {
     }
 }
 
-/// The clear secrets are nowhere in the database any more.
-fn assert_secrets_gone(db: &TestDatabase) {
-    match db.sqlite_path() {
-        Some(path) => {
-            let mut bytes = std::fs::read(path).unwrap();
-            let wal = path.with_file_name(format!(
-                "{}-wal",
-                path.file_name().unwrap().to_string_lossy()
-            ));
-            if let Ok(more) = std::fs::read(wal) {
-                bytes.extend(more);
-            }
-            assert!(bytes.windows(5).any(|w| w == b"admin"), "file read");
-            for secret in CLEAR_SECRETS {
-                assert!(
-                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                    "{secret} still in the SQLite file"
-                );
-            }
-        }
-        None => {
-            let configs = psql(db, "SELECT config::text FROM connections");
-            assert!(configs.contains("$enc"), "{configs}");
-            for secret in CLEAR_SECRETS {
-                assert!(!configs.contains(secret), "{configs}");
-            }
-        }
-    }
-}
-
 async fn the_original_database_is_adopted(db: TestDatabase) {
     load_original(&db);
     let s = start(&db);
@@ -269,7 +235,7 @@ async fn the_original_database_is_adopted(db: TestDatabase) {
     use_the_original(&s, db.engine());
     let (status, _) = s.stop();
     assert!(status.success());
-    assert_secrets_gone(&db);
+    assert_original_secrets_gone(&db);
     assert_rows_kept(&db).await;
 
     // A second start finds our history and adopts nothing; all still works
@@ -348,8 +314,7 @@ async fn clear_secrets_are_sealed_at_every_start(db: TestDatabase) {
         .await
         .join("\n");
     assert!(!configs.contains("sk-written-in-clear-7Qx9"), "{configs}");
-    if let Some(path) = db.sqlite_path() {
-        let bytes = std::fs::read(path).unwrap();
+    if let Some(bytes) = sqlite_bytes(&db) {
         assert!(
             !bytes.windows(24).any(|w| w == b"sk-written-in-clear-7Qx9"),
             "the clear value is still in the file"

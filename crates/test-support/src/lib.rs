@@ -14,7 +14,10 @@
 
 mod original;
 
-pub use original::{load_original, psql, storage_checksum};
+pub use original::{
+    ORIGINAL_CLEAR_SECRETS, assert_original_secrets_gone, load_original, psql, sqlite_bytes,
+    storage_checksum,
+};
 
 use sqlx::{Connection, Executor, PgConnection};
 use std::path::{Path, PathBuf};

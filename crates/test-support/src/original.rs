@@ -105,3 +105,56 @@ pub fn storage_checksum(db: &TestDatabase) -> String {
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The bytes a SQLite database keeps on disk: the file, then its `-wal` and
+/// `-journal` companions when present (to look for a value that must be
+/// gone); `None` for PostgreSQL.
+///
+/// # Panics
+/// When the file cannot be read.
+pub fn sqlite_bytes(db: &TestDatabase) -> Option<Vec<u8>> {
+    let path = db.sqlite_path()?;
+    let mut bytes = std::fs::read(path).unwrap();
+    for suffix in ["-wal", "-journal"] {
+        let mut name = path.file_name().unwrap().to_os_string();
+        name.push(suffix);
+        if let Ok(more) = std::fs::read(path.with_file_name(name)) {
+            bytes.extend(more);
+        }
+    }
+    Some(bytes)
+}
+
+/// The connection secrets the original's fixtures store in clear (both files).
+pub const ORIGINAL_CLEAR_SECRETS: &[&str] = &[
+    "sk-fixture-llm-5f0c3a9e71d24b86",
+    "ext-fixture-2b7d64c1",
+    "sk-fixture-org2-8e41d0c7",
+];
+
+/// Asserts that none of the original's clear secrets is stored any more:
+/// not in the SQLite file (nor its WAL or journal), not in PostgreSQL's
+/// `connections`, where every one is sealed (`$enc`) instead.
+///
+/// # Panics
+/// When one is found.
+pub fn assert_original_secrets_gone(db: &TestDatabase) {
+    match sqlite_bytes(db) {
+        Some(bytes) => {
+            assert!(bytes.windows(5).any(|w| w == b"admin"), "file read");
+            for secret in ORIGINAL_CLEAR_SECRETS {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{secret} still in the SQLite file"
+                );
+            }
+        }
+        None => {
+            let configs = psql(db, "SELECT config::text FROM connections");
+            assert!(configs.contains("$enc"), "{configs}");
+            for secret in ORIGINAL_CLEAR_SECRETS {
+                assert!(!configs.contains(secret), "{configs}");
+            }
+        }
+    }
+}

@@ -69,21 +69,29 @@ pub(super) fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery,
             "until" => &mut q.until,
             "limit" => &mut q.limit,
             "cursor" => &mut q.cursor,
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidQueryParameter,
-                    format!("unknown query parameter `{key}`"),
-                ));
-            }
+            _ => return Err(unknown(&key)),
         };
-        if slot.replace(value).is_some() {
-            return Err(ApiError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("query parameter `{key}` is given more than once"),
-            ));
-        }
+        once(slot, &key, value)?;
     }
     Ok(q)
+}
+
+fn unknown(key: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidQueryParameter,
+        format!("unknown query parameter `{key}`"),
+    )
+}
+
+/// Puts `value` in `slot`, refusing a parameter given twice.
+fn once(slot: &mut Option<String>, key: &str, value: String) -> Result<(), ApiError> {
+    if slot.replace(value).is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQueryParameter,
+            format!("query parameter `{key}` is given more than once"),
+        ));
+    }
+    Ok(())
 }
 
 /// Newest first by `(created_at, id)`, `limit` (1–1000, default 50) at a
@@ -119,19 +127,9 @@ fn feed_query(pairs: Vec<(String, String)>) -> Result<AuditFeedQuery, ApiError> 
         let slot = match key.as_str() {
             "after" => &mut q.after,
             "limit" => &mut q.limit,
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidQueryParameter,
-                    format!("unknown query parameter `{key}`"),
-                ));
-            }
+            _ => return Err(unknown(&key)),
         };
-        if slot.replace(value).is_some() {
-            return Err(ApiError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("query parameter `{key}` is given more than once"),
-            ));
-        }
+        once(slot, &key, value)?;
     }
     Ok(q)
 }
