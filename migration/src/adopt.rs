@@ -2,20 +2,32 @@
 //! created by SQLAlchemy's `create_all`, no migration history of ours.
 //!
 //! [`inspect`] compares the schema it finds with the original's, table by
-//! table and column by column, and reports every difference. [`adopt`] then,
-//! in one transaction (both engines have transactional DDL): renames the
-//! original tables (and, on PostgreSQL, their indexes) aside, applies all of
-//! our migrations (which creates our tables and records the history), copies
-//! every row converting what is stored differently (UUIDs, timestamps, JSON),
-//! and drops the originals. A failure anywhere leaves the database as it was.
+//! table and column by column, and reports every difference. [`adopt`] then
+//! checks every value with the API's rules (roles, booleans, timestamps,
+//! JSON, names and text) and refuses, naming each bad value by table, id and
+//! column, before anything is changed. Only then, in one transaction (both
+//! engines have transactional DDL), it renames the original tables (and, on
+//! PostgreSQL, their indexes) aside, maps what it can map (the original's
+//! role names `admin`/`user`, e-mail addresses in mixed case), applies all
+//! of our migrations (which creates our tables and records the history),
+//! copies every row converting what is stored differently (UUIDs,
+//! timestamps, JSON), seals the original's clear connection secrets, and
+//! drops the originals. A failure anywhere leaves the database as it was.
+//! After the commit the storage is rewritten so the clear secrets are gone
+//! from the files too ([`scrub`]).
 //!
 //! This module has its own SQL: like the migrations, it must not depend on
 //! the entities of today (frozen history).
 
+mod secrets;
+mod values;
+
 use crate::Migrator;
+use curatore_auth::SecretBox;
 use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait,
 };
 
 /// How a column of the original is stored, which decides its conversion.
@@ -157,9 +169,37 @@ pub enum AdoptError {
     /// The schema is not the original's; nothing was changed.
     #[error("the database is not the original's as expected, nothing was changed:\n  {}", .0.join("\n  "))]
     Unexpected(Vec<String>),
+    /// Values our API would refuse (each by table, id and column); nothing
+    /// was changed.
+    #[error(
+        "the database holds values Curatore cannot use; nothing was changed. Correct them in the \
+         original (or its copy) and adopt again:\n  {}",
+        .0.join("\n  ")
+    )]
+    InvalidValues(Vec<String>),
+    /// The original's connections hold secrets in clear and no key was
+    /// given to seal them; nothing was changed.
+    #[error(
+        "the original's connections hold {0} secret(s) in clear and there is no key to seal them; \
+         nothing was changed. Set SECRETS_ENCRYPTION_KEY to the key the server will use \
+         (generate one with `openssl rand -base64 32`); with SQLite, the key file beside the \
+         database is used or made when the variable is unset"
+    )]
+    NoSecretsKey(usize),
     /// The database failed; the transaction was rolled back.
     #[error("adoption failed and was rolled back: {0}")]
     Db(#[from] DbErr),
+}
+
+/// How to adopt.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Adoption<'a> {
+    /// Check the schema and every value and return the plan; change nothing.
+    pub dry_run: bool,
+    /// Seals the original's clear connection secrets in the adoption's
+    /// transaction. Without it a database holding any is refused. (A dry run
+    /// seals nothing: a box only says that a key will be there.)
+    pub secrets: Option<&'a SecretBox>,
 }
 
 /// What adoption did (or, with a dry run, would do).
@@ -169,6 +209,11 @@ pub struct Report {
     pub adopted: bool,
     /// One line per step, in order.
     pub steps: Vec<String>,
+    /// One line per value stored differently than the original held it
+    /// (its role names, e-mail addresses in mixed case).
+    pub mapped: Vec<String>,
+    /// How many connection secrets were (or would be) sealed.
+    pub secrets_sealed: usize,
 }
 
 fn stmt(backend: DbBackend, sql: impl Into<String>) -> Statement {
@@ -368,17 +413,26 @@ fn copy_sql(backend: DbBackend, table: &str, cols: &[Column]) -> String {
             }
         })
         .collect();
+    // The audit trail's commit-ordered position (SQLite: a number handed out
+    // per insert) follows the original's order of events.
+    let order = if table == "audit_logs" {
+        " ORDER BY \"created_at\", \"id\""
+    } else {
+        ""
+    };
     format!(
-        "INSERT INTO \"{table}\" ({}) SELECT {} FROM \"{ASIDE}{table}\"",
+        "INSERT INTO \"{table}\" ({}) SELECT {} FROM \"{ASIDE}{table}\"{order}",
         names.join(", "),
         values.join(", ")
     )
 }
 
 /// The steps [`adopt`] takes, for the dry run and the report.
-fn plan(backend: DbBackend) -> Vec<String> {
+fn plan(backend: DbBackend, checked: &values::Checked) -> Vec<String> {
     let mut steps = vec![
         "check the schema: the original's six tables, column by column".to_owned(),
+        "check every value with the API's rules (roles, booleans, timestamps, JSON, text)"
+            .to_owned(),
         format!(
             "rename organizations, users, api_keys, connections, system_settings, audit_logs \
              to {ASIDE}<table>{}",
@@ -389,6 +443,12 @@ fn plan(backend: DbBackend) -> Vec<String> {
             }
         ),
     ];
+    if !checked.fixes.is_empty() {
+        steps.push(format!(
+            "store {} value(s) as ours names them (listed below)",
+            checked.fixes.len()
+        ));
+    }
     for m in Migrator::migrations() {
         steps.push(format!("apply {}", m.name()));
     }
@@ -410,85 +470,60 @@ fn plan(backend: DbBackend) -> Vec<String> {
         ));
     }
     steps.push("set organizations.created_by from the original".to_owned());
+    steps.push(format!(
+        "seal the original's {} clear connection secret(s) ({})",
+        checked.clear_secrets,
+        secrets::ORIGINAL_SECRET_FIELDS
+            .iter()
+            .map(|(t, f)| format!("{t}: {}", f.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
     steps.push(format!("drop the {ASIDE}* tables"));
     steps.push("commit (any failure rolls everything back)".to_owned());
+    if checked.clear_secrets > 0 {
+        steps.push(
+            match backend {
+                DbBackend::Sqlite => {
+                    "rewrite the file (VACUUM) so no clear secret stays in free pages"
+                }
+                _ => "VACUUM connections so no clear secret stays in dead row versions",
+            }
+            .to_owned(),
+        );
+    }
     steps
 }
 
-/// Adopts the original's database: see the module documentation. With
-/// `dry_run`, only checks and returns the plan. Idempotent: a database with
-/// our migration history (or an empty one) is left alone.
-///
-/// Connection secrets stay as the original stored them (in clear): sealing
-/// needs the secrets key, which the server has (it seals them when it adopts
-/// at start-up, or with `curatore-server secrets rotate`).
-///
-/// # Errors
-/// [`AdoptError::Unexpected`] (nothing changed) when the schema is not the
-/// original's; [`AdoptError::Db`] (rolled back) when a statement fails.
-pub async fn adopt(db: &DatabaseConnection, dry_run: bool) -> Result<Report, AdoptError> {
-    let backend = db.get_database_backend();
-    match inspect(db).await? {
-        Finding::NothingToAdopt => {
-            return Ok(Report {
-                adopted: false,
-                steps: vec!["nothing to adopt: no original tables without our history".into()],
-            });
-        }
-        Finding::Unexpected(problems) => return Err(AdoptError::Unexpected(problems)),
-        Finding::Original => {}
-    }
-    let steps = plan(backend);
-    if dry_run {
-        return Ok(Report {
-            adopted: true,
-            steps,
-        });
-    }
-    let tx = db.begin().await?;
+/// Renames, maps, migrates, copies and seals inside `tx`.
+async fn convert_in(
+    tx: &DatabaseTransaction,
+    checked: &values::Checked,
+    secrets: Option<&SecretBox>,
+) -> Result<usize, DbErr> {
+    let backend = tx.get_database_backend();
     for (table, _) in TABLES {
-        match backend {
-            DbBackend::Sqlite => {
-                let indexes = strings(
-                    &tx,
-                    &format!(
-                        "SELECT name FROM sqlite_master WHERE type = 'index' \
-                         AND tbl_name = {} AND sql IS NOT NULL",
-                        quoted(table)
-                    ),
-                )
-                .await?;
-                for index in indexes {
-                    tx.execute_raw(stmt(backend, format!("DROP INDEX \"{index}\"")))
-                        .await?;
-                }
-            }
-            _ => {
-                let indexes = strings(
-                    &tx,
-                    &format!(
-                        "SELECT indexname::text FROM pg_indexes \
-                         WHERE schemaname = current_schema() AND tablename = {}",
-                        quoted(table)
-                    ),
-                )
-                .await?;
-                for index in indexes {
-                    tx.execute_raw(stmt(
-                        backend,
-                        format!("ALTER INDEX \"{index}\" RENAME TO \"{ASIDE}{index}\""),
-                    ))
-                    .await?;
-                }
-            }
-        }
-        tx.execute_raw(stmt(
+        set_aside(tx, table).await?;
+    }
+    for fix in &checked.fixes {
+        let sql = match backend {
+            DbBackend::Sqlite => format!(
+                "UPDATE \"{ASIDE}{}\" SET \"{}\" = ? WHERE CAST(\"id\" AS TEXT) = ?",
+                fix.table, fix.column
+            ),
+            _ => format!(
+                "UPDATE \"{ASIDE}{}\" SET \"{}\" = $1 WHERE CAST(\"id\" AS TEXT) = $2",
+                fix.table, fix.column
+            ),
+        };
+        tx.execute_raw(Statement::from_sql_and_values(
             backend,
-            format!("ALTER TABLE \"{table}\" RENAME TO \"{ASIDE}{table}\""),
+            sql,
+            [fix.value.clone().into(), fix.id.clone().into()],
         ))
         .await?;
     }
-    Migrator::up(&tx, None).await?;
+    Migrator::up(tx, None).await?;
     for (table, cols) in TABLES {
         tx.execute_raw(stmt(backend, copy_sql(backend, table, cols)))
             .await?;
@@ -504,6 +539,11 @@ pub async fn adopt(db: &DatabaseConnection, dry_run: bool) -> Result<Report, Ado
         ),
     ))
     .await?;
+    // Checked before: without a box there is nothing in clear to seal.
+    let sealed = match secrets {
+        Some(secrets) => secrets::seal_copied(tx, secrets).await?,
+        None => 0,
+    };
     let aside: Vec<String> = TABLES
         .iter()
         .rev()
@@ -521,10 +561,106 @@ pub async fn adopt(db: &DatabaseConnection, dry_run: bool) -> Result<Report, Ado
                 .await?;
         }
     }
+    Ok(sealed)
+}
+
+/// Renames one of the original's tables (and its indexes) aside.
+async fn set_aside<C: ConnectionTrait>(tx: &C, table: &str) -> Result<(), DbErr> {
+    let backend = tx.get_database_backend();
+    match backend {
+        DbBackend::Sqlite => {
+            let indexes = strings(
+                tx,
+                &format!(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' \
+                     AND tbl_name = {} AND sql IS NOT NULL",
+                    quoted(table)
+                ),
+            )
+            .await?;
+            for index in indexes {
+                tx.execute_raw(stmt(backend, format!("DROP INDEX \"{index}\"")))
+                    .await?;
+            }
+        }
+        _ => {
+            let indexes = strings(
+                tx,
+                &format!(
+                    "SELECT indexname::text FROM pg_indexes \
+                     WHERE schemaname = current_schema() AND tablename = {}",
+                    quoted(table)
+                ),
+            )
+            .await?;
+            for index in indexes {
+                tx.execute_raw(stmt(
+                    backend,
+                    format!("ALTER INDEX \"{index}\" RENAME TO \"{ASIDE}{index}\""),
+                ))
+                .await?;
+            }
+        }
+    }
+    tx.execute_raw(stmt(
+        backend,
+        format!("ALTER TABLE \"{table}\" RENAME TO \"{ASIDE}{table}\""),
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Adopts the original's database: see the module documentation.
+/// Idempotent: a database with our migration history (or an empty one) is
+/// left alone. With `dry_run`, checks and returns the plan, and issues no
+/// statement that writes (open the database read-only to be sure).
+///
+/// # Errors
+/// Nothing changed: [`AdoptError::Unexpected`] when the schema is not the
+/// original's, [`AdoptError::InvalidValues`] when values break the API's
+/// rules, [`AdoptError::NoSecretsKey`] when clear secrets would have no key.
+/// Rolled back: [`AdoptError::Db`] when a statement fails.
+pub async fn adopt(db: &DatabaseConnection, how: Adoption<'_>) -> Result<Report, AdoptError> {
+    let backend = db.get_database_backend();
+    match inspect(db).await? {
+        Finding::NothingToAdopt => {
+            return Ok(Report {
+                adopted: false,
+                steps: vec!["nothing to adopt: no original tables without our history".into()],
+                mapped: Vec::new(),
+                secrets_sealed: 0,
+            });
+        }
+        Finding::Unexpected(problems) => return Err(AdoptError::Unexpected(problems)),
+        Finding::Original => {}
+    }
+    let checked = values::check(db).await?;
+    if !checked.problems.is_empty() {
+        return Err(AdoptError::InvalidValues(checked.report()));
+    }
+    if how.secrets.is_none() && checked.clear_secrets > 0 {
+        return Err(AdoptError::NoSecretsKey(checked.clear_secrets));
+    }
+    let steps = plan(backend, &checked);
+    if how.dry_run {
+        return Ok(Report {
+            adopted: true,
+            steps,
+            mapped: checked.mapped,
+            secrets_sealed: checked.clear_secrets,
+        });
+    }
+    let tx = db.begin().await?;
+    let sealed = convert_in(&tx, &checked, how.secrets).await?;
     tx.commit().await?;
+    if sealed > 0 {
+        scrub(db).await?;
+    }
     Ok(Report {
         adopted: true,
         steps,
+        mapped: checked.mapped,
+        secrets_sealed: sealed,
     })
 }
 
@@ -581,7 +717,7 @@ mod tests {
 
     #[test]
     fn the_plan_names_every_migration() {
-        let steps = plan(DbBackend::Postgres);
+        let steps = plan(DbBackend::Postgres, &values::Checked::default());
         for m in Migrator::migrations() {
             assert!(steps.iter().any(|s| s.ends_with(m.name())));
         }

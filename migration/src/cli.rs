@@ -6,7 +6,13 @@
 //! configuration files, with the same defaults). Output never shows a
 //! password: URLs are printed redacted.
 
+use crate::adopt::{Adoption, Report};
 use clap::{Parser, Subcommand};
+use curatore_auth::SecretBox;
+use curatore_config::{
+    KeyFileMode, ResolvedSecretKeys, SecretKeys, SecretKeysError, SecretKeysOrigin,
+    resolve_secret_keys,
+};
 use curatore_domain::{DatabaseUrl, DomainError};
 use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -74,10 +80,13 @@ pub enum Command {
     /// Roll back every applied migration (Alembic: `downgrade base`).
     Reset,
     /// Take over a database made by the original Python server: check its
-    /// schema, convert it to ours and record our migrations, in one
-    /// transaction. Does nothing on a database that already has our history.
+    /// schema and every value, convert it to ours, seal its connection
+    /// secrets (with SECRETS_ENCRYPTION_KEY, or SQLite's key file, as the
+    /// server does) and record our migrations, in one transaction. Does
+    /// nothing on a database that already has our history.
     Adopt {
-        /// Check the schema and print the plan; change nothing.
+        /// Check the schema and every value and print the plan; open the
+        /// database read-only and change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -121,6 +130,9 @@ pub enum CliError {
         #[source]
         source: crate::adopt::AdoptError,
     },
+    /// The keys that seal connection secrets could not be had.
+    #[error("{0}")]
+    SecretKeys(#[from] SecretKeysError),
     /// Writing the report failed.
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -133,6 +145,9 @@ pub enum CliError {
 /// be reached, a migration fails, or `out` cannot be written.
 pub async fn run<W: Write>(cli: Cli, out: &mut W) -> Result<(), CliError> {
     let url = resolve_database_url(cli.database_url.as_deref())?;
+    if let Command::Adopt { dry_run } = cli.command {
+        return adopt(&url, dry_run, out).await;
+    }
     let db = connect(&url).await.map_err(|source| CliError::Connect {
         url: url.redacted(),
         source,
@@ -156,11 +171,158 @@ pub fn resolve_database_url(flag: Option<&str>) -> Result<DatabaseUrl, CliError>
 }
 
 fn configured_database_url() -> Result<DatabaseUrl, CliError> {
+    Ok(configured_settings()?.database_url)
+}
+
+fn configured_settings() -> Result<curatore_config::Settings, CliError> {
     let loaded = curatore_config::Settings::load().map_err(|e| CliError::Config(e.to_string()))?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
-    Ok(loaded.settings.database_url)
+    Ok(loaded.settings)
+}
+
+/// Opens a connection for adopting that leaves the file as it is:
+/// SQLite's journal mode is not touched (the original's `delete` stays
+/// until the server first opens it) and a missing file is not made
+/// (`None`). `read_only`: SQLite opens the file read-only, PostgreSQL's
+/// transactions are read-only, so a dry run cannot write.
+///
+/// # Errors
+/// [`DbErr::Conn`] when the database cannot be opened.
+pub async fn connect_for_adoption(
+    url: &DatabaseUrl,
+    read_only: bool,
+) -> Result<Option<DatabaseConnection>, DbErr> {
+    match url {
+        DatabaseUrl::Sqlite { path } => {
+            if !path.exists() {
+                return Ok(None);
+            }
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .read_only(read_only)
+                .busy_timeout(WAIT)
+                .foreign_keys(true);
+            sqlite_pool(options).await.map(Some)
+        }
+        DatabaseUrl::Postgres { url, .. } => {
+            let mut options = postgres_options(url)?;
+            if read_only {
+                options = options.options([("default_transaction_read_only", "on")]);
+            }
+            postgres_pool(options, 1).await.map(Some)
+        }
+    }
+}
+
+/// The keys that would seal secrets, looked at without making anything,
+/// and a description of where they come from. With SQLite and no key file
+/// yet, a key that exists only in memory stands for the file adoption will
+/// make: a dry run seals nothing with it.
+fn keys_for_check(
+    configured: Option<&SecretKeys>,
+    url: &DatabaseUrl,
+) -> Result<(Option<SecretBox>, String), CliError> {
+    match resolve_secret_keys(configured, url, KeyFileMode::ReadOnly)? {
+        Some(resolved) => Ok((Some(secret_box(&resolved)?), resolved.origin.to_string())),
+        None => match url.sqlite_path() {
+            Some(path) => {
+                let stand_in = SecretBox::new([("k1", SecretBox::generate_key())])
+                    .map_err(|e| CliError::Config(e.to_string()))?;
+                let file = curatore_config::key_file_for(path);
+                Ok((
+                    Some(stand_in),
+                    format!("a new key file {} (made when adopting)", file.display()),
+                ))
+            }
+            None => Ok((None, "no key".to_owned())),
+        },
+    }
+}
+
+/// One adoption on its own connection: `check_only` opens the database
+/// read-only and changes nothing. `None` when there is no database file.
+async fn adopt_once(
+    url: &DatabaseUrl,
+    check_only: bool,
+    secrets: Option<&SecretBox>,
+) -> Result<Option<Report>, CliError> {
+    let db = connect_for_adoption(url, check_only)
+        .await
+        .map_err(|source| CliError::Connect {
+            url: url.redacted(),
+            source,
+        })?;
+    let Some(db) = db else {
+        return Ok(None);
+    };
+    let done = crate::adopt::adopt(
+        &db,
+        Adoption {
+            dry_run: check_only,
+            secrets,
+        },
+    )
+    .await;
+    let _ = db.close().await;
+    done.map(Some).map_err(|source| CliError::Adopt {
+        url: url.redacted(),
+        source,
+    })
+}
+
+fn secret_box(resolved: &ResolvedSecretKeys) -> Result<SecretBox, CliError> {
+    SecretBox::new(
+        resolved
+            .keys
+            .keys()
+            .iter()
+            .map(|(id, key)| (id.clone(), *key)),
+    )
+    .map_err(|e| CliError::Config(format!("SECRETS_ENCRYPTION_KEY: {e}")))
+}
+
+/// `adopt`: first every check on a read-only connection (a refusal changes
+/// nothing, not even the journal mode); then, unless a dry run, the key
+/// (made beside a SQLite database when needed, as the server would) and
+/// the adoption itself, in one transaction.
+async fn adopt<W: Write>(url: &DatabaseUrl, dry_run: bool, out: &mut W) -> Result<(), CliError> {
+    writeln!(out, "database {} ({})", url.redacted(), url.kind())?;
+    let configured = configured_settings()?.secrets_encryption_key;
+    let (stand_in, origin) = keys_for_check(configured.as_ref(), url)?;
+    let Some(plan) = adopt_once(url, true, stand_in.as_ref()).await? else {
+        writeln!(out, "nothing to adopt: there is no database file")?;
+        return Ok(());
+    };
+    if dry_run || !plan.adopted {
+        return print_adoption(&plan, dry_run, &origin, out);
+    }
+    let resolved = if plan.secrets_sealed > 0 {
+        resolve_secret_keys(configured.as_ref(), url, KeyFileMode::CreateIfMissing)?
+    } else {
+        None
+    };
+    let secrets = resolved.as_ref().map(secret_box).transpose()?;
+    let origin = resolved
+        .as_ref()
+        .map_or_else(|| "no key".to_owned(), |r| r.origin.to_string());
+    let report = adopt_once(url, false, secrets.as_ref())
+        .await?
+        .ok_or_else(|| CliError::Connect {
+            url: url.redacted(),
+            source: DbErr::Conn(RuntimeErr::Internal(
+                "the database file went away".to_owned(),
+            )),
+        })?;
+    if let Some(ResolvedSecretKeys {
+        origin: SecretKeysOrigin::KeyFile { created: true, .. },
+        ..
+    }) = &resolved
+    {
+        eprintln!("warning: made {origin}; without it the sealed secrets cannot be opened");
+    }
+    print_adoption(&report, false, &origin, out)
 }
 
 /// Opens a small connection pool suitable for migrating.
@@ -191,29 +353,42 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(WAIT)
                 .foreign_keys(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(WAIT)
-                .connect_with(options)
-                .await
-                .map_err(conn_err)?;
-            Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+            sqlite_pool(options).await
         }
-        DatabaseUrl::Postgres { url, .. } => {
-            let options: PgConnectOptions = url.parse().map_err(|_| {
-                DbErr::Conn(RuntimeErr::Internal(
-                    "DATABASE_URL is not a valid PostgreSQL URL".to_owned(),
-                ))
-            })?;
-            let pool = PgPoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(WAIT)
-                .connect_with(options.application_name("curatore-migrate"))
-                .await
-                .map_err(conn_err)?;
-            Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
-        }
+        DatabaseUrl::Postgres { url, .. } => postgres_pool(postgres_options(url)?, 2).await,
     }
+}
+
+/// A pool of one connection: pragmas one command sets hold for all it does.
+async fn sqlite_pool(options: SqliteConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(WAIT)
+        .connect_with(options)
+        .await
+        .map_err(conn_err)?;
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
+}
+
+fn postgres_options(url: &str) -> Result<PgConnectOptions, DbErr> {
+    url.parse().map_err(|_| {
+        DbErr::Conn(RuntimeErr::Internal(
+            "DATABASE_URL is not a valid PostgreSQL URL".to_owned(),
+        ))
+    })
+}
+
+async fn postgres_pool(
+    options: PgConnectOptions,
+    connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    let pool = PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(WAIT)
+        .connect_with(options.application_name("curatore-migrate"))
+        .await
+        .map_err(conn_err)?;
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
 }
 
 fn conn_err(e: sqlx::Error) -> DbErr {
@@ -259,16 +434,6 @@ async fn execute<W: Write>(
         });
     }
 
-    if let Command::Adopt { dry_run } = command {
-        let report = crate::adopt::adopt(db, dry_run)
-            .await
-            .map_err(|source| CliError::Adopt {
-                url: url.redacted(),
-                source,
-            })?;
-        return print_adoption(&report, dry_run, out);
-    }
-
     let before = applied(db).await.map_err(failed)?;
     match command {
         Command::Up { num } => Migrator::up(db, num).await,
@@ -276,7 +441,7 @@ async fn execute<W: Write>(
         Command::Fresh => Migrator::fresh(db).await,
         Command::Refresh => Migrator::refresh(db).await,
         Command::Reset => Migrator::reset(db).await,
-        Command::Status | Command::Adopt { .. } => unreachable!("handled above"),
+        Command::Status | Command::Adopt { .. } => unreachable!("handled before"),
     }
     .map_err(failed)?;
     let after = applied(db).await.map_err(failed)?;
@@ -305,8 +470,9 @@ async fn execute<W: Write>(
 }
 
 fn print_adoption<W: Write>(
-    report: &crate::adopt::Report,
+    report: &Report,
     dry_run: bool,
+    keys: &str,
     out: &mut W,
 ) -> Result<(), CliError> {
     if !report.adopted {
@@ -319,14 +485,18 @@ fn print_adoption<W: Write>(
     for step in &report.steps {
         writeln!(out, "{label:<12} {step}")?;
     }
+    for line in &report.mapped {
+        writeln!(out, "mapped       {line}")?;
+    }
+    let n = report.secrets_sealed;
     if dry_run {
+        if n > 0 {
+            writeln!(out, "would seal   {n} connection secret(s) with {keys}")?;
+        }
         writeln!(out, "dry run: nothing was changed")?;
     } else {
-        writeln!(
-            out,
-            "adopted; connection secrets are still stored in clear: start the server \
-             (with its secrets key) or run `curatore-server secrets rotate` to seal them"
-        )?;
+        writeln!(out, "sealed       {n} connection secret(s) with {keys}")?;
+        writeln!(out, "adopted: no connection secret is stored in clear")?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{HISTORY_TABLE, SCHEMA_TABLES, open, rows, tables};
+use common::{HISTORY_TABLE, SCHEMA_TABLES, has_counter_table, open, rows, tables};
 use curatore_migration::{Migrator, MigratorTrait, latest_migration_name, migration_names};
 use curatore_test_support::{TestDatabase, each_engine};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
@@ -25,6 +25,8 @@ enum Ty {
     Timestamp,
     Int,
     BigInt,
+    /// PostgreSQL's 64-bit transaction id.
+    Xid8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,8 @@ enum DefaultValue {
     JsonObject,
     JsonList,
     Now,
+    /// PostgreSQL: the writing transaction's id.
+    CurrentTransaction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +86,31 @@ struct Table {
     indexes: Vec<(&'static str, bool, Vec<&'static str>)>,
     /// (column, referenced table, on delete); the referenced column is always `id`.
     foreign_keys: Vec<(&'static str, &'static str, OnDelete)>,
+}
+
+/// `audit_logs`' position in commit order differs by engine
+/// (`m20261207_000010_audit_logs_commit_order`): PostgreSQL the writing
+/// transaction's id, SQLite a number set by a trigger.
+fn with_commit_order(mut tables: Vec<Table>, backend: DbBackend) -> Vec<Table> {
+    let audit = tables
+        .iter_mut()
+        .find(|t| t.name == "audit_logs")
+        .expect("audit_logs");
+    let (column, index) = match backend {
+        DbBackend::Sqlite => (
+            opt("commit_seq", Ty::Int),
+            vec!["organization_id", "commit_seq"],
+        ),
+        _ => (
+            def("commit_xid", Ty::Xid8, DefaultValue::CurrentTransaction),
+            vec!["organization_id", "commit_xid", "id"],
+        ),
+    };
+    audit.columns.push(column);
+    audit
+        .indexes
+        .push(("ix_audit_logs_org_commit", false, index));
+    tables
 }
 
 fn expected_schema() -> Vec<Table> {
@@ -364,6 +393,7 @@ fn postgres_type(data_type: &str, len: Option<i32>) -> Ty {
         "integer" => Ty::Int,
         "bigint" => Ty::BigInt,
         "character varying" => Ty::Varchar(len.expect("varchar has a length") as u32),
+        "xid8" => Ty::Xid8,
         other => panic!("unexpected PostgreSQL column type {other}"),
     }
 }
@@ -381,6 +411,7 @@ fn parse_default(raw: Option<String>) -> DefaultValue {
         "'{}'" => DefaultValue::JsonObject,
         "'[]'" => DefaultValue::JsonList,
         "current_timestamp" => DefaultValue::Now,
+        "pg_current_xact_id()" => DefaultValue::CurrentTransaction,
         _ if lower.contains("strftime('%y-%m-%dt%h:%m:%f+00:00', 'now')") => DefaultValue::Now,
         _ => match value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
             Some("member") => DefaultValue::Str("member"),
@@ -593,7 +624,7 @@ async fn assert_schema_matches_spec(conn: &DatabaseConnection, engine: &str) {
     names.retain(|t| t != HISTORY_TABLE);
     assert_eq!(names, SCHEMA_TABLES, "{engine}: tables");
 
-    for table in expected_schema() {
+    for table in with_commit_order(expected_schema(), conn.get_database_backend()) {
         let actual = match conn.get_database_backend() {
             DbBackend::Sqlite => read_sqlite(conn, table.name).await,
             _ => read_postgres(conn, table.name).await,
@@ -673,6 +704,9 @@ async fn up_down_up(db: TestDatabase) {
     Migrator::up(&conn, None).await.expect("up");
     assert_schema_matches_spec(&conn, engine).await;
     assert_eq!(applied_names(&conn).await, migration_names());
+    if conn.get_database_backend() == DbBackend::Sqlite {
+        assert!(has_counter_table(&conn).await, "{engine}: commit counter");
+    }
 
     Migrator::down(&conn, None).await.expect("down all");
     assert_eq!(
@@ -682,6 +716,10 @@ async fn up_down_up(db: TestDatabase) {
     );
     assert!(applied_names(&conn).await.is_empty());
     if conn.get_database_backend() == DbBackend::Sqlite {
+        assert!(
+            !has_counter_table(&conn).await,
+            "{engine}: counter left after down"
+        );
         let left = rows(
             &conn,
             "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%'",

@@ -13,12 +13,17 @@
 
 mod error;
 mod load;
+mod secret_key_source;
 mod secret_keys;
 mod settings;
 mod values;
 
 pub use error::ConfigError;
 pub use load::{CONFIG_DIR_VARIABLE, ConfigSource, LoadedSettings, SettingView};
+pub use secret_key_source::{
+    KeyFileMode, ResolvedSecretKeys, SecretKeysError, SecretKeysOrigin, key_file_for,
+    resolve_secret_keys,
+};
 pub use secret_keys::{DEFAULT_SECRET_KEY_ID, SECRET_KEY_BYTES, SecretKeys};
 pub use settings::{DEFAULT_DATABASE_URL, JWT_SECRET_MIN_BYTES, JWT_SECRET_PLACEHOLDER, Settings};
 pub use values::{

@@ -472,6 +472,17 @@ impl Resolver {
                 "must be at most 86400 (a day)".to_owned(),
             ));
         }
+        if !(32..=128).contains(&s.rate_limit_ipv6_prefix) {
+            return Err(self.invalid(
+                "RATE_LIMIT_IPV6_PREFIX",
+                "must be from 32 to 128 (the length of the IPv6 network counted as one client; 64 is one subscriber's network)".to_owned(),
+            ));
+        }
+        if let Some(proxy) = &s.connections_test_proxy
+            && let Some(problem) = proxy_problem(proxy.expose())
+        {
+            return Err(self.invalid("CONNECTIONS_TEST_PROXY", problem.to_owned()));
+        }
         // argon2 refuses less than 8 KiB per lane; say so now rather than at the first login.
         let min_memory = u64::from(s.argon2_parallelism) * 8;
         if u64::from(s.argon2_memory_kib) < min_memory {
@@ -494,4 +505,21 @@ impl Resolver {
             problem,
         }
     }
+}
+
+/// Why a proxy URL cannot be used, or `None`; never quotes it (it may hold a
+/// password).
+fn proxy_problem(url: &str) -> Option<&'static str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let Some(rest) = rest else {
+        return Some("must be an http:// or https:// URL");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if host.is_empty() || host.starts_with(':') || url.chars().any(char::is_whitespace) {
+        return Some("must name the proxy's host (http://host:port)");
+    }
+    None
 }

@@ -236,6 +236,10 @@ settings! {
     rate_limit_api_key_reads: u32 = 6000, env "RATE_LIMIT_API_KEY_READS";
     /// Writes per window by one API key.
     rate_limit_api_key_writes: u32 = 1200, env "RATE_LIMIT_API_KEY_WRITES";
+    /// IPv6 clients are counted per network of this prefix length (32 to
+    /// 128), by every per-address limit (requests, logins, registrations):
+    /// one subscriber usually holds a whole /64. IPv4 clients per address.
+    rate_limit_ipv6_prefix: u8 = 64, env "RATE_LIMIT_IPV6_PREFIX";
 
     // --- Metrics ---
     /// When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`.
@@ -257,6 +261,11 @@ settings! {
     /// Refuse connection tests to private and loopback addresses (multi-tenant
     /// deployments); cloud metadata addresses are refused whatever this says.
     connections_block_private_networks: bool = false, env "CONNECTIONS_BLOCK_PRIVATE_NETWORKS";
+    /// An `http://` or `https://` proxy that connection tests go through
+    /// (unset: straight to the address checked; `HTTP_PROXY` and its kin are
+    /// ignored). Through a proxy the address guard cannot pin the address
+    /// the proxy connects to.
+    connections_test_proxy: Option<Secret> = None, env "CONNECTIONS_TEST_PROXY";
     /// API key of the managed "Default LLM" connection; unset: none is imported.
     openai_api_key: Option<Secret> = None, env "OPENAI_API_KEY";
     /// Model of the managed LLM connection.

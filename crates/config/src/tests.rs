@@ -723,3 +723,71 @@ fn a_postgresql_pool_of_one_is_refused_naming_the_variables() {
         .is_ok()
     );
 }
+
+#[test]
+fn ipv6_clients_are_counted_per_64_unless_told_otherwise_within_32_to_128() {
+    let root = Root::new();
+    assert_eq!(root.load(&[]).unwrap().settings.rate_limit_ipv6_prefix, 64);
+    for ok in ["32", "56", "128"] {
+        let s = root
+            .load(&[("RATE_LIMIT_IPV6_PREFIX", ok)])
+            .unwrap()
+            .settings;
+        assert_eq!(s.rate_limit_ipv6_prefix.to_string(), ok);
+    }
+    for bad in ["0", "31", "129", "300", "x"] {
+        let err = root
+            .load(&[("RATE_LIMIT_IPV6_PREFIX", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid RATE_LIMIT_IPV6_PREFIX from environment variable"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn the_connection_test_proxy_must_be_an_http_url_and_is_never_shown() {
+    let root = Root::new();
+    assert!(
+        root.load(&[])
+            .unwrap()
+            .settings
+            .connections_test_proxy
+            .is_none()
+    );
+    let loaded = root
+        .load(&[(
+            "CONNECTIONS_TEST_PROXY",
+            "http://user:pw-9q@proxy.internal:3128",
+        )])
+        .unwrap();
+    assert_eq!(
+        loaded
+            .settings
+            .connections_test_proxy
+            .as_ref()
+            .map(|p| p.expose().to_owned()),
+        Some("http://user:pw-9q@proxy.internal:3128".to_owned())
+    );
+    let shown = format!("{:?}", loaded.describe());
+    assert!(!shown.contains("pw-9q"), "{shown}");
+    for bad in [
+        "socks5://proxy:1080",
+        "proxy:3128",
+        "http://",
+        "http://:3128",
+        "http://user:pw-9q@",
+    ] {
+        let err = root
+            .load(&[("CONNECTIONS_TEST_PROXY", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid CONNECTIONS_TEST_PROXY from environment variable"),
+            "{bad}: {err}"
+        );
+        assert!(!err.contains("pw-9q"), "{err}");
+    }
+}

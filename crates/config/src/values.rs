@@ -202,7 +202,7 @@ macro_rules! unsigned_setting {
         }
     )*};
 }
-unsigned_setting!(u16, u32, u64, usize);
+unsigned_setting!(u8, u16, u32, u64, usize);
 
 impl SettingValue for bool {
     fn parse(raw: &Raw) -> Result<Self, String> {

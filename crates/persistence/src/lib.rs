@@ -52,8 +52,9 @@ pub use instances::{
     Invalidation, InvalidationListener, RateLimitWindows, Settlement, WindowCounts,
 };
 pub use repositories::{
-    AuditFilter, ConnectionChanges, ConnectionFilter, Organizations, RefreshTokens, RotateOutcome,
-    System, SystemApiKeys, SystemAuditLogs, SystemConnections, SystemSettings, SystemUsers, Tenant,
-    TenantApiKeys, TenantAuditLogs, TenantConnections, TenantOrganization, TenantUsers,
+    AuditFeedPosition, AuditFilter, ConnectionChanges, ConnectionFilter, Organizations,
+    RefreshTokens, RotateOutcome, System, SystemApiKeys, SystemAuditLogs, SystemConnections,
+    SystemSettings, SystemUsers, Tenant, TenantApiKeys, TenantAuditLogs, TenantConnections,
+    TenantOrganization, TenantUsers,
 };
 pub use seed::{InitialTenant, SeedOutcome};

@@ -57,8 +57,12 @@ pub async fn import_env(settings: &Settings) -> Result<(), Failure> {
 /// the first key of `SECRETS_ENCRYPTION_KEY`, `batch` connections per
 /// transaction; `resume_after` continues an interrupted run.
 ///
+/// Rows holding a value no configured key opens are left as they are, the
+/// rest are rotated, and the command then fails naming them.
+///
 /// # Errors
-/// A secret no configured key opens; the database failing.
+/// No key configured; unopenable rows (after rotating the rest); the
+/// database failing.
 pub async fn rotate_secrets(
     settings: &Settings,
     batch: u64,
@@ -74,17 +78,29 @@ pub async fn rotate_secrets(
     // Clear values the original left (sealed now) must not stay behind in
     // free pages or dead rows.
     let scrubbed = match &rotated {
-        Ok((changed, _)) if *changed > 0 => scrub(&curatore.database).await,
+        Ok(report) if report.changed > 0 => scrub(&curatore.database).await,
         _ => Ok(()),
     };
     curatore.close().await;
-    let (changed, _) =
-        rotated.map_err(|e| Failure::Runtime(format!("secrets rotate failed: {e}")))?;
+    let report = rotated.map_err(|e| Failure::Runtime(format!("secrets rotate failed: {e}")))?;
     scrubbed?;
+    let changed = report.changed;
     tracing::info!(
         re_encrypted = changed,
         "secrets rotate: done, {changed} connections re-encrypted"
     );
+    if !report.unopenable.is_empty() {
+        let ids: Vec<String> = report
+            .unopenable
+            .iter()
+            .map(|id| id.as_uuid().to_string())
+            .collect();
+        return Err(Failure::Runtime(format!(
+            "secrets rotate: {} connections hold a secret no configured key opens and were left as they are (add the key they were sealed with to SECRETS_ENCRYPTION_KEY and run again): {}",
+            ids.len(),
+            ids.join(", ")
+        )));
+    }
     Ok(())
 }
 

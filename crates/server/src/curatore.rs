@@ -1,5 +1,6 @@
 //! The one start-up path: from settings to a running system.
 
+use crate::adoption;
 use crate::error::StartError;
 use crate::from_settings;
 use actix_web::HttpServer;
@@ -123,6 +124,10 @@ impl Curatore {
         // Before connecting: configuration errors exit 2 without waiting.
         let mut config = from_settings::services(settings)?;
         customize(&mut config).map_err(|e| StartError::Config(e.to_string()))?;
+        let secrets = config.connections.secrets.clone();
+        // A database of the original that would be refused is refused before
+        // anything opens it for writing (SQLite's WAL is a change to the file).
+        adoption::check_before_opening(settings, secrets.as_deref()).await?;
         tracing::info!("Initializing database...");
         let db = connect_with_retry(settings).await?;
         tracing::info!(url = %db.redacted_url(), "Database connected ({})", db.kind().as_str());
@@ -131,14 +136,12 @@ impl Curatore {
             .lock_instances("startup")
             .await
             .map_err(|e| runtime("cannot take the start-up lock", e))?;
-        let adopted = adopt_original(settings, &db).await?;
+        adoption::adopt_original(settings, &db, secrets.as_deref()).await?;
         apply_pending(settings, &db).await?;
         tracing::info!("Database tables initialized");
         let database = db.clone();
         let (services, operator) = Services::open(db, config);
-        if adopted {
-            seal_clear_secrets(&operator, &database).await?;
-        }
+        adoption::seal_clear_secrets(&operator, &database).await?;
         if seed_it {
             seed(settings, &operator).await?;
             import_environment(&operator).await;
@@ -354,38 +357,6 @@ async fn log_pool(settings: &Settings, db: &Database) {
     }
 }
 
-/// Adopts a database made by the original Python server (its tables, none
-/// of our history) when `AUTO_MIGRATE` allows. Returns whether it did (its
-/// connection secrets are then still in clear).
-async fn adopt_original(settings: &Settings, db: &Database) -> Result<bool, StartError> {
-    use curatore_migration::adopt::{self, Finding};
-    let conn = db.connection();
-    let finding = adopt::inspect(conn)
-        .await
-        .map_err(|e| runtime("cannot inspect the database schema", e))?;
-    match finding {
-        Finding::NothingToAdopt => Ok(false),
-        Finding::Unexpected(problems) => Err(StartError::Runtime(format!(
-            "the database holds tables of the original server, but not as expected; \
-             nothing was changed:\n  {}",
-            problems.join("\n  ")
-        ))),
-        Finding::Original if !settings.auto_migrate => Err(StartError::Runtime(
-            "the database was made by the original server and AUTO_MIGRATE=false; \
-             back it up and run `curatore-migrate adopt` first"
-                .to_owned(),
-        )),
-        Finding::Original => {
-            tracing::info!("Database made by the original server: adopting it");
-            adopt::adopt(conn, false)
-                .await
-                .map_err(|e| StartError::Runtime(e.to_string()))?;
-            tracing::info!("Original database adopted");
-            Ok(true)
-        }
-    }
-}
-
 async fn apply_pending(settings: &Settings, db: &Database) -> Result<(), StartError> {
     let conn = db.connection();
     let pending = Migrator::get_pending_migrations(conn)
@@ -407,21 +378,6 @@ async fn apply_pending(settings: &Settings, db: &Database) -> Result<(), StartEr
         .await
         .map_err(|e| runtime("migration failed", e))?;
     tracing::info!(applied = %names.join(", "), "Migrations applied ({} new)", names.len());
-    Ok(())
-}
-
-/// Seals the connection secrets the original stored in clear, then scrubs
-/// the storage so the clear values are gone from the database files.
-async fn seal_clear_secrets(operator: &Operator, db: &Database) -> Result<(), StartError> {
-    let (sealed, _) = operator
-        .rotate_secrets(100, None, |_, _| {})
-        .await
-        .map_err(|e| runtime("sealing the adopted connection secrets failed", e))?;
-    scrub(db).await?;
-    tracing::info!(
-        connections = sealed,
-        "Connection secrets of the original sealed ({sealed} connections)"
-    );
     Ok(())
 }
 

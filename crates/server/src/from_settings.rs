@@ -12,16 +12,16 @@ use curatore_auth::{
 use curatore_config::{HealthDetails, JwtAlgorithm, Settings};
 use curatore_persistence::DatabaseOptions;
 use curatore_service::{
-    AuthConfig, ConnectionRegistry, ConnectionsConfig, DefaultOrganization, LoginLimits,
-    OutboundPolicy, RegistrationLimits, ServicesConfig,
+    AuthConfig, ClientNetworks, ConnectionRegistry, ConnectionsConfig, DefaultOrganization,
+    LoginLimits, OutboundPolicy, RegistrationLimits, ServicesConfig,
 };
 use curatore_web::{AppState, ClassLimits, CorsPolicy, RateLimits};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// `JWT_*`, `ARGON2_*`, `PASSWORD_MIN_LENGTH`, `API_KEY_PREFIX`,
-/// `ALLOW_REGISTRATION`, `TRUSTED_PROXIES`, `LOGIN_*`, `REGISTRATION_*`,
-/// `AUTH_CACHE_SECONDS`, `ENABLE_AUTH`.
+/// `ALLOW_REGISTRATION`, `TRUSTED_PROXIES`, `RATE_LIMIT_IPV6_PREFIX`,
+/// `LOGIN_*`, `REGISTRATION_*`, `AUTH_CACHE_SECONDS`, `ENABLE_AUTH`.
 ///
 /// # Errors
 /// A placeholder or weak `JWT_SECRET_KEY` with `ENABLE_AUTH=true`; argon2
@@ -71,6 +71,10 @@ pub fn auth(settings: &Settings) -> Result<AuthConfig, StartError> {
         ))
         .with_allow_registration(settings.allow_registration)
         .with_trusted_proxies(settings.trusted_proxies.clone())
+        .with_client_networks(
+            ClientNetworks::new(settings.rate_limit_ipv6_prefix)
+                .map_err(|e| StartError::Config(format!("RATE_LIMIT_IPV6_PREFIX: {e}")))?,
+        )
         .with_login_limits(LoginLimits {
             per_account: settings.login_max_failures_per_account,
             per_ip: settings.login_max_failures_per_ip,
@@ -99,6 +103,7 @@ pub fn connections(settings: &Settings) -> Result<ConnectionsConfig, StartError>
         outbound: OutboundPolicy {
             block_private_networks: settings.connections_block_private_networks,
         },
+        test_proxy: settings.connections_test_proxy.clone(),
         auto_test: settings.auto_test_connections,
         environment: secrets::environment(settings),
     })

@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+mod adoption;
 pub mod commands;
 mod curatore;
 mod error;

@@ -4,101 +4,56 @@
 
 use crate::error::StartError as Failure;
 use curatore_auth::SecretBox;
-use curatore_config::{DEFAULT_SECRET_KEY_ID, SecretKeys, Settings};
-use curatore_domain::DatabaseUrl;
+use curatore_config::{KeyFileMode, SecretKeysError, SecretKeysOrigin, Settings};
 use curatore_service::EnvironmentConnection;
 use serde_json::json;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
-/// The key file used when `SECRETS_ENCRYPTION_KEY` is unset with SQLite.
-pub(crate) fn key_file_for(database: &Path) -> PathBuf {
-    let mut name = database.file_name().unwrap_or_default().to_os_string();
-    name.push(".secrets-key");
-    database.with_file_name(name)
-}
-
-/// Reads the key file, or creates it (mode 0600) with a fresh key.
-fn key_file(path: &Path) -> Result<SecretKeys, Failure> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => SecretKeys::parse(text.trim()).map_err(|problem| {
-            Failure::Config(format!("the secrets key file {} {problem}", path.display()))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let keys = SecretKeys::from_keys(vec![(
-                DEFAULT_SECRET_KEY_ID.to_owned(),
-                SecretBox::generate_key(),
-            )]);
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    Failure::Runtime(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(path).map_err(|e| {
-                Failure::Runtime(format!(
-                    "cannot create the secrets key file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            writeln!(file, "{}", keys.to_text()).map_err(|e| {
-                Failure::Runtime(format!(
-                    "cannot write the secrets key file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            tracing::warn!(
-                path = %path.display(),
-                "SECRETS_ENCRYPTION_KEY is not set: created a key file for connection secrets \
-                 (mode 0600). Back it up with the database; without it the stored secrets are lost"
-            );
-            Ok(keys)
-        }
-        Err(e) => Err(Failure::Runtime(format!(
-            "cannot read the secrets key file {}: {e}",
-            path.display()
-        ))),
-    }
-}
 
 /// The keys that seal connection secrets: `SECRETS_ENCRYPTION_KEY`, else a
-/// key file beside the SQLite database. PostgreSQL with `ENABLE_AUTH=true`
-/// and no key refuses to start; without auth it runs, but secrets cannot be
-/// saved (and says so).
+/// key file beside the SQLite database (resolved by `curatore-config`, as
+/// `curatore-migrate adopt` resolves them). PostgreSQL with
+/// `ENABLE_AUTH=true` and no key refuses to start; without auth it runs, but
+/// secrets cannot be saved (and says so).
 pub(crate) fn secret_box(settings: &Settings) -> Result<Option<SecretBox>, Failure> {
-    let keys = match (&settings.secrets_encryption_key, &settings.database_url) {
-        (Some(keys), _) => {
-            tracing::info!(keys = ?keys.ids(), "Connection secrets: encrypted with SECRETS_ENCRYPTION_KEY");
-            keys.clone()
-        }
-        (None, DatabaseUrl::Sqlite { path }) => {
-            let file = key_file_for(path);
-            let keys = key_file(&file)?;
-            tracing::info!(path = %file.display(), "Connection secrets: encrypted with the key file");
-            keys
-        }
-        (None, DatabaseUrl::Postgres { .. }) if settings.enable_auth => {
+    let resolved = settings
+        .secret_keys(KeyFileMode::CreateIfMissing)
+        .map_err(|e| match e {
+            SecretKeysError::InvalidKeyFile { .. } => Failure::Config(e.to_string()),
+            SecretKeysError::Io { .. } => Failure::Runtime(e.to_string()),
+        })?;
+    let Some(resolved) = resolved else {
+        if settings.enable_auth {
             return Err(Failure::Config(
                 "SECRETS_ENCRYPTION_KEY is required with PostgreSQL and ENABLE_AUTH=true: \
                  connection secrets are encrypted with it (generate one with `openssl rand -base64 32`)"
                     .into(),
             ));
         }
-        (None, DatabaseUrl::Postgres { .. }) => {
-            tracing::warn!(
-                "SECRETS_ENCRYPTION_KEY is not set: connections with secrets cannot be saved \
-                 (generate a key with `openssl rand -base64 32`)"
-            );
-            return Ok(None);
-        }
+        tracing::warn!(
+            "SECRETS_ENCRYPTION_KEY is not set: connections with secrets cannot be saved \
+             (generate a key with `openssl rand -base64 32`)"
+        );
+        return Ok(None);
     };
-    let keys = keys.keys().iter().map(|(id, key)| (id.clone(), *key));
+    match &resolved.origin {
+        SecretKeysOrigin::Variable => {
+            tracing::info!(keys = ?resolved.keys.ids(), "Connection secrets: encrypted with SECRETS_ENCRYPTION_KEY");
+        }
+        SecretKeysOrigin::KeyFile { path, created } => {
+            if *created {
+                tracing::warn!(
+                    path = %path.display(),
+                    "SECRETS_ENCRYPTION_KEY is not set: created a key file for connection secrets \
+                     (mode 0600). Back it up with the database; without it the stored secrets are lost"
+                );
+            }
+            tracing::info!(path = %path.display(), "Connection secrets: encrypted with the key file");
+        }
+    }
+    let keys = resolved
+        .keys
+        .keys()
+        .iter()
+        .map(|(id, key)| (id.clone(), *key));
     SecretBox::new(keys)
         .map(Some)
         .map_err(|e| Failure::Config(format!("SECRETS_ENCRYPTION_KEY: {e}")))
@@ -165,26 +120,7 @@ pub(crate) fn environment(settings: &Settings) -> Vec<EnvironmentConnection> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_key_file_sits_beside_the_database_and_is_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("data").join("curatore.db");
-        let file = key_file_for(&db);
-        assert_eq!(
-            file,
-            dir.path().join("data").join("curatore.db.secrets-key")
-        );
-        let made = key_file(&file).unwrap();
-        let again = key_file(&file).unwrap();
-        assert_eq!(made, again, "read back, not made twice");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-    }
+    use curatore_domain::DatabaseUrl;
 
     #[test]
     fn postgres_with_auth_and_no_key_refuses_to_start() {

@@ -5,15 +5,18 @@
 //! original's users log in with their passwords, its API keys work, its
 //! connections answer redacted (and are sealed at rest, the clear values gone
 //! from the database), its settings are there; a second start adopts nothing.
+//! A value the API would refuse stops the start before any byte changes; a
+//! secret found in clear at any later start is sealed and counted.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
-use curatore_test_support::TestDatabase;
+use curatore_test_support::{
+    ORIGINAL_CLEAR_SECRETS, TestDatabase, assert_original_secrets_gone, load_original, psql,
+    sqlite_bytes, storage_checksum,
+};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use support::{Server, on_both};
+use support::{Server, on_both, run};
 
 const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
 /// base64 of 32 bytes.
@@ -26,19 +29,6 @@ const USERS: &[(&str, &str, &str)] = &[
     ("member", "Fixture-Member-4k9", "member"),
     ("admin2@second.example.com", "Fixture-Admin2-3x8", "admin2"),
 ];
-
-/// The secrets the original stored in clear in `connections.config`.
-const CLEAR_SECRETS: &[&str] = &[
-    "sk-fixture-llm-5f0c3a9e71d24b86",
-    "ext-fixture-2b7d64c1",
-    "sk-fixture-org2-8e41d0c7",
-];
-
-fn fixtures() -> PathBuf {
-    // A copy of ../shared/fixtures/curatore-py, kept in the repository so a
-    // fresh clone anywhere can run this test.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/curatore-py")
-}
 
 /// `(key, username)` of the fixture's API keys: they differ between files.
 fn keys(engine: &str) -> [(&'static str, &'static str); 3] {
@@ -75,53 +65,7 @@ fn keys(engine: &str) -> [(&'static str, &'static str); 3] {
     }
 }
 
-/// Puts the original's database where `db` points: the SQLite file copied
-/// over, or the dump restored with psql into the fresh PostgreSQL database
-/// (without pg_dump's `\restrict` lines, which an older psql refuses).
-fn load_fixture(db: &TestDatabase) {
-    match db.sqlite_path() {
-        Some(path) => {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::copy(fixtures().join("curatore.db"), path).unwrap();
-        }
-        None => {
-            let dump = std::fs::read_to_string(fixtures().join("postgres.sql")).unwrap();
-            let script: String = dump
-                .lines()
-                .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            let dir = tempfile::tempdir().unwrap();
-            let file = dir.path().join("postgres.sql");
-            std::fs::write(&file, script).unwrap();
-            let out = Command::new("psql")
-                .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url(), "-f"])
-                .arg(&file)
-                .output()
-                .expect("psql");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-}
-
-fn psql(db: &TestDatabase, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-tA", "-d", &db.url(), "-c", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn start(db: &TestDatabase) -> Server {
+fn env(db: &TestDatabase) -> Vec<(&'static str, &'static str)> {
     let mut env = vec![
         ("ENABLE_AUTH", "true"),
         ("AUTO_MIGRATE", "true"),
@@ -135,7 +79,11 @@ fn start(db: &TestDatabase) -> Server {
         // SQLite makes its own key file beside the database.
         env.push(("SECRETS_ENCRYPTION_KEY", ""));
     }
-    Server::start(&db.url(), &env)
+    env
+}
+
+fn start(db: &TestDatabase) -> Server {
+    Server::start(&db.url(), &env(db))
 }
 
 fn login(s: &Server, who: &str, password: &str) -> String {
@@ -188,7 +136,7 @@ fn use_the_original(s: &Server, engine: &str) {
     assert_eq!(r.status, 200, "{r:?}");
     let body = r.json();
     let text = body.to_string();
-    for secret in CLEAR_SECRETS {
+    for secret in ORIGINAL_CLEAR_SECRETS {
         assert!(!text.contains(secret), "{text}");
     }
     let items = body["connections"].as_array().unwrap().clone();
@@ -227,8 +175,9 @@ async fn texts(db: &TestDatabase, sql: &str) -> Vec<String> {
     }
 }
 
-/// Runs one statement on either engine.
-async fn execute(db: &TestDatabase, sql: &str) {
+/// Runs one statement, on either engine. SQLite through a pool with sqlx's
+/// defaults, which leave the journal mode as the file has it.
+async fn exec(db: &TestDatabase, sql: &str) {
     match db.sqlite_path() {
         Some(_) => {
             let pool = sqlx::SqlitePool::connect(&db.url()).await.unwrap();
@@ -288,50 +237,23 @@ async fn assert_rows_kept(db: &TestDatabase) {
     }
 }
 
-/// The clear secrets are nowhere in the database any more.
-fn assert_secrets_gone(db: &TestDatabase) {
-    match db.sqlite_path() {
-        Some(path) => {
-            let mut bytes = std::fs::read(path).unwrap();
-            let wal = path.with_file_name(format!(
-                "{}-wal",
-                path.file_name().unwrap().to_string_lossy()
-            ));
-            if let Ok(more) = std::fs::read(wal) {
-                bytes.extend(more);
-            }
-            assert!(bytes.windows(5).any(|w| w == b"admin"), "file read");
-            for secret in CLEAR_SECRETS {
-                assert!(
-                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                    "{secret} still in the SQLite file"
-                );
-            }
-        }
-        None => {
-            let configs = psql(db, "SELECT config::text FROM connections");
-            assert!(configs.contains("$enc"), "{configs}");
-            for secret in CLEAR_SECRETS {
-                assert!(!configs.contains(secret), "{configs}");
-            }
-        }
-    }
-}
-
 async fn the_original_database_is_adopted(db: TestDatabase) {
-    load_fixture(&db);
-    execute(
+    load_original(&db);
+    exec(
         &db,
         &format!("UPDATE organizations SET settings = '{EDITED_SETTINGS}' WHERE slug = 'second'"),
     )
     .await;
     let s = start(&db);
     let logs = s.logs().join("\n");
-    assert!(logs.contains("Original database adopted"), "{logs}");
+    assert!(
+        logs.contains("Original database adopted (3 connection secrets sealed)"),
+        "{logs}"
+    );
     use_the_original(&s, db.engine());
     let (status, _) = s.stop();
     assert!(status.success());
-    assert_secrets_gone(&db);
+    assert_original_secrets_gone(&db);
     assert_rows_kept(&db).await;
 
     // A second start finds our history and adopts nothing; all still works
@@ -354,3 +276,80 @@ async fn the_original_database_is_adopted(db: TestDatabase) {
 }
 
 on_both!(the_original_database_is_adopted);
+
+async fn a_bad_value_stops_the_start(db: TestDatabase) {
+    load_original(&db);
+    let member = texts(
+        &db,
+        "SELECT CAST(id AS TEXT) FROM users WHERE username = 'member'",
+    )
+    .await
+    .pop()
+    .unwrap();
+    exec(
+        &db,
+        "UPDATE users SET role = 'superuser' WHERE username = 'member'",
+    )
+    .await;
+    let before = storage_checksum(&db);
+    let out = run(&db.url(), &env(&db), &[]);
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "table users, id {member}, column role: `superuser` is not a role"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(storage_checksum(&db), before, "{}", db.engine());
+}
+
+/// A clear secret written into an adopted database (by hand, a restored
+/// backup, an older tool) is sealed at the next start, and counted.
+async fn clear_secrets_are_sealed_at_every_start(db: TestDatabase) {
+    load_original(&db);
+    let s = start(&db);
+    let logs = s.logs().join("\n");
+    assert!(logs.contains("Original database adopted"), "{logs}");
+    let (status, _) = s.stop();
+    assert!(status.success());
+    let clear = r#"{"api_key": "sk-written-in-clear-7Qx9", "model": "m", "base_url": "http://127.0.0.1:9/v1", "timeout": 60, "verify_ssl": true}"#;
+    exec(
+        &db,
+        &format!("UPDATE connections SET config = '{clear}' WHERE name = 'Second Org LLM'"),
+    )
+    .await;
+    let s = start(&db);
+    let logs = s.logs().join("\n");
+    assert!(
+        logs.contains("Connection secrets found in clear at start: 1 connections sealed"),
+        "{logs}"
+    );
+    let (status, _) = s.stop();
+    assert!(status.success());
+    let configs = texts(&db, "SELECT CAST(config AS TEXT) FROM connections")
+        .await
+        .join("\n");
+    assert!(!configs.contains("sk-written-in-clear-7Qx9"), "{configs}");
+    if let Some(bytes) = sqlite_bytes(&db) {
+        assert!(
+            !bytes.windows(24).any(|w| w == b"sk-written-in-clear-7Qx9"),
+            "the clear value is still in the file"
+        );
+    }
+    // The next start finds none.
+    let s = start(&db);
+    let logs = s.logs().join("\n");
+    assert!(
+        logs.contains("Connection secrets found in clear at start: 0 connections sealed"),
+        "{logs}"
+    );
+    let (status, _) = s.stop();
+    assert!(status.success());
+}
+
+on_both!(
+    a_bad_value_stops_the_start,
+    clear_secrets_are_sealed_at_every_start
+);

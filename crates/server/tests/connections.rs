@@ -730,3 +730,94 @@ async fn secrets_rotate_moves_every_secret_to_the_new_key(db: TestDatabase) {
 }
 
 on_both!(secrets_rotate_moves_every_secret_to_the_new_key);
+
+/// A listener that counts the requests it gets and answers each as a model
+/// would: where a connection test went is where the count goes up.
+fn counting_listener() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = h.split_once(':')
+                    && name.trim().eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let reply = json!({"choices": [{"message": {"content": "OK"}}]}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    (address, hits)
+}
+
+/// `HTTP_PROXY` and its kin in the server's environment do not carry
+/// connection tests (a proxy resolves the name again, past the address
+/// guard); `CONNECTIONS_TEST_PROXY` does, when an operator asks for it.
+async fn proxy_variables_are_ignored_unless_configured(db: TestDatabase) {
+    use std::sync::atomic::Ordering;
+    let (target, target_hits) = counting_listener();
+    let (proxy, proxy_hits) = counting_listener();
+    let proxy_url = format!("http://{proxy}");
+    let mut env: Vec<(&str, &str)> = [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .into_iter()
+    .map(|name| (name, proxy_url.as_str()))
+    .collect();
+    let body = json!({"name": "LLM", "connection_type": "llm", "test_on_save": true,
+        "config": {"api_key": GOOD_KEY, "model": "m", "base_url": format!("http://{target}/v1")}});
+
+    let s = start(&db, &env);
+    let auth = login(&s, "admin", ADMIN_PASSWORD);
+    let made = create(&s, &auth, body.clone());
+    assert_eq!(made["test_status"], "healthy", "{made}");
+    assert_eq!(
+        proxy_hits.load(Ordering::SeqCst),
+        0,
+        "went through HTTP_PROXY"
+    );
+    assert_eq!(target_hits.load(Ordering::SeqCst), 1, "{made}");
+    let (status, _) = s.stop();
+    assert!(status.success());
+
+    env.push(("CONNECTIONS_TEST_PROXY", proxy_url.as_str()));
+    let s = start(&db, &env);
+    let auth = login(&s, "admin", ADMIN_PASSWORD);
+    let id = made["id"].as_str().unwrap();
+    let r = s.call(
+        "POST",
+        &format!("/api/v1/connections/{id}/test"),
+        &[("authorization", auth.as_str())],
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(proxy_hits.load(Ordering::SeqCst), 1, "{r:?}");
+    assert_eq!(target_hits.load(Ordering::SeqCst), 1, "the proxy answered");
+    let (status, _) = s.stop();
+    assert!(status.success());
+}
+
+on_both!(proxy_variables_are_ignored_unless_configured);

@@ -90,6 +90,9 @@ audit_events! {
     /// `curatore-server secrets rotate` re-sealed connection secrets under
     /// the newest key (one entry per batch, naming the connections).
     RotateSecrets = "rotate_secrets";
+    /// Connection secrets found in clear (the original's, or written by
+    /// hand) were sealed at start (one entry per batch).
+    SealClearSecrets = "seal_clear_secrets";
 }
 
 impl AuditEvent {

@@ -16,7 +16,7 @@ pub const DEFAULT_AUDIT_LIMIT: u64 = 50;
 /// The most entries one page may hold.
 pub const MAX_AUDIT_LIMIT: u64 = 1000;
 
-const READ: Scope = Scope::new("audit_logs", Access::Read);
+pub(crate) const READ: Scope = Scope::new("audit_logs", Access::Read);
 
 /// A read of the audit trail as a client asks for it: every value still the
 /// text it sent, so that each bad one is refused naming its parameter.
@@ -53,7 +53,7 @@ pub struct AuditLogPage {
     pub next_cursor: Option<String>,
 }
 
-fn invalid(param: &str, why: &str) -> ServiceError {
+pub(crate) fn invalid(param: &str, why: &str) -> ServiceError {
     ServiceError::new(
         ErrorCode::InvalidQueryParameter,
         format!("query parameter `{param}` {why}"),
@@ -68,6 +68,18 @@ fn instant(param: &str, raw: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| invalid(param, "must be an RFC 3339 timestamp"))
+}
+
+/// A page size: 1 to [`MAX_AUDIT_LIMIT`], [`DEFAULT_AUDIT_LIMIT`] when absent.
+pub(crate) fn parse_limit(raw: Option<&str>) -> Result<u64> {
+    match raw {
+        None => Ok(DEFAULT_AUDIT_LIMIT),
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|l| (1..=MAX_AUDIT_LIMIT).contains(l))
+            .ok_or_else(|| invalid("limit", &format!("must be between 1 and {MAX_AUDIT_LIMIT}"))),
+    }
 }
 
 fn encode_cursor(entry: &AuditLogEntry) -> String {
@@ -142,16 +154,7 @@ impl AuditLogQuery {
                 .map(|s| instant("until", s))
                 .transpose()?,
         };
-        let limit = match self.limit.as_deref() {
-            None => DEFAULT_AUDIT_LIMIT,
-            Some(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|l| (1..=MAX_AUDIT_LIMIT).contains(l))
-                .ok_or_else(|| {
-                    invalid("limit", &format!("must be between 1 and {MAX_AUDIT_LIMIT}"))
-                })?,
-        };
+        let limit = parse_limit(self.limit.as_deref())?;
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok((filter, after, limit))
     }
@@ -160,7 +163,7 @@ impl AuditLogQuery {
 /// The caller's organization's audit trail, for its org_admins
 /// (`services.audit_log(&ctx)`).
 #[derive(Clone, Copy)]
-pub struct AuditLog<'a>(Bound<'a>);
+pub struct AuditLog<'a>(pub(crate) Bound<'a>);
 
 impl Services {
     /// The caller's organization's audit trail.

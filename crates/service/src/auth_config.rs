@@ -1,6 +1,6 @@
 //! How authentication behaves: built once at start-up, read by every use case.
 
-use crate::limiter::{LoginLimits, RegistrationLimits};
+use crate::limiter::{ClientNetworks, LoginLimits, RegistrationLimits};
 use curatore_auth::{ApiKeyFormat, PasswordHasher, PasswordPolicy, TokenSigner};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -40,6 +40,7 @@ pub struct AuthConfig {
     pub(crate) refresh_reuse_grace: Duration,
     pub(crate) allow_registration: bool,
     pub(crate) trusted_proxies: Vec<IpAddr>,
+    pub(crate) client_networks: ClientNetworks,
     pub(crate) login_limits: LoginLimits,
     pub(crate) registration_limits: RegistrationLimits,
     pub(crate) cache_ttl: Duration,
@@ -49,7 +50,8 @@ impl AuthConfig {
     /// Authentication on, tokens signed by `signer`, passwords hashed by
     /// `hasher`; everything else at the documented defaults (policy of 8
     /// characters, `cur_` keys, 7-day sessions with a 10 s reuse grace, no
-    /// open registration, no trusted proxies, 5 failures per account and 20
+    /// open registration, no trusted proxies, IPv6 clients counted per /64,
+    /// 5 failures per account and 20
     /// per address in 15 minutes, 5 registrations per address an hour, a
     /// 2 s authentication cache).
     pub fn new(signer: TokenSigner, hasher: PasswordHasher) -> Self {
@@ -63,6 +65,7 @@ impl AuthConfig {
             refresh_reuse_grace: Duration::from_secs(10),
             allow_registration: false,
             trusted_proxies: Vec::new(),
+            client_networks: ClientNetworks::default(),
             login_limits: LoginLimits {
                 per_account: 5,
                 per_ip: 20,
@@ -126,6 +129,14 @@ impl AuthConfig {
         self
     }
 
+    /// How client addresses are grouped by the login, registration and
+    /// request limits: IPv4 per address, IPv6 per network.
+    #[must_use]
+    pub fn with_client_networks(mut self, networks: ClientNetworks) -> Self {
+        self.client_networks = networks;
+        self
+    }
+
     /// Failed-login limits.
     #[must_use]
     pub fn with_login_limits(mut self, limits: LoginLimits) -> Self {
@@ -152,6 +163,11 @@ impl AuthConfig {
     /// Whether requests must authenticate.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// How client addresses are grouped by the limits.
+    pub fn client_networks(&self) -> ClientNetworks {
+        self.client_networks
     }
 
     /// The password hasher (shared: clones use the same pool).

@@ -44,6 +44,7 @@
 
 mod api_keys;
 mod audit;
+mod audit_feed;
 mod audit_logs;
 mod auth_config;
 mod cache;
@@ -81,6 +82,7 @@ mod work;
 
 pub use api_keys::{ApiKeys, CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
+pub use audit_feed::{AuditFeedPage, AuditFeedQuery};
 pub use audit_logs::{ActionEntry, AuditLog, AuditLogPage, AuditLogQuery};
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 pub use auth_config::AuthConfig;
@@ -89,14 +91,14 @@ pub use connections::kinds::{
 };
 pub use connections::outbound::OutboundPolicy;
 pub use connections::{
-    ActiveConnection, ConnectionQuery, ConnectionSource, ConnectionTypeInfo, ConnectionUpdate,
-    Connections, ConnectionsConfig, EnvironmentConnection, ImportAction, MAX_CONNECTION_PAGE,
-    NewConnectionRequest, SavedConnection, TestReport,
+    ActiveConnection, ClearSecrets, ConnectionQuery, ConnectionSource, ConnectionTypeInfo,
+    ConnectionUpdate, Connections, ConnectionsConfig, EnvironmentConnection, ImportAction,
+    MAX_CONNECTION_PAGE, NewConnectionRequest, SavedConnection, SecretsReport, TestReport,
 };
 pub use context::{Access, Actor, Client, Principal, RequestContext, Scope};
 pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
 pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, Organizations, TenantChanges};
-pub use limiter::{LoginLimits, RegistrationLimits};
+pub use limiter::{ClientNetworks, DEFAULT_IPV6_PREFIX, LoginLimits, RegistrationLimits};
 pub use operator::Operator;
 pub use organizations::{MyOrganization, OrganizationChanges};
 pub use page::{MAX_SKIP, Page};

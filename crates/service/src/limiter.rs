@@ -9,7 +9,8 @@
 //! logins with the right password are served, one limit's worth at a time.
 //! A successful login gives its reservation back; a failed one keeps it.
 //!
-//! Login budgets:
+//! Login budgets (a client address is an IPv4 address or an IPv6 network,
+//! see [`ClientNetworks`]):
 //! - per client address, across accounts (`per_ip`);
 //! - per (account, client address) pair (`per_account`): a guesser locks out
 //!   their own address, never the account's owner elsewhere;
@@ -27,8 +28,10 @@
 //! the same reserve-before-verify rule, so attempts spread over servers are
 //! refused at the limit in total. Each attempt must pass both counts.
 
+mod networks;
 mod shared;
 
+pub use networks::{ClientNetworks, DEFAULT_IPV6_PREFIX};
 pub(crate) use shared::SharedCounts;
 use shared::Slot;
 
@@ -232,6 +235,7 @@ enum LoginKey {
 #[derive(Debug)]
 struct Shared {
     limits: LoginLimits,
+    networks: ClientNetworks,
     /// The counts every server on the database shares (PostgreSQL).
     counts: Option<SharedCounts>,
     windows: Mutex<Windows<LoginKey>>,
@@ -384,10 +388,15 @@ pub(crate) struct LoginLimiter {
 }
 
 impl LoginLimiter {
-    pub(crate) fn new(limits: LoginLimits, counts: Option<SharedCounts>) -> Self {
+    pub(crate) fn new(
+        limits: LoginLimits,
+        networks: ClientNetworks,
+        counts: Option<SharedCounts>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 limits,
+                networks,
                 counts,
                 windows: Mutex::new(Windows::new(limits.window)),
                 finished: Notify::new(),
@@ -395,9 +404,11 @@ impl LoginLimiter {
         }
     }
 
-    /// Counts an attempt from `ip`, unless the address has used its budget
-    /// (waiting for attempts in flight if they fill it).
+    /// Counts an attempt from `ip` (its network, for IPv6), unless the
+    /// address has used its budget (waiting for attempts in flight if they
+    /// fill it).
     pub(crate) async fn reserve_ip(&self, ip: IpAddr) -> Result<IpReservation, Refused> {
+        let ip = self.shared.networks.budget_key(ip);
         let deadline = tokio::time::Instant::now() + WAIT_CAP;
         let mut reservation = self.wait_for_room(|| self.try_reserve_ip(ip)).await?;
         if let Some(counts) = &self.shared.counts {
@@ -546,23 +557,30 @@ fn slowdown(earlier: usize, limit: u32) -> Duration {
 #[derive(Debug)]
 pub(crate) struct RegistrationLimiter {
     per_ip: u32,
+    networks: ClientNetworks,
     windows: Mutex<Windows<IpAddr>>,
     /// The counts every server on the database shares (PostgreSQL).
     counts: Option<SharedCounts>,
 }
 
 impl RegistrationLimiter {
-    pub(crate) fn new(limits: RegistrationLimits, counts: Option<SharedCounts>) -> Self {
+    pub(crate) fn new(
+        limits: RegistrationLimits,
+        networks: ClientNetworks,
+        counts: Option<SharedCounts>,
+    ) -> Self {
         Self {
             per_ip: limits.per_ip,
+            networks,
             windows: Mutex::new(Windows::new(limits.window)),
             counts,
         }
     }
 
-    /// Counts an attempt from `ip` here and, on PostgreSQL, for every
-    /// server, unless the address has used its budget.
+    /// Counts an attempt from `ip` (its network, for IPv6) here and, on
+    /// PostgreSQL, for every server, unless the address has used its budget.
     pub(crate) async fn reserve(&self, ip: IpAddr) -> Result<(), Refused> {
+        let ip = self.networks.budget_key(ip);
         self.reserve_here(ip)?;
         if let Some(counts) = &self.counts {
             let names = [(format!("registration-ip|{ip}"), Some(self.per_ip))];
@@ -606,6 +624,7 @@ mod tests {
                 per_ip,
                 window: MINUTE,
             },
+            ClientNetworks::default(),
             None,
         )
     }
@@ -817,6 +836,7 @@ mod tests {
                 per_ip: 3,
                 window: MINUTE,
             },
+            ClientNetworks::default(),
             None,
         );
         let admitted = AtomicUsize::new(0);

@@ -162,11 +162,13 @@ impl Services {
                 cache: AuthCache::new(config.cache_ttl),
                 limiter: LoginLimiter::new(
                     config.login_limits,
+                    config.client_networks,
                     db.rate_limit_windows()
                         .map(|store| SharedCounts::new(store, config.login_limits.window)),
                 ),
                 registrations: RegistrationLimiter::new(
                     config.registration_limits,
+                    config.client_networks,
                     db.rate_limit_windows()
                         .map(|store| SharedCounts::new(store, config.registration_limits.window)),
                 ),
@@ -198,6 +200,11 @@ impl Services {
     /// request acts as the default organization).
     pub fn auth_enabled(&self) -> bool {
         self.inner.config.enabled
+    }
+
+    /// How client addresses are grouped by the limits (IPv6 per network).
+    pub fn client_networks(&self) -> crate::limiter::ClientNetworks {
+        self.inner.config.client_networks
     }
 
     /// The resources API keys may be scoped to.

@@ -12,6 +12,13 @@
 // Test-only code: a panic here fails the test with its message, which is what we want.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod original;
+
+pub use original::{
+    ORIGINAL_CLEAR_SECRETS, assert_original_secrets_gone, load_original, psql, sqlite_bytes,
+    storage_checksum,
+};
+
 use sqlx::{Connection, Executor, PgConnection};
 use std::path::{Path, PathBuf};
 

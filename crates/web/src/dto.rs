@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use curatore_domain::{ApiKey, AuditLogEntry, Organization, User};
-use curatore_service::AuditLogPage;
+use curatore_service::{AuditFeedPage, AuditLogPage};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -144,6 +144,25 @@ impl From<AuditLogPage> for AuditLogPageBody {
             items: page.items.into_iter().map(AuditLogBody::from).collect(),
             limit: page.limit,
             next_cursor: page.next_cursor,
+        }
+    }
+}
+
+/// A read of the audit feed: entries in commit order, and the `position` to
+/// pass back as `after` (the same one again when nothing new was committed).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AuditFeedBody {
+    items: Vec<AuditLogBody>,
+    limit: u64,
+    position: String,
+}
+
+impl From<AuditFeedPage> for AuditFeedBody {
+    fn from(page: AuditFeedPage) -> Self {
+        Self {
+            items: page.items.into_iter().map(AuditLogBody::from).collect(),
+            limit: page.limit,
+            position: page.position,
         }
     }
 }

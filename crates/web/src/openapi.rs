@@ -190,6 +190,7 @@ pub(crate) enum LayerName {
         routes::settings::effective,
         routes::settings::schema,
         routes::audit_logs::list,
+        routes::audit_logs::feed,
         routes::audit_export::export,
         crate::metrics::scrape,
     ),

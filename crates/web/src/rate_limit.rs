@@ -1,7 +1,8 @@
 //! Request rate limits: fixed windows per client address and per principal
 //! (user or API key), by route class, in process.
 //!
-//! Each request is counted against its client address first (before any
+//! Each request is counted against its client address (an IPv6 client's
+//! network, `RATE_LIMIT_IPV6_PREFIX`) first (before any
 //! credentials are checked, so a flood of bad tokens is bounded too), then,
 //! with authentication enabled and credentials sent, against its user or API
 //! key. The answer carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
@@ -268,7 +269,9 @@ pub async fn rate_limit(
     let now = since_epoch();
     let services = state.services();
     let ip = client::client_ip(req.request(), services.trusted_proxies());
-    let mut verdict = limiter.check(Bucket::Ip(ip), class, now);
+    // IPv6: the client's network, not each of its addresses.
+    let network = services.client_networks().budget_key(ip);
+    let mut verdict = limiter.check(Bucket::Ip(network), class, now);
     let has_credentials = req.headers().contains_key("x-api-key")
         || req.headers().contains_key(header::AUTHORIZATION);
     if services.auth_enabled() && has_credentials && verdict.is_none_or(|v| v.allowed) {
@@ -386,6 +389,41 @@ mod tests {
         assert!(exempt("/api/v1/system/health/database"));
         assert!(exempt("/metrics"));
         assert!(!exempt("/api/v1/auth/me"));
+    }
+
+    /// How many of 40 reads, one from each address, the middleware lets in.
+    async fn admitted(addresses: impl Iterator<Item = String>) -> usize {
+        let (_db, state) = crate::testing::state().await;
+        let state = state.with_rate_limits(limits(5));
+        let app = actix_web::test::init_service(crate::app(state)).await;
+        let mut admitted = 0;
+        for address in addresses {
+            let req = actix_web::test::TestRequest::get()
+                .uri("/api/v1/organizations/me")
+                .peer_addr(address.parse().unwrap())
+                .to_request();
+            let res = actix_web::test::call_service(&app, req).await;
+            if res.status() != actix_web::http::StatusCode::TOO_MANY_REQUESTS {
+                admitted += 1;
+            }
+        }
+        admitted
+    }
+
+    #[actix_web::test]
+    async fn forty_addresses_of_one_64_get_the_request_budget_of_one() {
+        let one_network = (0..40).map(|n| format!("[2001:db8:5:5:{n:x}::{n:x}]:4000"));
+        assert_eq!(admitted(one_network).await, 5);
+        let own_networks = (0..40).map(|n| format!("[2001:db8:6:{n:x}::1]:4000"));
+        assert_eq!(admitted(own_networks).await, 40);
+        let ipv4 = (0..40).map(|n| format!("198.51.100.{n}:4000"));
+        assert_eq!(admitted(ipv4).await, 40);
+        let mapped = (0..40).map(|_| "[::ffff:198.51.100.9]:4000".to_owned());
+        assert_eq!(
+            admitted(mapped).await,
+            5,
+            "IPv4-mapped: the IPv4 address's budget"
+        );
     }
 
     #[test]

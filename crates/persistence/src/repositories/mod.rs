@@ -9,6 +9,7 @@
 //!   by name, key and refresh-token lookups by hash, instance administration).
 
 mod api_keys;
+mod audit_feed;
 mod audit_logs;
 mod connections;
 mod organizations;
@@ -17,6 +18,7 @@ mod system_settings;
 mod users;
 
 pub use api_keys::{SystemApiKeys, TenantApiKeys};
+pub use audit_feed::AuditFeedPosition;
 pub use audit_logs::{AuditFilter, SystemAuditLogs, TenantAuditLogs};
 pub use connections::{ConnectionChanges, ConnectionFilter, SystemConnections, TenantConnections};
 pub use organizations::{Organizations, TenantOrganization};

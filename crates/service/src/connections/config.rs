@@ -225,6 +225,39 @@ pub fn reseal(
     Ok(changed)
 }
 
+/// Re-seals under the newest key every sealed value anywhere in `config`,
+/// whatever its type says: sealed values carry their envelope, so a process
+/// that does not know a type (an embedding service's) still rotates it.
+/// Returns whether anything changed.
+///
+/// # Errors
+/// A value no configured key opens (nothing of `config` is changed then).
+pub fn reseal_everywhere(config: &mut Value, secrets: &SecretBox) -> Result<bool, SecretsError> {
+    fn walk(v: &mut Value, secrets: &SecretBox, out: &mut Vec<String>) -> Result<(), SecretsError> {
+        if let Some(sealed) = envelope(v) {
+            if SecretBox::key_id_of(sealed) != Some(secrets.current_key_id()) {
+                let plain = secrets.open(sealed)?;
+                out.push(secrets.seal(&plain));
+                *v = serde_json::json!({ ENVELOPE_KEY: out.last().cloned().unwrap_or_default() });
+            }
+            return Ok(());
+        }
+        match v {
+            Value::Object(map) => map.values_mut().try_for_each(|x| walk(x, secrets, out)),
+            Value::Array(items) => items.iter_mut().try_for_each(|x| walk(x, secrets, out)),
+            _ => Ok(()),
+        }
+    }
+    let mut copy = config.clone();
+    let mut resealed = Vec::new();
+    walk(&mut copy, secrets, &mut resealed)?;
+    if resealed.is_empty() {
+        return Ok(false);
+    }
+    *config = copy;
+    Ok(true)
+}
+
 /// The configuration as answers show it: every present secret is
 /// [`REDACTED`], absent ones stay absent. Works on sealed and open forms.
 pub fn redact(config: &Value, paths: &[FieldPath]) -> Value {

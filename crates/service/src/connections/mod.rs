@@ -24,6 +24,9 @@
 pub mod config;
 pub mod kinds;
 pub mod outbound;
+mod sealing;
+
+pub use sealing::{ClearSecrets, SecretsReport};
 
 use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, RequestContext, Scope};
@@ -89,6 +92,9 @@ pub struct ConnectionsConfig {
     pub secrets: Option<Arc<SecretBox>>,
     /// Which outbound addresses tests may reach.
     pub outbound: OutboundPolicy,
+    /// `CONNECTIONS_TEST_PROXY`: the proxy tests go through; `None`, straight
+    /// to the checked address (the environment's proxy variables are ignored).
+    pub test_proxy: Option<Secret>,
     /// `AUTO_TEST_CONNECTIONS`: test on save when asked to.
     pub auto_test: bool,
     /// Connections the environment describes, per type.
@@ -101,6 +107,7 @@ impl Default for ConnectionsConfig {
             registry: ConnectionRegistry::builtin(),
             secrets: None,
             outbound: OutboundPolicy::default(),
+            test_proxy: None,
             auto_test: true,
             environment: Vec::new(),
         }
@@ -360,7 +367,8 @@ impl Services {
     /// Runs the type's test on an open configuration, off any transaction,
     /// and scrubs every secret from the outcome.
     pub(crate) async fn run_test(&self, kind: &dyn ConnectionKind, cfg: &Value) -> TestOutcome {
-        let http = Outbound::new(self.connections_config().outbound);
+        let http = Outbound::new(self.connections_config().outbound)
+            .through_proxy(self.connections_config().test_proxy.clone());
         let secrets = config::secret_values(cfg, &kind.secret_fields());
         kind.test(cfg, &http).await.scrubbed(&secrets)
     }
@@ -1106,75 +1114,24 @@ impl Operator {
         .await
     }
 
-    /// Re-seals every stored secret under the newest key, `batch` connections
-    /// per transaction, starting after `resume_after` (the last id a previous,
-    /// interrupted run reported). Returns (connections re-encrypted, last id seen).
+    /// Re-seals every sealed value of every stored connection under the
+    /// newest key, whatever its type (an embedding service's included), and
+    /// seals clear secrets of the types it knows; `batch` connections per
+    /// transaction, starting after `resume_after` (the last id a previous,
+    /// interrupted run reported). A row with a value no configured key opens
+    /// is left as it is and reported, and the walk goes on.
     ///
     /// # Errors
-    /// When a secret does not open with any configured key, or the database fails.
+    /// No key configured; the database fails.
     pub async fn rotate_secrets(
         &self,
         batch: u64,
         resume_after: Option<ConnectionId>,
-        mut progress: impl FnMut(u64, ConnectionId),
-    ) -> Result<(u64, Option<ConnectionId>)> {
-        let services = &self.services;
-        let secrets = services.secret_box().ok_or_else(no_key)?;
-        let mut after = resume_after;
-        let mut changed = 0u64;
-        loop {
-            let rows = services
-                .database()
-                .system()
-                .connections()
-                .batch_after(after, batch.max(1))
-                .await?;
-            let Some(last) = rows.last().map(|c| c.id) else {
-                break;
-            };
-            let mut updates = Vec::new();
-            for c in &rows {
-                let Some(kind) = self
-                    .services
-                    .connections_config()
-                    .registry
-                    .get(c.connection_type.as_str())
-                else {
-                    continue;
-                };
-                let mut cfg = c.config.clone();
-                let paths = kind.secret_fields();
-                let mut touched =
-                    config::reseal(&mut cfg, &paths, secrets).map_err(|e| secrets_error(&e))?;
-                if config::has_clear_secret(&cfg, &paths) {
-                    // Written before secrets were sealed: seal it now.
-                    config::seal(&mut cfg, &paths, secrets);
-                    touched = true;
-                }
-                if touched {
-                    updates.push((c.id, cfg));
-                }
-            }
-            if !updates.is_empty() {
-                let work = Work::begin(services, Origin::Process).await?;
-                for (id, cfg) in &updates {
-                    work.system()
-                        .connections()
-                        .replace_config(*id, cfg.clone())
-                        .await?;
-                }
-                let ids: Vec<uuid::Uuid> = updates.iter().map(|(id, _)| id.as_uuid()).collect();
-                work.commit(
-                    AuditEvent::RotateSecrets,
-                    Entry::anonymous(json!({"connections": ids})),
-                )
-                .await?;
-                changed += updates.len() as u64;
-            }
-            after = Some(last);
-            progress(changed, last);
-        }
-        Ok((changed, after))
+        progress: impl FnMut(u64, ConnectionId),
+    ) -> Result<SecretsReport> {
+        self.services
+            .rewrite_secrets(sealing::Rewrite::Rotate, batch, resume_after, progress)
+            .await
     }
 }
 

@@ -1,10 +1,16 @@
 //! Outbound HTTP for connection tests, with the guards a multi-tenant server
 //! needs when tenants choose the URLs: cloud metadata addresses are always
-//! refused, private and loopback ranges optionally; the checked address is
-//! pinned for the request (so DNS cannot answer differently a moment later);
-//! redirects stay on the same host; bodies are read up to a bound; every
-//! request has a timeout.
+//! refused, private and loopback ranges optionally, in every IPv6 form that
+//! carries an IPv4 address (mapped, compatible, NAT64, 6to4, Teredo); the
+//! checked address is pinned for the request (so DNS cannot answer
+//! differently a moment later); the proxy variables of the environment
+//! (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, lower case too) are ignored,
+//! since a proxy would resolve the name again past the guard, unless a proxy
+//! is configured explicitly (`CONNECTIONS_TEST_PROXY`; then the address
+//! cannot be pinned); redirects stay on the same host; bodies are read up to
+//! a bound; every request has a timeout.
 
+use curatore_domain::Secret;
 use reqwest::redirect::Policy;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -90,12 +96,39 @@ pub struct Request<'a> {
     pub verify_tls: bool,
 }
 
+/// The IPv4 address an IPv6 address carries, in the forms that reach one:
+/// IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, RFC 4291;
+/// not `::` and `::1`), NAT64 (`64:ff9b::/96`, RFC 6052, and the local-use
+/// `64:ff9b:1::/48`, RFC 8215), 6to4 (`2002:AABB:CCDD::/48`, RFC 3056) and
+/// Teredo (`2001::/32`, the client's address inverted in the last 32 bits).
+fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let pair = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    let last = pair(s[6], s[7]);
+    if s[..6] == [0; 6] && u32::from(last) > 1 {
+        return Some(last);
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0; 4] || s[2] == 1) {
+        return Some(last);
+    }
+    if s[0] == 0x2002 {
+        return Some(pair(s[1], s[2]));
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        return Some(Ipv4Addr::from(!u32::from(last)));
+    }
+    None
+}
+
 /// Why an address is refused under `policy`, if it is.
 pub fn refusal(ip: IpAddr, policy: OutboundPolicy) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => refusal_v4(v4, policy),
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return refusal_v4(v4, policy);
             }
             if v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
@@ -129,12 +162,25 @@ fn refusal_v4(v4: Ipv4Addr, policy: OutboundPolicy) -> Option<&'static str> {
 #[derive(Debug, Clone, Default)]
 pub struct Outbound {
     policy: OutboundPolicy,
+    proxy: Option<Secret>,
 }
 
 impl Outbound {
-    /// Requests under `policy`.
+    /// Requests under `policy`, straight to the checked address (proxy
+    /// variables of the environment are ignored).
     pub fn new(policy: OutboundPolicy) -> Self {
-        Self { policy }
+        Self {
+            policy,
+            proxy: None,
+        }
+    }
+
+    /// Requests through `proxy` (an `http://` or `https://` URL, credentials
+    /// allowed) when given. The proxy resolves the name again, so the
+    /// address checked here cannot be pinned.
+    pub fn through_proxy(mut self, proxy: Option<Secret>) -> Self {
+        self.proxy = proxy;
+        self
     }
 
     /// The policy.
@@ -203,6 +249,14 @@ impl Outbound {
             .connect_timeout(timeout)
             .danger_accept_invalid_certs(!req.verify_tls)
             .user_agent(concat!("curatore/", env!("CARGO_PKG_VERSION")));
+        builder = match &self.proxy {
+            // Never the environment's proxies: they would connect wherever
+            // they resolve the name to, past the check above.
+            None => builder.no_proxy(),
+            Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy.expose()).map_err(|_| {
+                OutboundError::Failed("CONNECTIONS_TEST_PROXY is not a usable proxy URL".into())
+            })?),
+        };
         if host.parse::<IpAddr>().is_err() {
             builder = builder.resolve(&host, addrs[0]);
         }
@@ -281,6 +335,48 @@ mod tests {
             assert!(refusal(ip, closed).is_some(), "{ip}");
         }
         assert!(refusal("8.8.8.8".parse().unwrap(), closed).is_none());
+    }
+
+    #[test]
+    fn every_ipv6_form_of_a_refused_ipv4_address_is_refused() {
+        let open = OutboundPolicy::default();
+        let closed = OutboundPolicy {
+            block_private_networks: true,
+        };
+        // 169.254.169.254 (metadata) and 10.0.0.1 (private) in every form.
+        for ip in [
+            "::ffff:169.254.169.254", // IPv4-mapped
+            "::169.254.169.254",      // IPv4-compatible
+            "::a9fe:a9fe",
+            "64:ff9b::169.254.169.254", // NAT64, well-known prefix
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",                 // NAT64, local-use prefix
+            "2002:a9fe:a9fe::1",                    // 6to4
+            "2001:0:4136:e378:8000:63bf:5601:5601", // Teredo (client 169.254.169.254, inverted)
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(refusal(ip, open).is_some(), "{ip} open");
+        }
+        for ip in [
+            "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "2002:0a00:0001::1",
+            "64:ff9b::7f00:1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(refusal(ip, open).is_none(), "{ip} open");
+            assert!(refusal(ip, closed).is_some(), "{ip} closed");
+        }
+        // Public IPv4 behind those forms stays allowed.
+        for ip in ["64:ff9b::8.8.8.8", "2002:0808:0808::1", "::ffff:8.8.8.8"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert!(refusal(ip, closed).is_none(), "{ip}");
+        }
+        // ::1 and :: are IPv6's own loopback and unspecified, not IPv4.
+        assert!(refusal("::1".parse().unwrap(), open).is_none());
+        assert!(refusal("::1".parse().unwrap(), closed).is_some());
+        assert!(refusal("::".parse().unwrap(), closed).is_some());
     }
 
     #[tokio::test]

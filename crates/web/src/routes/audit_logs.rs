@@ -1,14 +1,15 @@
 //! The caller's organization's audit trail (read-only: it is append-only).
 
 use crate::auth::Caller;
-use crate::dto::AuditLogPageBody;
+use crate::dto::{AuditFeedBody, AuditLogPageBody};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use curatore_service::{AuditLogQuery, ErrorCode};
+use curatore_service::{AuditFeedQuery, AuditLogQuery, ErrorCode};
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/audit-logs").get(list));
+    cfg.service(web::resource("/api/v1/audit-logs").get(list))
+        .service(web::resource("/api/v1/audit-logs/feed").get(feed));
 }
 
 /// The filters of the list and the export, as documented (the handlers read
@@ -68,21 +69,29 @@ pub(super) fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery,
             "until" => &mut q.until,
             "limit" => &mut q.limit,
             "cursor" => &mut q.cursor,
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidQueryParameter,
-                    format!("unknown query parameter `{key}`"),
-                ));
-            }
+            _ => return Err(unknown(&key)),
         };
-        if slot.replace(value).is_some() {
-            return Err(ApiError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("query parameter `{key}` is given more than once"),
-            ));
-        }
+        once(slot, &key, value)?;
     }
     Ok(q)
+}
+
+fn unknown(key: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidQueryParameter,
+        format!("unknown query parameter `{key}`"),
+    )
+}
+
+/// Puts `value` in `slot`, refusing a parameter given twice.
+fn once(slot: &mut Option<String>, key: &str, value: String) -> Result<(), ApiError> {
+    if slot.replace(value).is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQueryParameter,
+            format!("query parameter `{key}` is given more than once"),
+        ));
+    }
+    Ok(())
 }
 
 /// Newest first by `(created_at, id)`, `limit` (1–1000, default 50) at a
@@ -99,11 +108,82 @@ async fn list(
     Ok(HttpResponse::Ok().json(AuditLogPageBody::from(page)))
 }
 
+/// Where an incremental read resumes.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "describes the query string")]
+pub(crate) struct FeedParams {
+    /// `position` of the previous read (absent: from the first entry).
+    after: Option<String>,
+    /// Entries per read, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+}
+
+/// The query string of the feed: `after` and `limit`, each at most once.
+fn feed_query(pairs: Vec<(String, String)>) -> Result<AuditFeedQuery, ApiError> {
+    let mut q = AuditFeedQuery::default();
+    for (key, value) in pairs {
+        let slot = match key.as_str() {
+            "after" => &mut q.after,
+            "limit" => &mut q.limit,
+            _ => return Err(unknown(&key)),
+        };
+        once(slot, &key, value)?;
+    }
+    Ok(q)
+}
+
+/// The trail in commit order, for incremental pulls: pass `position` back
+/// as `after` and no entry is missed or repeated, however late its writer
+/// committed (unlike `since`, which compares `created_at`, taken before the
+/// commit). Fewer than `limit` entries: caught up.
+#[utoipa::path(get, path = "/api/v1/audit-logs/feed", tag = "audit", params(FeedParams),
+    responses((status = 200, description = "The entries committed after `after`, oldest commit first", body = AuditFeedBody)))]
+async fn feed(
+    state: web::Data<AppState>,
+    Caller(ctx): Caller,
+    pairs: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let query = feed_query(pairs.into_inner())?;
+    let page = state.services().audit_log(&ctx).feed(&query).await?;
+    Ok(HttpResponse::Ok().json(AuditFeedBody::from(page)))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::testing::{admin, app, call, state};
     use actix_web::test::TestRequest;
     use serde_json::json;
+
+    #[actix_web::test]
+    async fn the_feed_hands_out_a_position_and_resumes_from_it() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let auth = admin(&app).await;
+        let get = |uri: &str| TestRequest::get().uri(uri).insert_header(auth.clone());
+        let (status, first) = call(&app, get("/api/v1/audit-logs/feed?limit=1")).await;
+        assert_eq!(status, 200, "{first}");
+        assert_eq!(first["items"].as_array().unwrap().len(), 1, "{first}");
+        let position = first["position"].as_str().unwrap().to_owned();
+        let (status, rest) = call(
+            &app,
+            get(&format!("/api/v1/audit-logs/feed?after={position}")),
+        )
+        .await;
+        assert_eq!(status, 200, "{rest}");
+        let rest = rest["items"].as_array().unwrap().clone();
+        assert!(rest.iter().all(|e| e["id"] != first["items"][0]["id"]));
+        assert!(rest.iter().any(|e| e["action"] == "login"), "{rest:?}");
+        for bad in ["after=nope", "limit=0", "cursor=x", "after=0&after=0"] {
+            let (status, body) = call(&app, get(&format!("/api/v1/audit-logs/feed?{bad}"))).await;
+            assert_eq!(
+                (status, body["error"]["code"].clone()),
+                (400, json!("invalid_query_parameter")),
+                "{bad}"
+            );
+        }
+    }
 
     #[actix_web::test]
     async fn the_trail_lists_the_login_and_refuses_an_out_of_range_limit() {
