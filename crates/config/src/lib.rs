@@ -19,7 +19,7 @@ mod values;
 
 pub use error::ConfigError;
 pub use load::{CONFIG_DIR_VARIABLE, ConfigSource, LoadedSettings, SettingView};
-pub use secret_keys::{DEFAULT_SECRET_KEY_ID, SECRET_KEY_BYTES, SecretKeys};
+pub use secret_keys::{DEFAULT_SECRET_KEY_ID, SECRET_KEY_BYTES, SecretKeys, secrets_key_file};
 pub use settings::{DEFAULT_DATABASE_URL, JWT_SECRET_MIN_BYTES, JWT_SECRET_PLACEHOLDER, Settings};
 pub use values::{
     CorsOriginRegex, CorsOrigins, DEFAULT_CORS_ORIGIN_REGEX, HealthDetails, JwtAlgorithm, LogFormat,

@@ -3,6 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// Bytes in one key.
 pub const SECRET_KEY_BYTES: usize = 32;
@@ -92,6 +93,15 @@ impl SecretKeys {
             .collect::<Vec<_>>()
             .join(",")
     }
+}
+
+/// The key file that holds the secrets key of a SQLite database when
+/// `SECRETS_ENCRYPTION_KEY` is unset: `<database file>.secrets-key`, beside
+/// it. The server creates it; backups carry it with the database.
+pub fn secrets_key_file(database: &Path) -> PathBuf {
+    let mut name = database.file_name().unwrap_or_default().to_os_string();
+    name.push(".secrets-key");
+    database.with_file_name(name)
 }
 
 impl fmt::Debug for SecretKeys {

@@ -17,9 +17,7 @@ use std::sync::Arc;
 
 /// The key file used when `SECRETS_ENCRYPTION_KEY` is unset with SQLite.
 pub fn key_file_for(database: &Path) -> PathBuf {
-    let mut name = database.file_name().unwrap_or_default().to_os_string();
-    name.push(".secrets-key");
-    database.with_file_name(name)
+    curatore_config::secrets_key_file(database)
 }
 
 /// Reads the key file, or creates it (mode 0600) with a fresh key.
