@@ -87,6 +87,8 @@ audit_events! {
     PurgeAuditLog = "purge_audit_log";
     /// The first organization and its admin were created.
     SeedInitialTenant = "seed_initial_tenant";
+    /// A backup of the database ran (status `failure` when no archive was made).
+    BackupCreated = "backup_created";
 }
 
 impl AuditEvent {

@@ -21,6 +21,7 @@
 mod api_keys;
 mod audit;
 mod audit_logs;
+mod backups;
 mod cache;
 pub mod connections;
 mod context;
@@ -49,6 +50,9 @@ pub use api_keys::{CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
 pub use audit_logs::{AuditLogPage, AuditLogQuery};
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
+pub use backups::{
+    BackupFailure, BackupMade, BackupRun, BackupTrigger, SealedSecrets, check_sealed_secrets,
+};
 pub use connections::kinds::{ConnectionKind, ConnectionRegistry, TestFuture, TestOutcome};
 pub use connections::outbound::OutboundPolicy;
 pub use connections::{
