@@ -54,10 +54,40 @@ enum Command {
         /// The export file.
         file: std::path::PathBuf,
     },
+    /// Back the SQLite database up into one archive while the server runs
+    /// (`backup verify FILE` checks an archive), then exit.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        action: Option<BackupCommand>,
+        /// Write the archive to this file, or into this folder, instead of BACKUP_DIR.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Replace the SQLite database with the one in a backup archive (the
+    /// server must be stopped; the previous database is kept beside it), then exit.
+    Restore {
+        /// The archive.
+        file: std::path::PathBuf,
+        /// Restore even if the connection secrets do not open with the key
+        /// the server will use (they must then be set again).
+        #[arg(long)]
+        allow_unreadable_secrets: bool,
+    },
     /// The keys that encrypt connection secrets.
     Secrets {
         #[command(subcommand)]
         action: SecretsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Check an archive (checksums, integrity, secrets against its key)
+    /// without touching the database, then exit.
+    Verify {
+        /// The archive.
+        file: std::path::PathBuf,
     },
 }
 
@@ -188,6 +218,23 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Import { file } => {
             let settings = prepare(&loaded)?;
             crate::transfer::import(&settings, &file).await
+        }
+        // Standard output carries the archive's path or the summary.
+        Command::Backup { action, output } => {
+            logging::init_to(&loaded.settings, true)?;
+            let settings = prepare(&loaded)?;
+            match action {
+                None => crate::backup::backup(&settings, output).await,
+                Some(BackupCommand::Verify { file }) => crate::backup::verify(&settings, &file).await,
+            }
+        }
+        Command::Restore {
+            file,
+            allow_unreadable_secrets,
+        } => {
+            logging::init_to(&loaded.settings, true)?;
+            let settings = prepare(&loaded)?;
+            crate::backup::restore(&settings, &file, allow_unreadable_secrets).await
         }
         Command::Serve => {
             let settings = prepare(&loaded)?;

@@ -2,6 +2,7 @@
 //!
 //! Everything here is composition; the behaviour lives in the library crates.
 
+mod backup;
 mod cli;
 mod connections;
 mod logging;
