@@ -5,8 +5,8 @@
 
 use crate::cli::Failure;
 use curatore_backup::{
-    BackupDir, BackupError, BackupSource, Created, RestoreRequest, SchedulePlan,
-    ScheduledBackups, postgres_advice,
+    BackupDir, BackupError, BackupSource, Created, RestoreRequest, SchedulePlan, ScheduledBackups,
+    postgres_advice,
 };
 use curatore_config::Settings;
 use curatore_persistence::{Database, DatabaseOptions};

@@ -225,7 +225,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let settings = prepare(&loaded)?;
             match action {
                 None => crate::backup::backup(&settings, output).await,
-                Some(BackupCommand::Verify { file }) => crate::backup::verify(&settings, &file).await,
+                Some(BackupCommand::Verify { file }) => {
+                    crate::backup::verify(&settings, &file).await
+                }
             }
         }
         Command::Restore {

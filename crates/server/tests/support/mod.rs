@@ -204,6 +204,30 @@ impl Server {
         Some(Self::spawn(cmd, dir))
     }
 
+    /// Starts the server with SIGXFSZ ignored (through `sh`'s `trap`), so
+    /// that a write past a file-size limit lowered later (`prlimit` on
+    /// [`Server::pid`]) fails with EFBIG, as on a full disk, instead of
+    /// killing the process.
+    pub fn start_ignoring_file_size_signal(database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let inner = command(database_url, dir.path(), extra);
+        let mut cmd = Command::new("sh");
+        cmd.env_clear()
+            .arg("-c")
+            .arg("trap '' XFSZ; exec \"$0\" \"$@\"")
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        if let Some(cwd) = inner.get_current_dir() {
+            cmd.current_dir(cwd);
+        }
+        for (key, value) in inner.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        Self::spawn(cmd, dir)
+    }
+
     fn spawn(mut cmd: Command, dir: tempfile::TempDir) -> Self {
         let mut child = cmd
             .stdin(Stdio::null())
