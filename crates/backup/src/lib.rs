@@ -293,39 +293,6 @@ async fn write_backup(
             scratch.display()
         )))?;
 
-    let mut warnings = Vec::new();
-    let KeyMaterial {
-        record: key_record,
-        bytes: key_bytes,
-        keys,
-    } = read_key(&source.secrets_key)?;
-    let sealed = match check_copy_secrets(&copy, keys.as_ref()).await {
-        Ok(checked) => {
-            if !checked.all_open() {
-                warnings.push(format!(
-                    "{} of {} stored connection secrets do not open with {}; they cannot be read \
-                     after a restore either ({})",
-                    checked.sealed - checked.opened,
-                    checked.sealed,
-                    key_description(&key_record),
-                    checked.failures.join("; ")
-                ));
-            }
-            Some(SealedRecord {
-                count: checked.sealed,
-                opened: checked.opened,
-            })
-        }
-        // The copy is still good; only its secrets are not counted.
-        Err(e) => {
-            warnings.push(format!("the connection secrets were not checked: {e}"));
-            None
-        }
-    };
-    for warning in &warnings {
-        tracing::warn!("{warning}");
-    }
-
     let report = inspect_sqlite_file(&copy, IntegrityCheck::Quick)
         .await
         .map_err(BackupError::db("cannot check the copy"))?;
@@ -336,6 +303,48 @@ async fn write_backup(
             source.path.display(),
             report.problems.join("; ")
         )));
+    }
+    let mut warnings = Vec::new();
+    let KeyMaterial {
+        record: key_record,
+        bytes: key_bytes,
+        keys,
+    } = read_key(&source.secrets_key)?;
+    // This build reads connections at its own schema only.
+    let sealed = if report.migrations != curatore_migration::migration_names() {
+        warnings.push(
+            "the connection secrets were not checked: the database's schema is not this \
+             build's (run the backup with the server's own binary)"
+                .to_owned(),
+        );
+        None
+    } else {
+        match check_copy_secrets(&copy, keys.as_ref()).await {
+            Ok(checked) => {
+                if !checked.all_open() {
+                    warnings.push(format!(
+                        "{} of {} stored connection secrets do not open with {}; they cannot be \
+                         read after a restore either ({})",
+                        checked.sealed - checked.opened,
+                        checked.sealed,
+                        key_description(&key_record),
+                        checked.failures.join("; ")
+                    ));
+                }
+                Some(SealedRecord {
+                    count: checked.sealed,
+                    opened: checked.opened,
+                })
+            }
+            // The copy is still good; only its secrets are not counted.
+            Err(e) => {
+                warnings.push(format!("the connection secrets were not checked: {e}"));
+                None
+            }
+        }
+    };
+    for warning in &warnings {
+        tracing::warn!("{warning}");
     }
     let digest_of = copy.clone();
     let (bytes, sha256) = blocking(move || {
