@@ -5,8 +5,8 @@
 
 use crate::cli::Failure;
 use curatore_backup::{
-    BackupDir, BackupError, BackupSource, Created, RestoreRequest, SchedulePlan, ScheduledBackups,
-    postgres_advice,
+    BackupDir, BackupError, BackupSource, Created, Manifest, RestoreRequest, SchedulePlan,
+    ScheduledBackups, postgres_advice,
 };
 use curatore_config::Settings;
 use curatore_persistence::{Database, DatabaseOptions};
@@ -90,6 +90,17 @@ pub async fn backup(settings: &Settings, output: Option<PathBuf>) -> Result<(), 
     Ok(())
 }
 
+/// Which backup, made when, by what, from where.
+fn print_origin(m: &Manifest) {
+    println!(
+        "  backup   {} made {} by Curatore {} from {}",
+        m.backup_id,
+        m.created_at.to_rfc3339(),
+        m.curatore_version,
+        m.source_database
+    );
+}
+
 /// `curatore-server backup verify FILE`.
 pub async fn verify(settings: &Settings, file: &Path) -> Result<(), Failure> {
     sqlite_file(settings)?;
@@ -98,13 +109,7 @@ pub async fn verify(settings: &Settings, file: &Path) -> Result<(), Failure> {
         .map_err(failure)?;
     let m = &verified.manifest;
     println!("OK {}", file.display());
-    println!(
-        "  backup   {} made {} by Curatore {} from {}",
-        m.backup_id,
-        m.created_at.to_rfc3339(),
-        m.curatore_version,
-        m.source_database
-    );
+    print_origin(m);
     println!(
         "  schema   {} ({} migrations)",
         m.newest_migration.as_deref().unwrap_or("none"),
@@ -148,13 +153,7 @@ pub async fn restore(
         restored.database.display(),
         file.display()
     );
-    println!(
-        "  backup   {} made {} by Curatore {} from {}",
-        m.backup_id,
-        m.created_at.to_rfc3339(),
-        m.curatore_version,
-        m.source_database
-    );
+    print_origin(m);
     if restored.migrated.is_empty() {
         println!(
             "  schema   {} (up to date)",

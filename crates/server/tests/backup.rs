@@ -12,9 +12,8 @@ use serde_json::json;
 use sqlx::Connection;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
-use support::{Server, messages};
+use support::{Server, messages, output_text};
 
 const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
 const ADMIN_PASSWORD: &str = "admin-password-123";
@@ -34,22 +33,7 @@ fn env() -> Vec<(&'static str, &'static str)> {
 }
 
 fn login(s: &Server) -> String {
-    let r = s.call(
-        "POST",
-        "/api/v1/auth/login",
-        &[],
-        Some(&json!({"email_or_username": "admin", "password": ADMIN_PASSWORD})),
-    );
-    assert_eq!(r.status, 200, "{r:?}");
-    format!("Bearer {}", r.json()["access_token"].as_str().unwrap())
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    support::login(s, "admin", ADMIN_PASSWORD)
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -93,7 +77,7 @@ async fn backup_verify_and_restore_through_the_binary_and_never_over_a_database_
     // While the server runs and serves.
     let folder = format!("{}/", out_dir.path().display());
     let out = support::run(&db.url(), &env(), &["backup", "--output", &folder]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let stdout = String::from_utf8(out.stdout.clone()).unwrap();
     let archive = PathBuf::from(stdout.trim());
     assert_eq!(
@@ -116,8 +100,12 @@ async fn backup_verify_and_restore_through_the_binary_and_never_over_a_database_
 
     // A restore over the database the server has open is refused.
     let out = support::run(&db.url(), &env(), &["restore", archive.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("is in use"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("is in use"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(s.get("/readyz").status, 200, "the server did not notice");
 
     let out = support::run(
@@ -125,7 +113,7 @@ async fn backup_verify_and_restore_through_the_binary_and_never_over_a_database_
         &env(),
         &["backup", "verify", archive.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let report = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(report.starts_with("OK "), "{report}");
     assert!(
@@ -145,8 +133,12 @@ async fn backup_verify_and_restore_through_the_binary_and_never_over_a_database_
         &env(),
         &["backup", "verify", damaged.to_str().unwrap()],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("checksum"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("checksum"),
+        "{}",
+        output_text(&out)
+    );
 
     // A change after the backup, then the server stops: the restore goes back.
     let r = s.call(
@@ -159,7 +151,7 @@ async fn backup_verify_and_restore_through_the_binary_and_never_over_a_database_
     let (status, _) = s.stop();
     assert!(status.success());
     let out = support::run(&db.url(), &env(), &["restore", archive.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let said = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(said.starts_with("Restored "), "{said}");
     assert!(said.contains("(up to date)"), "{said}");
@@ -296,7 +288,7 @@ async fn a_backup_onto_a_full_disk_fails_cleanly_and_the_server_keeps_serving() 
 
     // A database of about 3 MB, the server's log of changes empty.
     let seeded = support::run(&db.url(), &env(), &["seed"]);
-    assert!(seeded.status.success(), "{}", text(&seeded));
+    assert!(seeded.status.success(), "{}", output_text(&seeded));
     let mut conn = sqlite(&path).await;
     sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
@@ -394,15 +386,15 @@ async fn unusable_backup_settings_stop_the_start_naming_the_variable() {
         let mut env = env();
         env.extend(extra);
         let out = support::run(&db.url(), &env, &[]);
-        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-        assert!(text(&out).contains(says), "{}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+        assert!(output_text(&out).contains(says), "{}", output_text(&out));
     }
     let out = support::run(
         &db.url(),
         &[("BACKUP_SCHEDULE", "0 3 * * *"), ("BACKUP_KEEP", "14")],
         &["config"],
     );
-    let shown = text(&out);
+    let shown = output_text(&out);
     assert!(
         shown
             .lines()
@@ -433,7 +425,7 @@ async fn on_postgresql_the_commands_give_the_pg_dump_command_without_the_passwor
         vec!["restore", "x.tar"],
     ] {
         let out = support::run(&url, &[], &args);
-        let said = text(&out);
+        let said = output_text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
         assert!(said.contains("pg_dump --format=custom"), "{said}");
         assert!(
@@ -449,10 +441,10 @@ async fn on_postgresql_the_commands_give_the_pg_dump_command_without_the_passwor
         "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     ));
     let out = support::run(&db.url(), &env, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     assert!(
-        text(&out).contains("invalid BACKUP_SCHEDULE"),
+        output_text(&out).contains("invalid BACKUP_SCHEDULE"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 }

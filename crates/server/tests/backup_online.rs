@@ -18,11 +18,10 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::Server;
+use support::{Server, output_text};
 
 const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
 const ADMIN_PASSWORD: &str = "admin-password-123";
@@ -42,23 +41,8 @@ fn env() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 fn login(s: &Server) -> String {
-    let r = s.call(
-        "POST",
-        "/api/v1/auth/login",
-        &[],
-        Some(&json!({"email_or_username": "admin", "password": ADMIN_PASSWORD})),
-    );
-    assert_eq!(r.status, 200, "{r:?}");
-    format!("Bearer {}", r.json()["access_token"].as_str().unwrap())
+    support::login(s, "admin", ADMIN_PASSWORD)
 }
 
 async fn sqlite(path: &Path) -> sqlx::SqliteConnection {
@@ -110,7 +94,7 @@ async fn a_backup_under_four_writers_over_a_million_entries_restores_every_ackno
     let work = tempfile::tempdir().unwrap();
 
     let seeded = support::run(&db.url(), &env(), &["seed"]);
-    assert!(seeded.status.success(), "{}", text(&seeded));
+    assert!(seeded.status.success(), "{}", output_text(&seeded));
     let loaded_in = load_audit_entries(&path).await;
     eprintln!("loaded {AUDIT_ROWS} audit entries in {loaded_in:?}");
 
@@ -173,7 +157,7 @@ async fn a_backup_under_four_writers_over_a_million_entries_restores_every_ackno
     for w in writers {
         w.join().expect("writer");
     }
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let archive = PathBuf::from(String::from_utf8(out.stdout.clone()).unwrap().trim());
 
     let acks = std::mem::take(&mut *acks.lock().unwrap());
@@ -212,7 +196,7 @@ async fn a_backup_under_four_writers_over_a_million_entries_restores_every_ackno
         &env(),
         &["restore", archive.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let said = String::from_utf8(out.stdout.clone()).unwrap();
     assert!(
         said.contains("1 of 1 connection secrets open with the key file"),
@@ -271,7 +255,7 @@ async fn a_backup_under_four_writers_over_a_million_entries_restores_every_ackno
             exported.to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
     let params: PassphraseParams = serde_json::from_value(doc["passphrase"].clone()).unwrap();
     let pass = PassphraseBox::open_with(PASSPHRASE, params).unwrap();
