@@ -139,6 +139,10 @@ impl BackupDir {
     /// # Errors
     /// When the folder cannot be created, written or locked.
     pub async fn lock(path: &Path) -> Result<Self, BackupError> {
+        if let Some(held) = Self::try_lock(path)? {
+            return Ok(held);
+        }
+        tracing::info!(dir = %path.display(), "another backup is writing into {}; waiting for it", path.display());
         let file = Self::lock_file(path)?;
         let path = path.to_owned();
         crate::blocking(move || {

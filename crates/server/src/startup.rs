@@ -42,7 +42,7 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
 
     // The dummy hash for unknown-user logins, made now rather than on the first such login.
     spawn_retention(&settings, &services);
-    let _backups = crate::backup::schedule(&settings, &services)?;
+    let backups = crate::backup::schedule(&settings, &services)?;
     let hasher = services.config().hasher.clone();
     actix_web::rt::spawn(async move {
         if let Err(e) = hasher.warm_up().await {
@@ -112,6 +112,8 @@ pub async fn serve(settings: Settings) -> Result<(), Failure> {
     });
     let served = server.await;
     watcher.abort();
+    // No backup is started on a closing pool.
+    drop(backups);
     db.close().await;
     tracing::info!("Database connections closed");
     served.map_err(|e| Failure::Runtime(format!("the HTTP server failed: {e}")))?;
