@@ -111,6 +111,32 @@ async fn an_archive_holds_the_database_its_key_and_a_manifest_that_checks_them()
     let verified = verify(&created.archive, None).await.unwrap();
     assert_eq!((verified.secrets.sealed, verified.secrets.opened), (1, 1));
     assert!(verified.warnings.is_empty(), "{:?}", verified.warnings);
+
+    // Another SECRETS_ENCRYPTION_KEY here would win over the archive's key
+    // file: verify warns, restore refuses and says what to do.
+    let other = common::keys(9);
+    let verified = verify(&created.archive, Some(&other)).await.unwrap();
+    assert!(
+        verified
+            .warnings
+            .iter()
+            .any(|w| w.contains("SECRETS_ENCRYPTION_KEY is set here")),
+        "{:?}",
+        verified.warnings
+    );
+    let target = tempfile::tempdir().unwrap();
+    let err = restore(RestoreRequest {
+        archive: &created.archive,
+        database: &target.path().join("x.db"),
+        configured_keys: Some(&other),
+        allow_unreadable_secrets: false,
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, BackupError::Refused(why) if why.contains("unset it")),
+        "{err:?}"
+    );
     f.db.close().await;
 }
 
