@@ -11,19 +11,21 @@
 # writers create API keys through the API as fast as they are answered
 # (one keep-alive connection each), and after a baseline of
 # BENCH_BASELINE seconds `curatore-server backup` runs beside them. Reported:
-# the backup's wall time, its archive size and its peak RSS
-# (/usr/bin/time), the writers' throughput, p50 and p99 before and during
+# the backup's wall time, CPU time (user + system: the figure that depends
+# least on other load), archive size and peak RSS (/usr/bin/time), the
+# writers' throughput, p50 and p99 before and during
 # the backup; then `backup verify` and `restore` (into a new file) of that
 # archive, timed. The machine's load average is printed before and after:
 # wall-clock figures mean little while other builds run.
 #
 # Environment: BENCH_AUDIT_ROWS (1000000), BENCH_BASELINE (10), BENCH_PORT
-# (18097), BENCH_SKIP_BUILD=1, BENCH_OUT=DIR (keep the work folder). Needs
+# (a free one), BENCH_SKIP_BUILD=1, BENCH_OUT=DIR (keep the work folder). Needs
 # python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-PORT=${BENCH_PORT:-18097}
+# A free port unless one is given: other benchmarks may hold the usual ones.
+PORT=${BENCH_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 AUDIT_ROWS=${BENCH_AUDIT_ROWS:-1000000}
 BASELINE=${BENCH_BASELINE:-10}
 WORK=${BENCH_OUT:-$(mktemp -d)}
@@ -55,6 +57,7 @@ start_server() {
   (cd "$WORK/app" && run_env "$SERVER" >"$WORK/server.log" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 600); do
+    kill -0 "$SERVER_PID" 2>/dev/null || { log "server exited; see $WORK/server.log"; exit 1; }
     curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
@@ -131,7 +134,7 @@ time.sleep(3)                       # warm-up, not counted
 t_base = time.monotonic()
 time.sleep(baseline)
 t0 = time.monotonic()
-out = subprocess.run(["/usr/bin/time", "-f", "%e %M", "bash", "-c",
+out = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S", "bash", "-c",
                       f'cd "$WORK/app" && run_env "{server}" backup --output "$WORK/archives/"'],
                      capture_output=True, text=True)
 t1 = time.monotonic()
@@ -140,7 +143,7 @@ stop.set()
 for t in threads: t.join()
 assert out.returncode == 0, out.stderr
 archive = out.stdout.strip().splitlines()[-1]
-wall, rss_kb = out.stderr.strip().splitlines()[-1].split()
+wall, rss_kb, user, system = out.stderr.strip().splitlines()[-1].split()
 
 def stats(rows, span):
     lat = sorted((e - s) * 1000 for s, e in rows)
@@ -149,17 +152,16 @@ def stats(rows, span):
     return f"{len(lat) / span:.0f} writes/s, p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms ({len(lat)} writes)"
 before = [x for x in samples if t_base <= x[0] and x[1] < t0]
 during = [x for x in samples if x[1] >= t0 and x[0] <= t1]
-print(f"backup: {t1 - t0:.2f} s wall, archive {os.path.getsize(archive) / 2**20:.0f} MB, backup process peak RSS {int(rss_kb) / 1024:.0f} MB")
+print(f"backup: {t1 - t0:.2f} s wall, {float(user) + float(system):.2f} s CPU (user {user}, system {system}), "
+      f"archive {os.path.getsize(archive) / 2**20:.0f} MB, backup process peak RSS {int(rss_kb) / 1024:.0f} MB")
 print(f"writers before: {stats(before, t0 - t_base)}")
 print(f"writers during: {stats(during, t1 - t0)}")
 with open(os.path.join(work, "archive.path"), "w") as f: f.write(archive)
 PY
 stop_server
 ARCHIVE=$(cat "$WORK/archive.path")
-t=$(date +%s.%N)
-(cd "$WORK/app" && run_env "$SERVER" backup verify "$ARCHIVE" >/dev/null)
-echo "verify: $(python3 -c "import time; print(f'{time.time() - $t:.2f}')") s"
-t=$(date +%s.%N)
-(cd "$WORK/app" && DB="$WORK/restored/curatore.db" run_env "$SERVER" restore "$ARCHIVE" >/dev/null)
-echo "restore (into a new file): $(python3 -c "import time; print(f'{time.time() - $t:.2f}')") s"
+# wall and CPU seconds, peak RSS of a command
+timed() { /usr/bin/time -f "%e s wall, %U + %S s CPU, peak RSS %M KB" "$@" 2>&1 >/dev/null | tail -1; }
+echo "verify: $(cd "$WORK/app" && timed bash -c 'run_env "$0" backup verify "$1"' "$SERVER" "$ARCHIVE")"
+echo "restore (into a new file): $(cd "$WORK/app" && DB="$WORK/restored/curatore.db" timed bash -c 'run_env "$0" restore "$1"' "$SERVER" "$ARCHIVE")"
 log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
