@@ -139,7 +139,7 @@ async fn sleep_until(due: DateTime<Utc>) {
 /// up into one folder, the one holding its lock does it and the others skip.
 async fn run_once(services: &Services, source: &BackupSource, plan: &SchedulePlan) {
     let started = Instant::now();
-    let instance = match services.database().try_lock_instances("backup").await {
+    let instance = match source.database().try_lock_instances("backup").await {
         Ok(Some(lock)) => lock,
         Ok(None) => {
             tracing::info!("Backup skipped: another instance is making one");
