@@ -48,6 +48,10 @@ migrate-status:
 migrate-fresh:
     cargo run -p curatore-migration -- fresh
 
+# Back the SQLite database up into data/backups/ while the server runs (`just backup --output DIR/`).
+backup *ARGS:
+    cargo run -p curatore-server -- backup {{ARGS}}
+
 # Print the effective configuration and where each value came from.
 config:
     cargo run -p curatore-server -- config

@@ -2,7 +2,8 @@
 # End to end, as a newcomer would: the server with no configuration at all in
 # an empty folder creates ./data/curatore.db, migrates, seeds and serves; the
 # same against PostgreSQL given an SQLAlchemy-style URL; curatore-migrate
-# takes the schema down and up again. Uses the debug binaries `cargo test`
+# takes the schema down and up again; a backup is made while it serves and
+# restored once it has stopped. Uses the debug binaries `cargo test`
 # has just built.
 #
 # PostgreSQL comes from TEST_POSTGRES_URL (default: the local server at
@@ -91,6 +92,16 @@ echo "smoke: curatore-migrate down and up on the same file"
 status="$(cd "$work/app" && env -i PATH="$PATH" "$migrate" status)" || fail "migrate status"
 grep -q pending <<<"$status" || fail "status after down shows no pending migration"
 (cd "$work/app" && env -i PATH="$PATH" "$migrate" up >/dev/null) || fail "migrate up"
+start
+check_health sqlite
+
+echo "smoke: backup while serving, verify, restore with the server stopped"
+archive="$(cd "$work/app" && env -i PATH="$PATH" "$server" backup 2>/dev/null)" || fail "backup"
+case "$archive" in ./data/backups/curatore-backup-*.tar) ;; *) fail "backup printed '$archive'" ;; esac
+(cd "$work/app" && env -i PATH="$PATH" "$server" restore "$archive" >/dev/null 2>&1) && fail "restore over the running server's database was not refused"
+stop
+(cd "$work/app" && env -i PATH="$PATH" "$server" backup verify "$archive" 2>/dev/null | grep -q '^OK ') || fail "backup verify"
+(cd "$work/app" && env -i PATH="$PATH" "$server" restore "$archive" 2>/dev/null | grep -q '^Restored ') || fail "restore"
 start
 check_health sqlite
 stop

@@ -415,7 +415,7 @@ impl Resolver {
 
     /// Rules that span a type's range: values that parse but cannot work.
     fn check_rules(&self, s: &Settings) -> Result<(), ConfigError> {
-        let at_least_one: [(&'static str, u64); 9] = [
+        let at_least_one: [(&'static str, u64); 10] = [
             ("DB_POOL_SIZE", s.db_pool().0.into()),
             ("ARGON2_ITERATIONS", s.argon2_iterations.into()),
             ("ARGON2_PARALLELISM", s.argon2_parallelism.into()),
@@ -437,6 +437,7 @@ impl Resolver {
                 s.registration_limit_window_seconds,
             ),
             ("RATE_LIMIT_WINDOW_SECONDS", s.rate_limit_window_seconds),
+            ("BACKUP_KEEP", s.backup_keep.into()),
         ];
         for (variable, value) in at_least_one {
             if value == 0 {
@@ -457,6 +458,18 @@ impl Resolver {
             return Err(self.invalid(
                 "AUDIT_RETENTION_DAYS",
                 "must be at least 1 (leave it unset to keep entries forever)".to_owned(),
+            ));
+        }
+        // The server copies SQLite files; PostgreSQL has its own tools.
+        if s.backup_schedule.is_some()
+            && s.database_url.kind() == curatore_domain::DatabaseKind::Postgresql
+        {
+            return Err(self.invalid(
+                "BACKUP_SCHEDULE",
+                "scheduled backups are for SQLite databases; back PostgreSQL up with its own \
+                 tools (pg_dump, or base backups with WAL archiving; docs/operations.md) and \
+                 leave BACKUP_SCHEDULE unset"
+                    .to_owned(),
             ));
         }
         if s.refresh_token_reuse_interval_seconds > 60 {

@@ -7,7 +7,7 @@ use crate::load::Resolver;
 use crate::values::{
     CorsOriginRegex, CorsOrigins, HealthDetails, JwtAlgorithm, LogFormat, SettingValue,
 };
-use curatore_domain::{DatabaseUrl, Secret};
+use curatore_domain::{DatabaseUrl, Schedule, Secret};
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use uuid::Uuid;
@@ -217,6 +217,17 @@ settings! {
     /// (unset: kept forever). `curatore-server audit purge` does the same on demand.
     audit_retention_days: Option<u32> = None, env "AUDIT_RETENTION_DAYS";
 
+    // --- Backups (SQLite) ---
+    /// When the server backs the SQLite database up by itself: an interval
+    /// (`6h`) or a cron expression (`0 3 * * *`, UTC); unset: never.
+    backup_schedule: Option<Schedule> = None, env "BACKUP_SCHEDULE";
+    /// Where scheduled (and `curatore-server backup` without `--output`)
+    /// archives go; unset: `backups/` beside the database file.
+    backup_dir: Option<PathBuf> = None, env "BACKUP_DIR";
+    /// How many scheduled archives are kept in `BACKUP_DIR`; older ones are
+    /// deleted after each successful backup.
+    backup_keep: u32 = 7, env "BACKUP_KEEP";
+
     // --- Rate limits (0: no limit) ---
     /// Apply the request rate limits below; off, no request is counted.
     rate_limit_enabled: bool = true, env "RATE_LIMIT_ENABLED";
@@ -422,6 +433,17 @@ impl Settings {
     pub fn db_max_connections(&self) -> u32 {
         let (size, overflow) = self.db_pool();
         size.saturating_add(overflow)
+    }
+
+    /// The folder backup archives go to: `BACKUP_DIR`, else `backups/`
+    /// beside the SQLite database file; `None` with PostgreSQL.
+    pub fn backup_dir(&self) -> Option<PathBuf> {
+        let database = self.database_url.sqlite_path()?;
+        Some(self.backup_dir.clone().unwrap_or_else(|| {
+            database
+                .parent()
+                .map_or_else(|| PathBuf::from("backups"), |dir| dir.join("backups"))
+        }))
     }
 
     /// `host:port` for binding, with an IPv6 host bracketed (`[::1]:8000`).

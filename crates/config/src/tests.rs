@@ -791,3 +791,81 @@ fn the_connection_test_proxy_must_be_an_http_url_and_is_never_shown() {
         assert!(!err.contains("pw-9q"), "{err}");
     }
 }
+
+#[test]
+fn backups_are_off_by_default_and_go_beside_the_database() {
+    let root = Root::new();
+    let s = root
+        .load(&[("DATABASE_URL", "sqlite:///srv/curatore/data/curatore.db")])
+        .unwrap()
+        .settings;
+    assert!(s.backup_schedule.is_none());
+    assert_eq!(s.backup_keep, 7);
+    assert_eq!(
+        s.backup_dir(),
+        Some(PathBuf::from("/srv/curatore/data/backups"))
+    );
+    let loaded = root
+        .load(&[
+            ("BACKUP_SCHEDULE", "0 3 * * *"),
+            ("BACKUP_DIR", "/var/backups/curatore"),
+            ("BACKUP_KEEP", "14"),
+        ])
+        .unwrap();
+    let s = &loaded.settings;
+    assert_eq!(s.backup_schedule.as_ref().unwrap().as_str(), "0 3 * * *");
+    assert_eq!(s.backup_dir(), Some(PathBuf::from("/var/backups/curatore")));
+    assert_eq!(s.backup_keep, 14);
+    let shown: BTreeMap<_, _> = loaded
+        .describe()
+        .into_iter()
+        .map(|v| (v.name, v.value))
+        .collect();
+    assert_eq!(shown["BACKUP_SCHEDULE"], "0 3 * * *");
+    assert_eq!(shown["BACKUP_DIR"], "/var/backups/curatore");
+    assert_eq!(shown["BACKUP_KEEP"], "14");
+    assert_eq!(
+        root.load(&[("BACKUP_SCHEDULE", "6h")])
+            .unwrap()
+            .settings
+            .backup_schedule
+            .unwrap()
+            .interval(),
+        Some(std::time::Duration::from_secs(6 * 3600))
+    );
+}
+
+#[test]
+fn bad_backup_settings_name_the_variable() {
+    let root = Root::new();
+    for (variable, value, says) in [
+        ("BACKUP_SCHEDULE", "nightly", "neither an interval"),
+        ("BACKUP_SCHEDULE", "every night", "five fields"),
+        ("BACKUP_SCHEDULE", "0 25 * * *", "hour"),
+        ("BACKUP_KEEP", "0", "at least 1"),
+        ("BACKUP_KEEP", "-1", "whole number"),
+    ] {
+        let err = root.load(&[(variable, value)]).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("invalid {variable} from environment variable: ")),
+            "{err}"
+        );
+        assert!(err.contains(says), "{value}: {err}");
+    }
+    let err = root
+        .load(&[
+            ("DATABASE_URL", "postgresql://u@localhost/db"),
+            ("BACKUP_SCHEDULE", "6h"),
+        ])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("invalid BACKUP_SCHEDULE") && err.contains("pg_dump"),
+        "{err}"
+    );
+    let s = root
+        .load(&[("DATABASE_URL", "postgresql://u@localhost/db")])
+        .unwrap()
+        .settings;
+    assert_eq!(s.backup_dir(), None, "nothing to put there on PostgreSQL");
+}

@@ -1,11 +1,12 @@
 //! How one raw setting (an environment string or a TOML value) becomes a typed
 //! value, and how a typed value is shown back to an operator.
 
-use curatore_domain::{DatabaseKind, DatabaseUrl, Secret};
+use curatore_domain::{DatabaseKind, DatabaseUrl, Schedule, Secret};
 use figment::value::Value;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use uuid::Uuid;
 
 /// How log lines are written.
@@ -365,6 +366,31 @@ impl SettingValue for Option<crate::SecretKeys> {
     }
     fn show(&self) -> String {
         self.as_ref().map(ToString::to_string).unwrap_or_default()
+    }
+}
+
+impl SettingValue for Option<Schedule> {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let text = raw.text()?.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        Schedule::parse(text).map(Some)
+    }
+    fn show(&self) -> String {
+        self.as_ref().map(ToString::to_string).unwrap_or_default()
+    }
+}
+
+impl SettingValue for Option<PathBuf> {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let text = raw.text()?.trim();
+        Ok((!text.is_empty()).then(|| PathBuf::from(text)))
+    }
+    fn show(&self) -> String {
+        self.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     }
 }
 

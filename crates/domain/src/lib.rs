@@ -12,6 +12,7 @@ mod error;
 mod ids;
 mod records;
 mod role;
+mod schedule;
 mod secret;
 pub mod setting_keys;
 pub mod settings;
@@ -31,5 +32,6 @@ pub use records::{
     SystemSetting, User,
 };
 pub use role::Role;
+pub use schedule::Schedule;
 pub use secret::Secret;
 pub use validation::{EmailAddress, Slug, Username};

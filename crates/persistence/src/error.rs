@@ -27,6 +27,10 @@ pub enum PersistenceError {
     /// A stored value breaks a domain rule: the data was written by something else.
     #[error("stored data breaks a domain rule: {0}")]
     Corrupt(#[from] DomainError),
+    /// The operation does not exist for this database engine (an online
+    /// file copy of PostgreSQL); the text says what to use instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
     /// Anything else the database reported. The detail is for logs, not for users.
     #[error("database error")]
     Database(#[source] DbErr),

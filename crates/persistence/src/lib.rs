@@ -43,6 +43,7 @@ mod instances;
 pub mod metrics;
 mod repositories;
 mod seed;
+mod sqlite_files;
 
 pub use access::{AccessSnapshot, ApiKeySnapshot};
 pub use database::{Database, DatabaseOptions, InstanceLock, PoolStatus, Transaction};
@@ -58,3 +59,6 @@ pub use repositories::{
     TenantOrganization, TenantUsers,
 };
 pub use seed::{InitialTenant, SeedOutcome};
+pub use sqlite_files::{
+    IntegrityCheck, SqliteFileClaim, SqliteFileReport, claim_sqlite_file, inspect_sqlite_file,
+};

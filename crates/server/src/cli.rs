@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use curatore_config::Settings;
-use curatore_server::{Curatore, StartError as Failure, commands, logging};
+use curatore_server::{Curatore, StartError as Failure, backup, commands, logging};
 
 /// Curatore's API server: multi-tenant organizations, users, API keys,
 /// connections, settings and an audit trail over SQLite or PostgreSQL.
@@ -56,10 +56,40 @@ enum Command {
         /// The export file.
         file: std::path::PathBuf,
     },
+    /// Back the SQLite database up into one archive while the server runs
+    /// (`backup verify FILE` checks an archive), then exit.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup {
+        #[command(subcommand)]
+        action: Option<BackupCommand>,
+        /// Write the archive to this file, or into this folder, instead of BACKUP_DIR.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Replace the SQLite database with the one in a backup archive (the
+    /// server must be stopped; the previous database is kept beside it), then exit.
+    Restore {
+        /// The archive.
+        file: std::path::PathBuf,
+        /// Restore even if the connection secrets do not open with the key
+        /// the server will use (they must then be set again).
+        #[arg(long)]
+        allow_unreadable_secrets: bool,
+    },
     /// The keys that encrypt connection secrets.
     Secrets {
         #[command(subcommand)]
         action: SecretsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Check an archive (checksums, integrity, secrets against its key)
+    /// without touching the database, then exit.
+    Verify {
+        /// The archive.
+        file: std::path::PathBuf,
     },
 }
 
@@ -96,8 +126,12 @@ enum AuditCommand {
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let loaded = Settings::load()?;
     let command = cli.command.unwrap_or(Command::Serve);
-    // Standard output carries `export`'s document: its logs go to standard error.
-    let to_stderr = matches!(command, Command::Export { .. });
+    // Standard output carries `export`'s document, a backup's path or a
+    // restore's summary: their logs go to standard error.
+    let to_stderr = matches!(
+        command,
+        Command::Export { .. } | Command::Backup { .. } | Command::Restore { .. }
+    );
     let settings = &match command {
         Command::Config => {
             commands::print_config(&loaded);
@@ -136,5 +170,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             commands::export(settings, request).await
         }
         Command::Import { file } => commands::import(settings, &file).await,
+        Command::Backup { action, output } => match action {
+            None => backup::backup(settings, output).await,
+            Some(BackupCommand::Verify { file }) => backup::verify(settings, &file).await,
+        },
+        Command::Restore {
+            file,
+            allow_unreadable_secrets,
+        } => backup::restore(settings, &file, allow_unreadable_secrets).await,
     }
 }

@@ -209,6 +209,7 @@ impl Curatore {
             tracing::info!("Authentication: disabled (backward compatibility mode)");
         }
         spawn_retention(settings, &self.operator);
+        let backups = crate::backup::schedule(settings, &self.operator, &self.database)?;
         // The dummy hash for unknown-user logins, made now rather than on the first such login.
         let hasher = from_settings::auth(settings)?.hasher().clone();
         actix_web::rt::spawn(async move {
@@ -262,6 +263,8 @@ impl Curatore {
         });
         let served = server.await;
         watcher.abort();
+        // Scheduled backups stop before the pool they read closes.
+        drop(backups);
         self.close().await;
         served.map_err(|e| StartError::Runtime(format!("the HTTP server failed: {e}")))?;
         tracing::info!("Shutdown complete");

@@ -32,6 +32,7 @@
 //! ```
 
 mod adoption;
+pub mod backup;
 pub mod commands;
 mod curatore;
 mod error;

@@ -93,6 +93,8 @@ audit_events! {
     /// Connection secrets found in clear (the original's, or written by
     /// hand) were sealed at start (one entry per batch).
     SealClearSecrets = "seal_clear_secrets";
+    /// A backup of the database ran (status `failure` when no archive was made).
+    BackupCreated = "backup_created";
 }
 
 impl AuditEvent {

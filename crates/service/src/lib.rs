@@ -47,6 +47,7 @@ mod audit;
 mod audit_feed;
 mod audit_logs;
 mod auth_config;
+mod backups;
 mod cache;
 mod component_health;
 pub use component_health::{ComponentHealth, ComponentStatus};
@@ -86,6 +87,9 @@ pub use audit_feed::{AuditFeedPage, AuditFeedQuery};
 pub use audit_logs::{ActionEntry, AuditLog, AuditLogPage, AuditLogQuery};
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 pub use auth_config::AuthConfig;
+pub use backups::{
+    BackupFailure, BackupMade, BackupRun, BackupTrigger, SealedSecrets, check_sealed_secrets,
+};
 pub use connections::kinds::{
     ConnectionKind, ConnectionRegistry, DeclaredKind, TestFuture, TestOutcome,
 };

@@ -6,3 +6,11 @@ pub const LOGINS: &str = "curatore_logins_total";
 /// Counter: rotated refresh tokens presented again outside the grace
 /// interval (the whole session is ended).
 pub const REFRESH_REUSE: &str = "curatore_refresh_token_reuse_detected_total";
+/// Gauge, seconds since the Unix epoch: when the last backup succeeded.
+pub const BACKUP_LAST_SUCCESS: &str = "curatore_backup_last_success_timestamp_seconds";
+/// Gauge, seconds: how long the last successful backup took.
+pub const BACKUP_LAST_DURATION: &str = "curatore_backup_last_duration_seconds";
+/// Gauge, bytes: the size of the last successful backup's archive.
+pub const BACKUP_LAST_SIZE: &str = "curatore_backup_last_size_bytes";
+/// Counter, by `reason` (`disk_full`, `permission`, `error`): backups that failed.
+pub const BACKUP_FAILURES: &str = "curatore_backup_failures_total";

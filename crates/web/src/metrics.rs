@@ -117,6 +117,24 @@ fn describe() {
         curatore_service::metrics::REFRESH_REUSE,
         "Reuses of rotated refresh tokens detected (sessions ended)"
     );
+    describe_gauge!(
+        curatore_service::metrics::BACKUP_LAST_SUCCESS,
+        "When the last backup succeeded, in seconds since the Unix epoch"
+    );
+    describe_gauge!(
+        curatore_service::metrics::BACKUP_LAST_DURATION,
+        Unit::Seconds,
+        "How long the last successful backup took"
+    );
+    describe_gauge!(
+        curatore_service::metrics::BACKUP_LAST_SIZE,
+        Unit::Bytes,
+        "The size of the last successful backup's archive"
+    );
+    describe_counter!(
+        curatore_service::metrics::BACKUP_FAILURES,
+        "Backups that failed, by reason (disk_full, permission, error)"
+    );
     describe_counter!(
         crate::rate_limit::REJECTED,
         "Requests refused by the request rate limits, by route class"

@@ -96,6 +96,46 @@ pub fn run(database_url: &str, extra: &[(&str, &str)], args: &[&str]) -> Output 
     }
 }
 
+/// `inner` run through `program` (`program ARGS… INNER INNER_ARGS…`), with
+/// `inner`'s folder and environment.
+fn wrapped(inner: &Command, program: impl AsRef<std::ffi::OsStr>, args: &[String]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .args(args)
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    if let Some(cwd) = inner.get_current_dir() {
+        cmd.current_dir(cwd);
+    }
+    for (key, value) in inner.get_envs() {
+        if let Some(value) = value {
+            cmd.env(key, value);
+        }
+    }
+    cmd
+}
+
+/// Signs `who` in; the `Authorization` header value of their access token.
+pub fn login(server: &Server, who: &str, password: &str) -> String {
+    let r = server.call(
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(&serde_json::json!({"email_or_username": who, "password": password})),
+    );
+    assert_eq!(r.status, 200, "login as {who}: {r:?}");
+    format!("Bearer {}", r.json()["access_token"].as_str().unwrap())
+}
+
+/// A finished command's standard output and error, for messages and `contains`.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// A running server.
 pub struct Server {
     child: Child,
@@ -190,20 +230,20 @@ impl Server {
         })?;
         let dir = tempfile::tempdir().expect("temp dir");
         let inner = command(database_url, dir.path(), extra);
-        let mut cmd = Command::new(prlimit);
-        cmd.env_clear()
-            .arg(format!("--nofile={soft}:"))
-            .arg(inner.get_program())
-            .args(inner.get_args());
-        if let Some(cwd) = inner.get_current_dir() {
-            cmd.current_dir(cwd);
-        }
-        for (key, value) in inner.get_envs() {
-            if let Some(value) = value {
-                cmd.env(key, value);
-            }
-        }
+        let cmd = wrapped(&inner, prlimit, &[format!("--nofile={soft}:")]);
         Some(Self::spawn(cmd, dir))
+    }
+
+    /// Starts the server with SIGXFSZ ignored (through `sh`'s `trap`), so
+    /// that a write past a file-size limit lowered later (`prlimit` on
+    /// [`Server::pid`]) fails with EFBIG, as on a full disk, instead of
+    /// killing the process.
+    pub fn start_ignoring_file_size_signal(database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let inner = command(database_url, dir.path(), extra);
+        let script = "trap '' XFSZ; exec \"$0\" \"$@\"";
+        let cmd = wrapped(&inner, "sh", &["-c".to_owned(), script.to_owned()]);
+        Self::spawn(cmd, dir)
     }
 
     fn spawn(mut cmd: Command, dir: tempfile::TempDir) -> Self {
