@@ -23,6 +23,7 @@ mod m20261201_000005_audit_logs_keyset_index;
 mod m20261202_000006_user_passwords_and_list_index;
 mod m20261202_000007_connections_default_unique;
 mod m20261202_000009_rate_limit_windows;
+mod m20261220_000010_list_indexes;
 
 pub mod adopt;
 pub mod cli;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_user_passwords_and_list_index::Migration),
             Box::new(m20261202_000007_connections_default_unique::Migration),
             Box::new(m20261202_000009_rate_limit_windows::Migration),
+            Box::new(m20261220_000010_list_indexes::Migration),
         ]
     }
 }

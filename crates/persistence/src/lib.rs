@@ -42,6 +42,7 @@ mod instances;
 pub mod metrics;
 mod repositories;
 mod seed;
+mod totals;
 
 pub use access::{AccessSnapshot, ApiKeySnapshot};
 pub use database::{Database, DatabaseOptions, InstanceLock, PoolStatus, Transaction};
@@ -56,3 +57,4 @@ pub use repositories::{
     TenantApiKeys, TenantAuditLogs, TenantConnections, TenantOrganization, TenantUsers,
 };
 pub use seed::{InitialTenant, SeedOutcome};
+pub use totals::Total;

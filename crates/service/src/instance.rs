@@ -176,10 +176,16 @@ impl Services {
             ));
         }
         crate::page::check_skip(skip)?;
-        let organizations = self.database().system().organizations();
+        let (items, total) = self
+            .database()
+            .system()
+            .organizations()
+            .page(limit, skip)
+            .await?;
         Ok(Page {
-            items: organizations.list(limit, skip).await?,
-            total: Some(organizations.count().await?),
+            items,
+            total: Some(total.count),
+            total_estimated: total.estimated,
             limit,
             offset: skip,
             next_cursor: None,

@@ -190,7 +190,8 @@ impl Services {
                 .flatten();
             return Ok(Page {
                 items,
-                total: Some(total),
+                total: Some(total.count),
+                total_estimated: total.estimated,
                 limit: query.limit,
                 offset: query.skip,
                 next_cursor,
@@ -225,6 +226,7 @@ impl Services {
         Ok(Page {
             items,
             total: None,
+            total_estimated: false,
             limit: query.limit,
             offset: 0,
             next_cursor,

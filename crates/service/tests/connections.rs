@@ -227,3 +227,63 @@ async fn a_registered_type_gets_validation_sealing_redaction_and_its_own_test() 
         .unwrap();
     assert!(report.outcome.success);
 }
+
+#[tokio::test]
+async fn listing_and_reading_never_decrypt_the_secrets_they_redact() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme", connections_config()).await;
+    let ctx = admin(&services).await;
+    let saved = services
+        .create_connection(
+            &ctx,
+            NewConnectionRequest {
+                name: "Ours".into(),
+                description: None,
+                connection_type: "llm".into(),
+                config: json!({"api_key": "sk-db-abcdef", "model": "big", "base_url": "http://127.0.0.1:9/v1"}),
+                is_default: false,
+                scope: ConnectionScope::Organization,
+                test_on_save: false,
+            },
+        )
+        .await
+        .unwrap();
+    // The same database under another key with the same id: every secret
+    // stored under the first fails to open, so any path that decrypts fails.
+    let url = DatabaseUrl::parse(&db.url()).expect("url");
+    let database = Database::connect(&DatabaseOptions::new(url))
+        .await
+        .expect("connect");
+    let impostor = Services::with_connections(
+        database,
+        DefaultOrganization::default(),
+        config(),
+        ConnectionsConfig {
+            secrets: Some(Arc::new(SecretBox::new([("k1", [9u8; 32])]).unwrap())),
+            ..connections_config()
+        },
+    );
+    let ctx = admin(&impostor).await;
+    let err = impostor
+        .test_connection(&ctx, saved.connection.id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::SecretDecryptionFailed);
+
+    let page = impostor
+        .list_connections(&ctx, curatore_service::ConnectionQuery::default())
+        .await
+        .expect("listing needs no decryption");
+    let listed = page
+        .items
+        .iter()
+        .find(|c| c.id == saved.connection.id)
+        .expect("listed");
+    assert_eq!(listed.config["api_key"], "***REDACTED***");
+    assert_eq!(listed.config["model"], "big");
+    let one = impostor
+        .get_connection(&ctx, saved.connection.id)
+        .await
+        .expect("reading one needs no decryption");
+    assert_eq!(one.config["api_key"], "***REDACTED***");
+}

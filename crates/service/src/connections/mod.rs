@@ -466,7 +466,8 @@ impl Services {
             .collect();
         Ok(Page {
             items,
-            total: Some(total),
+            total: Some(total.count),
+            total_estimated: total.estimated,
             limit: q.limit,
             offset: q.skip,
             next_cursor: None,
@@ -1010,6 +1011,7 @@ impl Services {
                         )
                         .await?
                         .1
+                        .count
                         > 0;
                     let created = tenant
                         .connections()
