@@ -269,7 +269,7 @@ pub async fn rate_limit(
     let config = state.services().config();
     let ip = client::client_ip(req.request(), &config.trusted_proxies);
     let mut verdict = limiter.check(Bucket::Ip(ip), class, now);
-    let has_credentials = req.headers().contains_key("x-api-key")
+    let has_credentials = req.headers().contains_key(auth::X_API_KEY)
         || req.headers().contains_key(header::AUTHORIZATION);
     if config.enabled && has_credentials && verdict.is_none_or(|v| v.allowed) {
         // Resolved once here and kept on the request, so the handler's
