@@ -10,7 +10,18 @@
 #   sqlite-1m    the same on SQLite with 1,000,000 rows in audit_logs
 #   postgres-1m  the same on PostgreSQL with 1,000,000 rows in audit_logs
 #   livez        GET /livez on SQLite: the ceiling of the HTTP stack alone
+#   memory       the side-by-side run's memory: idle RSS on the first start
+#                and after a restart, RSS after health, auth/me and a login
+#                flood (scripts/bench/memory.sh)
+#   auth-me      /livez and /api/v1/auth/me (bearer, API key) with default
+#                settings, request limits on (scripts/bench/auth_me.sh)
+#   lists        users, API keys, connections, organizations and audit pages
+#                at 8 and 32 connections with 100,000 users, 1,000 connections
+#                and 1,000,000 audit entries, on SQLite and PostgreSQL, and the
+#                audit export's peak RSS (scripts/bench/management.sh)
 #   all          every case above
+#   profile      not in `all`: instructions per request under callgrind, the
+#                load-independent figures (scripts/bench/profile.sh, all its cases)
 #
 # Each database case: build (release), start the server once so it migrates
 # and seeds, stop it; (1m cases) insert the rows with SQL and ANALYZE; time
@@ -56,12 +67,12 @@ PG_ADMIN_DB=${BENCH_PG_ADMIN_DB:-test}
 HEALTH=/api/v1/system/health/database
 BASE=http://127.0.0.1:$PORT
 
-ALL_CASES=(sqlite postgres sqlite-1m postgres-1m livez)
+ALL_CASES=(sqlite postgres sqlite-1m postgres-1m livez memory auth-me lists)
 CASES=()
 for arg in "${@:-all}"; do
     case $arg in
         all) CASES+=("${ALL_CASES[@]}") ;;
-        sqlite | postgres | sqlite-1m | postgres-1m | livez) CASES+=("$arg") ;;
+        sqlite | postgres | sqlite-1m | postgres-1m | livez | memory | auth-me | lists | profile) CASES+=("$arg") ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown case: $arg (see --help)" >&2; exit 2 ;;
     esac
@@ -81,7 +92,7 @@ fi
 command -v curl >/dev/null || die "curl is required"
 PY=$(python3 -c 'import sys; print(sys.executable)') || die "python3 is required"
 for c in "${CASES[@]}"; do
-    case $c in postgres*) command -v psql >/dev/null || die "psql is required for $c" ;; esac
+    case $c in postgres* | lists) command -v psql >/dev/null || die "psql is required for $c" ;; esac
 done
 
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/curatore-server
@@ -314,15 +325,41 @@ bench_case() { # CASE
     log "$case: $RPS req/s, p50 $P50, p99 $P99, errors $ERRORS, RSS idle $rss_idle MB, after $rss_after MB"
 }
 
-for c in "${CASES[@]}"; do bench_case "$c"; done
+# The cases that have their own script: their tables go into $OUT/<case>.md.
+SCRIPT_MD=()
+script_case() { # CASE
+    local script
+    case $1 in
+        memory) script=memory.sh ;;
+        auth-me) script=auth_me.sh ;;
+        lists) script=management.sh ;;
+        profile) script=profile.sh ;;
+    esac
+    log "=== case $1 (scripts/bench/$script)"
+    wait_quiet
+    local args=()
+    [ "$1" = profile ] && args=(livez me-bearer me-key users users-deep keys connections organizations audit audit-deep)
+    BENCH_SKIP_BUILD=1 BENCH_SERVER="$BIN" BENCH_OUT="$OUT/$1" "$ROOT/scripts/bench/$script" "${args[@]}" |
+        tee "$OUT/$1.md"
+    SCRIPT_MD+=("$1")
+}
+
+for c in "${CASES[@]}"; do
+    case $c in
+        memory | auth-me | lists | profile) script_case "$c" ;;
+        *) bench_case "$c" ;;
+    esac
+done
 
 {
     echo "Load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after a $WARMUP warm-up), same machine;"
     echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "| case | path | requests/s | p50 | p99 | non-2xx / socket errors | RSS idle (MB) | RSS after load (MB) | conditions (before the run; others' CPU during it) |"
-    echo "|---|---|---:|---:|---:|---|---:|---:|---|"
-    printf '%s\n' "${ROWS_MD[@]}"
+    if [ ${#ROWS_MD[@]} -gt 0 ]; then
+        echo "| case | path | requests/s | p50 | p99 | non-2xx / socket errors | RSS idle (MB) | RSS after load (MB) | conditions (before the run; others' CPU during it) |"
+        echo "|---|---|---:|---:|---:|---|---:|---:|---|"
+        printf '%s\n' "${ROWS_MD[@]}"
+    fi
     if [ ${#STARTUP_MD[@]} -gt 0 ]; then
         echo
         echo "Start to ready (already migrated database, exec -> first 200 from /readyz, $STARTUP_RUNS runs):"
@@ -331,6 +368,11 @@ for c in "${CASES[@]}"; do bench_case "$c"; done
         echo "|---|---:|---:|---|---|"
         printf '%s\n' "${STARTUP_MD[@]}"
     fi
+    for c in "${SCRIPT_MD[@]}"; do
+        echo
+        echo "## $c"
+        cat "$OUT/$c.md"
+    done
 } | tee "$OUT/summary.md"
 [ -n "${BENCH_OUT:-}" ] && log "outputs in $OUT"
 exit 0

@@ -135,6 +135,11 @@ fn expected_schema() -> Vec<Table> {
                 ("ix_organizations_name", true, vec!["name"]),
                 ("ix_organizations_slug", true, vec!["slug"]),
                 ("ix_organizations_is_active", false, vec!["is_active"]),
+                (
+                    "ix_organizations_created_id",
+                    false,
+                    vec!["created_at", "id"],
+                ),
             ],
             foreign_keys: vec![("created_by", "users", SetNull)],
         },
@@ -204,6 +209,11 @@ fn expected_schema() -> Vec<Table> {
                 ("ix_api_keys_key_hash", true, vec!["key_hash"]),
                 ("ix_api_keys_prefix", false, vec!["prefix"]),
                 ("ix_api_keys_is_active", false, vec!["is_active"]),
+                (
+                    "ix_api_keys_org_created_id",
+                    false,
+                    vec!["organization_id", "created_at", "id"],
+                ),
             ],
             foreign_keys: vec![
                 ("organization_id", "organizations", Cascade),
@@ -258,6 +268,11 @@ fn expected_schema() -> Vec<Table> {
                     "ix_connections_org_type_default",
                     false,
                     vec!["organization_id", "connection_type", "is_default"],
+                ),
+                (
+                    "ix_connections_org_created_id",
+                    false,
+                    vec!["organization_id", "created_at", "id"],
                 ),
             ],
             foreign_keys: vec![

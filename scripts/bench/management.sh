@@ -1,30 +1,42 @@
 #!/usr/bin/env bash
 # Load benchmark of the management API at scale (results: docs/benchmarks.md,
-# "Management API at scale").
+# "Management API at scale" and "Lists at scale").
 #
 # Usage: scripts/bench/management.sh [sqlite] [postgres]     (default: both)
 #
 # Per engine: a fresh database; the server (release build, ENABLE_AUTH=true)
-# starts once to migrate and seed, then stops; 100,000 users and 1,000,000
-# audit entries are bulk-loaded into the default organization (ids UUIDv7,
-# timestamps spread over the past, as the application writes them); the
-# server starts again and wrk measures, at BENCH_CONNECTIONS (32):
+# starts once to migrate and seed, and BENCH_CONNECTION_ROWS (1,000) `llm`
+# connections are created through the API (secrets sealed); the server stops;
+# 100,000 users, 1,000,000 audit entries, 1,000 API keys of the admin and
+# 1,000 more organizations are bulk-loaded (scripts/bench/seed_scale.py:
+# UUIDv7 ids, timestamps spread over the past, as the application writes
+# them); the server starts again and wrk measures each page at every count
+# of BENCH_CONCURRENCY (8 and 32 connections):
 #   users-first     GET /organizations/me/users?limit=100      (offset page + total)
 #   users-deep      the same by keyset, 99,000 users deep       (cursor)
+#   keys            GET /api-keys?all=true&limit=100
+#   connections     GET /connections?limit=100                  (of 1,000)
+#   organizations   GET /organizations?limit=100                (of 1,001)
 #   audit-first     GET /audit-logs?limit=100
 #   audit-deep      the same by keyset, 990,000 entries deep
 # then GET /audit-logs/export?format=ndjson streams all 1,000,000 entries
-# (rows/s, and the server's peak RSS sampled every 50 ms during the export).
+# (rows/s, and the server's peak RSS sampled every 50 ms during it).
 #
-# Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (32), BENCH_PORT (18095),
-# BENCH_USERS (100000), BENCH_AUDIT_ROWS (1000000), BENCH_SKIP_BUILD=1,
-# BENCH_OUT=DIR (keep outputs), BENCH_PG_URL (postgres://root@127.0.0.1:5432,
-# databases are created and dropped there). Needs wrk, curl, python3, psql.
+# Environment: BENCH_DURATION (10s), BENCH_CONCURRENCY ("8 32"), BENCH_PORT
+# (18095), BENCH_USERS (100000), BENCH_AUDIT_ROWS (1000000), BENCH_KEYS (1000),
+# BENCH_ORGANIZATIONS (1000), BENCH_CONNECTION_ROWS (1000), BENCH_CASES (all
+# of the above), BENCH_SKIP_BUILD=1, BENCH_SERVER (binary), BENCH_OUT=DIR
+# (keep outputs), BENCH_PG_URL (postgres://root@127.0.0.1:5432, databases
+# are created and dropped there). Needs wrk, curl, python3, psql.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 DURATION=${BENCH_DURATION:-10s}
-CONNS=${BENCH_CONNECTIONS:-32}
+read -r -a CONCURRENCY <<<"${BENCH_CONCURRENCY:-8 32}"
+KEYS=${BENCH_KEYS:-1000}
+ORGANIZATIONS=${BENCH_ORGANIZATIONS:-1000}
+CONNECTION_ROWS=${BENCH_CONNECTION_ROWS:-1000}
+read -r -a CASES <<<"${BENCH_CASES:-users-first users-deep keys connections organizations audit-first audit-deep}"
 PORT=${BENCH_PORT:-18095}
 USERS=${BENCH_USERS:-100000}
 AUDIT_ROWS=${BENCH_AUDIT_ROWS:-1000000}
@@ -64,85 +76,24 @@ start_server() { # URL LOGFILE
   log "server did not become ready; see $2"; exit 1
 }
 stop_server() { kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+token() {
+  curl -fsS -H 'content-type: application/json' \
+    -d "{\"email_or_username\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" "$BASE/api/v1/auth/login" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+}
 
 # ENGINE TARGET -> loads the rows; writes cursors to $WORK/cursors.json
 seed() {
-  python3 - "$1" "$2" "$USERS" "$AUDIT_ROWS" "$WORK" <<'PY'
-import csv, io, json, os, random, sqlite3, subprocess, sys, time, uuid
-engine, target, n_users, n_audit, work = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-t0 = time.time()
-now_us = int(time.time() * 1_000_000)
-
-def uuid7(ms):
-    r = random.getrandbits(74)
-    v = (ms << 80) | (0x7 << 76) | ((r >> 62) << 64) | (0b10 << 62) | (r & ((1 << 62) - 1))
-    return uuid.UUID(int=v)
-
-def stamp(us):
-    # Microseconds never a multiple of 1000, so the text has six digits, as
-    # the application's encoder writes such instants.
-    if us % 1000 == 0:
-        us += 1
-    s, frac = divmod(us, 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{frac:06d}+00:00", us
-
-def rows(n, step_us):
-    # newest first: row i is i steps in the past
-    for i in range(n):
-        text, us = stamp(now_us - (i + 1) * step_us - random.randrange(1, 999))
-        yield i, uuid7(us // 1000), text, us
-
-def cursor(us, uid):
-    return us.to_bytes(8, "big", signed=True).hex() + uid.hex
-
-cursors = {}
-if engine == "sqlite":
-    db = sqlite3.connect(target, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=NORMAL")
-    org = db.execute("SELECT id FROM organizations").fetchone()[0]
-    pw = db.execute("SELECT password_hash FROM users LIMIT 1").fetchone()[0]
-    db.execute("BEGIN")
-    batch = []
-    for i, uid, text, us in rows(n_users, 60_000_000):
-        batch.append((uid.bytes, org, f"user{i}@bench.example", f"user{i}", pw, "member", text, text))
-        if i == 98_999 % n_users: cursors["users"] = cursor(us, uid)
-        if len(batch) == 10000:
-            db.executemany("INSERT INTO users (id, organization_id, email, username, password_hash, role, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)", batch); batch = []
-    if batch: db.executemany("INSERT INTO users (id, organization_id, email, username, password_hash, role, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)", batch); batch = []
-    for i, uid, text, us in rows(n_audit, 5_000_000):
-        batch.append((uid.bytes, org, "login", "user", "{}", "127.0.0.1", "success", text))
-        if i == 989_999 % n_audit: cursors["audit"] = cursor(us, uid)
-        if len(batch) == 50000:
-            db.executemany("INSERT INTO audit_logs (id, organization_id, action, entity_type, details, ip_address, status, created_at) VALUES (?,?,?,?,?,?,?,?)", batch); batch = []
-    if batch: db.executemany("INSERT INTO audit_logs (id, organization_id, action, entity_type, details, ip_address, status, created_at) VALUES (?,?,?,?,?,?,?,?)", batch)
-    db.execute("COMMIT"); db.execute("ANALYZE"); db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("users", "audit_logs")]
-else:
-    def psql(*args, stdin=None):
-        return subprocess.run(["psql", target, "-qAtX", "-v", "ON_ERROR_STOP=1", *args], input=stdin, check=True, capture_output=True, text=True).stdout.strip()
-    org = psql("-c", "SELECT id FROM organizations LIMIT 1")
-    pw = psql("-c", "SELECT password_hash FROM users LIMIT 1")
-    buf = io.StringIO(); w = csv.writer(buf)
-    for i, uid, text, us in rows(n_users, 60_000_000):
-        w.writerow([uid, org, f"user{i}@bench.example", f"user{i}", pw, "member", text, text])
-        if i == 98_999 % n_users: cursors["users"] = cursor(us, uid)
-    psql("-c", "\\copy users (id, organization_id, email, username, password_hash, role, created_at, updated_at) FROM STDIN WITH (FORMAT csv)", stdin=buf.getvalue())
-    buf = io.StringIO(); w = csv.writer(buf)
-    for i, uid, text, us in rows(n_audit, 5_000_000):
-        w.writerow([uid, org, "login", "user", "{}", "127.0.0.1", "success", text])
-        if i == 989_999 % n_audit: cursors["audit"] = cursor(us, uid)
-    psql("-c", "\\copy audit_logs (id, organization_id, action, entity_type, details, ip_address, status, created_at) FROM STDIN WITH (FORMAT csv)", stdin=buf.getvalue())
-    psql("-c", "VACUUM ANALYZE")
-    counts = [int(psql("-c", f"SELECT count(*) FROM {t}")) for t in ("users", "audit_logs")]
-json.dump(cursors, open(os.path.join(work, "cursors.json"), "w"))
-print(f"loaded users={counts[0]} audit_logs={counts[1]} in {time.time() - t0:.0f}s", file=sys.stderr)
-PY
+  local flag=--postgres
+  [ "$1" = sqlite ] && flag=--sqlite
+  python3 "$ROOT/scripts/bench/seed_scale.py" "$flag" "$2" --users "$USERS" --audit-rows "$AUDIT_ROWS" \
+    --keys "$KEYS" --organizations "$ORGANIZATIONS" --cursors "$WORK/cursors.json"
 }
 
-parse() { # NAME FILE -> "| name | req/s | p50 | p99 | non-2xx |"
-  python3 - "$1" "$2" <<'PY'
+parse() { # NAME CONNECTIONS FILE -> "| name | connections | req/s | p50 | p99 | non-2xx |"
+  python3 - "$1" "$2" "$3" <<'PY'
 import re, sys
-name, t = sys.argv[1], open(sys.argv[2]).read()
+name, conns, t = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
 rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
 def pct(p):
     m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", t, re.M)
@@ -150,7 +101,7 @@ def pct(p):
     v, u = float(m.group(1)), m.group(2)
     return f"{v/1000 if u=='us' else v*1000 if u=='s' else v:.2f} ms"
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-print(f"| {name} | {float(rps.group(1)) if rps else 0:,.0f} | {pct(50)} | {pct(99)} | {non2xx.group(1) if non2xx else 0} |")
+print(f"| {name} | {conns} | {float(rps.group(1)) if rps else 0:,.0f} | {pct(50)} | {pct(99)} | {non2xx.group(1) if non2xx else 0} |")
 PY
 }
 
@@ -169,25 +120,31 @@ for engine in "${ENGINES[@]}"; do
     TARGET=$URL
   fi
   start_server "$URL" "$OUT/$engine-migrate.log"
+  python3 "$ROOT/scripts/bench/seed_scale.py" --base "$BASE" --token "$(token)" --connections "$CONNECTION_ROWS"
   stop_server
   seed "$engine" "$TARGET"
   start_server "$URL" "$OUT/$engine-server.log"
-  ACCESS=$(curl -fsS -H 'content-type: application/json' \
-    -d "{\"email_or_username\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" "$BASE/api/v1/auth/login" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  ACCESS=$(token)
   UC=$(python3 -c "import json; print(json.load(open('$WORK/cursors.json'))['users'])")
   AC=$(python3 -c "import json; print(json.load(open('$WORK/cursors.json'))['audit'])")
-  for spec in \
-    "users-first|/api/v1/organizations/me/users?limit=100" \
-    "users-deep|/api/v1/organizations/me/users?limit=100&cursor=$UC" \
-    "audit-first|/api/v1/audit-logs?limit=100" \
-    "audit-deep|/api/v1/audit-logs?limit=100&cursor=$AC"; do
-    name=${spec%%|*}; path=${spec#*|}
-    count=$(curl -fsS -H "authorization: Bearer $ACCESS" "$BASE$path" | python3 -c 'import json,sys; b=json.load(sys.stdin); print(len(b.get("users", b.get("items", []))))')
+  for name in "${CASES[@]}"; do
+    case $name in
+      users-first) path="/api/v1/organizations/me/users?limit=100" ;;
+      users-deep) path="/api/v1/organizations/me/users?limit=100&cursor=$UC" ;;
+      keys) path="/api/v1/api-keys?all=true&limit=100" ;;
+      connections) path="/api/v1/connections?limit=100" ;;
+      organizations) path="/api/v1/organizations?limit=100" ;;
+      audit-first) path="/api/v1/audit-logs?limit=100" ;;
+      audit-deep) path="/api/v1/audit-logs?limit=100&cursor=$AC" ;;
+      *) log "unknown case $name"; exit 2 ;;
+    esac
+    count=$(curl -fsS -H "authorization: Bearer $ACCESS" "$BASE$path" | python3 -c 'import json,sys; b=json.load(sys.stdin); print(len(next(v for k, v in b.items() if k in ("users", "items", "keys", "connections", "organizations"))))')
     [ "$count" = 100 ] || { log "$name answered $count rows, not 100"; exit 1; }
-    wrk -t2 -c"$CONNS" -d3s -H "authorization: Bearer $ACCESS" "$BASE$path" >/dev/null 2>&1 || true
-    wrk -t2 -c"$CONNS" -d"$DURATION" --latency -H "authorization: Bearer $ACCESS" "$BASE$path" >"$OUT/$engine-$name.txt" 2>&1 || true
-    SUMMARY+=("$(parse "$engine $name" "$OUT/$engine-$name.txt")")
+    for conns in "${CONCURRENCY[@]}"; do
+      wrk -t2 -c"$conns" -d3s -H "authorization: Bearer $ACCESS" "$BASE$path" >/dev/null 2>&1 || true
+      wrk -t2 -c"$conns" -d"$DURATION" --latency -H "authorization: Bearer $ACCESS" "$BASE$path" >"$OUT/$engine-$name-$conns.txt" 2>&1 || true
+      SUMMARY+=("$(parse "$engine $name" "$conns" "$OUT/$engine-$name-$conns.txt")")
+    done
   done
   # Export: every entry, streamed; peak RSS sampled meanwhile.
   rm -f "$WORK/export.done"
@@ -202,14 +159,15 @@ for engine in "${ENGINES[@]}"; do
   secs=$(python3 -c "print(($end_ns - $start_ns) / 1e9)")
   peak_mb=$(python3 -c "print(round($(cat "$WORK/peak") / 1024, 1))")
   rate=$(python3 -c "print(f'{$lines / $secs:,.0f}')")
-  SUMMARY+=("| $engine export ndjson | $lines rows in ${secs%.*}.$(cut -d. -f2 <<<"$secs" | cut -c1-2) s = $rate rows/s | peak RSS $peak_mb MB | | |")
+  SUMMARY+=("| $engine export ndjson | 1 | $lines rows in ${secs%.*}.$(cut -d. -f2 <<<"$secs" | cut -c1-2) s = $rate rows/s | peak RSS $peak_mb MB | | |")
   stop_server
   if [ "$engine" = postgres ]; then psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS \"$PG_DB\"" >/dev/null; PG_DB=""; fi
 done
 
 echo
-echo "wrk -t2 -c$CONNS -d$DURATION --latency (after a 3 s warm-up), same machine; $USERS users, $AUDIT_ROWS audit entries"
+echo "wrk -t2 -c{${CONCURRENCY[*]}} -d$DURATION --latency (after a 3 s warm-up), same machine; $USERS users, $AUDIT_ROWS audit entries,"
+echo "$KEYS API keys, $CONNECTION_ROWS connections, $((ORGANIZATIONS + 1)) organizations; load $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
-echo "| case | requests/s | p50 | p99 | non-2xx |"
-echo "|---|---|---|---|---|"
+echo "| case | connections | requests/s | p50 | p99 | non-2xx |"
+echo "|---|---:|---:|---:|---:|---:|"
 printf '%s\n' "${SUMMARY[@]}"

@@ -2,15 +2,16 @@
 //! and HMAC-SHA256 (RFC 2104) for derived refresh-token successors.
 
 use sha2::{Digest, Sha256};
-use std::fmt::Write;
 
-/// SHA-256 of `data` as 64 lowercase hex characters.
+/// SHA-256 of `data` as 64 lowercase hex characters (every API-key request
+/// computes one: a table, not `fmt` per byte).
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(data);
     let mut out = String::with_capacity(64);
     for byte in digest {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{byte:02x}");
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
     out
 }

@@ -3,12 +3,13 @@
 //! Hashing is deliberately expensive (tens of milliseconds and ~19 MiB each),
 //! so it runs on one dedicated thread per core, off the async executor, and an
 //! admission limit turns overload into [`AuthError::Busy`] instead of an
-//! unbounded queue. Each worker keeps its argon2 memory and reuses it: with
-//! a fresh allocation per hash, the allocator keeps freed 19 MiB blocks per
-//! thread arena and a burst of logins leaves the process hundreds of MiB
-//! larger. Memory is bounded by cores × `ARGON2_MEMORY_KIB`, taken on the
-//! first hash and kept (freeing it would not shrink the process: the
-//! allocator keeps such blocks).
+//! unbounded queue. During a burst each worker reuses its argon2 memory from
+//! one hash to the next; when its queue is empty it frees it, so memory is
+//! bounded by cores × `ARGON2_MEMORY_KIB` while logins run and an idle
+//! server holds none. The block is reserved large enough to always be a
+//! mapping of its own, returned to the system when freed (glibc keeps
+//! smaller freed blocks in per-thread arenas: a burst of logins once left
+//! the process hundreds of MiB larger when each hash allocated afresh).
 
 use crate::error::AuthError;
 use argon2::password_hash::{self, ParamsString, SaltString, rand_core::OsRng};
@@ -178,12 +179,30 @@ impl PasswordHasher {
                 .spawn(move || {
                     let mut memory = Vec::new();
                     loop {
-                        // The lock is held only while waiting for the next job.
-                        let job = match receiver.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => break,
+                        // The lock is held only while waiting for the next
+                        // job: held by another thread means that one waits
+                        // for work, so none is queued and the memory can go.
+                        let rx = match receiver.try_lock() {
+                            Ok(rx) => rx,
+                            Err(std::sync::TryLockError::WouldBlock) => {
+                                release(&mut memory);
+                                let Ok(rx) = receiver.lock() else { break };
+                                rx
+                            }
+                            Err(std::sync::TryLockError::Poisoned(_)) => break,
                         };
-                        let Ok(job) = job else { break };
+                        let job = match rx.try_recv() {
+                            Ok(job) => job,
+                            Err(mpsc::TryRecvError::Disconnected) => break,
+                            Err(mpsc::TryRecvError::Empty) => {
+                                // Nothing queued: the burst is over, so the
+                                // argon2 memory goes back before waiting.
+                                release(&mut memory);
+                                let Ok(job) = rx.recv() else { break };
+                                job
+                            }
+                        };
+                        drop(rx);
                         job(&mut memory);
                     }
                 })
@@ -283,12 +302,7 @@ impl PasswordHasher {
                 let params = self.inner.params.clone();
                 let phc = self
                     .run_blocking(Work::Hash, move |memory| {
-                        let phc = hash_blocking(&params, &random, memory);
-                        // Usually the process's first large allocation: the
-                        // allocator maps it separately and returns it when
-                        // freed, so an idle server does not keep it.
-                        *memory = Vec::new();
-                        phc
+                        hash_blocking(&params, &random, memory)
                     })
                     .await??;
                 Ok(PasswordHash::new(phc))
@@ -339,6 +353,16 @@ impl PasswordHasher {
     }
 }
 
+/// Frees a hashing thread's argon2 memory when no work is queued. Under a
+/// burst of logins the block is reused from one hash to the next; once the
+/// queue is empty it is freed, and since it is a mapping of its own
+/// ([`RESERVED_BLOCKS`]) the process shrinks back to its idle size at once.
+fn release(memory: &mut Vec<Block>) {
+    if memory.capacity() > 0 {
+        *memory = Vec::new();
+    }
+}
+
 /// What a hashing thread is asked to do, for the latency metric.
 #[derive(Debug, Clone, Copy)]
 enum Work {
@@ -367,9 +391,20 @@ pub mod metric {
 
 /// Grows the worker's memory to what `params` needs (never shrinks: the
 /// next hash needs the same).
+/// Blocks reserved at least, so the allocation is always a mapping of its
+/// own that goes back to the system when freed: 33 MiB of address space,
+/// above the 32 MiB up to which glibc's malloc raises its mapping threshold
+/// after a free and then serves such sizes from (and keeps them in) its
+/// arenas. Only the blocks a hash uses are ever touched, so only they count
+/// in the process's memory.
+const RESERVED_BLOCKS: usize = 33 * 1024;
+
 fn memory_for<'m>(memory: &'m mut Vec<Block>, params: &Params) -> &'m mut [Block] {
     let blocks = params.block_count();
     if memory.len() < blocks {
+        if memory.capacity() < blocks {
+            *memory = Vec::with_capacity(blocks.max(RESERVED_BLOCKS));
+        }
         memory.resize(blocks, Block::default());
     }
     &mut memory[..blocks]
@@ -690,6 +725,79 @@ mod tests {
         clone.verify_dummy(&secret("other")).await.unwrap();
         assert_eq!(clone.inner.dummy.get(), Some(&first));
         assert!(hasher.warm_up().await.is_ok());
+    }
+
+    /// Polls every future at once (each queues its job at its first poll).
+    async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+        let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+        let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+                if out.is_none() {
+                    match f.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => *out = Some(v),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        outputs.into_iter().flatten().collect()
+    }
+
+    /// How much argon2 memory each of `threads` hashing threads holds when
+    /// it gets to this check (one check per thread: they meet at a barrier).
+    async fn held_blocks(hasher: &PasswordHasher, threads: usize) -> Vec<usize> {
+        let barrier = Arc::new(std::sync::Barrier::new(threads));
+        let checks = (0..threads)
+            .map(|_| {
+                let barrier = Arc::clone(&barrier);
+                hasher.run_blocking(Work::Verify, move |memory| {
+                    barrier.wait();
+                    memory.capacity()
+                })
+            })
+            .collect();
+        join_all(checks)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_burst_reuses_the_argon2_memory_and_idle_threads_free_it() {
+        for threads in [1, 2] {
+            let hasher = PasswordHasher::with_limits(CHEAP, threads, 16).unwrap();
+            let pw = secret("correct horse");
+            let burst = (0..6).map(|_| hasher.hash(&pw)).collect();
+            let (hashes, during) = tokio::join!(join_all(burst), held_blocks(&hasher, threads));
+            assert!(hashes.iter().all(Result::is_ok));
+            if threads == 1 {
+                // Queued right behind the hashes: the block is still there, reused.
+                assert!(during[0] >= 1024, "{during:?} blocks held during the burst");
+            }
+            // Once nothing is queued every thread lets its block go (one may
+            // pick up a check before noticing the queue is empty: retried).
+            let mut held = vec![usize::MAX];
+            for _ in 0..100 {
+                held = held_blocks(&hasher, threads).await;
+                if held.iter().all(|&blocks| blocks == 0) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(
+                held.iter().all(|&blocks| blocks == 0),
+                "{held:?}: idle hashing threads ({threads}) still hold their argon2 memory"
+            );
+        }
     }
 
     #[tokio::test]

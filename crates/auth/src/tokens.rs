@@ -12,7 +12,9 @@ use curatore_domain::{OrganizationId, Role, Secret, UserId};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
@@ -70,6 +72,50 @@ pub struct TokenSigner {
     audience: String,
     access_ttl: Duration,
     successor_key: RefreshSuccessorKey,
+    /// Tokens whose signature and claims were checked, shared by clones.
+    verified: Arc<VerifiedTokens>,
+}
+
+/// Access tokens already verified, by their exact text: a client presents
+/// the same token on every request until it expires, and checking it again
+/// (HMAC, base64, JSON twice) was a third of what `/auth/me` cost. Only a
+/// token that passed every check is kept, so a hit is exactly as good as a
+/// verification, bar the clock: expiry is checked again on each hit.
+/// Revocation is not a property of the token (the session store decides it
+/// on every request), so it is unaffected.
+#[derive(Default)]
+struct VerifiedTokens(RwLock<HashMap<String, AccessClaims>>);
+
+/// Beyond this many remembered tokens, expired ones are dropped, and if that
+/// is not enough, all of them (they are verified again on their next use).
+const MAX_VERIFIED: usize = 2_048;
+
+impl VerifiedTokens {
+    fn get(&self, token: &str) -> Option<AccessClaims> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.get(token).cloned()
+    }
+
+    fn insert(&self, token: &str, claims: &AccessClaims, now: i64) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_VERIFIED {
+            map.retain(|_, c| !expired(c, now));
+            if map.len() >= MAX_VERIFIED {
+                map.clear();
+            }
+        }
+        map.insert(token.to_owned(), claims.clone());
+    }
+
+    fn remove(&self, token: &str) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        map.remove(token);
+    }
+}
+
+/// jsonwebtoken's rule: expired once `exp` is more than the leeway past.
+fn expired(claims: &AccessClaims, now: i64) -> bool {
+    claims.expires_at < now.saturating_sub(LEEWAY_SECONDS as i64)
 }
 
 /// The verified contents of an access token.
@@ -179,6 +225,7 @@ impl TokenSigner {
             audience: settings.audience,
             access_ttl: settings.access_ttl,
             successor_key: RefreshSuccessorKey::from_secret(&settings.secret),
+            verified: Arc::default(),
         }
     }
 
@@ -237,7 +284,23 @@ impl TokenSigner {
 
     /// Verifies signature, algorithm, time window, issuer, audience and `typ`,
     /// and returns the claims; only an expired token is told apart.
+    /// A token verified before is recognised by its exact text (only its
+    /// expiry is checked again).
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let now = now_seconds().map_err(|_| TokenError::Invalid)?;
+        if let Some(claims) = self.verified.get(token) {
+            if expired(&claims, now) {
+                self.verified.remove(token);
+                return Err(TokenError::Expired);
+            }
+            return Ok(claims);
+        }
+        let claims = self.decode_access(token)?;
+        self.verified.insert(token, &claims, now);
+        Ok(claims)
+    }
+
+    fn decode_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let data = jsonwebtoken::decode::<ReadClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -398,6 +461,30 @@ mod tests {
             signer().verify_access(&sign_default(&claims)),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_and_its_expiry_checked_on_every_use() {
+        let signer = signer();
+        let token = sign_default(&claims_json());
+        let claims = signer.verify_access(&token).unwrap();
+        assert_eq!(signer.verified.get(&token), Some(claims.clone()));
+        // Clones share what was verified.
+        assert_eq!(signer.clone().verify_access(&token), Ok(claims.clone()));
+        // Another text is verified on its own, whatever was remembered.
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert_eq!(signer.verify_access(&forged), Err(TokenError::Invalid));
+        assert_eq!(signer.verified.get(&forged), None);
+        // Once past its expiry, a remembered token is expired, and forgotten.
+        let past = AccessClaims {
+            expires_at: now() - 60,
+            ..claims
+        };
+        signer.verified.insert(&token, &past, now());
+        assert_eq!(signer.verify_access(&token), Err(TokenError::Expired));
+        assert_eq!(signer.verified.get(&token), None);
     }
 
     #[test]

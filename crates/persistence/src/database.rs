@@ -38,6 +38,12 @@ pub struct DatabaseOptions {
     /// (`PRAGMA max_page_count`). Beyond it writes fail as on a full disk.
     /// `None`: no limit but the disk's.
     pub sqlite_max_size_bytes: Option<u64>,
+    /// Lists with fewer matching rows than this get an exact total on every
+    /// page; longer ones a full count at most once per `total_cache_ttl`,
+    /// reused meanwhile and marked as estimated ([`crate::Total`]).
+    pub exact_total_limit: u64,
+    /// How long the full count of a long list is reused.
+    pub total_cache_ttl: Duration,
 }
 
 impl DatabaseOptions {
@@ -52,6 +58,8 @@ impl DatabaseOptions {
             busy_timeout: Duration::from_secs(5),
             health_cache_ttl: Duration::from_secs(5),
             sqlite_max_size_bytes: None,
+            exact_total_limit: 10_000,
+            total_cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -106,6 +114,8 @@ pub(crate) struct Inner {
     /// The sqlx pool under `conn`, kept for its statistics.
     pool: Pool,
     pub(crate) health: HealthCache,
+    /// Full counts of long lists, reused for a few seconds.
+    pub(crate) totals: crate::totals::Totals,
     outage: Outage,
 }
 
@@ -230,6 +240,10 @@ impl Database {
                 write_gate,
                 pool,
                 health: HealthCache::new(options.health_cache_ttl),
+                totals: crate::totals::Totals::new(
+                    options.exact_total_limit,
+                    options.total_cache_ttl,
+                ),
                 outage: Outage::default(),
             }),
         })

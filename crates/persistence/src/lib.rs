@@ -44,6 +44,7 @@ pub mod metrics;
 mod repositories;
 mod seed;
 mod sqlite_files;
+mod totals;
 
 pub use access::{AccessSnapshot, ApiKeySnapshot};
 pub use database::{Database, DatabaseOptions, InstanceLock, PoolStatus, Transaction};
@@ -62,3 +63,4 @@ pub use seed::{InitialTenant, SeedOutcome};
 pub use sqlite_files::{
     IntegrityCheck, SqliteFileClaim, SqliteFileReport, claim_sqlite_file, inspect_sqlite_file,
 };
+pub use totals::Total;

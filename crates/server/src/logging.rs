@@ -3,9 +3,12 @@
 use crate::error::StartError as Failure;
 use curatore_config::{LoadedSettings, LogFormat, Settings};
 use std::io::IsTerminal;
+use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
@@ -59,7 +62,9 @@ pub fn init_to(settings: &Settings, to_stderr: bool) -> Result<(), Failure> {
             std::io::stdout().is_terminal(),
         )
     };
-    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_timer(UtcMicros);
     let result = match settings.log_format {
         LogFormat::Json => base
             .with(lines.json().with_current_span(true).with_span_list(false))
@@ -69,6 +74,67 @@ pub fn init_to(settings: &Settings, to_stderr: bool) -> Result<(), Failure> {
     // A subscriber already installed (by an embedding program) is kept.
     let _ = result;
     Ok(())
+}
+
+/// The time of a log line as `2026-12-07T09:24:12.993162Z`, the format of
+/// tracing-subscriber's default timer, written digit by digit: the default
+/// goes through `fmt` for each field and was a tenth of an access-log line's
+/// cost.
+struct UtcMicros;
+
+impl FormatTime for UtcMicros {
+    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        w.write_str(&rfc3339_micros(now.as_secs(), now.subsec_micros()))
+    }
+}
+
+/// `secs` since the epoch (UTC) and the microseconds past them, as RFC 3339.
+fn rfc3339_micros(secs: u64, micros: u32) -> String {
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let of_day = secs % 86_400;
+    let mut out = String::with_capacity(27);
+    for (value, width, then) in [
+        (year, 4, '-'),
+        (month, 2, '-'),
+        (day, 2, 'T'),
+        (of_day / 3600, 2, ':'),
+        (of_day / 60 % 60, 2, ':'),
+        (of_day % 60, 2, '.'),
+        (u64::from(micros), 6, 'Z'),
+    ] {
+        push_digits(&mut out, value, width);
+        out.push(then);
+    }
+    out
+}
+
+/// `value` as exactly `width` (at most 6) decimal digits.
+fn push_digits(out: &mut String, value: u64, width: usize) {
+    let mut digits = [b'0'; 6];
+    let mut v = value;
+    for d in digits[..width].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend(digits[..width].iter().map(|&d| char::from(d)));
+}
+
+/// Year, month and day of the `days`-th day after 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`, for dates from 1970 on).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Where actix-http logs a connection that ended in an error.
@@ -141,6 +207,18 @@ impl Visit for Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_times_are_rfc3339_in_utc_with_microseconds() {
+        for (secs, micros, text) in [
+            (0, 0, "1970-01-01T00:00:00.000000Z"),
+            (951_782_400, 5, "2000-02-29T00:00:00.000005Z"),
+            (1_796_635_452, 993_162, "2026-12-07T09:24:12.993162Z"),
+            (4_107_542_399, 999_999, "2100-02-28T23:59:59.999999Z"),
+        ] {
+            assert_eq!(rfc3339_micros(secs, micros), text);
+        }
+    }
 
     #[test]
     fn client_caused_dispatcher_errors_are_demoted_and_others_are_not() {

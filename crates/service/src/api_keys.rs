@@ -198,25 +198,21 @@ impl ApiKeys<'_> {
         let user = principal.user_id();
         let all = user.is_none() || (query.everyone && principal.role() == Role::OrgAdmin);
         crate::page::check_skip(query.skip)?;
-        let mut keys = self
+        let (items, total) = self
             .0
             .tenant()
             .api_keys()
-            .list(if all { None } else { user })
+            .page(
+                if all { None } else { user },
+                query.is_active,
+                query.skip,
+                query.limit,
+            )
             .await?;
-        if let Some(active) = query.is_active {
-            keys.retain(|k| k.is_active == active);
-        }
-        keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        let total = keys.len() as u64;
-        let items = keys
-            .into_iter()
-            .skip(usize::try_from(query.skip).unwrap_or(usize::MAX))
-            .take(usize::try_from(query.limit).unwrap_or(usize::MAX))
-            .collect();
         Ok(Page {
             items,
-            total: Some(total),
+            total: Some(total.count),
+            total_estimated: total.estimated,
             limit: query.limit,
             offset: query.skip,
             next_cursor: None,

@@ -194,10 +194,18 @@ impl Organizations<'_> {
             ));
         }
         crate::page::check_skip(skip)?;
-        let organizations = self.0.services.database().system().organizations();
+        let (items, total) = self
+            .0
+            .services
+            .database()
+            .system()
+            .organizations()
+            .page(limit, skip)
+            .await?;
         Ok(Page {
-            items: organizations.list(limit, skip).await?,
-            total: Some(organizations.count().await?),
+            items,
+            total: Some(total.count),
+            total_estimated: total.estimated,
             limit,
             offset: skip,
             next_cursor: None,

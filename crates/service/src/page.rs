@@ -8,6 +8,10 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// How many items exist in all, when counted.
     pub total: Option<u64>,
+    /// Whether `total` is a recent full count rather than one made for this
+    /// page: lists longer than the exact-count limit (10,000 by default)
+    /// are counted in full at most every few seconds.
+    pub total_estimated: bool,
     /// The most this page could hold.
     pub limit: u64,
     /// How many items come before this page.
@@ -23,6 +27,7 @@ impl<T> Page<T> {
         Page {
             items: self.items.into_iter().map(f).collect(),
             total: self.total,
+            total_estimated: self.total_estimated,
             limit: self.limit,
             offset: self.offset,
             next_cursor: self.next_cursor,

@@ -201,7 +201,8 @@ impl Users<'_> {
                 .flatten();
             return Ok(Page {
                 items,
-                total: Some(total),
+                total: Some(total.count),
+                total_estimated: total.estimated,
                 limit: query.limit,
                 offset: query.skip,
                 next_cursor,
@@ -236,6 +237,7 @@ impl Users<'_> {
         Ok(Page {
             items,
             total: None,
+            total_estimated: false,
             limit: query.limit,
             offset: 0,
             next_cursor,

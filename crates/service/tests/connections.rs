@@ -198,3 +198,59 @@ async fn a_registered_type_gets_validation_sealing_redaction_and_its_own_test() 
         .unwrap();
     assert!(report.outcome.success);
 }
+
+#[tokio::test]
+async fn listing_and_reading_never_decrypt_the_secrets_they_redact() {
+    let db = TestDatabase::sqlite();
+    let (services, _) = services(&db, "acme", connections_config()).await;
+    let ctx = admin(&services).await;
+    let saved = services
+        .connections(&ctx)
+        .create(NewConnectionRequest {
+                name: "Ours".into(),
+                description: None,
+                connection_type: "llm".into(),
+                config: json!({"api_key": "sk-db-abcdef", "model": "big", "base_url": "http://127.0.0.1:9/v1"}),
+                is_default: false,
+                scope: ConnectionScope::Organization,
+                test_on_save: false,
+            })
+        .await
+        .unwrap();
+    // The same database under another key with the same id: every secret
+    // stored under the first fails to open, so any path that decrypts fails.
+    let config = ServicesConfig {
+        connections: ConnectionsConfig {
+            secrets: Some(Arc::new(SecretBox::new([("k1", [9u8; 32])]).unwrap())),
+            ..connections_config()
+        },
+        ..ServicesConfig::new(common::config())
+    };
+    let (impostor, _) = testing::open(&db.url(), config).await;
+    let ctx = admin(&impostor).await;
+    let err = impostor
+        .connections(&ctx)
+        .test(saved.connection.id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::SecretDecryptionFailed);
+
+    let page = impostor
+        .connections(&ctx)
+        .list(curatore_service::ConnectionQuery::default())
+        .await
+        .expect("listing needs no decryption");
+    let listed = page
+        .items
+        .iter()
+        .find(|c| c.id == saved.connection.id)
+        .expect("listed");
+    assert_eq!(listed.config["api_key"], "***REDACTED***");
+    assert_eq!(listed.config["model"], "big");
+    let one = impostor
+        .connections(&ctx)
+        .get(saved.connection.id)
+        .await
+        .expect("reading one needs no decryption");
+    assert_eq!(one.config["api_key"], "***REDACTED***");
+}

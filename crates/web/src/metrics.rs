@@ -59,9 +59,33 @@ pub fn install() -> PrometheusHandle {
                 tracing::warn!("another metrics recorder is installed; /metrics stays empty");
             }
             describe();
+            spawn_upkeep(handle.clone());
             handle
         })
         .clone()
+}
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The recorder keeps every histogram sample (8 bytes each) until upkeep
+/// folds it into the buckets; left to scrapes alone, a server nobody
+/// scrapes grew by ~8 bytes a request (hundreds of KB a second under load)
+/// for as long as it ran. A thread of its own, so it runs under any runtime.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("curatore-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(
+            "cannot start the metrics upkeep thread; histograms are folded on scrape only: {e}"
+        );
+    }
 }
 
 fn describe() {
@@ -150,34 +174,79 @@ pub(crate) fn record_request(
     took: Duration,
 ) {
     let class = match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
     };
-    let route = route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
-    let method = method_label(method);
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route),
-        ("status", class.to_owned()),
-    ];
-    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(HTTP_DURATION, &labels).record(took.as_secs_f64());
+    let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE);
+    let method = method_index(method);
+    let seconds = took.as_secs_f64();
+    if HANDLE.get().is_none() {
+        // No recorder of ours (yet): nothing worth keeping handles to.
+        let (counter, histogram) = request_handles(method, class, route);
+        counter.increment(1);
+        histogram.record(seconds);
+        return;
+    }
+    REQUEST_HANDLES.with_borrow_mut(|routes| {
+        let slots = match routes.get_mut(route) {
+            Some(slots) => slots,
+            None => routes.entry(Box::from(route)).or_default(),
+        };
+        let (counter, histogram) =
+            slots[method][class].get_or_insert_with(|| request_handles(method, class, route));
+        counter.increment(1);
+        histogram.record(seconds);
+    });
 }
 
-/// The method as a label; unusual ones share one value.
-fn method_label(method: &Method) -> &'static str {
+/// The labels' values, by index.
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other",
+];
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn request_handles(
+    method: usize,
+    class: usize,
+    route: &str,
+) -> (metrics::Counter, metrics::Histogram) {
+    let labels = [
+        ("method", METHODS[method].to_owned()),
+        ("route", route.to_owned()),
+        ("status", CLASSES[class].to_owned()),
+    ];
+    (
+        metrics::counter!(HTTP_REQUESTS, &labels),
+        metrics::histogram!(HTTP_DURATION, &labels),
+    )
+}
+
+type Slots = [[Option<(metrics::Counter, metrics::Histogram)>; 5]; 8];
+
+thread_local! {
+    /// A worker thread's handles to the request counter and histogram of
+    /// each route template, method and status class it has answered, so a
+    /// request costs two atomic updates instead of building and looking up
+    /// two labelled keys (a sixth of `/livez`'s instructions). Routes are
+    /// templates, so the map stays as small as the API.
+    static REQUEST_HANDLES: std::cell::RefCell<std::collections::HashMap<Box<str>, Slots>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The method as a label index; unusual ones share one value.
+fn method_index(method: &Method) -> usize {
     match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::PATCH => 3,
+        Method::DELETE => 4,
+        Method::HEAD => 5,
+        Method::OPTIONS => 6,
+        _ => 7,
     }
 }
 

@@ -272,7 +272,7 @@ pub async fn rate_limit(
     // IPv6: the client's network, not each of its addresses.
     let network = services.client_networks().budget_key(ip);
     let mut verdict = limiter.check(Bucket::Ip(network), class, now);
-    let has_credentials = req.headers().contains_key("x-api-key")
+    let has_credentials = req.headers().contains_key(auth::X_API_KEY)
         || req.headers().contains_key(header::AUTHORIZATION);
     if services.auth_enabled() && has_credentials && verdict.is_none_or(|v| v.allowed) {
         // Resolved once here and kept on the request, so the handler's

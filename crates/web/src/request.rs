@@ -35,10 +35,14 @@ impl RequestId {
             .get(&REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-            .map_or_else(
-                || Self(uuid::Uuid::new_v4().to_string()),
-                |v| Self(v.to_owned()),
-            )
+            .map_or_else(Self::fresh, |v| Self(v.to_owned()))
+    }
+
+    /// A random UUIDv4 from the thread's generator (a CSPRNG seeded by the
+    /// system), not one system call per request.
+    fn fresh() -> Self {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        Self(id.hyphenated().to_string())
     }
 }
 
@@ -51,9 +55,7 @@ impl FromRequest for RequestId {
             .extensions()
             .get::<RequestId>()
             .cloned()
-            .unwrap_or_else(|| {
-                RequestId(uuid::Uuid::new_v4().to_string())
-            })))
+            .unwrap_or_else(RequestId::fresh)))
     }
 }
 

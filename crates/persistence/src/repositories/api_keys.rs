@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use curatore_domain::{ApiKey, ApiKeyId, NewApiKey, OrganizationId, UserId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    QueryOrder, sea_query::Expr,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 /// One organization's API keys; every statement filters by that
@@ -110,6 +110,47 @@ impl TenantApiKeys<'_> {
             .all(c)
             .await?);
         rows.into_iter().map(ApiKey::try_from).collect()
+    }
+
+    /// One page of the organization's keys (or one user's), newest first,
+    /// optionally only active or inactive ones, from `skip` on, at most
+    /// `limit`; and how many match in all ([`crate::Total`]).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn page(
+        &self,
+        user: Option<UserId>,
+        is_active: Option<bool>,
+        skip: u64,
+        limit: u64,
+    ) -> Result<(Vec<ApiKey>, crate::Total)> {
+        let mut cond = Condition::all().add(Column::OrganizationId.eq(self.org.as_uuid()));
+        if let Some(user) = user {
+            cond = cond.add(Column::UserId.eq(user.as_uuid()));
+        }
+        if let Some(active) = is_active {
+            cond = cond.add(Column::IsActive.eq(active));
+        }
+        let rows = read!(self.h, |c| Entity::find()
+            .filter(cond.clone())
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
+            .limit(limit)
+            .offset(skip)
+            .all(c)
+            .await?);
+        let key = format!(
+            "api_keys:{}:{:?}:{is_active:?}",
+            self.org.as_uuid(),
+            user.map(|u| u.as_uuid())
+        );
+        let total = super::list_total(self.h, &key, Entity::find().filter(cond)).await?;
+        let keys = rows
+            .into_iter()
+            .map(ApiKey::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((keys, total))
     }
 
     async fn update_scoped(&self, id: ApiKeyId, model: ActiveModel) -> Result<ApiKey> {

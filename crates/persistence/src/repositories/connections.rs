@@ -6,8 +6,8 @@ use curatore_domain::{
     OrganizationId, UserId,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 /// One organization's connections to outside services; every statement
@@ -156,7 +156,7 @@ impl TenantConnections<'_> {
     }
 
     /// One page of the connections `filter` selects, oldest first, with the
-    /// number selected in all.
+    /// number selected in all ([`crate::Total`]).
     ///
     /// # Errors
     /// When the database fails.
@@ -165,7 +165,7 @@ impl TenantConnections<'_> {
         filter: &ConnectionFilter,
         skip: u64,
         limit: u64,
-    ) -> Result<(Vec<Connection>, u64)> {
+    ) -> Result<(Vec<Connection>, crate::Total)> {
         let mut cond = self.own();
         if let Some(t) = &filter.connection_type {
             cond = cond.add(Column::ConnectionType.eq(t.as_str()));
@@ -184,18 +184,23 @@ impl TenantConnections<'_> {
             }
             cond = cond.add(visible);
         }
-        let (rows, total) = read!(self.h, |c| {
-            let total = Entity::find().filter(cond.clone()).count(c).await?;
-            let rows = Entity::find()
-                .filter(cond.clone())
-                .order_by_asc(Column::CreatedAt)
-                .order_by_asc(Column::Id)
-                .offset(skip)
-                .limit(limit)
-                .all(c)
-                .await?;
-            (rows, total)
-        });
+        let rows = read!(self.h, |c| Entity::find()
+            .filter(cond.clone())
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .offset(skip)
+            .limit(limit)
+            .all(c)
+            .await?);
+        let key = format!(
+            "connections:{}:{:?}:{:?}:{:?}:{:?}",
+            self.org.as_uuid(),
+            filter.connection_type.as_ref().map(|t| t.as_str()),
+            filter.is_active,
+            filter.is_default,
+            filter.visible_to.map(|u| u.map(|u| u.as_uuid())),
+        );
+        let total = super::list_total(self.h, &key, Entity::find().filter(cond)).await?;
         let rows = rows
             .into_iter()
             .map(Connection::try_from)

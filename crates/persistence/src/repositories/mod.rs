@@ -75,6 +75,34 @@ macro_rules! write {
 }
 pub(crate) use {read, write};
 
+/// The total of a list: through the database's cache of long lists' counts
+/// on the pool (see [`crate::totals`]), counted exactly inside a transaction.
+/// `key` names the list and its filters, organization included.
+pub(crate) async fn list_total<E>(
+    h: Handle<'_>,
+    key: &str,
+    select: sea_orm::Select<E>,
+) -> crate::error::Result<crate::Total>
+where
+    E: sea_orm::EntityTrait,
+{
+    use crate::totals::{count_all, count_at_most};
+    match h {
+        Handle::Pool(db) => {
+            let capped = select.clone();
+            db.inner
+                .totals
+                .total(
+                    key,
+                    |limit| async move { Ok(read!(h, |c| count_at_most(capped, limit, c).await?)) },
+                    || async move { Ok(read!(h, |c| count_all(select, c).await?)) },
+                )
+                .await
+        }
+        Handle::Tx(tx) => Ok(crate::Total::exact(count_all(select, tx).await?)),
+    }
+}
+
 /// Everything one organization owns. Every query made through it filters by
 /// that organization: a row of another organization reads as absent and
 /// cannot be changed or deleted ([`PersistenceError::NotFound`](crate::PersistenceError::NotFound)).

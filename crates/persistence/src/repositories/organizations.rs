@@ -126,6 +126,17 @@ impl Organizations<'_> {
         rows.into_iter().map(Organization::try_from).collect()
     }
 
+    /// Organizations ordered by creation, a page at a time, and how many
+    /// exist ([`crate::Total`]).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn page(&self, limit: u64, offset: u64) -> Result<(Vec<Organization>, crate::Total)> {
+        let items = self.list(limit, offset).await?;
+        let total = super::list_total(self.h, "organizations", Entity::find()).await?;
+        Ok((items, total))
+    }
+
     /// Activates or deactivates an organization.
     ///
     /// # Errors

@@ -124,7 +124,8 @@ impl TenantUsers<'_> {
     }
 
     /// The organization's users matching the filters, newest first, from
-    /// `skip` on, at most `limit`; and how many match in all.
+    /// `skip` on, at most `limit`; and how many match in all (exact, or for
+    /// a long list a recent full count: [`crate::Total`]).
     ///
     /// # Errors
     /// When the database fails.
@@ -134,7 +135,7 @@ impl TenantUsers<'_> {
         role: Option<Role>,
         skip: u64,
         limit: u64,
-    ) -> Result<(Vec<User>, u64)> {
+    ) -> Result<(Vec<User>, crate::Total)> {
         let mut filter = Condition::all().add(Column::OrganizationId.eq(self.org.as_uuid()));
         if let Some(active) = is_active {
             filter = filter.add(Column::IsActive.eq(active));
@@ -142,18 +143,20 @@ impl TenantUsers<'_> {
         if let Some(role) = role {
             filter = filter.add(Column::Role.eq(role.as_str()));
         }
-        let (rows, total) = read!(self.h, |c| {
-            let rows = Entity::find()
-                .filter(filter.clone())
-                .order_by_desc(Column::CreatedAt)
-                .order_by_desc(Column::Id)
-                .limit(limit)
-                .offset(skip)
-                .all(c)
-                .await?;
-            let total = Entity::find().filter(filter.clone()).count(c).await?;
-            (rows, total)
-        });
+        let rows = read!(self.h, |c| Entity::find()
+            .filter(filter.clone())
+            .order_by_desc(Column::CreatedAt)
+            .order_by_desc(Column::Id)
+            .limit(limit)
+            .offset(skip)
+            .all(c)
+            .await?);
+        let key = format!(
+            "users:{}:{is_active:?}:{}",
+            self.org.as_uuid(),
+            role.map_or("", |r| r.as_str())
+        );
+        let total = super::list_total(self.h, &key, Entity::find().filter(filter)).await?;
         let users = rows
             .into_iter()
             .map(User::try_from)

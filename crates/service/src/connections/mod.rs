@@ -577,7 +577,8 @@ impl Connections<'_> {
             .collect();
         Ok(Page {
             items,
-            total: Some(total),
+            total: Some(total.count),
+            total_estimated: total.estimated,
             limit: q.limit,
             offset: q.skip,
             next_cursor: None,
@@ -1031,6 +1032,7 @@ impl Operator {
                         )
                         .await?
                         .1
+                        .count
                         > 0;
                     let created = tenant
                         .connections()

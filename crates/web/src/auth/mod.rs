@@ -19,8 +19,11 @@ use std::pin::Pin;
 
 pub use curatore_service::{Actor, AuthConfig, LoginLimits, Principal, RegistrationLimits};
 
+/// `X-API-Key`, as a ready header name (a `&str` is parsed on every lookup).
+pub(crate) const X_API_KEY: header::HeaderName = header::HeaderName::from_static("x-api-key");
+
 fn credentials(headers: &HeaderMap, is_key: impl Fn(&str) -> bool) -> Credentials {
-    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+    if let Some(key) = headers.get(X_API_KEY).and_then(|v| v.to_str().ok()) {
         return Credentials::ApiKey(key.trim().to_owned());
     }
     let Some(auth) = headers
@@ -107,8 +110,8 @@ pub(crate) async fn resolve_optional(
     req: &HttpRequest,
 ) -> Result<Option<RequestContext>, ApiError> {
     let enabled = state_of(req)?.services().auth_enabled();
-    let has_credentials = req.headers().contains_key("x-api-key")
-        || req.headers().contains_key(header::AUTHORIZATION);
+    let has_credentials =
+        req.headers().contains_key(X_API_KEY) || req.headers().contains_key(header::AUTHORIZATION);
     if enabled && !has_credentials {
         return Ok(None);
     }

@@ -94,6 +94,9 @@ struct KeyList {
     items: Vec<ApiKeyBody>,
     keys: Vec<ApiKeyBody>,
     total: u64,
+    /// `true` when `total` is a full count made in the last few seconds and
+    /// reused (lists of 10,000 or more), not one made for this response.
+    total_estimated: bool,
 }
 
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(ListQuery),
@@ -115,6 +118,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(KeyList {
         items: page.items.iter().map(ApiKeyBody::from).collect(),
         total: page.total.unwrap_or(keys.len() as u64),
+        total_estimated: page.total_estimated,
         keys,
     }))
 }

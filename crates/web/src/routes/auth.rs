@@ -208,7 +208,9 @@ struct MeResponse {
     is_verified: bool,
     organization_id: Uuid,
     organization_name: String,
+    #[serde(serialize_with = "crate::dto::rfc3339_opt")]
     created_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::dto::rfc3339_opt")]
     last_login_at: Option<DateTime<Utc>>,
     user: Option<UserBody>,
     organization: OrganizationBody,

@@ -65,6 +65,7 @@ struct ConnectionBody {
     config: Value,
     is_active: bool,
     is_default: bool,
+    #[serde(serialize_with = "crate::dto::rfc3339_opt")]
     last_tested_at: Option<DateTime<Utc>>,
     #[schema(value_type = Option<crate::openapi::ConnectionTestStatusName>)]
     test_status: Option<ConnectionTestStatus>,
@@ -77,7 +78,9 @@ struct ConnectionBody {
     #[schema(value_type = crate::openapi::ConnectionScopeName)]
     scope: ConnectionScope,
     owner_user_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::dto::rfc3339")]
     updated_at: DateTime<Utc>,
     is_managed: bool,
     managed_by: Option<String>,
@@ -172,6 +175,9 @@ impl From<SavedConnection> for SavedBody {
 struct ListBody {
     connections: Vec<ConnectionBody>,
     total: u64,
+    /// `true` when `total` is a full count made in the last few seconds and
+    /// reused (lists of 10,000 or more), not one made for this response.
+    total_estimated: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -299,6 +305,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(ListBody {
         connections: page.items.into_iter().map(ConnectionBody::from).collect(),
         total,
+        total_estimated: page.total_estimated,
     }))
 }
 

@@ -130,6 +130,9 @@ struct ListQuery {
 struct OrganizationList {
     organizations: Vec<OrganizationBody>,
     total: u64,
+    /// `true` when `total` is a full count made in the last few seconds and
+    /// reused (lists of 10,000 or more), not one made for this response.
+    total_estimated: bool,
 }
 
 /// Instance administrators: every organization, oldest first.
@@ -149,6 +152,7 @@ async fn list(
     Ok(HttpResponse::Ok().json(OrganizationList {
         organizations: page.items.iter().map(OrganizationBody::from).collect(),
         total: page.total.unwrap_or(0),
+        total_estimated: page.total_estimated,
     }))
 }
 

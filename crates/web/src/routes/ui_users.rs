@@ -59,6 +59,9 @@ struct ListQuery {
 struct UserList {
     users: Vec<UiUserBody>,
     total: u64,
+    /// `true` when `total` is a full count made in the last few seconds and
+    /// reused (lists of 10,000 or more), not one made for this response.
+    total_estimated: bool,
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListQuery),
@@ -86,6 +89,7 @@ async fn list(
     let users: Vec<UiUserBody> = page.items.iter().map(UiUserBody::from).collect();
     Ok(HttpResponse::Ok().json(UserList {
         total: page.total.unwrap_or(users.len() as u64),
+        total_estimated: page.total_estimated,
         users,
     }))
 }

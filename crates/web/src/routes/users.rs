@@ -53,6 +53,9 @@ struct UserList {
     users: Vec<UserBody>,
     /// How many match; null on pages fetched with a cursor (not recounted).
     total: Option<u64>,
+    /// `true` when `total` is a full count made in the last few seconds and
+    /// reused (lists of 10,000 or more), not one made for this response.
+    total_estimated: bool,
     /// Pass as `cursor` for the next page (keyset: same cost at any depth).
     next_cursor: Option<String>,
 }
@@ -83,6 +86,7 @@ async fn list(
     let users: Vec<UserBody> = page.items.iter().map(UserBody::from).collect();
     Ok(HttpResponse::Ok().json(UserList {
         total: page.total,
+        total_estimated: page.total_estimated,
         next_cursor: page.next_cursor,
         users,
     }))
