@@ -25,6 +25,7 @@ mod m20261202_000007_connections_default_unique;
 mod m20261202_000009_rate_limit_windows;
 mod m20261207_000010_audit_logs_commit_order;
 mod m20261220_000011_list_indexes;
+mod m20261221_000012_cache_invalidations;
 
 pub mod adopt;
 pub mod cli;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_rate_limit_windows::Migration),
             Box::new(m20261207_000010_audit_logs_commit_order::Migration),
             Box::new(m20261220_000011_list_indexes::Migration),
+            Box::new(m20261221_000012_cache_invalidations::Migration),
         ]
     }
 }

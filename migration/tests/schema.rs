@@ -333,6 +333,16 @@ fn expected_schema() -> Vec<Table> {
             ],
         },
         Table {
+            name: "cache_invalidations",
+            columns: vec![
+                req("id", Ty::BigInt),
+                req("payload", Varchar(200)),
+                req("created_at", Timestamp),
+            ],
+            indexes: vec![],
+            foreign_keys: vec![],
+        },
+        Table {
             name: "rate_limit_windows",
             columns: vec![
                 req("id", Varchar(64)),
@@ -817,8 +827,13 @@ async fn step_by_step(db: TestDatabase) {
 }
 
 /// Tables created after the fourth step, with the migration that adds each.
-const LATER_TABLES: [(&str, &str); 1] =
-    [("rate_limit_windows", "m20261202_000009_rate_limit_windows")];
+const LATER_TABLES: [(&str, &str); 2] = [
+    ("rate_limit_windows", "m20261202_000009_rate_limit_windows"),
+    (
+        "cache_invalidations",
+        "m20261221_000012_cache_invalidations",
+    ),
+];
 
 /// The tables once the first `applied` migrations have run.
 fn tables_after(early: &[&[&'static str]], names: &[String], applied: usize) -> Vec<&'static str> {

@@ -1,8 +1,10 @@
-//! What several servers on one PostgreSQL database share beyond the tables:
-//! attempt counters for the login and registration limits
-//! ([`RateLimitWindows`]) and cache invalidations sent with `NOTIFY` and
-//! received on a `LISTEN` connection of its own ([`Database::listen`]).
-//! SQLite has one process per file: neither exists there.
+//! What several processes on one database share beyond the tables: attempt
+//! counters for the login and registration limits ([`RateLimitWindows`], on
+//! PostgreSQL; SQLite keeps them in memory), and cache invalidations
+//! ([`Database::publish_invalidation`], [`Database::listen`]): on PostgreSQL
+//! sent with `NOTIFY` and received on a `LISTEN` connection; on SQLite
+//! written to `cache_invalidations` and read by every other process on the
+//! file when `PRAGMA data_version` says the file changed.
 
 use crate::database::Database;
 use crate::error::Result;
@@ -14,8 +16,18 @@ use std::time::Duration;
 /// The channel cache invalidations travel on.
 const CHANNEL: &str = "curatore_cache";
 
-/// A `NOTIFY` payload is limited to 8000 bytes; ours are a few dozen.
-const MAX_PAYLOAD: usize = 7_900;
+/// A `NOTIFY` payload is limited to 8000 bytes; ours are a few dozen (and
+/// `cache_invalidations.payload` holds 200).
+const MAX_PAYLOAD: usize = 200;
+
+/// How often a SQLite process looks whether another changed the file: the
+/// bound on how late a revocation made elsewhere is seen.
+const SQLITE_POLL: Duration = Duration::from_millis(20);
+
+/// How long SQLite keeps an invalidation for the other processes to read:
+/// far beyond any poll; a process that was stopped longer forgets
+/// everything when it sees the gap.
+const SQLITE_KEEP_SECONDS: i64 = 600;
 
 /// Counts in one window of one key, after a reservation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -207,19 +219,17 @@ impl Database {
         })
     }
 
-    /// Whether invalidations travel between servers (PostgreSQL).
-    pub fn shares_invalidations(&self) -> bool {
-        self.kind() == DatabaseKind::Postgresql
-    }
-
-    /// Sends `payload` to every server listening ([`Database::listen`]);
-    /// nothing on SQLite. Call it after the change is committed.
+    /// Sends `payload` to every process listening ([`Database::listen`]).
+    /// Call it after the change is committed.
     ///
     /// # Errors
     /// When the database fails.
     pub async fn publish_invalidation(&self, payload: &str) -> Result<()> {
-        if !self.shares_invalidations() || payload.len() > MAX_PAYLOAD {
+        if payload.len() > MAX_PAYLOAD {
             return Ok(());
+        }
+        if self.kind() == DatabaseKind::Sqlite {
+            return self.publish_to_file(payload).await;
         }
         let _probe = self.ensure_reachable()?;
         let stmt = Statement::from_sql_and_values(
@@ -231,10 +241,34 @@ impl Database {
         self.observe(sent.map_err(Into::into)).map(drop)
     }
 
-    /// Listens for invalidations on a connection of its own (application
-    /// name `curatore-listen`), calling `on_event` for each. A lost
-    /// connection is re-established by itself (retrying every `retry`),
-    /// then reported as [`Invalidation::Reconnected`]. `None` on SQLite.
+    /// SQLite: one row in `cache_invalidations` (and the rows past keeping
+    /// pruned), in a transaction of its own through the write gate.
+    async fn publish_to_file(&self, payload: &str) -> Result<()> {
+        let now = chrono::Utc::now();
+        let tx = self.begin().await?;
+        let insert = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "INSERT INTO cache_invalidations (payload, created_at) VALUES (?, ?)",
+            [payload.into(), now.into()],
+        );
+        tx.tx.execute_raw(insert).await?;
+        let prune = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "DELETE FROM cache_invalidations WHERE created_at < ?",
+            [(now - chrono::Duration::seconds(SQLITE_KEEP_SECONDS)).into()],
+        );
+        tx.tx.execute_raw(prune).await?;
+        tx.commit().await
+    }
+
+    /// Listens for invalidations on a connection of its own, calling
+    /// `on_event` for each. PostgreSQL: `LISTEN` (application name
+    /// `curatore-listen`); a lost connection is re-established by itself
+    /// (retrying every `retry`), then reported as
+    /// [`Invalidation::Reconnected`]. SQLite: every 20 ms `PRAGMA
+    /// data_version` (no query while the file is unchanged), then the new
+    /// `cache_invalidations` rows; a gap (rows pruned before this process
+    /// read them) is reported as [`Invalidation::Reconnected`].
     ///
     /// Must be called inside a Tokio runtime.
     pub fn listen(
@@ -242,8 +276,12 @@ impl Database {
         retry: Duration,
         on_event: impl Fn(Invalidation) + Send + Sync + 'static,
     ) -> Option<InvalidationListener> {
-        if !self.shares_invalidations() {
-            return None;
+        if let curatore_domain::DatabaseUrl::Sqlite { path } = &self.inner.url {
+            let path = path.clone();
+            let task = tokio::spawn(async move {
+                watch_file(&path, retry, &on_event).await;
+            });
+            return Some(InvalidationListener { task });
         }
         let main = self.inner.conn.get_postgres_connection_pool();
         let options = (*main.connect_options())
@@ -295,6 +333,79 @@ impl Database {
             }
         });
         Some(InvalidationListener { task })
+    }
+}
+
+/// Watches a SQLite file for invalidations other processes wrote, for ever.
+async fn watch_file(
+    path: &std::path::Path,
+    retry: Duration,
+    on_event: &(impl Fn(Invalidation) + Send + Sync),
+) {
+    let mut first = true;
+    loop {
+        match watch_once(path, &mut first, on_event).await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch the database file for cache invalidations; retrying");
+                on_event(Invalidation::Reconnected);
+                tokio::time::sleep(retry).await;
+            }
+        }
+    }
+}
+
+async fn watch_once(
+    path: &std::path::Path,
+    first: &mut bool,
+    on_event: &(impl Fn(Invalidation) + Send + Sync),
+) -> sqlx::Result<()> {
+    use sqlx::{Connection, Row};
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .busy_timeout(Duration::from_secs(5));
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+    let version = |row: sqlx::sqlite::SqliteRow| row.try_get::<i64, _>(0);
+    let mut seen = version(
+        sqlx::query("PRAGMA data_version")
+            .fetch_one(&mut conn)
+            .await?,
+    )?;
+    let mut last: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM cache_invalidations")
+        .fetch_one(&mut conn)
+        .await?
+        .try_get(0)?;
+    if *first {
+        tracing::info!("listening for cache invalidations (watching the database file)");
+        *first = false;
+    }
+    loop {
+        tokio::time::sleep(SQLITE_POLL).await;
+        let now = version(
+            sqlx::query("PRAGMA data_version")
+                .fetch_one(&mut conn)
+                .await?,
+        )?;
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let rows = sqlx::query(
+            "SELECT id, payload FROM cache_invalidations WHERE id > ? ORDER BY id LIMIT 1000",
+        )
+        .bind(last)
+        .fetch_all(&mut conn)
+        .await?;
+        for row in rows {
+            let id: i64 = row.try_get(0)?;
+            if id > last + 1 && last > 0 {
+                // Rows this process never read were pruned: anything cached may be stale.
+                on_event(Invalidation::Reconnected);
+            }
+            last = id;
+            on_event(Invalidation::Message(row.try_get(1)?));
+        }
     }
 }
 

@@ -457,10 +457,19 @@ async fn a_key_acts_as_its_user_and_its_use_is_recorded(db: TestDatabase) {
         assert_eq!(r.json()["role"], "org_admin", "the key acts as its user");
         assert_eq!(r.json()["scopes"], json!(["read", "write"]));
     }
-    let items = get(&s, "/api/v1/api-keys", &admin).json()["items"]
-        .as_array()
-        .unwrap()
-        .clone();
+    // Use is recorded outside the request (a slow write never delays the
+    // answer): wait for it rather than race it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let items = loop {
+        let items = get(&s, "/api/v1/api-keys", &admin).json()["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if items[0]["last_used_at"].is_string() || std::time::Instant::now() > deadline {
+            break items;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(
         items[0]["last_used_at"].is_string(),
         "use is recorded: {items:?}"

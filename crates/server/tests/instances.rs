@@ -12,7 +12,7 @@ mod support;
 use curatore_test_support::TestDatabase;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::{Reply, Server};
+use support::{Reply, Server, on_both};
 
 const SECRET: &str = "test-secret-k9Vq2mXw7Lr4Tz8Bn1Hc6Jd3Fs5Gp0Ye";
 const ADMIN_PASSWORD: &str = "admin-password-123";
@@ -222,11 +222,9 @@ async fn parallel_guesses_over_servers_never_exceed_the_budget() {
     assert_eq!((verified, refused), (3, 9), "{statuses:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_one_server_revokes_the_others_refuse_at_once() {
-    let Some(db) = TestDatabase::postgres().await else {
-        return;
-    };
+/// PostgreSQL: `NOTIFY`. SQLite (two processes on one file): the
+/// `cache_invalidations` rows, read when `PRAGMA data_version` moves.
+async fn what_one_server_revokes_the_others_refuse_at_once(db: TestDatabase) {
     let mut servers = servers(&db, 2, &[]);
     wait_listening(&mut servers, 1);
     let (a, b) = (&servers[0], &servers[1]);
@@ -304,6 +302,8 @@ async fn what_one_server_revokes_the_others_refuse_at_once() {
     );
     assert_eq!(r.status, 401, "the family is revoked: {r:?}");
 }
+
+on_both!(what_one_server_revokes_the_others_refuse_at_once);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_listening_connection_comes_back_by_itself() {

@@ -61,9 +61,10 @@ pub async fn has_counter_table(conn: &DatabaseConnection) -> bool {
 }
 
 /// The tables of the schema, sorted: the six Phase 1 tables and `refresh_tokens`.
-pub const SCHEMA_TABLES: [&str; 8] = [
+pub const SCHEMA_TABLES: [&str; 9] = [
     "api_keys",
     "audit_logs",
+    "cache_invalidations",
     "connections",
     "organizations",
     "rate_limit_windows",
