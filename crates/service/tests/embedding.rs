@@ -179,6 +179,34 @@ async fn a_declared_type_is_validated_sealed_and_redacted() {
         .unwrap()
         .expect("the default");
     assert_eq!(active.secret("api_key").unwrap().expose(), "vs-secret-1");
+    // A key scoped to the embedder's resource has the connection used on
+    // its behalf, yet cannot read connections itself.
+    let key = services
+        .api_keys(&admin)
+        .create(NewKey {
+            name: "summarizer".into(),
+            expires_in_days: None,
+            expires_days: None,
+            scopes: vec!["documents:write".into()],
+        })
+        .await
+        .unwrap();
+    let by_key = services
+        .authenticate(
+            Credentials::ApiKey(key.secret.expose().to_owned()),
+            Client::local(),
+        )
+        .await
+        .unwrap();
+    let used = services
+        .connections(&by_key)
+        .active("vector_store")
+        .await
+        .unwrap()
+        .expect("the default, for the key's organization");
+    assert_eq!(used.secret("api_key").unwrap().expose(), "vs-secret-1");
+    let listed = services.connections(&by_key).types().unwrap_err();
+    assert_eq!(listed.code(), ErrorCode::InsufficientScope);
     let stored = common::database(&db)
         .await
         .tenant(admin.organization_id())

@@ -483,12 +483,15 @@ impl Connections<'_> {
     /// services on the caller's behalf (any role: using a connection is not
     /// changing it); no audit entry.
     ///
+    /// A key's scopes are not consulted: the connection is used by your
+    /// code and never shown to the caller, so a key scoped to your own
+    /// resource (`documents:write`) needs no `connections:read` to have a
+    /// document summarized. Check your own scope first.
+    ///
     /// # Errors
-    /// 403 for a key without `connections:read`; 400 for an unknown type;
-    /// 500 when a stored secret does not decrypt; 503 when the database is
-    /// unavailable.
+    /// 400 for an unknown type; 500 when a stored secret does not decrypt;
+    /// 503 when the database is unavailable.
     pub async fn active(&self, connection_type: &str) -> Result<Option<ActiveConnection>> {
-        self.0.scope(READ)?;
         self.0
             .services
             .active_connection(self.0.org(), connection_type)
