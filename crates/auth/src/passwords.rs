@@ -410,6 +410,36 @@ fn memory_for<'m>(memory: &'m mut Vec<Block>, params: &Params) -> &'m mut [Block
     &mut memory[..blocks]
 }
 
+/// Below this many MiB of argon2 memory filled per second, hashing is
+/// taken to run unoptimised: optimised it fills well over 1,000 on one
+/// core, unoptimised under 100 (a login then takes half a second).
+const SLOW_MIB_PER_SECOND: f64 = 250.0;
+
+/// Whether one hash with `params` taking `took` means argon2 runs unoptimised.
+fn hashes_unoptimised(params: &Params, took: std::time::Duration) -> bool {
+    let filled_mib = f64::from(params.m_cost()) * f64::from(params.t_cost()) / 1024.0;
+    filled_mib / took.as_secs_f64().max(1e-9) < SLOW_MIB_PER_SECOND
+}
+
+/// The first hash of a debug build says, once, when argon2 was compiled
+/// without optimisation: an embedding service's own profile does not carry
+/// ours over, and nothing else would tell it why logins take 0.45 s.
+fn note_speed(params: &Params, took: std::time::Duration) {
+    static NOTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !cfg!(debug_assertions) || NOTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    if hashes_unoptimised(params, took) {
+        tracing::warn!(
+            hash_ms = took.as_millis() as u64,
+            "password hashing is slow: one hash took {} ms in this debug build, so argon2 is \
+             compiled without optimisation. Add `[profile.dev.package.argon2] opt-level = 3` \
+             (and `blake2`) to the workspace's Cargo.toml (see docs/embedding.md, \"Build profiles\")",
+            took.as_millis()
+        );
+    }
+}
+
 fn hash_blocking(
     params: &Params,
     password: &Secret,
@@ -423,6 +453,7 @@ fn hash_blocking(
         .decode_b64(&mut salt_buf)
         .map_err(|e| fail(&e))?;
     let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    let started = std::time::Instant::now();
     argon2id(params.clone())
         .hash_password_into_with_memory(
             password.expose().as_bytes(),
@@ -431,6 +462,7 @@ fn hash_blocking(
             memory_for(memory, params),
         )
         .map_err(|e| fail(&e))?;
+    note_speed(params, started.elapsed());
     let phc = password_hash::PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -550,6 +582,30 @@ fn needs_rehash(parsed: &password_hash::PasswordHash<'_>, configured: Argon2Sett
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unoptimised_argon2_is_told_from_an_optimised_one() {
+        let owasp = Params::new(19_456, 2, 1, None).unwrap();
+        // Optimised: ~30 ms per hash (1,260 MiB/s); unoptimised: ~450 ms (84 MiB/s).
+        assert!(!hashes_unoptimised(
+            &owasp,
+            std::time::Duration::from_millis(30)
+        ));
+        assert!(!hashes_unoptimised(
+            &owasp,
+            std::time::Duration::from_millis(120)
+        ));
+        assert!(hashes_unoptimised(
+            &owasp,
+            std::time::Duration::from_millis(450)
+        ));
+        // Costlier settings may take longer without being slow.
+        let heavy = Params::new(262_144, 4, 1, None).unwrap();
+        assert!(!hashes_unoptimised(
+            &heavy,
+            std::time::Duration::from_millis(900)
+        ));
+    }
+
     use super::*;
 
     /// Cheap parameters so the tests stay fast.
