@@ -25,9 +25,16 @@ async fn summarize(
     let Ok(answer) = async { call.json(&body).send().await?.error_for_status()?.json::<Value>().await }.await else {
         return Ok(HttpResponse::BadGateway().json(json!({"detail": "the model did not answer"})));
     };
-    let entry = ActionEntry::new("summarize_document").details(json!({"characters": doc.text.len()}));
+    let summary = &answer["choices"][0]["message"]["content"];
+    let mut stored = false; // Kept in the organization's vector store, when it has one.
+    if let Some(store) = state.services().connections(&ctx).active("vector_store").await? {
+        let put = reqwest::Client::new().post(store.text("url").unwrap_or_default()).json(&json!({"summary": summary}));
+        let put = put.bearer_auth(store.secret("api_key").map_or("", |k| k.expose()));
+        stored = put.send().await.is_ok_and(|r| r.status().is_success());
+    }
+    let entry = ActionEntry::new("summarize_document").details(json!({"characters": doc.text.len(), "stored": stored}));
     state.services().audit_log(&ctx).record(entry).await?;
-    Ok(HttpResponse::Ok().json(json!({"summary": answer["choices"][0]["message"]["content"], "connection": llm.name})))
+    Ok(HttpResponse::Ok().json(json!({"summary": summary, "connection": llm.name, "stored": stored})))
 }
 
 #[actix_web::main]
