@@ -1,7 +1,8 @@
 //! What instances share through PostgreSQL, at the repository level: the
 //! rate-limit windows count exactly under parallel reservations, settle as
 //! told and are purged in bounded batches; invalidations published are
-//! received by a listener. SQLite has neither.
+//! received by a listener. SQLite counts in memory and passes invalidations
+//! through its file.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,14 +16,34 @@ use std::time::Duration;
 
 mod common;
 
+/// SQLite keeps attempt counters in memory, but invalidations cross
+/// processes through the file: what one pool publishes, another pool on
+/// the same file (another process, as far as either can tell) receives.
 #[tokio::test]
-async fn sqlite_shares_nothing() {
+async fn sqlite_counts_in_memory_and_passes_invalidations_through_the_file() {
     let t = TestDatabase::sqlite();
     let db = common::open(&t).await;
     assert!(db.rate_limit_windows().is_none());
-    assert!(db.listen(Duration::from_secs(1), |_| {}).is_none());
-    db.publish_invalidation("all").await.unwrap();
     assert_eq!(db.server_max_connections().await.unwrap(), None);
+    let other = common::open(&t).await;
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&received);
+    let _listener = other
+        .listen(Duration::from_secs(1), move |event| {
+            sink.lock().unwrap().push(event);
+        })
+        .expect("SQLite listens to its file");
+    // The watcher reads the newest row when it starts: publish after it has.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    db.publish_invalidation("key:1").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while received.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        *received.lock().unwrap(),
+        vec![Invalidation::Message("key:1".into())]
+    );
 }
 
 async fn postgres() -> Option<(TestDatabase, Database)> {
