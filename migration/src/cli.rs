@@ -15,21 +15,11 @@ use curatore_config::{
 };
 use curatore_domain::{DatabaseUrl, DomainError};
 use sea_orm_migration::MigratorTrait;
-use sea_orm_migration::sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sea_orm_migration::sea_orm::sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-};
-use sea_orm_migration::sea_orm::{
-    DatabaseConnection, DbErr, RuntimeErr, SqlxPostgresConnector, SqlxSqliteConnector, sqlx,
-};
+use sea_orm_migration::sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 use std::io::Write;
-use std::sync::Arc;
-use std::time::Duration;
 
+use crate::connect::{connect, connect_for_adoption};
 use crate::{MigrationStatus, Migrator, latest_migration_name};
-
-/// How long to wait for a lock or a connection before giving up.
-const WAIT: Duration = Duration::from_secs(5);
 
 /// Command-line arguments of `curatore-migrate`.
 #[derive(Debug, Parser)]
@@ -182,40 +172,6 @@ fn configured_settings() -> Result<curatore_config::Settings, CliError> {
     Ok(loaded.settings)
 }
 
-/// Opens a connection for adopting that leaves the file as it is:
-/// SQLite's journal mode is not touched (the original's `delete` stays
-/// until the server first opens it) and a missing file is not made
-/// (`None`). `read_only`: SQLite opens the file read-only, PostgreSQL's
-/// transactions are read-only, so a dry run cannot write.
-///
-/// # Errors
-/// [`DbErr::Conn`] when the database cannot be opened.
-pub async fn connect_for_adoption(
-    url: &DatabaseUrl,
-    read_only: bool,
-) -> Result<Option<DatabaseConnection>, DbErr> {
-    match url {
-        DatabaseUrl::Sqlite { path } => {
-            if !path.exists() {
-                return Ok(None);
-            }
-            let options = SqliteConnectOptions::new()
-                .filename(path)
-                .read_only(read_only)
-                .busy_timeout(WAIT)
-                .foreign_keys(true);
-            sqlite_pool(options).await.map(Some)
-        }
-        DatabaseUrl::Postgres { url, .. } => {
-            let mut options = postgres_options(url)?;
-            if read_only {
-                options = options.options([("default_transaction_read_only", "on")]);
-            }
-            postgres_pool(options, 1).await.map(Some)
-        }
-    }
-}
-
 /// The keys that would seal secrets, looked at without making anything,
 /// and a description of where they come from. With SQLite and no key file
 /// yet, a key that exists only in memory stands for the file adoption will
@@ -323,76 +279,6 @@ async fn adopt<W: Write>(url: &DatabaseUrl, dry_run: bool, out: &mut W) -> Resul
         eprintln!("warning: made {origin}; without it the sealed secrets cannot be opened");
     }
     print_adoption(&report, false, &origin, out)
-}
-
-/// Opens a small connection pool suitable for migrating.
-///
-/// SQLite: creates the file's folder and the file if missing and turns on
-/// WAL, a busy timeout and `foreign_keys` (SQLite enforces foreign keys only
-/// when asked, on every connection). The pool holds one connection, so
-/// pragmas a migration command sets (`fresh` turns foreign keys off while it
-/// drops tables) apply to every statement that follows.
-///
-/// # Errors
-/// [`DbErr::Conn`] when the folder cannot be created or the database cannot be opened.
-pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
-    match url {
-        DatabaseUrl::Sqlite { path } => {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    DbErr::Conn(RuntimeErr::Internal(format!(
-                        "cannot create the folder {} for the SQLite database: {e}",
-                        parent.display()
-                    )))
-                })?;
-            }
-            let options = SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(WAIT)
-                .foreign_keys(true);
-            sqlite_pool(options).await
-        }
-        DatabaseUrl::Postgres { url, .. } => postgres_pool(postgres_options(url)?, 2).await,
-    }
-}
-
-/// A pool of one connection: pragmas one command sets hold for all it does.
-async fn sqlite_pool(options: SqliteConnectOptions) -> Result<DatabaseConnection, DbErr> {
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(WAIT)
-        .connect_with(options)
-        .await
-        .map_err(conn_err)?;
-    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
-}
-
-fn postgres_options(url: &str) -> Result<PgConnectOptions, DbErr> {
-    url.parse().map_err(|_| {
-        DbErr::Conn(RuntimeErr::Internal(
-            "DATABASE_URL is not a valid PostgreSQL URL".to_owned(),
-        ))
-    })
-}
-
-async fn postgres_pool(
-    options: PgConnectOptions,
-    connections: u32,
-) -> Result<DatabaseConnection, DbErr> {
-    let pool = PgPoolOptions::new()
-        .max_connections(connections)
-        .acquire_timeout(WAIT)
-        .connect_with(options.application_name("curatore-migrate"))
-        .await
-        .map_err(conn_err)?;
-    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
-}
-
-fn conn_err(e: sqlx::Error) -> DbErr {
-    DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)))
 }
 
 /// Names of the applied migrations, oldest first; never creates the history table.

@@ -11,8 +11,10 @@
 //! `uuid`, `jsonb` and `timestamptz`; SQLite gets the text (or, for UUIDs
 //! written by SeaORM, blob) storage SeaORM reads back into the same Rust types.
 //!
-//! The `curatore-migrate` binary ([`cli`]) applies and rolls back migrations
-//! against the database the server is configured for.
+//! The `curatore-migrate` binary (`cli`, feature `cli`) applies and rolls
+//! back migrations against the database the server is configured for;
+//! [`connect`] opens the connections it and the server's adoption use.
+//! Features: `sqlite` and `postgres` (the engines), `cli`; all on by default.
 
 mod columns;
 mod m20260112_000001_create_organizations_and_users;
@@ -28,7 +30,9 @@ mod m20261220_000011_list_indexes;
 mod m20261221_000012_cache_invalidations;
 
 pub mod adopt;
+#[cfg(feature = "cli")]
 pub mod cli;
+pub mod connect;
 
 pub use sea_orm_migration::{MigrationStatus, MigratorTrait};
 

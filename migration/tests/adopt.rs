@@ -66,7 +66,7 @@ fn stderr(out: &Output) -> String {
 /// Runs `sql` on the original's database without changing its journal mode.
 async fn exec(db: &TestDatabase, sql: &str) {
     let url = DatabaseUrl::parse(&db.url()).unwrap();
-    let conn = curatore_migration::cli::connect_for_adoption(&url, false)
+    let conn = curatore_migration::connect::connect_for_adoption(&url, false)
         .await
         .unwrap()
         .unwrap();
@@ -79,7 +79,7 @@ async fn exec(db: &TestDatabase, sql: &str) {
 /// One text column of a query, on our schema after adoption.
 async fn texts(db: &TestDatabase, sql: &str) -> Vec<String> {
     let url = DatabaseUrl::parse(&db.url()).unwrap();
-    let conn = curatore_migration::cli::connect_for_adoption(&url, true)
+    let conn = curatore_migration::connect::connect_for_adoption(&url, true)
         .await
         .unwrap()
         .unwrap();

@@ -1,12 +1,7 @@
 use crate::error::{PersistenceError, Result};
 use crate::health::HealthCache;
 use curatore_domain::{DatabaseKind, DatabaseUrl};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, SqlxPostgresConnector,
-    SqlxSqliteConnector, TransactionTrait,
-};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -65,6 +60,7 @@ impl DatabaseOptions {
 }
 
 /// SQLite's default page size, which this crate never changes.
+#[cfg(feature = "sqlite")]
 const SQLITE_PAGE_SIZE: u64 = 4096;
 
 /// Whether a SQLite connection coming back to the pool may be used again.
@@ -75,6 +71,7 @@ const SQLITE_PAGE_SIZE: u64 = 4096;
 /// every later "commit" would report success without saving anything, and
 /// the orphaned transaction would hold the write lock. Such a connection is
 /// closed instead, which makes SQLite roll back whatever it still holds.
+#[cfg(feature = "sqlite")]
 async fn sqlite_connection_is_clean(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
     use sqlx::Connection;
     if !conn.is_in_transaction() {
@@ -90,6 +87,7 @@ async fn sqlite_connection_is_clean(conn: &mut sqlx::SqliteConnection) -> sqlx::
 }
 
 /// SQLite readers: enough to use every core twice over; more only costs memory.
+#[cfg(feature = "sqlite")]
 fn sqlite_reader_count() -> u32 {
     std::thread::available_parallelism()
         .map_or(4, |n| (n.get() as u32 * 2).max(4))
@@ -156,82 +154,8 @@ impl Database {
     /// [`PersistenceError::Unavailable`] when no connection can be made.
     pub async fn connect(options: &DatabaseOptions) -> Result<Self> {
         let (conn, write_gate, pool) = match &options.url {
-            DatabaseUrl::Sqlite { path } => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        PersistenceError::Unavailable(format!(
-                            "cannot create the folder {} for the SQLite database: {e}",
-                            parent.display()
-                        ))
-                    })?;
-                }
-                let mut connect = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(options.busy_timeout)
-                    .foreign_keys(true);
-                if let Some(bytes) = options.sqlite_max_size_bytes {
-                    let pages = (bytes / SQLITE_PAGE_SIZE).max(1);
-                    connect = connect.pragma("max_page_count", pages.to_string());
-                }
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(sqlite_reader_count().min(options.max_connections.max(2)))
-                    .min_connections(1)
-                    .acquire_timeout(options.acquire_timeout)
-                    .max_lifetime(None)
-                    .idle_timeout(Duration::from_secs(600))
-                    // A local file has no network to break: skip the extra
-                    // round trip sqlx makes on every acquire by default.
-                    .test_before_acquire(false)
-                    .after_release(|conn, _| Box::pin(sqlite_connection_is_clean(conn)))
-                    .connect_with(connect)
-                    .await
-                    .map_err(PersistenceError::from_connect)?;
-                (
-                    SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
-                    Some(Arc::new(Mutex::new(()))),
-                    Pool::Sqlite(pool),
-                )
-            }
-            DatabaseUrl::Postgres { url, .. } => {
-                let connect: PgConnectOptions = url.parse().map_err(|_| {
-                    PersistenceError::Unavailable(
-                        "DATABASE_URL is not a valid PostgreSQL URL".into(),
-                    )
-                })?;
-                let connect = connect.application_name("curatore");
-                let pool = PgPoolOptions::new()
-                    .max_connections(options.max_connections.max(1))
-                    .min_connections(options.min_idle_connections.min(options.max_connections))
-                    .acquire_timeout(options.acquire_timeout)
-                    .max_lifetime(options.max_lifetime)
-                    .idle_timeout(Duration::from_secs(600))
-                    .test_before_acquire(true)
-                    // The driver queues a rollback for a dropped transaction
-                    // and counts it ended; a connection still counted inside
-                    // one (a failed COMMIT) is closed, never reused.
-                    .after_release(|conn, _| {
-                        use sqlx::Connection;
-                        Box::pin(std::future::ready(Ok(!conn.is_in_transaction())))
-                    })
-                    // Lazily: the pool fills to its idle size in the background
-                    // instead of opening DB_POOL_SIZE connections before serving.
-                    .connect_lazy_with(connect);
-                // One real connection now, so an unreachable server is an
-                // error at start-up rather than at the first request.
-                drop(
-                    pool.acquire()
-                        .await
-                        .map_err(PersistenceError::from_connect)?,
-                );
-                (
-                    SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
-                    None,
-                    Pool::Postgres(pool),
-                )
-            }
+            DatabaseUrl::Sqlite { path } => connect_sqlite(path, options).await?,
+            DatabaseUrl::Postgres { url, .. } => connect_postgres(url, options).await?,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -344,7 +268,9 @@ impl Database {
     /// and how many it may open.
     pub fn pool_status(&self) -> PoolStatus {
         let (size, idle, max) = match &self.inner.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
         };
         let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
@@ -415,6 +341,109 @@ impl Database {
     }
 }
 
+/// What a connect yields: the SeaORM connection, the SQLite write gate, the pool.
+type Opened = (DatabaseConnection, Option<Arc<Mutex<()>>>, Pool);
+
+#[cfg(feature = "sqlite")]
+async fn connect_sqlite(path: &std::path::Path, options: &DatabaseOptions) -> Result<Opened> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            PersistenceError::Unavailable(format!(
+                "cannot create the folder {} for the SQLite database: {e}",
+                parent.display()
+            ))
+        })?;
+    }
+    let mut connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(options.busy_timeout)
+        .foreign_keys(true);
+    if let Some(bytes) = options.sqlite_max_size_bytes {
+        let pages = (bytes / SQLITE_PAGE_SIZE).max(1);
+        connect = connect.pragma("max_page_count", pages.to_string());
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(sqlite_reader_count().min(options.max_connections.max(2)))
+        .min_connections(1)
+        .acquire_timeout(options.acquire_timeout)
+        .max_lifetime(None)
+        .idle_timeout(Duration::from_secs(600))
+        // A local file has no network to break: skip the extra
+        // round trip sqlx makes on every acquire by default.
+        .test_before_acquire(false)
+        .after_release(|conn, _| Box::pin(sqlite_connection_is_clean(conn)))
+        .connect_with(connect)
+        .await
+        .map_err(PersistenceError::from_connect)?;
+    Ok((
+        sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool.clone()),
+        Some(Arc::new(Mutex::new(()))),
+        Pool::Sqlite(pool),
+    ))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn connect_sqlite(_: &std::path::Path, _: &DatabaseOptions) -> Result<Opened> {
+    Err(PersistenceError::Unavailable(
+        "DATABASE_URL names a SQLite file, but this build has no SQLite support \
+         (the `sqlite` feature of curatore-persistence)"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "postgres")]
+async fn connect_postgres(url: &str, options: &DatabaseOptions) -> Result<Opened> {
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    let connect: PgConnectOptions = url.parse().map_err(|_| {
+        PersistenceError::Unavailable("DATABASE_URL is not a valid PostgreSQL URL".into())
+    })?;
+    let connect = connect.application_name("curatore");
+    let pool = PgPoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .min_connections(options.min_idle_connections.min(options.max_connections))
+        .acquire_timeout(options.acquire_timeout)
+        .max_lifetime(options.max_lifetime)
+        .idle_timeout(Duration::from_secs(600))
+        .test_before_acquire(true)
+        // The driver queues a rollback for a dropped transaction
+        // and counts it ended; a connection still counted inside
+        // one (a failed COMMIT) is closed, never reused.
+        .after_release(|conn, _| {
+            use sqlx::Connection;
+            Box::pin(std::future::ready(Ok(!conn.is_in_transaction())))
+        })
+        // Lazily: the pool fills to its idle size in the background
+        // instead of opening DB_POOL_SIZE connections before serving.
+        .connect_lazy_with(connect);
+    // One real connection now, so an unreachable server is an
+    // error at start-up rather than at the first request.
+    drop(
+        pool.acquire()
+            .await
+            .map_err(PersistenceError::from_connect)?,
+    );
+    Ok((
+        sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool.clone()),
+        None,
+        Pool::Postgres(pool),
+    ))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn connect_postgres(_: &str, _: &DatabaseOptions) -> Result<Opened> {
+    Err(PersistenceError::Unavailable(
+        "DATABASE_URL names a PostgreSQL server, but this build has no PostgreSQL support \
+         (the `postgres` feature of curatore-persistence)"
+            .into(),
+    ))
+}
+
 /// An instance-wide lock ([`Database::lock_instances`]); released by
 /// [`InstanceLock::release`], or when dropped.
 #[must_use = "the lock is released when dropped"]
@@ -446,7 +475,9 @@ impl std::fmt::Debug for InstanceLock {
 /// The sqlx pool behind the SeaORM connection.
 #[derive(Clone)]
 enum Pool {
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
     Postgres(sqlx::PgPool),
 }
 

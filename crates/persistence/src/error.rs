@@ -127,17 +127,32 @@ fn classify(err: &sqlx::Error) -> Class {
             let Some(code) = db.code() else {
                 return Class::Other;
             };
-            if db
-                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .is_some()
-            {
-                classify_postgres(&code)
-            } else {
-                code.parse().map_or(Class::Other, classify_sqlite)
-            }
+            classify_code(db.as_ref(), &code)
         }
         _ => Class::Other,
     }
+}
+
+/// A database error's code, read as the engine that raised it means it.
+fn classify_code(db: &dyn sqlx::error::DatabaseError, code: &str) -> Class {
+    if raised_by_postgres(db) {
+        classify_postgres(code)
+    } else if cfg!(feature = "sqlite") {
+        code.parse().map_or(Class::Other, classify_sqlite)
+    } else {
+        Class::Other
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn raised_by_postgres(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+}
+
+#[cfg(not(feature = "postgres"))]
+fn raised_by_postgres(_: &dyn sqlx::error::DatabaseError) -> bool {
+    false
 }
 
 /// SQLite's extended result codes: the primary code is the low byte.

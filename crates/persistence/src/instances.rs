@@ -10,7 +10,6 @@ use crate::database::Database;
 use crate::error::Result;
 use curatore_domain::DatabaseKind;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use sqlx::postgres::{PgListener, PgPoolOptions};
 use std::time::Duration;
 
 /// The channel cache invalidations travel on.
@@ -22,6 +21,7 @@ const MAX_PAYLOAD: usize = 200;
 
 /// How often a SQLite process looks whether another changed the file: the
 /// bound on how late a revocation made elsewhere is seen.
+#[cfg(feature = "sqlite")]
 const SQLITE_POLL: Duration = Duration::from_millis(20);
 
 /// How long SQLite keeps an invalidation for the other processes to read:
@@ -276,13 +276,55 @@ impl Database {
         retry: Duration,
         on_event: impl Fn(Invalidation) + Send + Sync + 'static,
     ) -> Option<InvalidationListener> {
-        if let curatore_domain::DatabaseUrl::Sqlite { path } = &self.inner.url {
-            let path = path.clone();
-            let task = tokio::spawn(async move {
-                watch_file(&path, retry, &on_event).await;
-            });
-            return Some(InvalidationListener { task });
-        }
+        let task = match &self.inner.url {
+            curatore_domain::DatabaseUrl::Sqlite { path } => {
+                self.listen_file(path.clone(), retry, on_event)
+            }
+            curatore_domain::DatabaseUrl::Postgres { .. } => self.listen_server(retry, on_event),
+        };
+        task.map(|task| InvalidationListener { task })
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[allow(clippy::unnecessary_wraps, reason = "None without the feature")]
+    fn listen_file(
+        &self,
+        path: std::path::PathBuf,
+        retry: Duration,
+        on_event: impl Fn(Invalidation) + Send + Sync + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        Some(tokio::spawn(async move {
+            watch_file(&path, retry, &on_event).await;
+        }))
+    }
+
+    #[cfg(not(feature = "sqlite"))]
+    fn listen_file(
+        &self,
+        _: std::path::PathBuf,
+        _: Duration,
+        _: impl Fn(Invalidation) + Send + Sync + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        None
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn listen_server(
+        &self,
+        _: Duration,
+        _: impl Fn(Invalidation) + Send + Sync + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        None
+    }
+
+    #[cfg(feature = "postgres")]
+    #[allow(clippy::unnecessary_wraps, reason = "None without the feature")]
+    fn listen_server(
+        &self,
+        retry: Duration,
+        on_event: impl Fn(Invalidation) + Send + Sync + 'static,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        use sqlx::postgres::PgPoolOptions;
         let main = self.inner.conn.get_postgres_connection_pool();
         let options = (*main.connect_options())
             .clone()
@@ -293,7 +335,7 @@ impl Database {
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(options);
-        let task = tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             let mut first = true;
             loop {
                 let mut listener = match subscribe(&pool).await {
@@ -331,12 +373,12 @@ impl Database {
                 drop(listener);
                 tokio::time::sleep(retry).await;
             }
-        });
-        Some(InvalidationListener { task })
+        }))
     }
 }
 
 /// Watches a SQLite file for invalidations other processes wrote, for ever.
+#[cfg(feature = "sqlite")]
 async fn watch_file(
     path: &std::path::Path,
     retry: Duration,
@@ -355,6 +397,7 @@ async fn watch_file(
     }
 }
 
+#[cfg(feature = "sqlite")]
 async fn watch_once(
     path: &std::path::Path,
     first: &mut bool,
@@ -409,8 +452,9 @@ async fn watch_once(
     }
 }
 
-async fn subscribe(pool: &sqlx::PgPool) -> sqlx::Result<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await?;
+#[cfg(feature = "postgres")]
+async fn subscribe(pool: &sqlx::PgPool) -> sqlx::Result<sqlx::postgres::PgListener> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     Ok(listener)
 }

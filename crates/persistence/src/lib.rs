@@ -34,6 +34,9 @@
 //! `Database::connection`, a door opened only by the `raw-connection`
 //! feature (see its documentation).
 
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("curatore-persistence needs an engine: the `sqlite` feature, `postgres`, or both");
+
 mod access;
 mod database;
 mod entities;
@@ -43,6 +46,7 @@ mod instances;
 pub mod metrics;
 mod repositories;
 mod seed;
+#[cfg(feature = "sqlite")]
 mod sqlite_files;
 mod totals;
 
@@ -60,6 +64,7 @@ pub use repositories::{
     TenantOrganization, TenantUsers,
 };
 pub use seed::{InitialTenant, SeedOutcome};
+#[cfg(feature = "sqlite")]
 pub use sqlite_files::{
     IntegrityCheck, SqliteFileClaim, SqliteFileReport, claim_sqlite_file, inspect_sqlite_file,
 };

@@ -24,7 +24,7 @@ pub(crate) async fn check_before_opening(
     if settings.database_url.sqlite_path().is_none() {
         return Ok(());
     }
-    let db = curatore_migration::cli::connect_for_adoption(&settings.database_url, true)
+    let db = curatore_migration::connect::connect_for_adoption(&settings.database_url, true)
         .await
         .map_err(|e| Failure::Runtime(format!("cannot open the database to inspect it: {e}")))?;
     let Some(db) = db else {

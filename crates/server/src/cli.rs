@@ -3,7 +3,9 @@
 
 use clap::{Parser, Subcommand};
 use curatore_config::Settings;
-use curatore_server::{Curatore, StartError as Failure, backup, commands, logging};
+#[cfg(feature = "sqlite")]
+use curatore_server::backup;
+use curatore_server::{Curatore, StartError as Failure, commands, logging};
 
 /// Curatore's API server: multi-tenant organizations, users, API keys,
 /// connections, settings and an audit trail over SQLite or PostgreSQL.
@@ -58,6 +60,7 @@ enum Command {
     },
     /// Back the SQLite database up into one archive while the server runs
     /// (`backup verify FILE` checks an archive), then exit.
+    #[cfg(feature = "sqlite")]
     #[command(args_conflicts_with_subcommands = true)]
     Backup {
         #[command(subcommand)]
@@ -68,6 +71,7 @@ enum Command {
     },
     /// Replace the SQLite database with the one in a backup archive (the
     /// server must be stopped; the previous database is kept beside it), then exit.
+    #[cfg(feature = "sqlite")]
     Restore {
         /// The archive.
         file: std::path::PathBuf,
@@ -83,6 +87,7 @@ enum Command {
     },
 }
 
+#[cfg(feature = "sqlite")]
 #[derive(Debug, Subcommand)]
 enum BackupCommand {
     /// Check an archive (checksums, integrity, secrets against its key)
@@ -128,10 +133,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     let command = cli.command.unwrap_or(Command::Serve);
     // Standard output carries `export`'s document, a backup's path or a
     // restore's summary: their logs go to standard error.
-    let to_stderr = matches!(
-        command,
-        Command::Export { .. } | Command::Backup { .. } | Command::Restore { .. }
-    );
+    let to_stderr = match command {
+        Command::Export { .. } => true,
+        #[cfg(feature = "sqlite")]
+        Command::Backup { .. } | Command::Restore { .. } => true,
+        _ => false,
+    };
     let settings = &match command {
         Command::Config => {
             commands::print_config(&loaded);
@@ -170,10 +177,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             commands::export(settings, request).await
         }
         Command::Import { file } => commands::import(settings, &file).await,
+        #[cfg(feature = "sqlite")]
         Command::Backup { action, output } => match action {
             None => backup::backup(settings, output).await,
             Some(BackupCommand::Verify { file }) => backup::verify(settings, &file).await,
         },
+        #[cfg(feature = "sqlite")]
         Command::Restore {
             file,
             allow_unreadable_secrets,

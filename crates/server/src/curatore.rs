@@ -209,7 +209,16 @@ impl Curatore {
             tracing::info!("Authentication: disabled (backward compatibility mode)");
         }
         spawn_retention(settings, &self.operator);
+        #[cfg(feature = "sqlite")]
         let backups = crate::backup::schedule(settings, &self.operator, &self.database)?;
+        #[cfg(not(feature = "sqlite"))]
+        if settings.backup_schedule.is_some() {
+            return Err(StartError::Config(
+                "BACKUP_SCHEDULE: scheduled backups are of SQLite files, and this build has no \
+                 SQLite; back PostgreSQL up with pg_dump (docs/operations.md, \"Backups\")"
+                    .into(),
+            ));
+        }
         // The dummy hash for unknown-user logins, made now rather than on the first such login.
         let hasher = from_settings::auth(settings)?.hasher().clone();
         actix_web::rt::spawn(async move {
@@ -264,6 +273,7 @@ impl Curatore {
         let served = server.await;
         watcher.abort();
         // Scheduled backups stop before the pool they read closes.
+        #[cfg(feature = "sqlite")]
         drop(backups);
         self.close().await;
         served.map_err(|e| StartError::Runtime(format!("the HTTP server failed: {e}")))?;

@@ -11,6 +11,11 @@
 //! configuration, for callers that build part of the system themselves;
 //! [`commands`] the operator's commands the binary runs.
 //!
+//! Features (all on by default): `sqlite` and `postgres`, the engines
+//! (`backup` is SQLite's); `openapi` and `swagger-ui`, `/openapi.json` and
+//! `/docs`; `cli`, the `curatore-server` binary's command line. An embedder
+//! on one engine writes `default-features = false, features = ["sqlite"]`.
+//!
 //! ```no_run
 //! use actix_web::{HttpResponse, web};
 //! use curatore_web::{AppState, Caller};
@@ -32,6 +37,7 @@
 //! ```
 
 mod adoption;
+#[cfg(feature = "sqlite")]
 pub mod backup;
 pub mod commands;
 mod curatore;

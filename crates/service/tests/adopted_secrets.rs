@@ -64,7 +64,7 @@ async fn services(db: &TestDatabase, secrets: SecretBox) -> (Services, Operator)
 async fn sealed_by_adoption_opens_through_the_service(db: TestDatabase) {
     load_original(&db);
     let url = DatabaseUrl::parse(&db.url()).unwrap();
-    let conn = curatore_migration::cli::connect_for_adoption(&url, false)
+    let conn = curatore_migration::connect::connect_for_adoption(&url, false)
         .await
         .unwrap()
         .unwrap();

@@ -78,14 +78,15 @@ pub(crate) fn rfc3339_opt<S: serde::Serializer>(
 }
 
 /// An organization as the API shows it.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct OrganizationBody {
     id: Uuid,
     name: String,
     display_name: String,
     slug: String,
     is_active: bool,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     settings: Value,
     created_by: Option<Uuid>,
     #[serde(serialize_with = "crate::dto::rfc3339")]
@@ -111,18 +112,19 @@ impl From<&Organization> for OrganizationBody {
 }
 
 /// A user as the API shows it.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct UserBody {
     id: Uuid,
     organization_id: Uuid,
     email: String,
     username: String,
     full_name: Option<String>,
-    #[schema(value_type = crate::openapi::RoleName)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::RoleName))]
     role: &'static str,
     is_active: bool,
     is_verified: bool,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     settings: Value,
     #[serde(serialize_with = "crate::dto::rfc3339")]
     created_at: DateTime<Utc>,
@@ -153,7 +155,8 @@ impl From<&User> for UserBody {
 
 /// A user as the original's web UI reads it: [`UserBody`] and `last_login`,
 /// the UI's name for `last_login_at`.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct UiUserBody {
     #[serde(flatten)]
     user: UserBody,
@@ -171,7 +174,8 @@ impl From<&User> for UiUserBody {
 }
 
 /// An API key as the API shows it: never the key or its hash.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct ApiKeyBody {
     id: Uuid,
     organization_id: Uuid,
@@ -210,7 +214,8 @@ impl From<&ApiKey> for ApiKeyBody {
 
 /// One page of the audit trail: `limit` as asked, and `next_cursor` to pass
 /// back as `cursor` (null on the last page).
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct AuditLogPageBody {
     items: Vec<AuditLogBody>,
     limit: u64,
@@ -229,7 +234,8 @@ impl From<AuditLogPage> for AuditLogPageBody {
 
 /// A read of the audit feed: entries in commit order, and the `position` to
 /// pass back as `after` (the same one again when nothing new was committed).
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct AuditFeedBody {
     items: Vec<AuditLogBody>,
     limit: u64,
@@ -247,7 +253,8 @@ impl From<AuditFeedPage> for AuditFeedBody {
 }
 
 /// An audit entry as the API shows it.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct AuditLogBody {
     id: Uuid,
     organization_id: Option<Uuid>,
@@ -258,7 +265,7 @@ pub(crate) struct AuditLogBody {
     details: Option<Value>,
     ip_address: Option<String>,
     user_agent: Option<String>,
-    #[schema(value_type = String, examples("success", "failure"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, examples("success", "failure")))]
     status: &'static str,
     error_message: Option<String>,
     #[serde(serialize_with = "crate::dto::rfc3339")]

@@ -20,6 +20,10 @@
 //! repeats the message, for clients of the original); every response carries
 //! `x-request-id`, and every response to an allowed browser origin the CORS
 //! headers ([`CorsPolicy`]).
+//!
+//! Features (all on by default): `sqlite` and `postgres`, the engines;
+//! `openapi`, the `/openapi.json` document (module `openapi`); `swagger-ui`,
+//! the `/docs` page over it.
 
 mod alias;
 pub mod auth;
@@ -30,6 +34,7 @@ mod dto;
 mod error;
 mod input;
 pub mod metrics;
+#[cfg(feature = "openapi")]
 pub mod openapi;
 mod rate_limit;
 mod request;
@@ -86,8 +91,9 @@ pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
             .configure(routes::connections::routes)
             .configure(routes::organizations::routes)
             .configure(routes::users::routes)
-            .configure(routes::ui_users::routes)
-            .configure(openapi::routes);
+            .configure(routes::ui_users::routes);
+        #[cfg(feature = "openapi")]
+        cfg.configure(openapi::routes);
     }
 }
 

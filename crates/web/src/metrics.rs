@@ -256,9 +256,9 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `GET /metrics`: the Prometheus text format. With `METRICS_TOKEN` set,
 /// only `Authorization: Bearer <token>` may read it.
-#[utoipa::path(get, path = "/metrics", tag = "metrics",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics", tag = "metrics",
     security((), ("metrics_token" = [])),
-    responses((status = 200, description = "The Prometheus text format", content_type = "text/plain", body = String)))]
+    responses((status = 200, description = "The Prometheus text format", content_type = "text/plain", body = String))))]
 async fn scrape(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if let Some(token) = state.metrics_token() {
         let given = req

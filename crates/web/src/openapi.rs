@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers and bodies
 //! (`#[utoipa::path]` on each handler, `ToSchema` on each body), served at
-//! `GET /openapi.json`, with Swagger UI at `GET /docs` (its assets are
+//! `GET /openapi.json`, with Swagger UI at `GET /docs` (feature `swagger-ui`; its assets are
 //! vendored in the `utoipa-swagger-ui` crate: nothing is fetched from
 //! elsewhere at build or run time).
 //!
@@ -20,7 +20,6 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, SecurityRequirement};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
-use utoipa_swagger_ui::SwaggerUi;
 
 /// The error body every failure answers with.
 #[derive(ToSchema)]
@@ -307,10 +306,11 @@ pub fn document_json() -> String {
 }
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/openapi.json").get(openapi_json))
-        .service(web::resource("/docs").get(docs_redirect))
+    cfg.service(web::resource("/openapi.json").get(openapi_json));
+    #[cfg(feature = "swagger-ui")]
+    cfg.service(web::resource("/docs").get(docs_redirect))
         .service(
-            SwaggerUi::new("/docs/{_:.*}")
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
                 .config(utoipa_swagger_ui::Config::from("/openapi.json").try_it_out_enabled(true)),
         );
 }
@@ -349,6 +349,7 @@ fn api_key_description(scopes: &curatore_service::ScopeRegistry) -> String {
     )
 }
 
+#[cfg(feature = "swagger-ui")]
 async fn docs_redirect() -> HttpResponse {
     HttpResponse::Found()
         .insert_header((actix_web::http::header::LOCATION, "/docs/"))

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use curatore_domain::DatabaseUrl;
-use curatore_migration::cli::connect;
+use curatore_migration::connect::connect;
 use curatore_test_support::TestDatabase;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, Value};
 

@@ -21,7 +21,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     name: String,
@@ -32,7 +33,8 @@ struct CreateRequest {
     scopes: Vec<String>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct CreatedKeyBody {
     #[serde(flatten)]
     record: ApiKeyBody,
@@ -42,9 +44,9 @@ struct CreatedKeyBody {
     key: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys",
     request_body = CreateRequest,
-    responses((status = 201, description = "The key; `api_key` (and its alias `key`) is shown this once", body = CreatedKeyBody)))]
+    responses((status = 201, description = "The key; `api_key` (and its alias `key`) is shown this once", body = CreatedKeyBody))))]
 async fn create(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -72,8 +74,9 @@ async fn create(
         }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Admins: every key of the organization, not only their own.
@@ -83,13 +86,14 @@ struct ListQuery {
     /// Items to skip (default 0).
     skip: Option<u64>,
     /// Items per page, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     limit: Option<u64>,
 }
 
 /// The list as today's clients (`items`) and the original's (`keys`,
 /// `total`) read it.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct KeyList {
     items: Vec<ApiKeyBody>,
     keys: Vec<ApiKeyBody>,
@@ -99,8 +103,8 @@ struct KeyList {
     total_estimated: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(ListQuery),
-    responses((status = 200, description = "The caller's keys (with `all=true`, an org_admin sees every key of the organization)", body = KeyList)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(ListQuery),
+    responses((status = 200, description = "The caller's keys (with `all=true`, an org_admin sees every key of the organization)", body = KeyList))))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -123,16 +127,17 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct RenameRequest {
     name: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/api-keys/{id}", tag = "api-keys",
     params(("id" = Uuid, Path, description = "The key's id")),
     request_body = RenameRequest,
-    responses((status = 200, description = "The renamed key", body = ApiKeyBody)))]
+    responses((status = 200, description = "The renamed key", body = ApiKeyBody))))]
 async fn rename(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -148,9 +153,9 @@ async fn rename(
     Ok(HttpResponse::Ok().json(ApiKeyBody::from(&renamed)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys",
     params(("id" = Uuid, Path, description = "The key's id")),
-    responses((status = 204, description = "Revoked")))]
+    responses((status = 204, description = "Revoked"))))]
 async fn revoke(
     state: web::Data<AppState>,
     Caller(ctx): Caller,

@@ -31,12 +31,12 @@ enum Format {
 const CSV_HEADER: &str = "id,created_at,organization_id,user_id,action,entity_type,entity_id,status,error_message,ip_address,user_agent,details\n";
 
 /// The format of the export, as documented.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[allow(dead_code, reason = "describes the query string")]
 struct ExportFormat {
     /// `ndjson` (default) or `csv`.
-    #[param(pattern = "^(ndjson|csv)$")]
+    #[cfg_attr(feature = "openapi", param(pattern = "^(ndjson|csv)$"))]
     format: Option<String>,
 }
 
@@ -54,10 +54,10 @@ impl futures_core::Stream for Chunks {
 /// Same filters as the list (`action`, `user_id`, `entity_type`,
 /// `entity_id`, `status`, `since`, `until`), plus `format=ndjson|csv`
 /// (default `ndjson`); no `limit` or `cursor`: everything is sent.
-#[utoipa::path(get, path = "/api/v1/audit-logs/export", tag = "audit",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/audit-logs/export", tag = "audit",
     params(super::audit_logs::AuditFilters, ExportFormat),
     responses((status = 200, description = "Every matching entry, streamed: one JSON object per line (ndjson) or CSV with a header row",
-        content((String = "application/x-ndjson"), (String = "text/csv")))))]
+        content((String = "application/x-ndjson"), (String = "text/csv"))))))]
 async fn export(
     state: web::Data<AppState>,
     Caller(ctx): Caller,

@@ -14,8 +14,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The filters of the list and the export, as documented (the handlers read
 /// the pairs themselves, see [`audit_query`]).
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[allow(dead_code, reason = "describes the query string")]
 pub(crate) struct AuditFilters {
     /// Actions to include (repeat the parameter, or separate them with commas).
@@ -27,23 +27,23 @@ pub(crate) struct AuditFilters {
     /// Only entries about this thing.
     entity_id: Option<uuid::Uuid>,
     /// `success` or `failure`.
-    #[param(pattern = "^(success|failure)$")]
+    #[cfg_attr(feature = "openapi", param(pattern = "^(success|failure)$"))]
     status: Option<String>,
     /// Entries created at or after this instant (RFC 3339).
-    #[param(format = DateTime)]
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
     since: Option<String>,
     /// Entries created before this instant (RFC 3339).
-    #[param(format = DateTime)]
+    #[cfg_attr(feature = "openapi", param(format = DateTime))]
     until: Option<String>,
 }
 
 /// Paging of the list.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[allow(dead_code, reason = "describes the query string")]
 pub(crate) struct PageParams {
     /// Entries per page, 1 to 1000 (default 50).
-    #[param(minimum = 1, maximum = 1000)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     limit: Option<u64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -96,8 +96,8 @@ fn once(slot: &mut Option<String>, key: &str, value: String) -> Result<(), ApiEr
 
 /// Newest first by `(created_at, id)`, `limit` (1–1000, default 50) at a
 /// time, filtered; `next_cursor` leads to the next page.
-#[utoipa::path(get, path = "/api/v1/audit-logs", tag = "audit", params(AuditFilters, PageParams),
-    responses((status = 200, description = "One page of the organization's trail", body = AuditLogPageBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/audit-logs", tag = "audit", params(AuditFilters, PageParams),
+    responses((status = 200, description = "One page of the organization's trail", body = AuditLogPageBody))))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -109,14 +109,14 @@ async fn list(
 }
 
 /// Where an incremental read resumes.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[allow(dead_code, reason = "describes the query string")]
 pub(crate) struct FeedParams {
     /// `position` of the previous read (absent: from the first entry).
     after: Option<String>,
     /// Entries per read, 1 to 1000 (default 50).
-    #[param(minimum = 1, maximum = 1000)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     limit: Option<u64>,
 }
 
@@ -138,8 +138,8 @@ fn feed_query(pairs: Vec<(String, String)>) -> Result<AuditFeedQuery, ApiError> 
 /// as `after` and no entry is missed or repeated, however late its writer
 /// committed (unlike `since`, which compares `created_at`, taken before the
 /// commit). Fewer than `limit` entries: caught up.
-#[utoipa::path(get, path = "/api/v1/audit-logs/feed", tag = "audit", params(FeedParams),
-    responses((status = 200, description = "The entries committed after `after`, oldest commit first", body = AuditFeedBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/audit-logs/feed", tag = "audit", params(FeedParams),
+    responses((status = 200, description = "The entries committed after `after`, oldest commit first", body = AuditFeedBody))))]
 async fn feed(
     state: web::Data<AppState>,
     Caller(ctx): Caller,

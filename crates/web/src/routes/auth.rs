@@ -23,7 +23,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/auth/reset-password").post(redeem_reset_token));
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct TokenResponse {
     access_token: String,
     refresh_token: String,
@@ -49,17 +50,18 @@ fn tokens(session: Session) -> HttpResponse {
         })
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
     email_or_username: String,
-    #[schema(value_type = String, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password))]
     password: Secret,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
     request_body = LoginRequest,
-    responses((status = 200, description = "Signed in", body = TokenResponse)))]
+    responses((status = 200, description = "Signed in", body = TokenResponse))))]
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -74,16 +76,17 @@ async fn login(
     Ok(tokens(session))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
-    #[schema(value_type = String, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password))]
     refresh_token: Secret,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
     request_body = RefreshRequest,
-    responses((status = 200, description = "A new access token and a rotated refresh token", body = TokenResponse)))]
+    responses((status = 200, description = "A new access token and a rotated refresh token", body = TokenResponse))))]
 async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -98,18 +101,19 @@ async fn refresh(
     Ok(tokens(session))
 }
 
-#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[derive(Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct LogoutRequest {
-    #[schema(value_type = Option<String>, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Password))]
     refresh_token: Option<Secret>,
 }
 
 /// Ends the session of the refresh token sent, or else of the access token.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     security((), ("bearer" = []), ("api_key" = [])),
     request_body(content = Option<LogoutRequest>, description = "The refresh token whose session ends; without it, the access token's"),
-    responses((status = 204, description = "The session ended")))]
+    responses((status = 204, description = "The session ended"))))]
 async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -130,15 +134,16 @@ async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
     email: String,
     username: String,
-    #[schema(value_type = String, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password))]
     password: Secret,
     full_name: Option<String>,
-    #[schema(value_type = Option<crate::openapi::RoleName>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::RoleName>))]
     role: Option<Role>,
     /// Sent by the original's registration form; a registration joins the
     /// admin's organization (or, open, the default one), never a new one,
@@ -168,10 +173,10 @@ impl From<RegisterRequest> for Registration {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
     security((), ("bearer" = []), ("api_key" = [])),
     request_body = RegisterRequest,
-    responses((status = 201, description = "The user", body = UserBody)))]
+    responses((status = 201, description = "The user", body = UserBody))))]
 async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -196,13 +201,14 @@ async fn register(
 /// user's fields are null for a caller without a user, such as an API key of
 /// no user or the system principal with authentication off), and beside it
 /// the nested user, the organization, the auth method and the key's scopes.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct MeResponse {
     id: Option<Uuid>,
     email: Option<String>,
     username: Option<String>,
     full_name: Option<String>,
-    #[schema(value_type = crate::openapi::RoleName)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::RoleName))]
     role: &'static str,
     is_active: bool,
     is_verified: bool,
@@ -218,8 +224,8 @@ struct MeResponse {
     scopes: Vec<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
-    responses((status = 200, description = "The caller", body = MeResponse)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, description = "The caller", body = MeResponse))))]
 async fn me(Caller(ctx): Caller) -> HttpResponse {
     let p = ctx.principal();
     let user = p.user();
@@ -242,20 +248,21 @@ async fn me(Caller(ctx): Caller) -> HttpResponse {
     })
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct ChangePasswordRequest {
-    #[schema(value_type = String, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password))]
     current_password: Secret,
-    #[schema(value_type = String, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password))]
     new_password: Secret,
 }
 
 /// Changes the caller's password; the caller's other sessions end.
 /// A session signed in with a temporary password may call this (and logout) only.
-#[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "auth",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/auth/change-password", tag = "auth",
     request_body = ChangePasswordRequest,
-    responses((status = 204, description = "Changed; the caller's other sessions ended")))]
+    responses((status = 204, description = "Changed; the caller's other sessions ended"))))]
 async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -270,21 +277,22 @@ async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct RedeemResetTokenRequest {
     /// The one-time token from `POST /api/v1/organizations/me/users/{id}/reset-password`.
-    #[schema(value_type = String, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password))]
     token: Secret,
-    #[schema(value_type = String, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password))]
     new_password: Secret,
 }
 
 /// Sets a new password with the one-time token an org_admin issued; no
 /// sign-in needed, the token is the credential.
-#[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "auth", security(()),
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "auth", security(()),
     request_body = RedeemResetTokenRequest,
-    responses((status = 204, description = "Changed; the user's sessions ended")))]
+    responses((status = 204, description = "Changed; the user's sessions ended"))))]
 async fn redeem_reset_token(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -27,8 +27,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// How a component stands.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(rename_all = "snake_case"))]
 #[allow(dead_code, reason = "describes `ComponentBody::status`")]
 pub(crate) enum ComponentStatusName {
     /// The default connection passed its last test.
@@ -44,9 +44,10 @@ pub(crate) enum ComponentStatusName {
 }
 
 /// One card of the System Health page. Fields that do not apply are absent.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct ComponentBody {
-    #[schema(value_type = ComponentStatusName)]
+    #[cfg_attr(feature = "openapi", schema(value_type = ComponentStatusName))]
     status: &'static str,
     message: String,
     /// A connection of the type is configured.
@@ -151,9 +152,9 @@ fn not_applicable(component: &str) -> HttpResponse {
         .json(ComponentBody::not_applicable(component))
 }
 
-#[utoipa::path(get, path = "/api/v1/system/health/llm", tag = "health",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health/llm", tag = "health",
     security((), ("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The default `llm` connection's last test (the caller's organization, else the default one)", body = ComponentBody)))]
+    responses((status = 200, description = "The default `llm` connection's last test (the caller's organization, else the default one)", body = ComponentBody))))]
 pub(crate) async fn llm(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -161,9 +162,9 @@ pub(crate) async fn llm(
     card(&req, &state, "llm").await
 }
 
-#[utoipa::path(get, path = "/api/v1/system/health/extraction", tag = "health",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health/extraction", tag = "health",
     security((), ("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The default `extraction` connection's last test (the caller's organization, else the default one)", body = ComponentBody)))]
+    responses((status = 200, description = "The default `extraction` connection's last test (the caller's organization, else the default one)", body = ComponentBody))))]
 pub(crate) async fn extraction(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -171,9 +172,9 @@ pub(crate) async fn extraction(
     card(&req, &state, "extraction").await
 }
 
-#[utoipa::path(get, path = "/api/v1/system/health/sharepoint", tag = "health",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health/sharepoint", tag = "health",
     security((), ("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The default `sharepoint` connection's last test (the caller's organization, else the default one)", body = ComponentBody)))]
+    responses((status = 200, description = "The default `sharepoint` connection's last test (the caller's organization, else the default one)", body = ComponentBody))))]
 pub(crate) async fn sharepoint(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -181,20 +182,20 @@ pub(crate) async fn sharepoint(
     card(&req, &state, "sharepoint").await
 }
 
-#[utoipa::path(get, path = "/api/v1/system/health/redis", tag = "health", security(()),
-    responses((status = 200, description = "`not_applicable`: Redis belongs to the document-processing backend", body = ComponentBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health/redis", tag = "health", security(()),
+    responses((status = 200, description = "`not_applicable`: Redis belongs to the document-processing backend", body = ComponentBody))))]
 pub(crate) async fn redis() -> HttpResponse {
     not_applicable("Redis")
 }
 
-#[utoipa::path(get, path = "/api/v1/system/health/celery", tag = "health", security(()),
-    responses((status = 200, description = "`not_applicable`: the Celery workers belong to the document-processing backend", body = ComponentBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health/celery", tag = "health", security(()),
+    responses((status = 200, description = "`not_applicable`: the Celery workers belong to the document-processing backend", body = ComponentBody))))]
 pub(crate) async fn celery() -> HttpResponse {
     not_applicable("The Celery worker")
 }
 
-#[utoipa::path(get, path = "/api/v1/system/health/docling", tag = "health", security(()),
-    responses((status = 200, description = "`not_applicable`: Docling belongs to the document-processing backend", body = ComponentBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health/docling", tag = "health", security(()),
+    responses((status = 200, description = "`not_applicable`: Docling belongs to the document-processing backend", body = ComponentBody))))]
 pub(crate) async fn docling() -> HttpResponse {
     not_applicable("Docling")
 }

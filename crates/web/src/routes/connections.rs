@@ -30,52 +30,55 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// A connection type and what its `config` holds.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ConnectionType)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ConnectionType))]
 struct TypeBody {
     #[serde(rename = "type")]
     type_name: &'static str,
     display_name: &'static str,
     description: &'static str,
     /// The same schema under both names: the original renamed one to the other.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     schema: Value,
     /// The JSON Schema of `config`.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     config_schema: Value,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     example_config: Value,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ConnectionTypes)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ConnectionTypes))]
 struct TypesBody {
     types: Vec<TypeBody>,
 }
 
 /// A connection as the API shows it; `config` has its secrets redacted.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct ConnectionBody {
     id: Uuid,
     organization_id: Uuid,
     name: String,
     description: Option<String>,
     connection_type: String,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     config: Value,
     is_active: bool,
     is_default: bool,
     #[serde(serialize_with = "crate::dto::rfc3339_opt")]
     last_tested_at: Option<DateTime<Utc>>,
-    #[schema(value_type = Option<crate::openapi::ConnectionTestStatusName>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::ConnectionTestStatusName>))]
     test_status: Option<ConnectionTestStatus>,
     /// The last test's outcome.
-    #[schema(value_type = Option<Value>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     test_result: Option<Value>,
     /// `healthy`, `unhealthy` or `unknown` (never tested).
-    #[schema(value_type = HealthStatus)]
+    #[cfg_attr(feature = "openapi", schema(value_type = HealthStatus))]
     health_status: &'static str,
-    #[schema(value_type = crate::openapi::ConnectionScopeName)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ConnectionScopeName))]
     scope: ConnectionScope,
     owner_user_id: Option<Uuid>,
     #[serde(serialize_with = "crate::dto::rfc3339")]
@@ -117,8 +120,8 @@ impl From<Connection> for ConnectionBody {
 }
 
 /// What `health_status` may say.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(rename_all = "snake_case"))]
 #[allow(dead_code, reason = "describes `ConnectionBody::health_status`")]
 enum HealthStatus {
     Healthy,
@@ -127,15 +130,16 @@ enum HealthStatus {
 }
 
 /// The outcome of a connection test (scrubbed of every secret).
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ConnectionTestOutcome)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ConnectionTestOutcome))]
 struct OutcomeBody {
     success: bool,
-    #[schema(value_type = crate::openapi::ConnectionTestStatusName)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ConnectionTestStatusName))]
     status: ConnectionTestStatus,
     message: String,
     /// What was learnt (status code, latency, model, …).
-    #[schema(value_type = Value)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     details: Value,
     error: Option<String>,
 }
@@ -153,8 +157,9 @@ impl From<TestOutcome> for OutcomeBody {
 }
 
 /// A saved connection, with the test run on save (if any).
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = SavedConnectionBody)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SavedConnectionBody))]
 struct SavedBody {
     #[serde(flatten)]
     connection: ConnectionBody,
@@ -170,8 +175,9 @@ impl From<SavedConnection> for SavedBody {
     }
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ConnectionList)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ConnectionList))]
 struct ListBody {
     connections: Vec<ConnectionBody>,
     total: u64,
@@ -180,15 +186,16 @@ struct ListBody {
     total_estimated: bool,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ConnectionTestBody)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ConnectionTestBody))]
 struct TestBody {
     connection_id: Uuid,
     success: bool,
-    #[schema(value_type = crate::openapi::ConnectionTestStatusName)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ConnectionTestStatusName))]
     status: ConnectionTestStatus,
     message: String,
-    #[schema(value_type = Value)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     details: Value,
     error: Option<String>,
     tested_at: DateTime<Utc>,
@@ -198,8 +205,9 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = ConnectionCreateRequest)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ConnectionCreateRequest))]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     name: String,
@@ -208,12 +216,12 @@ struct CreateRequest {
     connection_type: String,
     /// As the type's `config_schema` says.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     config: Value,
     #[serde(default)]
     is_default: bool,
     #[serde(default)]
-    #[schema(value_type = crate::openapi::ConnectionScopeName)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::ConnectionScopeName))]
     scope: ConnectionScope,
     #[serde(default = "yes")]
     test_on_save: bool,
@@ -224,28 +232,30 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = ConnectionUpdateRequest)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ConnectionUpdateRequest))]
 #[serde(deny_unknown_fields)]
 struct UpdateRequest {
     name: Option<String>,
     /// `null` clears it; absent leaves it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     description: Option<Option<String>>,
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     config: Option<Value>,
     is_active: Option<bool>,
     is_default: Option<bool>,
     #[serde(default)]
     test_on_save: bool,
     connection_type: Option<String>,
-    #[schema(value_type = Option<crate::openapi::ConnectionScopeName>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::ConnectionScopeName>))]
     scope: Option<ConnectionScope>,
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     connection_type: Option<String>,
@@ -254,12 +264,12 @@ struct ListQuery {
     /// Items to skip (default 0).
     skip: Option<u64>,
     /// Items per page, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     limit: Option<u64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/connections/types", tag = "connections",
-    responses((status = 200, description = "The connection types this server knows", body = TypesBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/connections/types", tag = "connections",
+    responses((status = 200, description = "The connection types this server knows", body = TypesBody))))]
 async fn types(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
     let types = state.services().connections(&ctx).types()?;
     Ok(HttpResponse::Ok().json(TypesBody {
@@ -277,8 +287,8 @@ async fn types(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpRe
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(ListQuery),
-    responses((status = 200, description = "Connections the caller may see", body = ListBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(ListQuery),
+    responses((status = 200, description = "Connections the caller may see", body = ListBody))))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -310,9 +320,9 @@ async fn list(
 }
 
 /// Creates a connection, tested first unless `test_on_save` is false.
-#[utoipa::path(post, path = "/api/v1/connections", tag = "connections",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/connections", tag = "connections",
     request_body = CreateRequest,
-    responses((status = 201, description = "The connection, with the test's outcome", body = SavedBody)))]
+    responses((status = 201, description = "The connection, with the test's outcome", body = SavedBody))))]
 async fn create(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -332,9 +342,9 @@ async fn create(
     Ok(HttpResponse::Created().json(SavedBody::from(saved)))
 }
 
-#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections",
     params(("id" = Uuid, Path, description = "The connection's id")),
-    responses((status = 200, description = "The connection", body = ConnectionBody)))]
+    responses((status = 200, description = "The connection", body = ConnectionBody))))]
 async fn get(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -345,10 +355,10 @@ async fn get(
     Ok(HttpResponse::Ok().json(ConnectionBody::from(c)))
 }
 
-#[utoipa::path(put, path = "/api/v1/connections/{id}", tag = "connections",
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/connections/{id}", tag = "connections",
     params(("id" = Uuid, Path, description = "The connection's id")),
     request_body = UpdateRequest,
-    responses((status = 200, description = "The changed connection, with the test's outcome", body = SavedBody)))]
+    responses((status = 200, description = "The changed connection, with the test's outcome", body = SavedBody))))]
 async fn update(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -371,9 +381,9 @@ async fn update(
     Ok(HttpResponse::Ok().json(SavedBody::from(saved)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections",
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections",
     params(("id" = Uuid, Path, description = "The connection's id")),
-    responses((status = 204, description = "Deleted")))]
+    responses((status = 204, description = "Deleted"))))]
 async fn delete(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -384,9 +394,9 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/connections/{id}/test", tag = "connections",
     params(("id" = Uuid, Path, description = "The connection's id")),
-    responses((status = 200, description = "The test's outcome (also stored on the connection)", body = TestBody)))]
+    responses((status = 200, description = "The test's outcome (also stored on the connection)", body = TestBody))))]
 async fn test(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -406,9 +416,9 @@ async fn test(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/connections/{id}/set-default", tag = "connections",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/connections/{id}/set-default", tag = "connections",
     params(("id" = Uuid, Path, description = "The connection's id")),
-    responses((status = 200, description = "The connection, now its type's default", body = ConnectionBody)))]
+    responses((status = 200, description = "The connection, now its type's default", body = ConnectionBody))))]
 async fn set_default(
     state: web::Data<AppState>,
     Caller(ctx): Caller,

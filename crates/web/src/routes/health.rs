@@ -28,8 +28,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 
 /// `GET /api/v1/system/health/backend`: the answer of `/api/v1/system/health`
 /// with the `message` the original UI's System Health card shows.
-#[utoipa::path(get, path = "/api/v1/system/health/backend", tag = "health", security(()),
-    responses((status = 200, description = "The API answers", body = BackendBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health/backend", tag = "health", security(()),
+    responses((status = 200, description = "The API answers", body = BackendBody))))]
 async fn backend_alias() -> HttpResponse {
     HttpResponse::Ok().json(BackendBody {
         status: "healthy",
@@ -40,7 +40,8 @@ async fn backend_alias() -> HttpResponse {
 }
 
 /// A liveness or readiness answer.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct Probe {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,16 +65,16 @@ impl Probe {
 }
 
 /// Answers as long as the process serves HTTP; never touches the database.
-#[utoipa::path(get, path = "/livez", tag = "health", security(()),
-    responses((status = 200, description = "The process serves HTTP", body = Probe)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/livez", tag = "health", security(()),
+    responses((status = 200, description = "The process serves HTTP", body = Probe))))]
 async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(Probe::ok("alive"))
 }
 
 /// Ready when the database answers in time and the server is not draining.
-#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/readyz", tag = "health", security(()),
     responses((status = 200, description = "Ready: the database answers", body = Probe),
-        (status = 503, description = "Not ready (shutting down, or the database does not answer)", body = Probe)))]
+        (status = 503, description = "Not ready (shutting down, or the database does not answer)", body = Probe))))]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.is_draining() {
         return HttpResponse::ServiceUnavailable()
@@ -88,7 +89,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The API itself.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct BackendBody {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,8 +100,8 @@ struct BackendBody {
     version: &'static str,
 }
 
-#[utoipa::path(get, path = "/api/v1/system/health", tag = "health", security(()),
-    responses((status = 200, description = "The API answers", body = BackendBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health", tag = "health", security(()),
+    responses((status = 200, description = "The API answers", body = BackendBody))))]
 async fn backend() -> HttpResponse {
     HttpResponse::Ok().json(BackendBody {
         status: "healthy",
@@ -110,7 +112,8 @@ async fn backend() -> HttpResponse {
 }
 
 /// What the original's UI asks on every page.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct UiHealthBody {
     status: &'static str,
     timestamp: chrono::DateTime<chrono::Utc>,
@@ -125,9 +128,9 @@ pub(crate) struct UiHealthBody {
 /// (still 200, as the original answered). The organization is the caller's,
 /// or the default one for anonymous callers; bad credentials are not
 /// refused here, since the UI polls this before and after signing in.
-#[utoipa::path(get, path = "/api/v1/health", tag = "health",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/health", tag = "health",
     security((), ("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The original's health answer: database and the default LLM connection's last test", body = UiHealthBody)))]
+    responses((status = 200, description = "The original's health answer: database and the default LLM connection's last test", body = UiHealthBody))))]
 pub(crate) async fn ui_health(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let storage_available = matches!(
         tokio::time::timeout(HEALTH_TIMEOUT, state.services().ping_database()).await,
@@ -161,7 +164,8 @@ pub(crate) async fn ui_health(req: HttpRequest, state: web::Data<AppState>) -> H
 /// The database report: the seed's fields plus counts, migration and latency.
 /// The details are left out for anonymous callers under
 /// [`HealthDetails::Authenticated`].
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct DatabaseBody {
     status: &'static str,
     message: String,
@@ -170,27 +174,28 @@ struct DatabaseBody {
     latency_ms: f64,
     /// Absent for anonymous callers under `HEALTH_DETAILS=authenticated`.
     #[serde(flatten)]
-    #[schema(value_type = DatabaseDetails)]
+    #[cfg_attr(feature = "openapi", schema(value_type = DatabaseDetails))]
     details: Option<DatabaseDetails>,
 }
 
 /// What the report tells about the deployment: where the data is and how much.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct DatabaseDetails {
-    #[schema(required = false)]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     database_url: String,
     /// Row counts per table; `null` when they could not be read.
-    #[schema(required = false)]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     tables: Option<BTreeMap<&'static str, u64>>,
     /// Tables whose count is the engine's estimate rather than an exact count.
-    #[schema(required = false)]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     estimated_tables: Vec<&'static str>,
-    #[schema(required = false)]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     migration_version: Option<String>,
-    #[schema(required = false)]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     database_size_mb: Option<f64>,
     /// How old the counts, size and migration version are, in seconds.
-    #[schema(required = false)]
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     stats_age_seconds: Option<f64>,
 }
 
@@ -241,10 +246,10 @@ fn status_code(status: HealthStatus) -> StatusCode {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/system/health/database", tag = "health",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health/database", tag = "health",
     security((), ("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The database is healthy (details per `HEALTH_DETAILS`)", body = DatabaseBody),
-        (status = 503, description = "The database is unhealthy", body = DatabaseBody)))]
+        (status = 503, description = "The database is unhealthy", body = DatabaseBody))))]
 async fn database(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let with_details = shows_details(&state, &req).await;
     let report = state.services().database_health().await;
@@ -270,7 +275,8 @@ async fn shows_details(state: &AppState, req: &HttpRequest) -> bool {
 }
 
 /// The database component of the comprehensive report (no deployment details).
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct DatabaseComponent {
     status: &'static str,
     message: String,
@@ -279,13 +285,15 @@ struct DatabaseComponent {
     latency_ms: f64,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct Components {
     backend: BackendBody,
     database: DatabaseComponent,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct ComprehensiveBody {
     timestamp: String,
     overall_status: &'static str,
@@ -294,9 +302,9 @@ struct ComprehensiveBody {
 }
 
 /// Every component this service really has, each really checked.
-#[utoipa::path(get, path = "/api/v1/system/health/comprehensive", tag = "health", security(()),
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/system/health/comprehensive", tag = "health", security(()),
     responses((status = 200, description = "Every component's health", body = ComprehensiveBody),
-        (status = 503, description = "A component is unhealthy", body = ComprehensiveBody)))]
+        (status = 503, description = "A component is unhealthy", body = ComprehensiveBody))))]
 async fn comprehensive(state: web::Data<AppState>) -> HttpResponse {
     let db = state.services().database_health().await;
     let overall = match db.status {
@@ -330,7 +338,8 @@ async fn comprehensive(state: web::Data<AppState>) -> HttpResponse {
 /// The original's `LLMConnectionStatus`, for the organization's default
 /// connection of a type (database default, then the environment), from its
 /// last stored test: nothing is called out per request. Never a secret.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(crate) struct ServiceStatusBody {
     connected: bool,
     endpoint: Option<String>,
@@ -392,9 +401,9 @@ async fn status_of(
         .json(ServiceStatusBody::from(status)))
 }
 
-#[utoipa::path(get, path = "/api/v1/llm/status", tag = "health",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/llm/status", tag = "health",
     security((), ("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The organization's default LLM connection (without credentials: the default organization's; endpoint and model only under `HEALTH_DETAILS=public`)", body = ServiceStatusBody)))]
+    responses((status = 200, description = "The organization's default LLM connection (without credentials: the default organization's; endpoint and model only under `HEALTH_DETAILS=public`)", body = ServiceStatusBody))))]
 pub(crate) async fn llm_status(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -402,9 +411,9 @@ pub(crate) async fn llm_status(
     status_of(&req, &state, "llm").await
 }
 
-#[utoipa::path(get, path = "/api/v1/extractor/status", tag = "health",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/extractor/status", tag = "health",
     security((), ("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The organization's default extraction service (without credentials: the default organization's; endpoint only under `HEALTH_DETAILS=public`)", body = ServiceStatusBody)))]
+    responses((status = 200, description = "The organization's default extraction service (without credentials: the default organization's; endpoint only under `HEALTH_DETAILS=public`)", body = ServiceStatusBody))))]
 pub(crate) async fn extractor_status(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -36,15 +36,15 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/me", tag = "organizations",
-    responses((status = 200, description = "The caller's organization", body = OrganizationBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/organizations/me", tag = "organizations",
+    responses((status = 200, description = "The caller's organization", body = OrganizationBody))))]
 async fn me(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
     let org = state.services().my_organization(&ctx).get()?;
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = Uuid, Path, description = "The organization's id")),
-    responses((status = 200, description = "The organization (instance administrators; others see only their own)", body = OrganizationBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = Uuid, Path, description = "The organization's id")),
+    responses((status = 200, description = "The organization (instance administrators; others see only their own)", body = OrganizationBody))))]
 async fn by_id(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -55,17 +55,19 @@ async fn by_id(
     Ok(HttpResponse::Ok().json(OrganizationBody::from(&org)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct AdminRequest {
     email: String,
     username: String,
     full_name: Option<String>,
-    #[schema(value_type = String, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password))]
     password: Secret,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct CreateRequest {
     name: String,
@@ -74,7 +76,8 @@ struct CreateRequest {
     admin: AdminRequest,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct CreatedBody {
     #[serde(flatten)]
     organization: OrganizationBody,
@@ -82,9 +85,9 @@ struct CreatedBody {
 }
 
 /// Instance administrators: a new organization and its first org_admin.
-#[utoipa::path(post, path = "/api/v1/organizations", tag = "organizations",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/organizations", tag = "organizations",
     request_body = CreateRequest,
-    responses((status = 201, description = "The organization and its first org_admin", body = CreatedBody)))]
+    responses((status = 201, description = "The organization and its first org_admin", body = CreatedBody))))]
 async fn create(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -115,18 +118,20 @@ async fn create(
     }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Items to skip (default 0).
     skip: Option<u64>,
     /// Items per page, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     limit: Option<u64>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct OrganizationList {
     organizations: Vec<OrganizationBody>,
     total: u64,
@@ -136,8 +141,8 @@ struct OrganizationList {
 }
 
 /// Instance administrators: every organization, oldest first.
-#[utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", params(ListQuery),
-    responses((status = 200, description = "Every organization (instance administrators)", body = OrganizationList)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/organizations", tag = "organizations", params(ListQuery),
+    responses((status = 200, description = "Every organization (instance administrators)", body = OrganizationList))))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -156,19 +161,20 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct TenantUpdate {
     display_name: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     settings: Option<Value>,
     is_active: Option<bool>,
 }
 
 /// Instance administrators: change or (de)activate an organization.
-#[utoipa::path(put, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = Uuid, Path, description = "The organization's id")),
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/organizations/{id}", tag = "organizations", params(("id" = Uuid, Path, description = "The organization's id")),
     request_body = TenantUpdate,
-    responses((status = 200, description = "The changed organization", body = OrganizationBody)))]
+    responses((status = 200, description = "The changed organization", body = OrganizationBody))))]
 async fn update_by_id(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -195,17 +201,18 @@ async fn update_by_id(
 }
 
 /// The fields an organization may change about itself.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct OrganizationUpdate {
     display_name: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     settings: Option<Value>,
 }
 
-#[utoipa::path(method(put, patch), path = "/api/v1/organizations/me", tag = "organizations",
+#[cfg_attr(feature = "openapi", utoipa::path(method(put, patch), path = "/api/v1/organizations/me", tag = "organizations",
     request_body = OrganizationUpdate,
-    responses((status = 200, description = "The changed organization", body = OrganizationBody)))]
+    responses((status = 200, description = "The changed organization", body = OrganizationBody))))]
 async fn update_me(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -228,15 +235,16 @@ async fn update_me(
 }
 
 /// `{"settings": {...}}`, both ways.
-#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct SettingsBody {
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     settings: Value,
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/me/settings", tag = "organizations",
-    responses((status = 200, description = "The organization's settings", body = SettingsBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/organizations/me/settings", tag = "organizations",
+    responses((status = 200, description = "The organization's settings", body = SettingsBody))))]
 async fn settings(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -246,9 +254,9 @@ async fn settings(
 }
 
 /// Merges the body into the stored settings; answers the merged settings.
-#[utoipa::path(put, path = "/api/v1/organizations/me/settings", tag = "organizations",
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/organizations/me/settings", tag = "organizations",
     request_body = SettingsBody,
-    responses((status = 200, description = "The settings after the merge", body = SettingsBody)))]
+    responses((status = 200, description = "The settings after the merge", body = SettingsBody))))]
 async fn merge_settings(
     state: web::Data<AppState>,
     Caller(ctx): Caller,

@@ -34,29 +34,32 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// `{"settings": {key: value, …}}`: merged into the stored settings; `null` removes a key.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct SettingsRequest {
     /// Registered keys only; `null` removes a key.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     settings: Value,
 }
 
 /// The answer to every `PUT`: the layer's registered settings afterwards.
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = SettingsUpdatedBody)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = SettingsUpdatedBody))]
 struct UpdatedBody {
     message: &'static str,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     settings: Map<String, Value>,
 }
 
 /// One key's resolved value.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct ResolvedBody<'a> {
-    #[schema(value_type = Value)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     value: &'a Value,
-    #[schema(value_type = crate::openapi::LayerName)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::LayerName))]
     source: Layer,
 }
 
@@ -75,20 +78,21 @@ fn by_key(resolved: &[Resolved]) -> BTreeMap<&'static str, ResolvedBody<'_>> {
         .collect()
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct SystemBody<'a> {
     /// What the system layer stores.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     settings: &'a Map<String, Value>,
     /// Each visible key's instance-wide value (environment > system > default).
-    #[schema(value_type = BTreeMap<String, ResolvedBody>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, ResolvedBody>))]
     effective: BTreeMap<&'static str, ResolvedBody<'a>>,
 }
 
 /// Public keys for everyone (even unauthenticated); every key for instance admins.
-#[utoipa::path(get, path = "/api/v1/settings/system", tag = "settings",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/settings/system", tag = "settings",
     security((), ("bearer" = []), ("api_key" = [])),
-    responses((status = 200, description = "The system layer and each visible key's instance-wide value", body = SystemBody)))]
+    responses((status = 200, description = "The system layer and each visible key's instance-wide value", body = SystemBody))))]
 async fn system(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let services = state.services();
     let view = match resolve_optional(&req).await? {
@@ -105,9 +109,9 @@ async fn system(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
 }
 
 /// Instance admins only.
-#[utoipa::path(put, path = "/api/v1/settings/system", tag = "settings",
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/settings/system", tag = "settings",
     request_body = SettingsRequest,
-    responses((status = 200, description = "The system layer's registered settings afterwards", body = UpdatedBody)))]
+    responses((status = 200, description = "The system layer's registered settings afterwards", body = UpdatedBody))))]
 async fn update_system(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -121,16 +125,17 @@ async fn update_system(
     }))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct OrganizationSettingsBody<'a> {
     organization_id: Uuid,
     organization_name: &'a str,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     settings: Map<String, Value>,
 }
 
-#[utoipa::path(get, path = "/api/v1/settings/organization", tag = "settings",
-    responses((status = 200, description = "The caller's organization's registered settings", body = OrganizationSettingsBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/settings/organization", tag = "settings",
+    responses((status = 200, description = "The caller's organization's registered settings", body = OrganizationSettingsBody))))]
 async fn organization(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -145,9 +150,9 @@ async fn organization(
 }
 
 /// Org admins only.
-#[utoipa::path(put, path = "/api/v1/settings/organization", tag = "settings",
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/settings/organization", tag = "settings",
     request_body = SettingsRequest,
-    responses((status = 200, description = "The organization's registered settings afterwards", body = UpdatedBody)))]
+    responses((status = 200, description = "The organization's registered settings afterwards", body = UpdatedBody))))]
 async fn update_organization(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -165,16 +170,17 @@ async fn update_organization(
     }))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct UserSettingsBody {
     /// Null for an API key that belongs to no user.
     user_id: Option<Uuid>,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     settings: Map<String, Value>,
 }
 
-#[utoipa::path(get, path = "/api/v1/settings/user", tag = "settings",
-    responses((status = 200, description = "The caller's own registered settings", body = UserSettingsBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/settings/user", tag = "settings",
+    responses((status = 200, description = "The caller's own registered settings", body = UserSettingsBody))))]
 async fn user(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpResponse, ApiError> {
     let (user_id, settings) = state.services().settings(&ctx).user()?;
     Ok(HttpResponse::Ok().json(UserSettingsBody {
@@ -183,9 +189,9 @@ async fn user(state: web::Data<AppState>, Caller(ctx): Caller) -> Result<HttpRes
     }))
 }
 
-#[utoipa::path(put, path = "/api/v1/settings/user", tag = "settings",
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/settings/user", tag = "settings",
     request_body = SettingsRequest,
-    responses((status = 200, description = "The caller's registered settings afterwards", body = UpdatedBody)))]
+    responses((status = 200, description = "The caller's registered settings afterwards", body = UpdatedBody))))]
 async fn update_user(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -199,20 +205,21 @@ async fn update_user(
     }))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct EffectiveBody<'a> {
     organization_id: Uuid,
     user_id: Option<Uuid>,
     /// Each key's value and the layer it came from.
-    #[schema(value_type = BTreeMap<String, ResolvedBody>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, ResolvedBody>))]
     settings: BTreeMap<&'static str, ResolvedBody<'a>>,
     /// The same values without their sources.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     values: BTreeMap<&'static str, &'a Value>,
 }
 
-#[utoipa::path(get, path = "/api/v1/settings/effective", tag = "settings",
-    responses((status = 200, description = "Every key's value for the caller, and where it came from", body = EffectiveBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/settings/effective", tag = "settings",
+    responses((status = 200, description = "Every key's value for the caller, and where it came from", body = EffectiveBody))))]
 async fn effective(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -230,21 +237,22 @@ async fn effective(
     }))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct SchemaBody {
     /// JSON Schema of the organization layer's registered keys.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     organization_schema: Value,
     /// JSON Schema of the user layer's registered keys.
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     user_schema: Value,
-    #[schema(value_type = Object)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     merged_example: Value,
 }
 
 /// Any authenticated caller: the schemas are the same for everyone.
-#[utoipa::path(get, path = "/api/v1/settings/schema", tag = "settings",
-    responses((status = 200, description = "What the settings editor may offer", body = SchemaBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/settings/schema", tag = "settings",
+    responses((status = 200, description = "What the settings editor may offer", body = SchemaBody))))]
 async fn schema(
     state: web::Data<AppState>,
     Caller(_ctx): Caller,

@@ -40,22 +40,24 @@ fn from_ui_role(role: Option<String>) -> Option<String> {
     })
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     is_active: Option<bool>,
-    #[param(value_type = Option<crate::openapi::UiRoleName>)]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<crate::openapi::UiRoleName>))]
     role: Option<String>,
     /// Items to skip (default 0).
     skip: Option<u64>,
     /// Items per page, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     limit: Option<u64>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = UiUserList)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = UiUserList))]
 struct UserList {
     users: Vec<UiUserBody>,
     total: u64,
@@ -64,8 +66,8 @@ struct UserList {
     total_estimated: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListQuery),
-    responses((status = 200, description = "Users of the caller's organization (the original UI's shape)", body = UserList)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListQuery),
+    responses((status = 200, description = "Users of the caller's organization (the original UI's shape)", body = UserList))))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -94,9 +96,9 @@ async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = Uuid, Path, description = "The user's id")),
-    responses((status = 200, description = "The user", body = UiUserBody)))]
+    responses((status = 200, description = "The user", body = UiUserBody))))]
 async fn show(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -110,25 +112,27 @@ async fn show(
     Ok(HttpResponse::Ok().json(UiUserBody::from(&user)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = UiInviteRequest)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = UiInviteRequest))]
 #[serde(deny_unknown_fields)]
 struct InviteRequest {
     email: String,
     username: Option<String>,
     full_name: Option<String>,
-    #[schema(value_type = Option<crate::openapi::UiRoleName>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::UiRoleName>))]
     role: Option<String>,
     /// Without it a temporary password is generated.
-    #[schema(value_type = Option<String>, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Password))]
     password: Option<Secret>,
     /// Accepted; no mail transport exists, so nothing is sent.
     #[serde(default)]
     send_email: bool,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = UiInvitedBody)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = UiInvitedBody))]
 struct InvitedBody {
     message: String,
     user: UiUserBody,
@@ -138,9 +142,9 @@ struct InvitedBody {
     email_sent: bool,
 }
 
-#[utoipa::path(post, path = "/api/v1/users/invite", tag = "users",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/users/invite", tag = "users",
     request_body = InviteRequest,
-    responses((status = 201, description = "The user; `temporary_password` is shown this once", body = InvitedBody)))]
+    responses((status = 201, description = "The user; `temporary_password` is shown this once", body = InvitedBody))))]
 async fn invite(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -176,29 +180,31 @@ async fn invite(
         }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = UiUpdateRequest)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = UiUpdateRequest))]
 #[serde(deny_unknown_fields)]
 struct UpdateRequest {
     email: Option<String>,
     username: Option<String>,
     full_name: Option<String>,
-    #[schema(value_type = Option<crate::openapi::UiRoleName>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::UiRoleName>))]
     role: Option<String>,
     is_active: Option<bool>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = UiUpdatedBody)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = UiUpdatedBody))]
 struct UpdatedBody {
     message: &'static str,
     user: UiUserBody,
 }
 
-#[utoipa::path(put, path = "/api/v1/users/{id}", tag = "users",
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = Uuid, Path, description = "The user's id")),
     request_body = UpdateRequest,
-    responses((status = 200, description = "The changed user", body = UpdatedBody)))]
+    responses((status = 200, description = "The changed user", body = UpdatedBody))))]
 async fn update(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -230,15 +236,16 @@ async fn update(
     }))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct MessageBody {
     message: &'static str,
 }
 
 /// A soft deactivation, answered 200 with a message as the UI expects.
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = Uuid, Path, description = "The user's id")),
-    responses((status = 200, description = "Deactivated; the user's sessions ended and keys stop working", body = MessageBody)))]
+    responses((status = 200, description = "Deactivated; the user's sessions ended and keys stop working", body = MessageBody))))]
 async fn deactivate(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -251,18 +258,19 @@ async fn deactivate(
     }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct PasswordRequest {
-    #[schema(value_type = String, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Password))]
     new_password: Secret,
 }
 
 /// Sets a user's password (org admins).
-#[utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "users",
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "users",
     params(("id" = Uuid, Path, description = "The user's id")),
     request_body = PasswordRequest,
-    responses((status = 200, description = "Changed", body = MessageBody)))]
+    responses((status = 200, description = "Changed", body = MessageBody))))]
 async fn set_password(
     state: web::Data<AppState>,
     Caller(ctx): Caller,

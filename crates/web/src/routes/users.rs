@@ -32,23 +32,25 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     is_active: Option<bool>,
-    #[param(value_type = Option<crate::openapi::RoleName>)]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<crate::openapi::RoleName>))]
     role: Option<String>,
     /// Items to skip (default 0).
     skip: Option<u64>,
     /// Items per page, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 1000))]
     limit: Option<u64>,
     cursor: Option<String>,
 }
 
 /// The list as the original answered it, plus a keyset cursor.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct UserList {
     users: Vec<UserBody>,
     /// How many match; null on pages fetched with a cursor (not recounted).
@@ -60,8 +62,8 @@ struct UserList {
     next_cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/me/users", tag = "users", params(ListQuery),
-    responses((status = 200, description = "Users of the caller's organization, newest first", body = UserList)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/organizations/me/users", tag = "users", params(ListQuery),
+    responses((status = 200, description = "Users of the caller's organization, newest first", body = UserList))))]
 async fn list(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -92,19 +94,21 @@ async fn list(
     }))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct InviteRequest {
     email: String,
     username: String,
     full_name: Option<String>,
-    #[schema(value_type = Option<crate::openapi::RoleName>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::RoleName>))]
     role: Option<String>,
-    #[schema(value_type = Option<String>, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Password))]
     password: Option<Secret>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct InvitedBody {
     #[serde(flatten)]
     user: UserBody,
@@ -113,9 +117,9 @@ struct InvitedBody {
     temporary_password: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/organizations/me/users", tag = "users",
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/organizations/me/users", tag = "users",
     request_body = InviteRequest,
-    responses((status = 201, description = "The user; `temporary_password` is shown this once", body = InvitedBody)))]
+    responses((status = 201, description = "The user; `temporary_password` is shown this once", body = InvitedBody))))]
 async fn invite(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -144,8 +148,8 @@ async fn invite(
         }))
 }
 
-#[utoipa::path(get, path = "/api/v1/organizations/me/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
-    responses((status = 200, description = "The user", body = crate::dto::UserBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/v1/organizations/me/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 200, description = "The user", body = crate::dto::UserBody))))]
 async fn show(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -159,17 +163,18 @@ async fn show(
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct UpdateRequest {
     full_name: Option<String>,
-    #[schema(value_type = Option<crate::openapi::RoleName>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::RoleName>))]
     role: Option<String>,
 }
 
-#[utoipa::path(put, path = "/api/v1/organizations/me/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+#[cfg_attr(feature = "openapi", utoipa::path(put, path = "/api/v1/organizations/me/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
     request_body = UpdateRequest,
-    responses((status = 200, description = "The changed user", body = crate::dto::UserBody)))]
+    responses((status = 200, description = "The changed user", body = crate::dto::UserBody))))]
 async fn update(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -191,8 +196,8 @@ async fn update(
 }
 
 /// A soft deactivation: the row stays, the account stops working.
-#[utoipa::path(delete, path = "/api/v1/organizations/me/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
-    responses((status = 204, description = "Deactivated; the user's sessions ended and keys stop working")))]
+#[cfg_attr(feature = "openapi", utoipa::path(delete, path = "/api/v1/organizations/me/users/{id}", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 204, description = "Deactivated; the user's sessions ended and keys stop working"))))]
 async fn deactivate(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -203,8 +208,8 @@ async fn deactivate(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/api/v1/organizations/me/users/{id}/reactivate", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
-    responses((status = 200, description = "The reactivated user", body = crate::dto::UserBody)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/organizations/me/users/{id}/reactivate", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 200, description = "The reactivated user", body = crate::dto::UserBody))))]
 async fn reactivate(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
@@ -215,14 +220,16 @@ async fn reactivate(
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }
 
-#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[derive(Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 struct ResetRequest {
-    #[schema(value_type = Option<String>, format = Password)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Password))]
     password: Option<Secret>,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 struct ResetBody {
     /// `password_set` or `reset_token_issued`.
     status: &'static str,
@@ -235,9 +242,9 @@ struct ResetBody {
 
 /// Sets another user's password, or issues a one-time reset token shown
 /// once; either way the user's sessions end.
-#[utoipa::path(post, path = "/api/v1/organizations/me/users/{id}/reset-password", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/organizations/me/users/{id}/reset-password", tag = "users", params(("id" = Uuid, Path, description = "The user's id")),
     request_body(content = Option<ResetRequest>, description = "A password to set; without it a one-time reset token is issued"),
-    responses((status = 200, description = "Done; `reset_token` is shown this once", body = ResetBody)))]
+    responses((status = 200, description = "Done; `reset_token` is shown this once", body = ResetBody))))]
 async fn reset_password(
     state: web::Data<AppState>,
     Caller(ctx): Caller,
