@@ -87,14 +87,23 @@ impl Curatore {
     /// services before they start: its API-key scopes, audit actions and
     /// connection types.
     ///
-    /// ```no_run
-    /// # async fn run(settings: curatore_config::Settings) -> Result<(), curatore_server::StartError> {
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let settings = curatore_config::Settings {
+    /// #     database_url: curatore_domain::DatabaseUrl::parse(
+    /// #         &format!("sqlite://{}/curatore.db", dir.path().display()),
+    /// #     )?,
+    /// #     ..curatore_config::Settings::default()
+    /// # };
     /// let curatore = curatore_server::Curatore::build_with(&settings, |config| {
     ///     config.scopes.register("documents", "documents and their summaries")?;
     ///     config.audit_actions.register("summarize_document")
     /// })
     /// .await?;
-    /// # Ok(()) }
+    /// assert!(curatore.services().scopes().is_known("documents:write"));
+    /// curatore.close().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
     /// ```
     ///
     /// # Errors

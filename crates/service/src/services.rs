@@ -112,7 +112,7 @@ impl std::fmt::Debug for Services {
 /// What the services are built from: authentication, connections, and how
 /// the default organization is chosen. `curatore_server::Curatore::build`
 /// makes one from the settings; others start from
-/// [`AuthConfig::builder`] and [`ConnectionsConfig::default`].
+/// [`AuthConfig::new`] (defaults, then `with_…` setters) and [`ConnectionsConfig::default`].
 #[derive(Debug, Clone)]
 pub struct ServicesConfig {
     /// Tokens, passwords, keys, limits.

@@ -5,18 +5,30 @@
 //!
 //! Services that call those outside services ask for one thing:
 //!
-//! ```no_run
-//! # async fn demo(services: curatore_service::Services, ctx: curatore_service::RequestContext)
-//! # -> Result<(), curatore_service::ServiceError> {
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let url = format!("sqlite://{}/doc.db", dir.path().display());
+//! # let (services, _operator) = curatore_service::testing::seeded(&url, "docs").await;
+//! # let client = curatore_service::Client::local();
+//! # let password = curatore_domain::Secret::new(curatore_service::testing::ADMIN_PASSWORD);
+//! # let session = services.anonymous(&client).login("admin", &password).await?;
+//! # let ctx = services
+//! #     .authenticate(curatore_service::Credentials::Bearer(session.access_token), client)
+//! #     .await?;
 //! // The caller's organization's active default `llm` connection,
 //! // decrypted, or the one the OPENAI_* variables describe when it has none.
-//! if let Some(llm) = services.connections(&ctx).active("llm").await? {
-//!     let base_url = llm.text("base_url").unwrap_or_default();
-//!     let api_key = llm.secret("api_key").map(|s| s.expose().to_owned());
-//!     println!("{} via {base_url} ({:?})", llm.name, llm.source);
-//!     # let _ = api_key;
+//! match services.connections(&ctx).active("llm").await? {
+//!     Some(llm) => {
+//!         let base_url = llm.text("base_url").unwrap_or_default();
+//!         let api_key = llm.secret("api_key"); // `Debug` shows [REDACTED]
+//!         println!("{} via {base_url} ({api_key:?})", llm.name);
+//!     }
+//!     None => println!("no llm configured for this organization"),
 //! }
-//! # Ok(()) }
+//! // Unknown types are refused, not silently empty.
+//! assert!(services.connections(&ctx).active("no_such_type").await.is_err());
+//! # Ok::<(), curatore_service::ServiceError>(()) }).unwrap();
 //! ```
 //!
 //! [`ActiveConnection`]'s `Debug` and `Serialize` never show a secret.
