@@ -11,7 +11,8 @@ use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, InvalidationListener, SeedOutcome};
 use curatore_service::{
-    ErrorCode, InitialAdmin, Operator, RegistryError, Services, ServicesConfig,
+    InitialAdmin, Invalid, NotFound, Operator, RegistryError, ServiceError, Services,
+    ServicesConfig,
 };
 use curatore_web::AppState;
 use std::time::{Duration, Instant};
@@ -444,11 +445,10 @@ async fn seed(settings: &Settings, operator: &Operator) -> Result<(), StartError
             admin_full_name: Some(settings.admin_full_name.clone()).filter(|n| !n.is_empty()),
         })
         .await
-        .map_err(|e| match e.code() {
-            ErrorCode::WeakPassword => StartError::Config(format!(
-                "ADMIN_PASSWORD (PASSWORD_MIN_LENGTH): {}",
-                e.message()
-            )),
+        .map_err(|e| match e {
+            ServiceError::Invalid(Invalid::WeakPassword(_) | Invalid::SamePassword) => {
+                StartError::Config(format!("ADMIN_PASSWORD (PASSWORD_MIN_LENGTH): {e}"))
+            }
             _ => runtime("seeding failed", e),
         })?;
     match outcome {
@@ -505,10 +505,9 @@ async fn check_default_organization(operator: &Operator) -> Result<(), StartErro
             );
             Ok(())
         }
-        Err(e) if e.code() == ErrorCode::OrganizationNotFound => Err(StartError::Config(format!(
-            "DEFAULT_ORG_ID: {}",
-            e.message()
-        ))),
+        Err(e @ ServiceError::NotFound(NotFound::ConfiguredOrganization(_))) => {
+            Err(StartError::Config(format!("DEFAULT_ORG_ID: {e}")))
+        }
         Err(e) => Err(runtime("cannot look up the default organization", e)),
     }
 }

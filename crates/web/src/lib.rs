@@ -57,7 +57,7 @@ pub use auth::{
 };
 pub use cors::CorsPolicy;
 pub use curatore_service::{DefaultOrganization, RequestContext, Services};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode, wire};
 pub use input::BODY_LIMIT_BYTES;
 pub use rate_limit::{ClassLimits, RateLimits, rate_limit};
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};

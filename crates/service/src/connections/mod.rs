@@ -42,7 +42,7 @@ pub use sealing::{ClearSecrets, SecretsReport};
 
 use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, RequestContext, Scope};
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{Denied, Invalid, Result, SecretsFailure, ServiceError};
 use crate::handle::Bound;
 use crate::operator::Operator;
 use crate::page::Page;
@@ -280,26 +280,21 @@ fn unknown_type(name: &str, registry: &ConnectionRegistry) -> ServiceError {
 
 pub(crate) fn secrets_error(e: &SecretsError) -> ServiceError {
     tracing::error!(error = %e, "cannot open a stored connection secret");
-    ServiceError::new(ErrorCode::SecretDecryptionFailed, e.to_string())
+    SecretsFailure::CannotOpen(e.clone()).into()
 }
 
 pub(crate) fn no_key() -> ServiceError {
-    ServiceError::new(
-        ErrorCode::SecretDecryptionFailed,
-        "no SECRETS_ENCRYPTION_KEY is configured, so connection secrets cannot be stored or read",
-    )
+    SecretsFailure::NoKey.into()
 }
 
 fn managed_refusal(c: &Connection) -> ServiceError {
-    ServiceError::new(
-        ErrorCode::ManagedConnection,
-        format!(
-            "this connection is managed by environment variables ({}); change the environment and restart, or run `curatore-server connections import-env`",
-            c.managed_by
-                .as_deref()
-                .unwrap_or("see the server's configuration")
-        ),
-    )
+    Denied::ManagedConnection {
+        managed_by: c
+            .managed_by
+            .clone()
+            .unwrap_or_else(|| "see the server's configuration".to_owned()),
+    }
+    .into()
 }
 
 fn audit_details(c: &Connection) -> Value {
@@ -484,7 +479,7 @@ impl Connections<'_> {
             .get(id)
             .await?
             .filter(|c| self.can_see(c))
-            .ok_or_else(|| ServiceError::not_found("connection not found"))?;
+            .ok_or_else(|| ServiceError::not_found("connection"))?;
         Ok(c)
     }
 
@@ -540,10 +535,10 @@ impl Connections<'_> {
     pub async fn list(&self, q: ConnectionQuery) -> Result<Page<Connection>> {
         self.0.scope(READ)?;
         if !(1..=MAX_CONNECTION_PAGE).contains(&q.limit) {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("limit must be between 1 and {MAX_CONNECTION_PAGE}"),
-            ));
+            return Err(Invalid::PageSize {
+                max: MAX_CONNECTION_PAGE,
+            }
+            .into());
         }
         crate::page::check_skip(q.skip)?;
         let connection_type = q
