@@ -50,6 +50,8 @@ error_codes! {
     ValidationFailed = "validation_failed", 400;
     /// 400: the new password breaks the password policy.
     WeakPassword = "weak_password", 400;
+    /// 400: `***REDACTED***` was sent as a new secret's value; send the secret itself.
+    SecretIsRedactionMarker = "secret_is_redaction_marker", 400;
     /// 400: the setting key is not registered; the message names it.
     UnknownSetting = "unknown_setting", 400;
     /// 400: the setting comes from the environment only, or not from this layer.
@@ -78,6 +80,9 @@ error_codes! {
     /// 403: signed in with a temporary password, which must be changed
     /// (`POST /api/v1/auth/change-password`) before anything else.
     PasswordChangeRequired = "password_change_required", 403;
+    /// 403: granting or removing org_admin, changing an org_admin and setting
+    /// another user's password need a signed-in person, not an API key.
+    PersonRequired = "person_required", 403;
     /// 403: the organization is deactivated.
     OrganizationInactive = "organization_inactive", 403;
     /// 403: the connection is managed by environment variables; change those instead.
@@ -100,6 +105,9 @@ error_codes! {
     NameTaken = "name_taken", 409;
     /// 409: another unique value is taken.
     Conflict = "conflict", 409;
+    /// 409: the change moves where a stored secret is sent (a URL, a tenant);
+    /// send the secret again with it.
+    SecretMustBeResent = "secret_must_be_resent", 409;
     /// 409: the API key is revoked and cannot be changed.
     ApiKeyRevoked = "api_key_revoked", 409;
     /// 413: the body is too large.
