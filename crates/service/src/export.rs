@@ -537,6 +537,7 @@ impl Operator {
                     prefix: k.prefix.clone(),
                     scopes: k.scopes.clone(),
                     expires_at: k.expires_at,
+                    created_by_key_id: None,
                 })
                 .await?;
             if !k.is_active {

@@ -26,7 +26,7 @@ pub mod kinds;
 pub mod outbound;
 mod sealing;
 
-pub use sealing::{ClearSecrets, SecretsReport};
+pub use sealing::{ClearSecrets, SecretsCheck, SecretsReport};
 
 use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, RequestContext, Scope};
