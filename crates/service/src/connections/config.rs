@@ -686,6 +686,60 @@ mod tests {
     }
 
     #[test]
+    fn scrubbing_catches_every_encoding_and_any_part() {
+        let secret = format!("sk-\"q'uo%2B+é ü ✓ {}", "x7Y/".repeat(250));
+        let plain = secret.as_str();
+        let cut: String = secret.chars().take(300).collect();
+        let middle: String = secret.chars().skip(20).take(40).collect();
+        let forms = encodings(plain);
+        assert!(forms.len() >= 8, "{forms:?}");
+        let mut leaks: Vec<String> = forms.clone();
+        leaks.push(cut);
+        leaks.push(middle);
+        for leak in leaks {
+            let text = format!("upstream said <{leak}> and stopped");
+            let out = scrub(&text, &[secret.clone()]);
+            assert!(out.starts_with("upstream said <"), "{out}");
+            assert!(out.ends_with("> and stopped"), "{out}");
+            for form in &forms {
+                let chars: Vec<char> = form.chars().collect();
+                for w in chars.windows(SCRUB_WINDOW) {
+                    let w: String = w.iter().collect();
+                    assert!(!out.contains(&w), "`{w}` left in {out}");
+                }
+            }
+        }
+        // Short values are scrubbed where whole; ordinary words stay.
+        assert_eq!(
+            scrub("key=abc12 ok", &["abc12".into()]),
+            format!("key={REDACTED} ok")
+        );
+        assert_eq!(
+            scrub("the model answered", &["sk-long-secret-1".into()]),
+            "the model answered"
+        );
+    }
+
+    #[test]
+    fn destinations_are_marked_or_uris() {
+        let schema = json!({"type": "object", "properties": {
+            "url": {"type": "string", "format": "uri"},
+            "docs": {"type": "string", "format": "uri", "x-secret-destination": false},
+            "tenant": {"type": "string", "x-secret-destination": true},
+            "name": {"type": "string"},
+            "nested": {"type": "object", "properties": {"host": {"type": "string", "x-secret-destination": true}}}
+        }});
+        assert_eq!(
+            destination_paths(&schema),
+            vec![
+                vec!["nested".to_owned(), "host".to_owned()],
+                vec!["tenant".to_owned()],
+                vec!["url".to_owned()]
+            ]
+        );
+    }
+
+    #[test]
     fn the_marker_or_an_omitted_secret_keeps_the_stored_one() {
         let paths = secret_paths(&schema());
         let stored = json!({"api_key": "sk-old", "url": "http://x"});

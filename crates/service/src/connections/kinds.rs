@@ -666,3 +666,32 @@ impl ConnectionKind for DeclaredKind {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_holds_only_our_classification() {
+        let o = TestOutcome {
+            success: false,
+            status: ConnectionTestStatus::Unhealthy,
+            message: "m".repeat(500),
+            details: json!({"status_code": 401, "body": "echo", "nested": {"a": 1}, "ok": true}),
+            error: Some("HTTP 401: {\"echo\": \"sk-123\"}".into()),
+        }
+        .confined();
+        assert_eq!(o.error.as_deref(), Some(reason::TEST_FAILED));
+        assert_eq!(o.details, json!({"status_code": 401, "ok": true}));
+        assert_eq!(o.message.chars().count(), MESSAGE_MAX);
+        let stored = json!({"success": false, "status": "unhealthy", "message": "x",
+            "error": "HTTP 401: body", "details": {"status_code": 401, "service_status": "sk-1"},
+            "tested_at": "2026-01-01T00:00:00Z"});
+        let shown = shown_test_result(&stored);
+        assert_eq!(shown["error"], reason::TEST_FAILED);
+        assert_eq!(shown["details"], json!({"status_code": 401}));
+        assert_eq!(shown["tested_at"], stored["tested_at"]);
+        assert_eq!(reason::known("timeout"), Some(reason::TIMEOUT));
+        assert_eq!(reason::known("made_up"), None);
+    }
+}
