@@ -28,7 +28,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(ApiKeys::Table)
-                    .add_column(&mut uuid_null(ApiKeys::CreatedByKeyId))
+                    .add_column(uuid_null(ApiKeys::CreatedByKeyId))
                     .to_owned(),
             )
             .await?;
