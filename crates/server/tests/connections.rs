@@ -927,6 +927,64 @@ async fn echoed_secrets_are_not_shown_to_a_viewer(db: TestDatabase) {
         }
         assert!(!shown.contains("you_sent"), "{shown}");
     }
+
+    // Steering the stored secret elsewhere needs it sent again; the marker
+    // is no secret.
+    let id = sharepoint["id"].as_str().unwrap();
+    let r = s.call(
+        "PUT",
+        &format!("/api/v1/connections/{id}"),
+        &h,
+        Some(&json!({"config": {"authority_url": "http://collector.example", "client_secret": REDACTED}})),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (409, "secret_must_be_resent"),
+        "{r:?}"
+    );
+    let r = s.call(
+        "POST",
+        "/api/v1/connections",
+        &h,
+        Some(&json!({"name": "Marker", "connection_type": "llm",
+                     "config": {"api_key": REDACTED, "model": "m", "base_url": base}})),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "secret_is_redaction_marker"),
+        "{r:?}"
+    );
+
+    // An org_admin's key cannot promote the viewer; signed in, she can.
+    let key = s.call(
+        "POST",
+        "/api/v1/api-keys",
+        &h,
+        Some(&json!({"name": "ops"})),
+    );
+    assert_eq!(key.status, 201, "{key:?}");
+    let key = key.json()["key"].as_str().unwrap().to_owned();
+    let vic = s
+        .call("GET", "/api/v1/organizations/me/users?limit=100", &h, None)
+        .json()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "vic")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let promote = json!({"role": "org_admin"});
+    let path = format!("/api/v1/organizations/me/users/{vic}");
+    let r = s.call("PUT", &path, &[("x-api-key", key.as_str())], Some(&promote));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "person_required"),
+        "{r:?}"
+    );
+    let r = s.call("PUT", &path, &h, Some(&promote));
+    assert_eq!(r.status, 200, "{r:?}");
 }
 
 on_both!(echoed_secrets_are_not_shown_to_a_viewer);
