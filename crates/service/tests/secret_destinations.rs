@@ -527,6 +527,14 @@ async fn unopenable_secrets(db: TestDatabase) {
     assert_eq!(check.unopenable, vec![id], "{engine}: {check:?}");
     assert_eq!(check.checked, 1);
 
+    // Without any key, no sealed value opens either.
+    let (_, keyless) = testing::open(&db.url(), ServicesConfig::new(common::config())).await;
+    let check = keyless.check_secrets_open(100).await.unwrap();
+    assert!(
+        check.no_key && check.unopenable == vec![id],
+        "{engine}: {check:?}"
+    );
+
     // The status says so, as a code, instead of failing.
     let status = other.status(&admin).service("llm").await.unwrap();
     assert!(!status.connected, "{engine}");

@@ -130,6 +130,18 @@ pub fn open_each(
     failed
 }
 
+/// Whether `config` holds a sealed value anywhere (whatever its type says).
+pub fn has_sealed_anywhere(config: &Value) -> bool {
+    if envelope(config).is_some() {
+        return true;
+    }
+    match config {
+        Value::Object(map) => map.values().any(has_sealed_anywhere),
+        Value::Array(items) => items.iter().any(has_sealed_anywhere),
+        _ => false,
+    }
+}
+
 /// Whether every sealed value anywhere in `config` (whatever its type says)
 /// opens with `secrets`.
 pub fn all_sealed_open(config: &Value, secrets: &SecretBox) -> bool {

@@ -52,7 +52,7 @@ pub struct SecretsCheck {
     pub checked: u64,
     /// Those holding a sealed value no configured key opens.
     pub unopenable: Vec<ConnectionId>,
-    /// No key is configured, so sealed values were not tried.
+    /// No key is configured: every sealed value is unopenable.
     pub no_key: bool,
 }
 
@@ -78,7 +78,13 @@ impl Operator {
             ..SecretsCheck::default()
         };
         let Some(secrets) = self.services.secret_box() else {
+            // Without a key no sealed value opens.
             check.no_key = true;
+            check.unopenable = rows
+                .iter()
+                .filter(|c| config::has_sealed_anywhere(&c.config))
+                .map(|c| c.id)
+                .collect();
             return Ok(check);
         };
         check.unopenable = rows
