@@ -59,7 +59,7 @@ pub struct SecretsCheck {
 impl Operator {
     /// Tries the configured keys on the sealed values (wherever they are in
     /// the configuration, whatever the type) of up to `sample` stored
-    /// connections, taken by id (random ids: a random sample), and names the
+    /// connections, the first by id (ids are time-ordered: the oldest), and names the
     /// connections whose values do not open: a wrong `SECRETS_ENCRYPTION_KEY`
     /// is found at start, not when a secret is first used. Writes nothing.
     ///
