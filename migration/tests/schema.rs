@@ -198,8 +198,14 @@ fn expected_schema() -> Vec<Table> {
                 opt("expires_at", Timestamp),
                 def("created_at", Timestamp, Now),
                 def("updated_at", Timestamp, Now),
+                opt("created_by_key_id", Uuid),
             ],
             indexes: vec![
+                (
+                    "ix_api_keys_created_by_key_id",
+                    false,
+                    vec!["created_by_key_id"],
+                ),
                 (
                     "ix_api_keys_organization_id",
                     false,

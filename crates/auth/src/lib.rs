@@ -57,7 +57,8 @@ pub use api_keys::{ApiKeyError, ApiKeyFormat, GeneratedApiKey, constant_time_eq,
 pub use error::AuthError;
 pub use passphrase::{MIN_PASSPHRASE_LEN, PassphraseBox, PassphraseError, PassphraseParams};
 pub use passwords::{
-    Argon2Settings, PasswordCheck, PasswordHasher, PasswordPolicy, random_password,
+    Argon2Settings, PasswordCheck, PasswordHasher, PasswordPolicy, is_password_hash,
+    random_password,
 };
 pub use refresh::{
     NewRefreshToken, REFRESH_TOKEN_PREFIX, RESET_TOKEN_PREFIX, RefreshSuccessorKey,

@@ -514,6 +514,28 @@ fn verify_blocking(
     }
 }
 
+/// Whether `stored` is a password hash this server can verify: an argon2
+/// PHC string (`$argon2id$…`, `$argon2i$…`, `$argon2d$…`) or a bcrypt hash
+/// of the original (`$2b$12$` and 53 characters of bcrypt's base64). An
+/// import refuses anything else, which no password would ever match.
+pub fn is_password_hash(stored: &str) -> bool {
+    if is_bcrypt(stored) {
+        let Some(rest) = stored.get(4..) else {
+            return false;
+        };
+        let (cost, hash) = rest.split_once('$').unwrap_or(("", ""));
+        return cost.len() == 2
+            && cost.parse::<u32>().is_ok_and(|c| (4..=31).contains(&c))
+            && hash.len() == 53
+            && hash
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/');
+    }
+    password_hash::PasswordHash::new(stored).is_ok_and(|p| {
+        matches!(p.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d") && p.hash.is_some()
+    })
+}
+
 /// Whether a stored hash is bcrypt's modular-crypt form (`$2a$`, `$2b$`,
 /// `$2y$`), as the original Python server stored passwords and API keys.
 pub fn is_bcrypt(stored: &str) -> bool {

@@ -156,6 +156,9 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     /// Set on insert and every update.
     pub updated_at: DateTime<Utc>,
+    /// The key that minted this one (`api_keys:write`), if a key did:
+    /// revoking it revokes this one too.
+    pub created_by_key_id: Option<ApiKeyId>,
 }
 
 /// What it takes to create an API key.
@@ -175,6 +178,8 @@ pub struct NewApiKey {
     pub scopes: Vec<String>,
     /// When the key stops working, if ever.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The key minting it, when a key does.
+    pub created_by_key_id: Option<ApiKeyId>,
 }
 
 /// A configured link from an organization to an outside service.

@@ -737,6 +737,7 @@ async fn api_key_snapshot_with_and_without_a_user() {
             prefix: "cur_1a2b3c4d".into(),
             scopes: vec!["read".into()],
             expires_at: Some(at(Duration::days(1))),
+            created_by_key_id: None,
         };
         let users_key = db
             .tenant(org.id)

@@ -144,6 +144,7 @@ async fn every_entity_round_trips_with_its_json() {
                 prefix: "cur_1a2b3c4d".into(),
                 scopes: vec!["read".into(), "write".into()],
                 expires_at: Some(expires),
+                created_by_key_id: None,
             })
             .await
             .unwrap();
@@ -275,6 +276,7 @@ async fn foreign_keys_cascade_and_set_null_as_the_schema_says() {
             prefix: "cur_x".into(),
             scopes: vec![],
             expires_at: None,
+            created_by_key_id: None,
         };
         let tenant = db.tenant(org.id);
         tenant

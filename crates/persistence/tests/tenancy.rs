@@ -57,6 +57,7 @@ fn new_key(org: OrganizationId, user: Option<&User>, hash: &str) -> NewApiKey {
         prefix: "cur_test".into(),
         scopes: vec![],
         expires_at: None,
+        created_by_key_id: None,
     }
 }
 

@@ -142,5 +142,41 @@ pub(crate) async fn seal_clear_secrets(operator: &Operator, db: &Database) -> Re
         "Connection secrets found in clear at start: {} connections sealed",
         found.sealed
     );
+    check_secrets_open(operator).await
+}
+
+/// How many stored connections the start-up check tries its keys on.
+const SECRETS_CHECK_SAMPLE: u64 = 100;
+
+/// Tries the keys on a sample of the stored secrets, so a wrong
+/// `SECRETS_ENCRYPTION_KEY` is said at start (a warning with the count and
+/// the connections, never a secret), not found by the first request.
+async fn check_secrets_open(operator: &Operator) -> Result<(), Failure> {
+    let check = operator
+        .check_secrets_open(SECRETS_CHECK_SAMPLE)
+        .await
+        .map_err(|e| Failure::Runtime(format!("checking the stored secrets failed: {e}")))?;
+    if !check.unopenable.is_empty() {
+        let ids: Vec<String> = check
+            .unopenable
+            .iter()
+            .map(|id| id.as_uuid().to_string())
+            .collect();
+        tracing::warn!(
+            unopenable = check.unopenable.len(),
+            checked = check.checked,
+            connections = %ids.join(","),
+            "{} of {} connections checked hold secrets that do not open with SECRETS_ENCRYPTION_KEY \
+             (a wrong or missing key?): restore the key that sealed them, or send each secret again \
+             with PUT /api/v1/connections/{{id}}",
+            check.unopenable.len(),
+            check.checked
+        );
+    } else if check.checked > 0 && !check.no_key {
+        tracing::info!(
+            checked = check.checked,
+            "Connection secrets checked at start: every sampled secret opens"
+        );
+    }
     Ok(())
 }

@@ -821,3 +821,237 @@ async fn proxy_variables_are_ignored_unless_configured(db: TestDatabase) {
 }
 
 on_both!(proxy_variables_are_ignored_unless_configured);
+
+/// A service that answers every request with 401 and the whole request in a
+/// JSON body: the token endpoint of the issue that echoed `client_secret`.
+fn echoing_listener() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = Vec::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = Vec::new();
+                    if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&line);
+                    let text = String::from_utf8_lossy(&line).to_lowercase();
+                    if let Some(v) = text.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == b"\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                request.extend_from_slice(&body);
+                let echo = String::from_utf8_lossy(&request).into_owned();
+                let reply = json!({"error": "invalid_client", "you_sent": echo}).to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 401 X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+            });
+        }
+    });
+    base
+}
+
+/// The issue's case over HTTP: a SharePoint connection whose authority
+/// echoes the token request (so the secret comes back URL-encoded) and an
+/// LLM whose API echoes its headers; secrets with quotes, `%`, `+`,
+/// non-ASCII letters and 1,000 characters; a viewer reads the connection.
+async fn echoed_secrets_are_not_shown_to_a_viewer(db: TestDatabase) {
+    let base = echoing_listener();
+    let s = start(&db, &[]);
+    let auth = login(&s, "admin", ADMIN_PASSWORD);
+    let h = [("authorization", auth.as_str())];
+    let r = s.call(
+        "POST",
+        "/api/v1/organizations/me/users",
+        &h,
+        Some(
+            &json!({"email": "vic@acme.example", "username": "vic", "role": "viewer",
+                     "password": "viewer-password-123456"}),
+        ),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let viewer = login(&s, "vic", "viewer-password-123456");
+    let mut secret = "sp-\"q'uo%2B+plus é ü ✓ ".to_owned();
+    while secret.chars().count() < 1000 {
+        secret.push_str("Zx9+Qw%7\"Lm'ñö");
+    }
+    let secret: String = secret.chars().take(1000).collect();
+    let llm_secret: String = secret.replacen("sp-", "ll-", 1);
+    let sharepoint = create(
+        &s,
+        &auth,
+        json!({"name": "SharePoint", "connection_type": "sharepoint",
+               "config": {"tenant_id": "t", "client_id": "c", "client_secret": secret,
+                          "authority_url": base}}),
+    );
+    let llm = create(
+        &s,
+        &auth,
+        json!({"name": "LLM", "connection_type": "llm",
+               "config": {"api_key": llm_secret, "model": "m", "base_url": base}}),
+    );
+    for (c, secret) in [(&sharepoint, &secret), (&llm, &llm_secret)] {
+        let id = c["id"].as_str().unwrap();
+        let tested = s.call("POST", &format!("/api/v1/connections/{id}/test"), &h, None);
+        let seen = s.call(
+            "GET",
+            &format!("/api/v1/connections/{id}"),
+            &[("authorization", viewer.as_str())],
+            None,
+        );
+        assert_eq!(seen.status, 200, "{seen:?}");
+        assert_eq!(
+            seen.json()["test_result"]["error"],
+            "credentials_refused",
+            "{seen:?}"
+        );
+        let shown = format!("{c} {} {}", tested.body, seen.body);
+        for form in curatore_service::connections::config::encodings(secret) {
+            let chars: Vec<char> = form.chars().collect();
+            for w in chars.windows(8) {
+                let w: String = w.iter().collect();
+                assert!(!shown.contains(&w), "`{w}` of the secret is in {shown}");
+            }
+        }
+        assert!(!shown.contains("you_sent"), "{shown}");
+    }
+
+    // Steering the stored secret elsewhere needs it sent again; the marker
+    // is no secret.
+    let id = sharepoint["id"].as_str().unwrap();
+    let r = s.call(
+        "PUT",
+        &format!("/api/v1/connections/{id}"),
+        &h,
+        Some(&json!({"config": {"authority_url": "http://collector.example", "client_secret": REDACTED}})),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (409, "secret_must_be_resent"),
+        "{r:?}"
+    );
+    let r = s.call(
+        "POST",
+        "/api/v1/connections",
+        &h,
+        Some(&json!({"name": "Marker", "connection_type": "llm",
+                     "config": {"api_key": REDACTED, "model": "m", "base_url": base}})),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "secret_is_redaction_marker"),
+        "{r:?}"
+    );
+
+    // An org_admin's key cannot promote the viewer; signed in, she can.
+    let key = s.call(
+        "POST",
+        "/api/v1/api-keys",
+        &h,
+        Some(&json!({"name": "ops"})),
+    );
+    assert_eq!(key.status, 201, "{key:?}");
+    let key = key.json()["key"].as_str().unwrap().to_owned();
+    let vic = s
+        .call("GET", "/api/v1/organizations/me/users?limit=100", &h, None)
+        .json()["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "vic")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let promote = json!({"role": "org_admin"});
+    let path = format!("/api/v1/organizations/me/users/{vic}");
+    let r = s.call("PUT", &path, &[("x-api-key", key.as_str())], Some(&promote));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (403, "person_required"),
+        "{r:?}"
+    );
+    let r = s.call("PUT", &path, &h, Some(&promote));
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+on_both!(echoed_secrets_are_not_shown_to_a_viewer);
+
+/// A wrong `SECRETS_ENCRYPTION_KEY` is said at start (a warning with the
+/// count), the status answers 200 with `connected: false` and a code (the
+/// error logged once, not per request), and a `PUT` with a new secret
+/// replaces the one that no longer opens.
+async fn a_wrong_key_is_found_at_start_and_the_secret_can_be_replaced(db: TestDatabase) {
+    const OTHER: &str = "k1:ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    let quiet = ("AUTO_TEST_CONNECTIONS", "false");
+    let s = start(&db, &[("SECRETS_ENCRYPTION_KEY", KEY), quiet]);
+    let auth = login(&s, "admin", ADMIN_PASSWORD);
+    let llm = create(
+        &s,
+        &auth,
+        json!({"name": "LLM", "connection_type": "llm", "is_default": true,
+               "config": {"api_key": GOOD_KEY, "model": "m", "base_url": "http://127.0.0.1:9/v1"}}),
+    );
+    let id = llm["id"].as_str().unwrap().to_owned();
+    drop(s);
+
+    let mut s = start(&db, &[("SECRETS_ENCRYPTION_KEY", OTHER), quiet]);
+    let warning = s.wait_for_log(Duration::from_secs(10), |l| {
+        l.contains("hold secrets that do not open")
+    });
+    assert!(
+        warning.contains("WARN") && warning.contains(&id),
+        "{warning}"
+    );
+    assert!(warning.contains("\"unopenable\":1"), "{warning}");
+    let auth = login(&s, "admin", ADMIN_PASSWORD);
+    let h = [("authorization", auth.as_str())];
+    for _ in 0..3 {
+        for headers in [&h[..], &[]] {
+            let r = s.call("GET", "/api/v1/llm/status", headers, None);
+            assert_eq!(r.status, 200, "{r:?}");
+            assert_eq!(r.json()["connected"], false, "{r:?}");
+            assert_eq!(r.json()["error_code"], "secret_decryption_failed", "{r:?}");
+        }
+    }
+    let logs = s.logs();
+    let errors = logs
+        .iter()
+        .filter(|l| l.contains("a stored connection secret does not open"))
+        .count();
+    assert_eq!(errors, 1, "logged once per connection: {logs:#?}");
+
+    // Kept, it cannot work; replaced, it does.
+    let path = format!("/api/v1/connections/{id}");
+    let r = s.call("PUT", &path, &h, Some(&json!({"config": {"model": "n"}})));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (500, "secret_decryption_failed"),
+        "{r:?}"
+    );
+    let r = s.call(
+        "PUT",
+        &path,
+        &h,
+        Some(&json!({"config": {"api_key": "sk-replaced-123456"}})),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = s.call("GET", "/api/v1/llm/status", &h, None);
+    assert_eq!(r.json()["error_code"], "not_tested", "{r:?}");
+    let logs = s.logs().join("\n");
+    assert!(!logs.contains(GOOD_KEY) && !logs.contains("sk-replaced-123456"));
+}
+
+on_both!(a_wrong_key_is_found_at_start_and_the_secret_can_be_replaced);

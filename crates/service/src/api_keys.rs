@@ -146,6 +146,11 @@ impl ApiKeys<'_> {
             }
             None => None,
         };
+        // Kept so that revoking the minting key revokes this one too.
+        let created_by_key_id = match ctx.principal.actor() {
+            crate::Actor::ApiKey { key_id, .. } => Some(*key_id),
+            _ => None,
+        };
         let generated = self.0.services.config().api_keys.generate();
         let work = self.0.begin().await?;
         let key = work
@@ -159,15 +164,16 @@ impl ApiKeys<'_> {
                 prefix: generated.display_prefix,
                 scopes,
                 expires_at,
+                created_by_key_id,
             })
             .await?;
+        let mut details = json!({"name": key.name, "prefix": key.prefix, "scopes": key.scopes});
+        if let Some(parent) = created_by_key_id {
+            details["created_by_key_id"] = json!(parent.as_uuid());
+        }
         work.commit(
             AuditEvent::ApiKeyCreated,
-            Entry::about(
-                "api_key",
-                key.id.as_uuid(),
-                json!({"name": key.name, "prefix": key.prefix, "scopes": key.scopes}),
-            ),
+            Entry::about("api_key", key.id.as_uuid(), details),
         )
         .await?;
         Ok(CreatedKey {
@@ -259,8 +265,10 @@ impl ApiKeys<'_> {
         Ok(renamed)
     }
 
-    /// Revokes a key for good. Revoking a revoked key changes and records
-    /// nothing.
+    /// Revokes a key for good, and with it every key it minted, every key
+    /// those minted, and so on, in the same transaction (each revocation
+    /// audited and forgotten by every instance's cache). Revoking a revoked
+    /// key whose descendants are all revoked changes and records nothing.
     ///
     /// # Errors
     /// 404 for a key the caller may not manage; 403 for viewers and API keys.
@@ -269,16 +277,38 @@ impl ApiKeys<'_> {
         refuse_keys(self.0.ctx)?;
         let key = self.manageable(id).await?;
         let mut work = self.0.begin().await?;
-        if !work.own().api_keys().revoke(key.id).await? {
+        let keys = work.own().api_keys();
+        let parent_revoked = keys.revoke(key.id).await?;
+        let mut revoked_descendants = Vec::new();
+        for child in keys.descendants(key.id).await? {
+            if keys.revoke(child.id).await? {
+                revoked_descendants.push(child);
+            }
+        }
+        if !parent_revoked && revoked_descendants.is_empty() {
             return Ok(());
         }
+        for child in &revoked_descendants {
+            work.forget(Forget::Key(child.id));
+            work.audit(
+                AuditEvent::ApiKeyRevoked,
+                Entry::about(
+                    "api_key",
+                    child.id.as_uuid(),
+                    json!({"name": child.name, "prefix": child.prefix,
+                           "revoked_with": key.id.as_uuid()}),
+                ),
+            );
+        }
         work.forget(Forget::Key(key.id));
+        let descendants: Vec<uuid::Uuid> =
+            revoked_descendants.iter().map(|k| k.id.as_uuid()).collect();
         work.commit(
             AuditEvent::ApiKeyRevoked,
             Entry::about(
                 "api_key",
                 key.id.as_uuid(),
-                json!({"name": key.name, "prefix": key.prefix}),
+                json!({"name": key.name, "prefix": key.prefix, "descendants_revoked": descendants}),
             ),
         )
         .await

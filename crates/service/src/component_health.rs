@@ -179,6 +179,7 @@ mod tests {
             endpoint: source.map(|_| "http://10.1.2.3:9/v1".to_owned()),
             model: source.map(|_| "gpt-x".to_owned()),
             error: (!connected).then(|| "connect to http://10.1.2.3:9/v1 refused".to_owned()),
+            error_code: (!connected).then_some("unreachable"),
             response_time: None,
             ssl_verify: Some(true),
             timeout: Some(60),

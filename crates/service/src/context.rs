@@ -147,6 +147,23 @@ impl Principal {
         Ok(())
     }
 
+    /// Refuses API keys where a person must act: privilege changes (granting
+    /// or removing org_admin, changing an org_admin, setting another user's
+    /// password) would otherwise outlive the key that made them, and a
+    /// leaked key could promote an account.
+    ///
+    /// # Errors
+    /// 403 `person_required` naming `what`.
+    pub fn require_person(&self, what: &str) -> Result<()> {
+        if matches!(self.actor, Actor::ApiKey { .. }) {
+            return Err(Denied::KeyCannotChangePrivileges(
+                format!("{what} needs a signed-in user, not an API key; sign in as a user").into(),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// Refuses an API key whose scopes do not allow `scope`. Keys without
     /// scopes, users and the system are limited by their role only.
     ///

@@ -154,6 +154,11 @@ pub enum Denied {
     /// A key minted by a key holds a subset of its scopes.
     #[error("a key minted by a key must have scopes, all of them held by the minting key")]
     MintedScopes,
+    /// Granting or removing org_admin, changing an org_admin and setting
+    /// another user's password need a signed-in person, not an API key;
+    /// the sentence says what was asked.
+    #[error("{0}")]
+    KeyCannotChangePrivileges(Cow<'static, str>),
 }
 
 /// What was asked breaks a rule.
@@ -199,6 +204,9 @@ pub enum Invalid {
     /// A text value holds a character the database cannot store.
     #[error("a text value holds a character that cannot be stored (such as U+0000)")]
     Text,
+    /// The redaction marker was sent as a new secret's value.
+    #[error("{0}")]
+    RedactionMarker(Cow<'static, str>),
 }
 
 /// It would clash with what exists.
@@ -223,6 +231,10 @@ pub enum Conflict {
     /// A referenced record does not exist.
     #[error("a referenced record does not exist")]
     MissingReference,
+    /// The change moves where a stored secret is sent (a URL, a tenant):
+    /// the secret must come with it.
+    #[error("{0}")]
+    SecretMustBeResent(Cow<'static, str>),
 }
 
 /// Nothing the caller may see is there.

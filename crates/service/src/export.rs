@@ -368,18 +368,24 @@ impl Operator {
         }
         let mut report = ImportReport::default();
 
-        // Everything that can fail without the database first: opening the
-        // secrets proves the passphrase before anything is written.
+        // Everything that can fail without the database first, with the
+        // API's rules: opening the secrets proves the passphrase, and every
+        // problem of the file is reported at once before anything is written.
+        let mut problems = self.check_document(doc);
         let mut configs = Vec::new();
         for c in &doc.connections {
-            let paths = self
+            let Some(kind) = self
                 .services
                 .connections_config()
                 .registry
                 .get(&c.connection_type)
-                .map(|k| k.secret_fields())
-                .unwrap_or_default();
+            else {
+                configs.push(Value::Null);
+                continue;
+            };
+            let paths = kind.secret_fields();
             let mut cfg = c.config.clone();
+            let mut redacted = Vec::new();
             for path in &paths {
                 let pointer: String = path
                     .iter()
@@ -392,6 +398,7 @@ impl Operator {
                     report
                         .secrets_missing
                         .push(format!("{}: {}", c.name, path.join(".")));
+                    redacted.push(pointer);
                     *node = Value::Null;
                 } else if let (Some(pass), Some(s)) = (
                     passphrase,
@@ -401,20 +408,55 @@ impl Operator {
                         .open(s)
                         .map_err(|_| ServiceError::from(crate::SecretsFailure::ExportPassphrase))?;
                     *node = Value::String(plain);
+                } else if let Some(s) = node.get(config::ENVELOPE_KEY).and_then(Value::as_str) {
+                    // Sealed by a server: only a key of ours opens it.
+                    let opened = self.services.secret_box().map(|b| b.open(s));
+                    match opened {
+                        Some(Ok(plain)) => *node = Value::String(plain),
+                        _ => {
+                            let key = curatore_auth::SecretBox::key_id_of(s).unwrap_or("?");
+                            problems.push(format!(
+                                "connection `{}`: config.{} is sealed under key id `{key}`, which SECRETS_ENCRYPTION_KEY cannot open (export it again with --include-secrets)",
+                                c.name,
+                                path.join(".")
+                            ));
+                        }
+                    }
                 }
             }
-            let cfg = strip_nulls(cfg);
-            let has_secret = paths.iter().any(|p| {
-                let pointer: String = p.iter().map(|k| format!("/{k}")).collect();
-                cfg.pointer(&pointer).is_some_and(Value::is_string)
-            });
-            let mut stored = cfg;
-            if has_secret {
-                let secrets = self.services.secret_box().ok_or_else(no_key)?;
-                config::seal(&mut stored, &paths, secrets);
+            // A secret the file redacted is imported as absent (and listed):
+            // judge the rest as the API would, as if it were there.
+            let mut judged = strip_nulls(cfg);
+            for pointer in &redacted {
+                set_pointer(&mut judged, pointer, Value::String("redacted".into()));
             }
-            configs.push(stored);
+            match kind.validate(&judged) {
+                Err(why) => {
+                    problems.push(format!("connection `{}`: {why}", c.name));
+                    configs.push(Value::Null);
+                }
+                Ok(mut valid) => {
+                    for pointer in &redacted {
+                        remove_pointer(&mut valid, pointer);
+                    }
+                    configs.push(valid);
+                }
+            }
         }
+        if !problems.is_empty() {
+            return Err(ServiceError::validation(format!(
+                "the file cannot be imported; nothing was written ({} problem{}):\n- {}",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                problems.join("\n- ")
+            )));
+        }
+        let mut sealed_configs = Vec::new();
+        for (c, cfg) in doc.connections.iter().zip(configs) {
+            let kind = self.services.kind(&c.connection_type)?;
+            sealed_configs.push(self.services.sealed(kind.as_ref(), cfg)?);
+        }
+        let configs = sealed_configs;
 
         let work = Work::begin(&self.services, Origin::Process).await?;
         let org = match work
@@ -532,6 +574,7 @@ impl Operator {
                     prefix: k.prefix.clone(),
                     scopes: k.scopes.clone(),
                     expires_at: k.expires_at,
+                    created_by_key_id: None,
                 })
                 .await?;
             if !k.is_active {
@@ -554,7 +597,8 @@ impl Operator {
                     description: c.description.clone(),
                     connection_type: ConnectionType::parse(&c.connection_type)?,
                     config: stored,
-                    is_default: c.is_default,
+                    // Inactive connections are never the default.
+                    is_default: c.is_default && c.is_active,
                     scope: c.scope.parse::<ConnectionScope>()?,
                     owner_user_id: c.owner_user_id.and_then(|u| user_ids.get(&u).copied()),
                     created_by: None,
@@ -586,6 +630,148 @@ impl Operator {
             .await?;
         }
         Ok(report)
+    }
+}
+
+/// Sets the member at a JSON pointer whose parent exists.
+fn set_pointer(value: &mut Value, pointer: &str, to: Value) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    if let Some(Value::Object(map)) = value.pointer_mut(parent) {
+        map.insert(last, to);
+    }
+}
+
+/// Removes the member at a JSON pointer.
+fn remove_pointer(value: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    if let Some(Value::Object(map)) = value.pointer_mut(parent) {
+        map.remove(&last);
+    }
+}
+
+impl Operator {
+    /// Every value of `doc` the API would refuse, one line each: names and
+    /// texts (control and direction-changing characters), e-mails,
+    /// usernames, roles, password hashes no login could match, keys whose
+    /// user is not in the file (they would become organization-wide) or
+    /// whose scopes are unknown, connections of unregistered types or whose
+    /// owner is not in the file.
+    fn check_document(&self, doc: &ExportDocument) -> Vec<String> {
+        use curatore_domain::{EmailAddress, Role, Slug, Username};
+        let mut problems = Vec::new();
+        let mut problem = |what: String, why: String| problems.push(format!("{what}: {why}"));
+        let o = &doc.organization;
+        for (field, value) in [("name", &o.name), ("display_name", &o.display_name)] {
+            if let Err(e) = crate::text::required(field, value, crate::text::NAME_MAX) {
+                problem("organization".into(), e.to_string());
+            }
+        }
+        if let Err(e) = Slug::parse(&o.slug) {
+            problem("organization".into(), e.to_string());
+        }
+        if let Err(e) = curatore_domain::text::check_json("settings", &o.settings) {
+            problem("organization".into(), e.to_string());
+        }
+        let user_ids: std::collections::HashSet<uuid::Uuid> =
+            doc.users.iter().map(|u| u.id).collect();
+        for u in &doc.users {
+            let who = format!("user {}", u.id);
+            if let Err(e) = EmailAddress::parse(&u.email) {
+                problem(who.clone(), e.to_string());
+            }
+            if let Err(e) = Username::parse(&u.username) {
+                problem(who.clone(), e.to_string());
+            }
+            if let Err(e) =
+                crate::text::optional("full_name", u.full_name.clone(), crate::text::NAME_MAX)
+            {
+                problem(who.clone(), e.to_string());
+            }
+            if u.role.parse::<Role>().is_err() {
+                problem(
+                    who.clone(),
+                    format!("role: `{}` is not org_admin, member or viewer", u.role),
+                );
+            }
+            if let Some(hash) = &u.password_hash
+                && !curatore_auth::is_password_hash(hash)
+            {
+                problem(
+                    who.clone(),
+                    "password_hash: not an argon2 or bcrypt hash (no password would match it)"
+                        .into(),
+                );
+            }
+            if let Err(e) = curatore_domain::text::check_json("settings", &u.settings) {
+                problem(who, e.to_string());
+            }
+        }
+        for k in &doc.api_keys {
+            let what = format!("API key {}", k.id);
+            if let Err(e) = crate::text::required("name", &k.name, crate::text::NAME_MAX) {
+                problem(what.clone(), e.to_string());
+            }
+            if let Some(user) = k.user_id
+                && !user_ids.contains(&user)
+            {
+                problem(
+                    what.clone(),
+                    format!(
+                        "its user {user} is not in the file (it would act for the whole organization)"
+                    ),
+                );
+            }
+            let unknown: Vec<&str> = k
+                .scopes
+                .iter()
+                .filter(|s| !self.services.scopes().is_known(s))
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                problem(what, format!("unknown scopes: {}", unknown.join(", ")));
+            }
+        }
+        let registry = &self.services.connections_config().registry;
+        for c in &doc.connections {
+            let what = format!("connection `{}`", c.name);
+            if let Err(e) = crate::text::required("name", &c.name, crate::text::NAME_MAX) {
+                problem(what.clone(), e.to_string());
+            }
+            if let Some(d) = &c.description
+                && let Err(e) = curatore_domain::text::check_text("description", d)
+            {
+                problem(what.clone(), e.to_string());
+            }
+            if registry.get(&c.connection_type).is_none() {
+                let known: Vec<&str> = registry.all().map(|k| k.type_name()).collect();
+                problem(
+                    what.clone(),
+                    format!(
+                        "connection_type `{}` is not registered on this server ({})",
+                        c.connection_type,
+                        known.join(", ")
+                    ),
+                );
+            }
+            if c.scope.parse::<curatore_domain::ConnectionScope>().is_err() {
+                problem(
+                    what.clone(),
+                    format!("scope: `{}` is not organization or user", c.scope),
+                );
+            }
+            if let Some(owner) = c.owner_user_id
+                && !user_ids.contains(&owner)
+            {
+                problem(what, format!("its owner {owner} is not in the file"));
+            }
+        }
+        problems
     }
 }
 

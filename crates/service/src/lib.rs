@@ -103,7 +103,8 @@ pub use connections::outbound::OutboundPolicy;
 pub use connections::{
     ActiveConnection, ClearSecrets, ConnectionQuery, ConnectionSource, ConnectionTypeInfo,
     ConnectionUpdate, Connections, ConnectionsConfig, EnvironmentConnection, ImportAction,
-    MAX_CONNECTION_PAGE, NewConnectionRequest, SavedConnection, SecretsReport, TestReport,
+    MAX_CONNECTION_PAGE, NewConnectionRequest, SavedConnection, SecretsCheck, SecretsReport,
+    TestReport,
 };
 pub use context::{Access, Actor, Client, Principal, RequestContext, Scope};
 pub use error::{

@@ -84,6 +84,9 @@ struct Inner {
     settings: crate::settings::SettingsState,
     last_used: Mutex<HashMap<ApiKeyId, Instant>>,
     connections: ConnectionsConfig,
+    /// Connections whose stored secret did not open, already logged: each
+    /// is logged once per process, not on every request that meets it.
+    unopenable_logged: Mutex<std::collections::HashSet<curatore_domain::ConnectionId>>,
     scopes: ScopeRegistry,
     audit_actions: AuditActions,
 }
@@ -177,6 +180,7 @@ impl Services {
                 last_used: Mutex::new(HashMap::new()),
                 resolved_organization: RwLock::new(None),
                 connections,
+                unopenable_logged: Mutex::new(std::collections::HashSet::new()),
                 default_organization,
                 scopes,
                 audit_actions,
@@ -227,6 +231,23 @@ impl Services {
 
     pub(crate) fn connections_runtime(&self) -> &ConnectionsConfig {
         &self.inner.connections
+    }
+
+    /// Whether this is the first time this process meets `id`'s unopenable
+    /// secret (so it is logged once); `false` from then on.
+    pub(crate) fn first_unopenable(&self, id: curatore_domain::ConnectionId) -> bool {
+        self.inner
+            .unopenable_logged
+            .lock()
+            .map(|mut seen| seen.insert(id))
+            .unwrap_or(true)
+    }
+
+    /// Forgets that `id`'s secret did not open (it was replaced).
+    pub(crate) fn forget_unopenable(&self, id: curatore_domain::ConnectionId) {
+        if let Ok(mut seen) = self.inner.unopenable_logged.lock() {
+            seen.remove(&id);
+        }
     }
 
     pub(crate) fn settings_state(&self) -> &crate::settings::SettingsState {

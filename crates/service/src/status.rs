@@ -2,7 +2,7 @@
 //! model reachable. Read from stored test results, never by calling out.
 
 use crate::context::RequestContext;
-use crate::error::Result;
+use crate::error::{Result, ServiceError};
 use crate::handle::Bound;
 use crate::services::Services;
 use crate::sessions::Anonymous;
@@ -70,6 +70,11 @@ pub struct ServiceStatus {
     pub model: Option<String>,
     /// Why it is not connected; never a secret.
     pub error: Option<String>,
+    /// Why it is not connected, as a code: `not_configured`, `not_tested`,
+    /// `secret_decryption_failed` (its stored secret does not open with the
+    /// configured keys), or the last test's reason (`credentials_refused`,
+    /// `timeout`, …).
+    pub error_code: Option<&'static str>,
     /// How long the last test took, in seconds, when it recorded it.
     pub response_time: Option<f64>,
     /// Whether TLS certificates are verified.
@@ -134,11 +139,21 @@ impl Services {
         org: OrganizationId,
         connection_type: &str,
     ) -> Result<ServiceStatus> {
-        let Some(active) = self.active_connection(org, connection_type).await? else {
+        let active = match self.active_connection(org, connection_type).await {
+            Ok(active) => active,
+            // A secret that does not open is a state to report, not a
+            // failure of this request (logged once per connection).
+            Err(ServiceError::Secrets(_)) => {
+                return self.unopenable_status(org, connection_type).await;
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(active) = active else {
             return Ok(ServiceStatus {
                 connected: false,
                 endpoint: None,
                 model: None,
+                error_code: Some("not_configured"),
                 error: Some(format!(
                     "no {connection_type} connection is configured: create one at /api/v1/connections or set its environment variables"
                 )),
@@ -158,18 +173,29 @@ impl Services {
         let connected = stored
             .as_ref()
             .is_some_and(|c| c.test_status == Some(ConnectionTestStatus::Healthy));
-        let error = if connected {
-            None
+        let result = result.map(|r| crate::connections::kinds::shown_test_result(&r));
+        let (error, error_code) = if connected {
+            (None, None)
         } else {
-            let recorded = result
-                .as_ref()
-                .and_then(|r| r.get("error").or_else(|| r.get("message")))
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned);
-            Some(recorded.unwrap_or_else(|| match active.connection_id {
-                Some(id) => format!("not tested yet: POST /api/v1/connections/{id}/test"),
-                None => "configured from the environment and not tested".to_owned(),
-            }))
+            let recorded = result.as_ref().and_then(|r| {
+                let message = r.get("message").and_then(serde_json::Value::as_str)?;
+                let code = r
+                    .get("error")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(crate::connections::kinds::reason::known)
+                    .unwrap_or(crate::connections::kinds::reason::TEST_FAILED);
+                Some((message.to_owned(), code))
+            });
+            match recorded {
+                Some((message, code)) => (Some(message), Some(code)),
+                None => (
+                    Some(match active.connection_id {
+                        Some(id) => format!("not tested yet: POST /api/v1/connections/{id}/test"),
+                        None => "configured from the environment and not tested".to_owned(),
+                    }),
+                    Some("not_tested"),
+                ),
+            }
         };
         let setting = |k: &str| active.settings.get(k);
         Ok(ServiceStatus {
@@ -181,6 +207,7 @@ impl Services {
                 .map(str::to_owned),
             model: active.text("model").map(str::to_owned),
             error,
+            error_code,
             // Our tests record milliseconds; the original's answer is seconds.
             response_time: result.as_ref().and_then(|r| {
                 r.pointer("/details/response_time")
@@ -198,6 +225,50 @@ impl Services {
                 None => "environment",
             }),
             connection_id: active.connection_id.map(|id| id.as_uuid()),
+            last_tested_at: stored.and_then(|c| c.last_tested_at),
+        })
+    }
+
+    /// The status of `org`'s default `connection_type` whose stored secret
+    /// does not open: not connected, whatever its last test found, read
+    /// without opening anything.
+    async fn unopenable_status(
+        &self,
+        org: OrganizationId,
+        connection_type: &str,
+    ) -> Result<ServiceStatus> {
+        let ty = ConnectionType::parse(connection_type)?;
+        let stored = self
+            .database()
+            .tenant(org)
+            .connections()
+            .active_default(&ty)
+            .await?;
+        let shown = stored.clone().map(|c| self.redacted(c));
+        let text = |k: &str| {
+            shown
+                .as_ref()
+                .and_then(|c| c.config.get(k))
+                .and_then(serde_json::Value::as_str)
+                .filter(|v| *v != crate::connections::config::REDACTED)
+                .map(str::to_owned)
+        };
+        let setting = |k: &str| shown.as_ref().and_then(|c| c.config.get(k).cloned());
+        Ok(ServiceStatus {
+            connected: false,
+            endpoint: text("base_url")
+                .or_else(|| text("service_url"))
+                .or_else(|| text("graph_base_url")),
+            model: text("model"),
+            error: Some(
+                "the stored secret does not open with the configured SECRETS_ENCRYPTION_KEY: restore the key or send the secret again".to_owned(),
+            ),
+            error_code: Some("secret_decryption_failed"),
+            response_time: None,
+            ssl_verify: setting("verify_ssl").and_then(|v| v.as_bool()),
+            timeout: setting("timeout").and_then(|v| v.as_u64()),
+            source: Some("database"),
+            connection_id: stored.as_ref().map(|c| c.id.as_uuid()),
             last_tested_at: stored.and_then(|c| c.last_tested_at),
         })
     }

@@ -357,6 +357,12 @@ impl Users<'_> {
         tenant.organization().get_for_update().await?;
         let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
         let role = role.filter(|r| *r != user.role);
+        if user.role == Role::OrgAdmin {
+            self.0.principal().require_person("changing an org_admin")?;
+        }
+        if role == Some(Role::OrgAdmin) {
+            self.0.principal().require_person("granting org_admin")?;
+        }
         let email = email.filter(|e| *e != user.email);
         let username = username.filter(|u| *u != user.username);
         let is_active = changes.is_active.filter(|a| *a != user.is_active);
@@ -448,6 +454,11 @@ impl Users<'_> {
         if self.0.principal().user_id() == Some(id) {
             return Err(Denied::DeactivateSelf.into());
         }
+        if user.role == Role::OrgAdmin {
+            self.0
+                .principal()
+                .require_person("deactivating an org_admin")?;
+        }
         if !user.is_active {
             return Ok(user);
         }
@@ -478,6 +489,11 @@ impl Users<'_> {
         let mut work = self.0.begin().await?;
         let tenant = work.own();
         let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
+        if user.role == Role::OrgAdmin {
+            self.0
+                .principal()
+                .require_person("reactivating an org_admin")?;
+        }
         if user.is_active {
             return Ok(user);
         }
@@ -513,7 +529,7 @@ impl Users<'_> {
         self.0.admin("reset_user_password", WRITE).await?;
         self.0
             .principal()
-            .refuse_api_key("API keys cannot set passwords; sign in as a user")?;
+            .require_person("setting another user's password")?;
         if self.0.principal().user_id() == Some(id) {
             return Err(Denied::OwnPassword.into());
         }

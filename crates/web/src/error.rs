@@ -59,6 +59,8 @@ error_codes! {
     ValidationFailed = "validation_failed", 400;
     /// 400: the new password breaks the password policy.
     WeakPassword = "weak_password", 400;
+    /// 400: `***REDACTED***` was sent as a new secret's value; send the secret itself.
+    SecretIsRedactionMarker = "secret_is_redaction_marker", 400;
     /// 400: the setting key is not registered; the message names it.
     UnknownSetting = "unknown_setting", 400;
     /// 400: the setting comes from the environment only, or not from this layer.
@@ -89,6 +91,9 @@ error_codes! {
     PasswordChangeRequired = "password_change_required", 403;
     /// 403: the organization is deactivated.
     OrganizationInactive = "organization_inactive", 403;
+    /// 403: granting or removing org_admin, changing an org_admin and setting
+    /// another user's password need a signed-in person, not an API key.
+    PersonRequired = "person_required", 403;
     /// 403: the connection is managed by environment variables; change those instead.
     ManagedConnection = "managed_connection", 403;
     /// 404: no such resource (or one the caller may not see).
@@ -109,6 +114,9 @@ error_codes! {
     NameTaken = "name_taken", 409;
     /// 409: another unique value is taken.
     Conflict = "conflict", 409;
+    /// 409: the change moves where a stored secret is sent (a URL, a tenant);
+    /// send the secret again with it.
+    SecretMustBeResent = "secret_must_be_resent", 409;
     /// 409: the API key is revoked and cannot be changed.
     ApiKeyRevoked = "api_key_revoked", 409;
     /// 413: the body is too large.
@@ -175,6 +183,7 @@ pub fn wire(err: &ServiceError) -> (ErrorCode, Cow<'static, str>) {
                 )
                 .into(),
             ),
+            Denied::KeyCannotChangePrivileges(_) => (C::PersonRequired, said()),
             Denied::OwnPassword => (
                 C::Forbidden,
                 "change your own password with /api/v1/auth/change-password".into(),
@@ -195,6 +204,7 @@ pub fn wire(err: &ServiceError) -> (ErrorCode, Cow<'static, str>) {
             | Invalid::Skip { .. }
             | Invalid::SkipWithCursor
             | Invalid::UnknownCursor => (C::InvalidQueryParameter, said()),
+            Invalid::RedactionMarker(_) => (C::SecretIsRedactionMarker, said()),
             Invalid::UnknownPosition => (
                 C::InvalidQueryParameter,
                 "query parameter `after` is not a position this API handed out".into(),
@@ -214,6 +224,7 @@ pub fn wire(err: &ServiceError) -> (ErrorCode, Cow<'static, str>) {
             ),
             Conflict::ApiKeyRevoked => (C::ApiKeyRevoked, said()),
             Conflict::MissingReference => (C::MissingReference, said()),
+            Conflict::SecretMustBeResent(_) => (C::SecretMustBeResent, said()),
             _ => (C::Conflict, said()),
         },
         ServiceError::NotFound(n) => match n {

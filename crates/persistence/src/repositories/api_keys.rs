@@ -43,6 +43,7 @@ impl TryFrom<api_key::Model> for ApiKey {
             expires_at: m.expires_at,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            created_by_key_id: m.created_by_key_id.map(ApiKeyId::from),
         })
     }
 }
@@ -80,6 +81,7 @@ impl TenantApiKeys<'_> {
             expires_at: Set(new.expires_at),
             created_at: Set(at),
             updated_at: Set(at),
+            created_by_key_id: Set(new.created_by_key_id.map(Into::into)),
         };
         write!(self.h, |c| model.insert(c).await?.try_into())
     }
@@ -192,6 +194,36 @@ impl TenantApiKeys<'_> {
             .exec(c)
             .await?);
         Ok(res.rows_affected > 0)
+    }
+
+    /// Every key minted by `id`, by a key it minted, and so on (revoked or
+    /// not), in this organization, nearest first.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn descendants(&self, id: ApiKeyId) -> Result<Vec<ApiKey>> {
+        let mut found: Vec<ApiKey> = Vec::new();
+        let mut seen = std::collections::HashSet::from([id]);
+        let mut frontier = vec![id.as_uuid()];
+        while !frontier.is_empty() {
+            let parents = frontier.clone();
+            let children = read!(self.h, |c| Entity::find()
+                .filter(Column::OrganizationId.eq(self.org.as_uuid()))
+                .filter(Column::CreatedByKeyId.is_in(parents.clone()))
+                .order_by_asc(Column::CreatedAt)
+                .order_by_asc(Column::Id)
+                .all(c)
+                .await?);
+            frontier.clear();
+            for m in children {
+                let key = ApiKey::try_from(m)?;
+                if seen.insert(key.id) {
+                    frontier.push(key.id.as_uuid());
+                    found.push(key);
+                }
+            }
+        }
+        Ok(found)
     }
 }
 

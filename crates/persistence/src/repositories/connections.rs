@@ -242,7 +242,8 @@ impl TenantConnections<'_> {
         row.map(Connection::try_from).transpose()
     }
 
-    /// Changes what `changes` names.
+    /// Changes what `changes` names; deactivating a connection also ends
+    /// its being the default.
     ///
     /// # Errors
     /// [`PersistenceError::NotFound`] when the organization has no such connection.
@@ -262,6 +263,10 @@ impl TenantConnections<'_> {
         }
         if let Some(active) = changes.is_active {
             q = q.col_expr(Column::IsActive, Expr::value(active));
+            if !active {
+                // An inactive connection is never the default.
+                q = q.col_expr(Column::IsDefault, Expr::value(false));
+            }
         }
         if let Some(managed_by) = changes.managed_by {
             q = q.col_expr(Column::IsManaged, Expr::value(managed_by.is_some()));

@@ -55,6 +55,7 @@ pub async fn write_key(
             prefix: "cur_test".into(),
             scopes: vec![],
             expires_at: None,
+            created_by_key_id: None,
         })
         .await?;
     tx.tenant(org)

@@ -42,6 +42,119 @@ pub fn secret_paths(schema: &Value) -> Vec<FieldPath> {
     out
 }
 
+/// Whether a schema property decides where secrets are sent: marked
+/// `"x-secret-destination": true` (a tenant id, a host name), or any
+/// `"format": "uri"` not marked `"x-secret-destination": false`.
+fn is_destination(prop: &Value) -> bool {
+    match prop.get(DESTINATION_MARK).and_then(Value::as_bool) {
+        Some(marked) => marked,
+        None => prop.get("format").and_then(Value::as_str) == Some("uri"),
+    }
+}
+
+/// The schema keyword that marks a field deciding where secrets are sent.
+pub const DESTINATION_MARK: &str = "x-secret-destination";
+
+/// Every field of an object schema that decides where the secrets are sent
+/// (see [`DESTINATION_MARK`]), at any depth.
+pub fn destination_paths(schema: &Value) -> Vec<FieldPath> {
+    fn walk(schema: &Value, prefix: &[String], out: &mut Vec<FieldPath>) {
+        let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+            return;
+        };
+        for (name, prop) in props {
+            let mut path = prefix.to_vec();
+            path.push(name.clone());
+            if is_destination(prop) {
+                out.push(path);
+            } else if prop.get("type").and_then(Value::as_str) == Some("object") {
+                walk(prop, &path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(schema, &[], &mut out);
+    out
+}
+
+/// The value at `path`, if any.
+pub fn value_at<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
+    get_path(value, path)
+}
+
+/// Whether `incoming` gives the secret at `path` a new value (text that is
+/// not the marker): the caller knows the secret, it is not merely kept.
+pub fn sends_new_secret(incoming: &Value, path: &[String]) -> bool {
+    get_path(incoming, path)
+        .and_then(Value::as_str)
+        .is_some_and(|s| s != REDACTED)
+}
+
+/// The secret fields of `config` that hold the marker itself.
+pub fn marker_paths(config: &Value, paths: &[FieldPath]) -> Vec<FieldPath> {
+    paths
+        .iter()
+        .filter(|p| get_path(config, p).and_then(Value::as_str) == Some(REDACTED))
+        .cloned()
+        .collect()
+}
+
+/// Opens every sealed secret that opens; those that do not (a key no longer
+/// configured, an altered value) are removed from `config` and returned with
+/// the error, so a new value can replace them.
+pub fn open_each(
+    config: &mut Value,
+    paths: &[FieldPath],
+    secrets: &SecretBox,
+) -> Vec<(FieldPath, SecretsError)> {
+    let mut failed = Vec::new();
+    for path in paths {
+        let Some(v) = get_path_mut(config, path) else {
+            continue;
+        };
+        let Some(sealed) = envelope(v) else {
+            continue;
+        };
+        match secrets.open(sealed) {
+            Ok(plain) => *v = Value::String(plain),
+            Err(e) => failed.push((path.clone(), e)),
+        }
+    }
+    for (path, _) in &failed {
+        if let Some((last, parent)) = path.split_last()
+            && let Some(Value::Object(p)) = get_path_mut(config, parent)
+        {
+            p.remove(last);
+        }
+    }
+    failed
+}
+
+/// Whether `config` holds a sealed value anywhere (whatever its type says).
+pub fn has_sealed_anywhere(config: &Value) -> bool {
+    if envelope(config).is_some() {
+        return true;
+    }
+    match config {
+        Value::Object(map) => map.values().any(has_sealed_anywhere),
+        Value::Array(items) => items.iter().any(has_sealed_anywhere),
+        _ => false,
+    }
+}
+
+/// Whether every sealed value anywhere in `config` (whatever its type says)
+/// opens with `secrets`.
+pub fn all_sealed_open(config: &Value, secrets: &SecretBox) -> bool {
+    if let Some(sealed) = envelope(config) {
+        return secrets.open(sealed).is_ok();
+    }
+    match config {
+        Value::Object(map) => map.values().all(|v| all_sealed_open(v, secrets)),
+        Value::Array(items) => items.iter().all(|v| all_sealed_open(v, secrets)),
+        _ => true,
+    }
+}
+
 fn dotted(path: &str, name: &str) -> String {
     if path.is_empty() {
         name.to_owned()
@@ -336,30 +449,167 @@ pub fn has_clear_secret(config: &Value, paths: &[FieldPath]) -> bool {
         .any(|p| get_path(config, p).is_some_and(Value::is_string))
 }
 
-/// `text` with every secret value replaced by [`REDACTED`].
-pub fn scrub(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_owned();
-    for s in secrets {
-        // Very short values would blank out ordinary words; secrets are longer.
-        if s.len() >= 4 {
-            out = out.replace(s.as_str(), REDACTED);
+/// How many characters of a secret (in any of its encodings) may appear in
+/// a text before they are scrubbed: any run of this many is.
+pub const SCRUB_WINDOW: usize = 8;
+
+fn percent_encoded(secret: &str, keep: &[u8], space_as_plus: bool, upper: bool) -> String {
+    let mut out = String::with_capacity(secret.len() * 3);
+    for b in secret.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(char::from(b));
+        } else if b == b' ' && space_as_plus {
+            out.push('+');
+        } else if upper {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push_str(&format!("%{b:02x}"));
         }
     }
     out
 }
 
+fn json_escaped(secret: &str, ascii_only: bool) -> String {
+    let quoted = serde_json::to_string(secret).unwrap_or_default();
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default();
+    if !ascii_only {
+        return inner.to_owned();
+    }
+    let mut out = String::new();
+    for c in inner.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
+/// The forms a secret takes in what comes back from a service or a
+/// library: as it is, JSON-escaped (also with `\\uXXXX` for every non-ASCII
+/// character), percent-encoded as a form or a URL writes it (upper- and
+/// lower-case hex), base64 (standard and URL-safe) and HTML-escaped.
+pub fn encodings(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    let mut forms = vec![
+        secret.to_owned(),
+        json_escaped(secret, false),
+        json_escaped(secret, true),
+        percent_encoded(secret, b"*-._", true, true),
+        percent_encoded(secret, b"*-._", true, false),
+        percent_encoded(secret, b"-._~", false, true),
+        percent_encoded(secret, b"-._~", false, false),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
+        secret
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#x27;"),
+    ];
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// Scrubs secrets from text: every secret replaced by [`REDACTED`], in
+/// every encoding [`encodings`] knows, and also where only part of it
+/// appears (a body cut short, a prefix): any run of [`SCRUB_WINDOW`]
+/// characters that is part of a secret's encoding is scrubbed. Values
+/// shorter than the window are scrubbed where they appear whole (at least 4
+/// characters: shorter ones would blank out ordinary words; secrets are
+/// longer).
+#[derive(Debug, Default)]
+pub struct Scrubber {
+    windows: std::collections::HashSet<String>,
+    whole: Vec<String>,
+}
+
+impl Scrubber {
+    /// A scrubber for these secrets.
+    pub fn new(secrets: &[String]) -> Self {
+        let mut windows = std::collections::HashSet::new();
+        let mut whole = Vec::new();
+        for s in secrets {
+            for form in encodings(s) {
+                let chars: Vec<char> = form.chars().collect();
+                if chars.len() >= SCRUB_WINDOW {
+                    for w in chars.windows(SCRUB_WINDOW) {
+                        windows.insert(w.iter().collect::<String>());
+                    }
+                } else if chars.len() >= 4 {
+                    whole.push(form);
+                }
+            }
+        }
+        // Longest first, so a form is not half-replaced by a shorter one.
+        whole.sort_by_key(|w| std::cmp::Reverse(w.len()));
+        Self { windows, whole }
+    }
+
+    /// `text`, scrubbed.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for w in &self.whole {
+            out = out.replace(w.as_str(), REDACTED);
+        }
+        if self.windows.is_empty() {
+            return out;
+        }
+        let chars: Vec<char> = out.chars().collect();
+        let mut covered = vec![false; chars.len()];
+        for (i, w) in chars.windows(SCRUB_WINDOW).enumerate() {
+            if self.windows.contains(&w.iter().collect::<String>()) {
+                covered[i..i + SCRUB_WINDOW].fill(true);
+            }
+        }
+        let mut scrubbed = String::with_capacity(out.len());
+        let mut i = 0;
+        while i < chars.len() {
+            if covered[i] {
+                scrubbed.push_str(REDACTED);
+                while i < chars.len() && covered[i] {
+                    i += 1;
+                }
+            } else {
+                scrubbed.push(chars[i]);
+                i += 1;
+            }
+        }
+        scrubbed
+    }
+
+    /// A JSON value with every string in it (keys too) scrubbed.
+    pub fn value(&self, value: &Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.text(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.value(v)).collect()),
+            Value::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| (self.text(k), self.value(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// `text` with every secret value scrubbed (see [`Scrubber`]).
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    Scrubber::new(secrets).text(text)
+}
+
 /// A JSON value with every secret value scrubbed from every string in it.
 pub fn scrub_value(value: &Value, secrets: &[String]) -> Value {
-    match value {
-        Value::String(s) => Value::String(scrub(s, secrets)),
-        Value::Array(a) => Value::Array(a.iter().map(|v| scrub_value(v, secrets)).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, v)| (scrub(k, secrets), scrub_value(v, secrets)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
+    Scrubber::new(secrets).value(value)
 }
 
 #[cfg(test)]
@@ -445,6 +695,60 @@ mod tests {
         assert_eq!(opened, plain);
         let other = SecretBox::new([("k1", [4u8; 32])]).unwrap();
         assert!(open(&mut stored.clone(), &paths, &other).is_err());
+    }
+
+    #[test]
+    fn scrubbing_catches_every_encoding_and_any_part() {
+        let secret = format!("sk-\"q'uo%2B+é ü ✓ {}", "x7Y/".repeat(250));
+        let plain = secret.as_str();
+        let cut: String = secret.chars().take(300).collect();
+        let middle: String = secret.chars().skip(20).take(40).collect();
+        let forms = encodings(plain);
+        assert!(forms.len() >= 8, "{forms:?}");
+        let mut leaks: Vec<String> = forms.clone();
+        leaks.push(cut);
+        leaks.push(middle);
+        for leak in leaks {
+            let text = format!("upstream said <{leak}> and stopped");
+            let out = scrub(&text, std::slice::from_ref(&secret));
+            assert!(out.starts_with("upstream said <"), "{out}");
+            assert!(out.ends_with("> and stopped"), "{out}");
+            for form in &forms {
+                let chars: Vec<char> = form.chars().collect();
+                for w in chars.windows(SCRUB_WINDOW) {
+                    let w: String = w.iter().collect();
+                    assert!(!out.contains(&w), "`{w}` left in {out}");
+                }
+            }
+        }
+        // Short values are scrubbed where whole; ordinary words stay.
+        assert_eq!(
+            scrub("key=abc12 ok", &["abc12".into()]),
+            format!("key={REDACTED} ok")
+        );
+        assert_eq!(
+            scrub("the model answered", &["sk-long-secret-1".into()]),
+            "the model answered"
+        );
+    }
+
+    #[test]
+    fn destinations_are_marked_or_uris() {
+        let schema = json!({"type": "object", "properties": {
+            "url": {"type": "string", "format": "uri"},
+            "docs": {"type": "string", "format": "uri", "x-secret-destination": false},
+            "tenant": {"type": "string", "x-secret-destination": true},
+            "name": {"type": "string"},
+            "nested": {"type": "object", "properties": {"host": {"type": "string", "x-secret-destination": true}}}
+        }});
+        assert_eq!(
+            destination_paths(&schema),
+            vec![
+                vec!["nested".to_owned(), "host".to_owned()],
+                vec!["tenant".to_owned()],
+                vec!["url".to_owned()]
+            ]
+        );
     }
 
     #[test]

@@ -52,16 +52,143 @@ impl TestOutcome {
     }
 
     /// The outcome with every value of `secrets` replaced by the marker,
-    /// wherever it appears (an upstream body may echo a key back).
+    /// wherever and in whatever encoding it appears (an upstream body may
+    /// echo a key back, URL-encoded or cut short), and confined to what a
+    /// stored result may hold (see [`TestOutcome::confined`]).
     pub fn scrubbed(self, secrets: &[String]) -> Self {
+        let scrubber = config::Scrubber::new(secrets);
         Self {
             success: self.success,
             status: self.status,
-            message: config::scrub(&self.message, secrets),
-            details: config::scrub_value(&self.details, secrets),
-            error: self.error.map(|e| config::scrub(&e, secrets)),
+            message: scrubber.text(&self.message),
+            details: scrubber.value(&self.details),
+            error: self.error.map(|e| scrubber.text(&e)),
+        }
+        .confined()
+    }
+
+    /// The outcome reduced to our own classification, whoever wrote it (a
+    /// type registered by an embedding service included): `error` a fixed
+    /// reason code ([`reason`]; anything else becomes `test_failed`),
+    /// `details` only numbers and booleans (the remote's HTTP status, the
+    /// time taken), the message at most [`MESSAGE_MAX`] characters. No
+    /// remote body, URL or text derived from a secret survives it.
+    pub fn confined(self) -> Self {
+        Self {
+            success: self.success,
+            status: self.status,
+            message: self.message.chars().take(MESSAGE_MAX).collect(),
+            details: confined_details(&self.details),
+            error: self.error.map(|e| {
+                if is_reason_code(&e) {
+                    e
+                } else {
+                    reason::TEST_FAILED.to_owned()
+                }
+            }),
         }
     }
+}
+
+/// The longest message a stored test result keeps.
+pub const MESSAGE_MAX: usize = 200;
+
+/// Why a test failed: the fixed codes a result's `error` holds.
+pub mod reason {
+    /// No answer in time.
+    pub const TIMEOUT: &str = "timeout";
+    /// The address is one this server may not call.
+    pub const ADDRESS_REFUSED: &str = "address_refused";
+    /// The URL cannot be used.
+    pub const INVALID_URL: &str = "invalid_url";
+    /// No connection could be made, or the exchange broke off.
+    pub const UNREACHABLE: &str = "unreachable";
+    /// HTTP 401 or 403.
+    pub const CREDENTIALS_REFUSED: &str = "credentials_refused";
+    /// HTTP 404.
+    pub const ENDPOINT_NOT_FOUND: &str = "endpoint_not_found";
+    /// Another HTTP status outside 2xx.
+    pub const HTTP_ERROR: &str = "http_error";
+    /// 2xx, but not the answer the test expects.
+    pub const UNEXPECTED_RESPONSE: &str = "unexpected_response";
+    /// The token endpoint answered without an access token.
+    pub const NO_ACCESS_TOKEN: &str = "no_access_token";
+    /// What any other text given as an error becomes.
+    pub const TEST_FAILED: &str = "test_failed";
+
+    /// Every code above.
+    pub const ALL: &[&str] = &[
+        TIMEOUT,
+        ADDRESS_REFUSED,
+        INVALID_URL,
+        UNREACHABLE,
+        CREDENTIALS_REFUSED,
+        ENDPOINT_NOT_FOUND,
+        HTTP_ERROR,
+        UNEXPECTED_RESPONSE,
+        NO_ACCESS_TOKEN,
+        TEST_FAILED,
+    ];
+
+    /// The code `text` names, if it is one of ours.
+    pub fn known(text: &str) -> Option<&'static str> {
+        ALL.iter().copied().find(|c| *c == text)
+    }
+}
+
+/// Whether `text` has the shape of a reason code: 1 to 40 of `a-z`, `0-9`, `_`.
+pub fn is_reason_code(text: &str) -> bool {
+    (1..=40).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Only the top-level numbers and booleans of `details`.
+fn confined_details(details: &Value) -> Value {
+    Value::Object(
+        details
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, v)| (v.is_number() || v.is_boolean()) && is_reason_code(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}
+
+/// A stored test result as answers show it: confined as
+/// [`TestOutcome::confined`] confines a new one, so a result recorded by an
+/// older version (which kept part of the remote's answer) shows nothing more.
+pub fn shown_test_result(stored: &Value) -> Value {
+    let Some(o) = stored.as_object() else {
+        return json!({});
+    };
+    let mut shown = serde_json::Map::new();
+    for key in ["success", "status", "tested_at"] {
+        if let Some(v) = o.get(key) {
+            shown.insert(key.to_owned(), v.clone());
+        }
+    }
+    if let Some(m) = o.get("message").and_then(Value::as_str) {
+        shown.insert(
+            "message".into(),
+            json!(m.chars().take(MESSAGE_MAX).collect::<String>()),
+        );
+    }
+    shown.insert(
+        "details".into(),
+        confined_details(o.get("details").unwrap_or(&Value::Null)),
+    );
+    let error = match o.get("error") {
+        Some(Value::String(e)) if is_reason_code(e) => json!(e),
+        Some(Value::Null) | None => Value::Null,
+        Some(_) => json!(reason::TEST_FAILED),
+    };
+    shown.insert("error".into(), error);
+    Value::Object(shown)
 }
 
 /// The future a test returns.
@@ -91,6 +218,13 @@ pub trait ConnectionKind: Send + Sync + 'static {
     /// The secret fields, from the schema.
     fn secret_fields(&self) -> Vec<config::FieldPath> {
         config::secret_paths(&self.schema())
+    }
+    /// The fields that decide where the secrets are sent, from the schema:
+    /// marked `"x-secret-destination": true`, or `"format": "uri"` unless
+    /// marked `false` ([`config::DESTINATION_MARK`]). Changing one while
+    /// keeping a stored secret is refused: the secret must be sent again.
+    fn destination_fields(&self) -> Vec<config::FieldPath> {
+        config::destination_paths(&self.schema())
     }
     /// Tests a validated, open configuration against the service.
     fn test<'a>(&'a self, config: &'a Value, http: &'a Outbound) -> TestFuture<'a>;
@@ -157,26 +291,47 @@ fn join(base: &str, path: &str) -> String {
     )
 }
 
-fn failed(what: &str, e: &OutboundError) -> TestOutcome {
-    let message = match e {
-        OutboundError::Timeout(_) => format!("{what} did not answer in time"),
-        OutboundError::Refused(_) => format!("{what} is at an address this server may not call"),
-        _ => format!("cannot reach {what}"),
-    };
-    TestOutcome::unhealthy(message, e.to_string(), json!({}))
+fn timing(answer: &Answer) -> Value {
+    json!({"status_code": answer.status, "response_time_ms": answer.elapsed.as_millis() as u64})
 }
 
-fn http_failure(what: &str, answer: &Answer) -> TestOutcome {
-    let message = match answer.status {
-        401 | 403 => format!("{what} refused the credentials (HTTP {})", answer.status),
-        404 => format!("{what} has no such endpoint (HTTP 404)"),
-        s => format!("{what} answered HTTP {s}"),
+/// A request that got no answer: a fixed message and reason, nothing of
+/// the error's own text (which may name the URL).
+fn failed(what: &str, e: &OutboundError) -> TestOutcome {
+    let (message, code) = match e {
+        OutboundError::Timeout(_) => (format!("{what} did not answer in time"), reason::TIMEOUT),
+        OutboundError::Refused(_) => (
+            format!("{what} is at an address this server may not call"),
+            reason::ADDRESS_REFUSED,
+        ),
+        OutboundError::InvalidUrl(_) => (
+            format!("the URL of {what} cannot be used"),
+            reason::INVALID_URL,
+        ),
+        OutboundError::Failed(_) => (format!("cannot reach {what}"), reason::UNREACHABLE),
     };
-    TestOutcome::unhealthy(
-        message,
-        format!("HTTP {}: {}", answer.status, answer.snippet()),
-        json!({"status_code": answer.status, "response_time_ms": answer.elapsed.as_millis() as u64}),
-    )
+    TestOutcome::unhealthy(message, code, json!({}))
+}
+
+/// An answer outside 2xx: its status and timing, never its body.
+fn http_failure(what: &str, answer: &Answer) -> TestOutcome {
+    let (message, code) = match answer.status {
+        401 | 403 => (
+            format!("{what} refused the credentials (HTTP {})", answer.status),
+            reason::CREDENTIALS_REFUSED,
+        ),
+        404 => (
+            format!("{what} has no such endpoint (HTTP 404)"),
+            reason::ENDPOINT_NOT_FOUND,
+        ),
+        s => (format!("{what} answered HTTP {s}"), reason::HTTP_ERROR),
+    };
+    TestOutcome::unhealthy(message, code, timing(answer))
+}
+
+/// A 2xx answer that is not what the test expects: its status and timing.
+fn unexpected(message: &str, answer: &Answer) -> TestOutcome {
+    TestOutcome::unhealthy(message, reason::UNEXPECTED_RESPONSE, timing(answer))
 }
 
 /// `llm`: an OpenAI-compatible chat-completions API.
@@ -199,7 +354,7 @@ impl ConnectionKind for Llm {
             "properties": {
                 "api_key": {"type": "string", "title": "API Key", "description": "The API's key", "minLength": 1, "writeOnly": true, "format": "password"},
                 "model": {"type": "string", "title": "Model", "description": "Model name, e.g. gpt-4o-mini", "minLength": 1},
-                "base_url": {"type": "string", "title": "Base URL", "description": "e.g. https://api.openai.com/v1", "format": "uri"},
+                "base_url": {"type": "string", "title": "Base URL", "description": "e.g. https://api.openai.com/v1", "format": "uri", "x-secret-destination": true},
                 "timeout": {"type": "integer", "title": "Timeout (seconds)", "minimum": 1, "maximum": 600, "default": 60},
                 "verify_ssl": {"type": "boolean", "title": "Verify SSL", "default": true}
             }
@@ -236,19 +391,11 @@ impl ConnectionKind for Llm {
             if !(200..300).contains(&answer.status) {
                 return http_failure("the LLM API", &answer);
             }
-            let details = json!({"model": model, "status_code": answer.status, "response_time_ms": answer.elapsed.as_millis() as u64});
             match answer.json() {
                 Some(body) if body.get("choices").is_some_and(Value::is_array) => {
-                    TestOutcome::healthy(
-                        format!("the LLM API answered with model {model}"),
-                        details,
-                    )
+                    TestOutcome::healthy("the LLM API answered a chat completion", timing(&answer))
                 }
-                _ => TestOutcome::unhealthy(
-                    "the LLM API's answer is not a chat completion",
-                    format!("unexpected response: {}", answer.snippet()),
-                    details,
-                ),
+                _ => unexpected("the LLM API's answer is not a chat completion", &answer),
             }
         })
     }
@@ -272,7 +419,7 @@ impl ConnectionKind for Extraction {
             "type": "object",
             "required": ["service_url"],
             "properties": {
-                "service_url": {"type": "string", "title": "Service URL", "format": "uri"},
+                "service_url": {"type": "string", "title": "Service URL", "format": "uri", "x-secret-destination": true},
                 "timeout": {"type": "integer", "title": "Timeout (seconds)", "minimum": 1, "maximum": 600, "default": 60},
                 "api_key": {"type": "string", "title": "API Key", "writeOnly": true, "format": "password"},
                 "verify_ssl": {"type": "boolean", "title": "Verify SSL", "default": true}
@@ -310,18 +457,13 @@ impl ConnectionKind for Extraction {
             if !(200..300).contains(&answer.status) {
                 return http_failure("the extraction service", &answer);
             }
-            let mut details = json!({"status_code": answer.status, "response_time_ms": answer.elapsed.as_millis() as u64});
             match answer.json() {
                 Some(body) if body.is_object() => {
-                    if let Some(s) = body.get("status").and_then(Value::as_str) {
-                        details["service_status"] = json!(s);
-                    }
-                    TestOutcome::healthy("the extraction service is healthy", details)
+                    TestOutcome::healthy("the extraction service is healthy", timing(&answer))
                 }
-                _ => TestOutcome::unhealthy(
+                _ => unexpected(
                     "the extraction service's health answer is not JSON",
-                    format!("unexpected response: {}", answer.snippet()),
-                    details,
+                    &answer,
                 ),
             }
         })
@@ -346,12 +488,12 @@ impl ConnectionKind for SharePoint {
             "type": "object",
             "required": ["tenant_id", "client_id", "client_secret"],
             "properties": {
-                "tenant_id": {"type": "string", "title": "Tenant ID", "minLength": 1},
+                "tenant_id": {"type": "string", "title": "Tenant ID", "minLength": 1, "x-secret-destination": true},
                 "client_id": {"type": "string", "title": "Client ID", "minLength": 1},
                 "client_secret": {"type": "string", "title": "Client Secret", "minLength": 1, "writeOnly": true, "format": "password"},
-                "graph_base_url": {"type": "string", "title": "Graph base URL", "format": "uri", "default": "https://graph.microsoft.com/v1.0"},
+                "graph_base_url": {"type": "string", "title": "Graph base URL", "format": "uri", "default": "https://graph.microsoft.com/v1.0", "x-secret-destination": true},
                 "graph_scope": {"type": "string", "title": "Graph scope", "default": "https://graph.microsoft.com/.default"},
-                "authority_url": {"type": "string", "title": "Authority URL", "description": "Where tokens come from (national clouds differ)", "format": "uri", "default": "https://login.microsoftonline.com"}
+                "authority_url": {"type": "string", "title": "Authority URL", "description": "Where tokens come from (national clouds differ)", "format": "uri", "default": "https://login.microsoftonline.com", "x-secret-destination": true}
             }
         })
     }
@@ -400,8 +542,8 @@ impl ConnectionKind for SharePoint {
             }) else {
                 return TestOutcome::unhealthy(
                     "the token answer holds no access token",
-                    format!("unexpected response: {}", token.snippet()),
-                    json!({"status_code": token.status}),
+                    reason::NO_ACCESS_TOKEN,
+                    timing(&token),
                 );
             };
             let graph = match http
@@ -420,10 +562,7 @@ impl ConnectionKind for SharePoint {
             };
             // The access token is a secret too: never let it out.
             let outcome = if (200..300).contains(&graph.status) {
-                TestOutcome::healthy(
-                    "authenticated and reached Microsoft Graph",
-                    json!({"status_code": graph.status, "response_time_ms": graph.elapsed.as_millis() as u64}),
-                )
+                TestOutcome::healthy("authenticated and reached Microsoft Graph", timing(&graph))
             } else {
                 http_failure("Microsoft Graph", &graph)
             };
@@ -525,5 +664,34 @@ impl ConnectionKind for DeclaredKind {
                 error: None,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_holds_only_our_classification() {
+        let o = TestOutcome {
+            success: false,
+            status: ConnectionTestStatus::Unhealthy,
+            message: "m".repeat(500),
+            details: json!({"status_code": 401, "body": "echo", "nested": {"a": 1}, "ok": true}),
+            error: Some("HTTP 401: {\"echo\": \"sk-123\"}".into()),
+        }
+        .confined();
+        assert_eq!(o.error.as_deref(), Some(reason::TEST_FAILED));
+        assert_eq!(o.details, json!({"status_code": 401, "ok": true}));
+        assert_eq!(o.message.chars().count(), MESSAGE_MAX);
+        let stored = json!({"success": false, "status": "unhealthy", "message": "x",
+            "error": "HTTP 401: body", "details": {"status_code": 401, "service_status": "sk-1"},
+            "tested_at": "2026-01-01T00:00:00Z"});
+        let shown = shown_test_result(&stored);
+        assert_eq!(shown["error"], reason::TEST_FAILED);
+        assert_eq!(shown["details"], json!({"status_code": 401}));
+        assert_eq!(shown["tested_at"], stored["tested_at"]);
+        assert_eq!(reason::known("timeout"), Some(reason::TIMEOUT));
+        assert_eq!(reason::known("made_up"), None);
     }
 }

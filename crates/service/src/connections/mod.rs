@@ -38,7 +38,7 @@ pub mod kinds;
 pub mod outbound;
 mod sealing;
 
-pub use sealing::{ClearSecrets, SecretsReport};
+pub use sealing::{ClearSecrets, SecretsCheck, SecretsReport};
 
 use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, RequestContext, Scope};
@@ -330,8 +330,10 @@ impl Services {
         self.connections_config().secrets.as_deref()
     }
 
-    /// The record as answers show it: secrets redacted.
+    /// The record as answers show it: secrets redacted, the last test's
+    /// result confined to our own classification.
     pub(crate) fn redacted(&self, mut c: Connection) -> Connection {
+        c.test_result = c.test_result.as_ref().map(kinds::shown_test_result);
         let paths = match self
             .connections_config()
             .registry
@@ -349,6 +351,10 @@ impl Services {
     }
 
     /// The stored configuration, opened.
+    ///
+    /// # Errors
+    /// 500 `secret_decryption_failed` when a secret does not open (logged
+    /// once per connection and process, not on every request that meets it).
     pub(crate) fn opened(&self, kind: &dyn ConnectionKind, c: &Connection) -> Result<Value> {
         let paths = kind.secret_fields();
         let mut cfg = c.config.clone();
@@ -356,8 +362,40 @@ impl Services {
             return Ok(cfg);
         }
         let secrets = self.secret_box().ok_or_else(no_key)?;
-        config::open(&mut cfg, &paths, secrets).map_err(|e| secrets_error(&e))?;
+        config::open(&mut cfg, &paths, secrets).map_err(|e| self.unopenable(c, &e))?;
         Ok(cfg)
+    }
+
+    /// The stored configuration with every secret that opens opened; those
+    /// that do not are left out and named, so a new value can replace them.
+    fn opened_leniently(
+        &self,
+        kind: &dyn ConnectionKind,
+        c: &Connection,
+    ) -> Result<(Value, Vec<(config::FieldPath, SecretsError)>)> {
+        let paths = kind.secret_fields();
+        let mut cfg = c.config.clone();
+        if !config::has_sealed(&cfg, &paths) {
+            return Ok((cfg, Vec::new()));
+        }
+        let secrets = self.secret_box().ok_or_else(no_key)?;
+        let failed = config::open_each(&mut cfg, &paths, secrets);
+        Ok((cfg, failed))
+    }
+
+    /// The error for a stored secret of `c` that does not open, logged the
+    /// first time this process meets it (never the secret: the key id).
+    pub(crate) fn unopenable(&self, c: &Connection, e: &SecretsError) -> ServiceError {
+        if self.first_unopenable(c.id) {
+            tracing::error!(
+                connection_id = %c.id.as_uuid(),
+                connection_type = c.connection_type.as_str(),
+                error = %e,
+                "a stored connection secret does not open with the configured SECRETS_ENCRYPTION_KEY; \
+                 send the secret again (PUT /api/v1/connections/{{id}}) or restore the key (logged once per connection)"
+            );
+        }
+        SecretsFailure::CannotOpen(e.clone()).into()
     }
 
     /// The configuration as stored: secrets sealed.
@@ -582,6 +620,7 @@ impl Connections<'_> {
                     Some(p) => config::redact(&c.config, p),
                     None => json!({}),
                 };
+                c.test_result = c.test_result.as_ref().map(kinds::shown_test_result);
                 c
             })
             .collect();
@@ -621,6 +660,17 @@ impl Connections<'_> {
         let description = description_of(req.description.as_deref())?;
         let kind = self.0.services.kind(&req.connection_type)?;
         let connection_type = ConnectionType::parse(kind.type_name())?;
+        if let Some(path) = config::marker_paths(&req.config, &kind.secret_fields()).first() {
+            return Err(Invalid::RedactionMarker(
+                format!(
+                    "config.{}: `{}` is how answers show a secret, not a secret; send the secret itself",
+                    path.join("."),
+                    config::REDACTED
+                )
+                .into(),
+            )
+            .into());
+        }
         let cfg = kind
             .validate(&req.config)
             .map_err(ServiceError::validation)?;
@@ -728,12 +778,29 @@ impl Connections<'_> {
             Some(d) => Some(description_of(d.as_deref())?),
             None => None,
         };
+        // Inactive connections are never the default.
+        let active_after = upd.is_active.unwrap_or(current.is_active);
+        if upd.is_default == Some(true) && !active_after {
+            return Err(ServiceError::validation(
+                "is_default: an inactive connection cannot be the default",
+            ));
+        }
         let kind = self.0.services.kind(current.connection_type.as_str())?;
         let (stored, test) = match &upd.config {
             Some(incoming) => {
-                let open = self.0.services.opened(kind.as_ref(), &current)?;
-                let merged = config::merge(&open, incoming, &kind.secret_fields());
+                let paths = kind.secret_fields();
+                let (open, unopenable) =
+                    self.0.services.opened_leniently(kind.as_ref(), &current)?;
+                // A secret that no longer opens can be replaced, not kept.
+                if let Some((_, e)) = unopenable
+                    .iter()
+                    .find(|(p, _)| !config::sends_new_secret(incoming, p))
+                {
+                    return Err(self.0.services.unopenable(&current, e));
+                }
+                let merged = config::merge(&open, incoming, &paths);
                 let cfg = kind.validate(&merged).map_err(ServiceError::validation)?;
+                bound_to_destination(kind.as_ref(), &current.config, &open, &cfg, incoming)?;
                 let test = if upd.test_on_save && self.0.services.connections_config().auto_test {
                     Some(self.0.services.run_test(kind.as_ref(), &cfg).await)
                 } else {
@@ -751,6 +818,7 @@ impl Connections<'_> {
             None => (None, None),
         };
         let tested_at = Utc::now();
+        let replaced_secrets = stored.is_some();
         let moves_default = upd.is_default == Some(true) && !current.is_default;
         let work = self.0.begin().await?;
         let tenant = work.own();
@@ -780,6 +848,8 @@ impl Connections<'_> {
             Some(false) if current.is_default => {
                 updated = repo.set_default_flag(id, false).await?;
             }
+            // Deactivating the default clears it (the repository's update
+            // already did, in this transaction).
             _ => {}
         }
         if let Some(outcome) = &test {
@@ -800,6 +870,9 @@ impl Connections<'_> {
             Entry::about("connection", id.as_uuid(), details),
         )
         .await?;
+        if replaced_secrets {
+            self.0.services.forget_unopenable(id);
+        }
         Ok(SavedConnection {
             connection: self.0.services.redacted(updated),
             test,
@@ -912,6 +985,54 @@ fn description_of(value: Option<&str>) -> Result<Option<String>> {
         ))),
         Some(d) => Ok(Some(d.to_owned())),
     }
+}
+
+/// Refuses a change that moves where a stored secret is sent (a field the
+/// type marks as a destination changes) while that secret is kept (sent as
+/// the marker or left out): a stored secret goes only where it was sent
+/// with, so whoever redirects it must know it.
+///
+/// # Errors
+/// 409 `secret_must_be_resent`, naming the fields.
+fn bound_to_destination(
+    kind: &dyn ConnectionKind,
+    stored: &Value,
+    open: &Value,
+    new: &Value,
+    incoming: &Value,
+) -> Result<()> {
+    // Compare with defaults filled on both sides (a row saved before a
+    // default existed has not moved).
+    let before = kind.validate(open).unwrap_or_else(|_| open.clone());
+    let moved: Vec<String> = kind
+        .destination_fields()
+        .into_iter()
+        .filter(|p| config::value_at(&before, p) != config::value_at(new, p))
+        .map(|p| format!("config.{}", p.join(".")))
+        .collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let kept: Vec<String> = kind
+        .secret_fields()
+        .into_iter()
+        .filter(|p| config::value_at(stored, p).is_some_and(|v| !v.is_null()))
+        .filter(|p| config::value_at(new, p).is_some())
+        .filter(|p| !config::sends_new_secret(incoming, p))
+        .map(|p| format!("config.{}", p.join(".")))
+        .collect();
+    if kept.is_empty() {
+        return Ok(());
+    }
+    Err(crate::Conflict::SecretMustBeResent(
+        format!(
+            "{} decide(s) where the stored secret is sent: send {} again with the change (a stored secret is never sent to a new destination)",
+            moved.join(", "),
+            kept.join(", ")
+        )
+        .into(),
+    )
+    .into())
 }
 
 /// Removes the fields that [`config::redact`] marked: settings hold no secret.

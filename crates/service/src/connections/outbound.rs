@@ -46,7 +46,8 @@ pub enum OutboundError {
     Failed(String),
 }
 
-/// What came back (the body cut at [`MAX_BODY_BYTES`]).
+/// What came back (the body cut at [`MAX_BODY_BYTES`]). A test reads the
+/// body to judge the answer; nothing of it goes into a result.
 #[derive(Debug, Clone)]
 pub struct Answer {
     /// HTTP status.
@@ -61,12 +62,6 @@ impl Answer {
     /// The body as JSON, if it is.
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.body).ok()
-    }
-
-    /// The start of the body as text, for messages.
-    pub fn snippet(&self) -> String {
-        let text = String::from_utf8_lossy(&self.body);
-        text.chars().take(300).collect()
     }
 }
 

@@ -45,7 +45,56 @@ pub struct SecretsReport {
     pub unopenable: Vec<ConnectionId>,
 }
 
+/// What [`Operator::check_secrets_open`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretsCheck {
+    /// Connections looked at.
+    pub checked: u64,
+    /// Those holding a sealed value no configured key opens.
+    pub unopenable: Vec<ConnectionId>,
+    /// No key is configured: every sealed value is unopenable.
+    pub no_key: bool,
+}
+
 impl Operator {
+    /// Tries the configured keys on the sealed values (wherever they are in
+    /// the configuration, whatever the type) of up to `sample` stored
+    /// connections, the first by id (ids are time-ordered: the oldest), and names the
+    /// connections whose values do not open: a wrong `SECRETS_ENCRYPTION_KEY`
+    /// is found at start, not when a secret is first used. Writes nothing.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn check_secrets_open(&self, sample: u64) -> Result<SecretsCheck> {
+        let rows = self
+            .services
+            .database()
+            .system()
+            .connections()
+            .batch_after(None, sample.max(1))
+            .await?;
+        let mut check = SecretsCheck {
+            checked: rows.len() as u64,
+            ..SecretsCheck::default()
+        };
+        let Some(secrets) = self.services.secret_box() else {
+            // Without a key no sealed value opens.
+            check.no_key = true;
+            check.unopenable = rows
+                .iter()
+                .filter(|c| config::has_sealed_anywhere(&c.config))
+                .map(|c| c.id)
+                .collect();
+            return Ok(check);
+        };
+        check.unopenable = rows
+            .iter()
+            .filter(|c| !config::all_sealed_open(&c.config, secrets))
+            .map(|c| c.id)
+            .collect();
+        Ok(check)
+    }
+
     /// Seals every connection secret stored in clear (the original's, or
     /// written by hand), in batches of 100 connections per transaction.
     /// Without a key nothing is written and the connections holding one are

@@ -345,6 +345,10 @@ pub(crate) struct ServiceStatusBody {
     endpoint: Option<String>,
     model: Option<String>,
     error: Option<String>,
+    /// Why it is not connected, as a code: `not_configured`, `not_tested`,
+    /// `secret_decryption_failed`, or the last test's reason
+    /// (`credentials_refused`, `timeout`, `unreachable`, …).
+    error_code: Option<&'static str>,
     /// Seconds the last test took, when recorded.
     response_time: Option<f64>,
     ssl_verify: Option<bool>,
@@ -362,6 +366,7 @@ impl From<ServiceStatus> for ServiceStatusBody {
             endpoint: s.endpoint,
             model: s.model,
             error: s.error,
+            error_code: s.error_code,
             response_time: s.response_time,
             ssl_verify: s.ssl_verify,
             timeout: s.timeout,
