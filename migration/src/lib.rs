@@ -28,6 +28,7 @@ mod m20261202_000009_rate_limit_windows;
 mod m20261207_000010_audit_logs_commit_order;
 mod m20261220_000011_list_indexes;
 mod m20261221_000012_cache_invalidations;
+mod m20261222_000014_mail_outbox;
 
 pub mod adopt;
 #[cfg(feature = "cli")]
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000010_audit_logs_commit_order::Migration),
             Box::new(m20261220_000011_list_indexes::Migration),
             Box::new(m20261221_000012_cache_invalidations::Migration),
+            Box::new(m20261222_000014_mail_outbox::Migration),
         ]
     }
 }
