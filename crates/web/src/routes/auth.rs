@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use curatore_domain::{Role, Secret};
-use curatore_service::{Registration, Session};
+use curatore_service::{MailStatus, Registration, Session};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,7 +20,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/auth/logout").post(logout))
         .service(web::resource("/api/v1/auth/me").get(me))
         .service(web::resource("/api/v1/auth/change-password").post(change_password))
-        .service(web::resource("/api/v1/auth/reset-password").post(redeem_reset_token));
+        .service(web::resource("/api/v1/auth/reset-password").post(redeem_reset_token))
+        .service(web::resource("/api/v1/auth/forgot-password").post(forgot_password));
 }
 
 #[derive(Serialize)]
@@ -305,6 +306,56 @@ async fn redeem_reset_token(
         .redeem_reset_token(&body.token, &body.new_password)
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+struct ForgotPasswordRequest {
+    /// The account's e-mail address.
+    email: String,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+struct ForgotPasswordBody {
+    message: &'static str,
+    /// Whether this server sends mail at all; the answer is otherwise the
+    /// same for every address, known or not.
+    mail_configured: bool,
+}
+
+/// Asks for a password reset link by e-mail. The answer is the same whether
+/// or not the address belongs to an account (no enumeration); when it does,
+/// a one-time link to `PUBLIC_URL/console/reset?token=…` is mailed.
+/// Counted per client address like logins.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "auth", security(()),
+    request_body = ForgotPasswordRequest,
+    responses((status = 202, description = "Accepted; a link is mailed if the address belongs to an account", body = ForgotPasswordBody))))]
+async fn forgot_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<ForgotPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_of(&req, &state);
+    let status = state
+        .services()
+        .anonymous(&client)
+        .request_password_reset(&body.email)
+        .await?;
+    let body = match status {
+        MailStatus::NotConfigured => ForgotPasswordBody {
+            message: "this server sends no mail; ask an org_admin to reset your password",
+            mail_configured: false,
+        },
+        _ => ForgotPasswordBody {
+            message: "if the address belongs to an account, a link to choose a new password is on its way",
+            mail_configured: true,
+        },
+    };
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
 }
 
 #[cfg(test)]
