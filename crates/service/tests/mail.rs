@@ -509,3 +509,26 @@ async fn an_admin_reset_mails_the_token_link_and_a_set_password_mails_a_notice()
     })
     .await;
 }
+
+#[tokio::test]
+async fn forgot_password_is_limited_per_client_address_like_logins() {
+    let db = TestDatabase::sqlite();
+    let (services, _operator) = open(&db, mail_config(), true).await;
+    let client = Client::local();
+    let anonymous = services.anonymous(&client);
+    // testing::auth_config: 50 per address per window.
+    for _ in 0..50 {
+        anonymous
+            .request_password_reset("nobody@acme.example")
+            .await
+            .expect("within the limit");
+    }
+    let refused = anonymous
+        .request_password_reset("admin@acme.example")
+        .await
+        .expect_err("past the limit");
+    assert_eq!(refused.code().as_str(), "too_many_attempts");
+    assert!(refused.retry_after().is_some());
+    // Logins are counted apart: the address may still sign in.
+    admin(&services).await;
+}

@@ -365,6 +365,38 @@ mod tests {
     use serde_json::json;
 
     #[actix_web::test]
+    async fn forgot_password_without_mail_says_so_alike_for_every_address() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let mut answers = Vec::new();
+        for email in ["admin@test.example", "nobody@test.example"] {
+            answers.push(
+                call(
+                    &app,
+                    TestRequest::post()
+                        .uri("/api/v1/auth/forgot-password")
+                        .set_json(json!({ "email": email })),
+                )
+                .await,
+            );
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(answers[0].0, 202);
+        assert_eq!(answers[0].1["mail_configured"], false);
+        let (status, body) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/forgot-password")
+                .set_json(json!({ "email": "not an address" })),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &json!("validation_failed"))
+        );
+    }
+
+    #[actix_web::test]
     async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
         let (_db, state) = state().await;
         let app = app(state).await;
