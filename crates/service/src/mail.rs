@@ -72,6 +72,7 @@ pub struct MailConfig {
     pub(crate) max_attempts: u32,
     pub(crate) poll_interval: Duration,
     pub(crate) lease: Duration,
+    pub(crate) claim_batch: u64,
 }
 
 impl Default for MailConfig {
@@ -91,6 +92,7 @@ impl MailConfig {
             max_attempts: 8,
             poll_interval: Duration::from_secs(5),
             lease: Duration::from_secs(300),
+            claim_batch: 20,
         }
     }
 
@@ -131,6 +133,13 @@ impl MailConfig {
     #[must_use]
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
+        self
+    }
+
+    /// How many due messages one claim takes (at least 1; default 20).
+    #[must_use]
+    pub fn with_claim_batch(mut self, batch: u64) -> Self {
+        self.claim_batch = batch.max(1);
         self
     }
 
@@ -232,9 +241,6 @@ pub struct DeliveryReport {
     pub given_up: u32,
 }
 
-/// Messages claimed per pass.
-const CLAIM_BATCH: u64 = 20;
-
 impl Services {
     /// Whether mail is sent (a transport is configured).
     pub fn mail_enabled(&self) -> bool {
@@ -260,7 +266,7 @@ impl Operator {
         let outbox = services.database().system().mail_outbox();
         let mut report = DeliveryReport::default();
         loop {
-            let claimed = outbox.claim_due(config.lease, CLAIM_BATCH).await?;
+            let claimed = outbox.claim_due(config.lease, config.claim_batch).await?;
             let batch = claimed.len() as u64;
             for mail in claimed {
                 let kind = mail.kind_name.clone();
@@ -300,7 +306,7 @@ impl Operator {
                     }
                 }
             }
-            if batch < CLAIM_BATCH {
+            if batch < config.claim_batch {
                 break;
             }
         }

@@ -53,6 +53,8 @@ struct Shared {
     received: Mutex<Vec<ReceivedMail>>,
     refuse: AtomicU32,
     refused: AtomicU32,
+    /// Milliseconds to wait before accepting a message.
+    delay_ms: AtomicU32,
 }
 
 /// The server; it stops when dropped.
@@ -107,6 +109,12 @@ impl SmtpServer {
     /// Answers the next `n` messages' `MAIL FROM` with `451` (try again later).
     pub fn refuse_next(&self, n: u32) {
         self.shared.refuse.store(n, Ordering::SeqCst);
+    }
+
+    /// Waits `delay` before accepting each message (a slow server).
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+        self.shared.delay_ms.store(ms, Ordering::SeqCst);
     }
 
     /// How many messages were refused so far.
@@ -229,6 +237,10 @@ async fn session(
                     break;
                 }
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
+            }
+            let delay = state.delay_ms.load(Ordering::SeqCst);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(u64::from(delay))).await;
             }
             state.received.lock().unwrap().push(ReceivedMail {
                 from: from.clone(),
