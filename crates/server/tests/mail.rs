@@ -43,6 +43,9 @@ async fn invite_by_mail_then_sign_in(db: TestDatabase) {
     let smtp = SmtpServer::start().await;
     let s = start(&db, smtp.port());
     let admin = login(&s, "admin", ADMIN_PASSWORD);
+    // A slow SMTP server does not slow the request down: it only queues.
+    smtp.set_delay(Duration::from_secs(3));
+    let asked = std::time::Instant::now();
     let r = s.call(
         "POST",
         "/api/v1/users/invite",
@@ -50,6 +53,12 @@ async fn invite_by_mail_then_sign_in(db: TestDatabase) {
         Some(&json!({"email": "ada@example.test", "role": "user", "send_email": true})),
     );
     assert_eq!(r.status, 201, "{r:?}");
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_millis(2800),
+        "the invite waited for SMTP: {took:?}"
+    );
+    eprintln!("invite with mail answered in {took:?}");
     let body = r.json();
     assert_eq!(body["email_status"], "queued", "{body}");
     assert_eq!(body["email_sent"], false);
@@ -61,6 +70,7 @@ async fn invite_by_mail_then_sign_in(db: TestDatabase) {
 
     let got = smtp.wait_for(1, Duration::from_secs(15)).await;
     assert_eq!(got.len(), 1, "the invitation arrives");
+    smtp.set_delay(Duration::ZERO);
     assert_eq!(got[0].to, vec!["<ada@example.test>".to_owned()]);
     assert!(
         got[0]
