@@ -29,6 +29,7 @@ mod m20261207_000010_audit_logs_commit_order;
 mod m20261220_000011_list_indexes;
 mod m20261221_000012_cache_invalidations;
 mod m20261222_000013_api_key_lineage;
+mod m20261222_000014_mail_outbox;
 
 pub mod adopt;
 #[cfg(feature = "cli")]
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261220_000011_list_indexes::Migration),
             Box::new(m20261221_000012_cache_invalidations::Migration),
             Box::new(m20261222_000013_api_key_lineage::Migration),
+            Box::new(m20261222_000014_mail_outbox::Migration),
         ]
     }
 }

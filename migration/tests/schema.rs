@@ -39,6 +39,8 @@ enum DefaultValue {
     Now,
     /// PostgreSQL: the writing transaction's id.
     CurrentTransaction,
+    /// A whole number.
+    Int(i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +165,8 @@ fn expected_schema() -> Vec<Table> {
                 opt("password_expires_at", Timestamp),
                 opt("password_reset_token_hash", Varchar(64)),
                 opt("password_reset_expires_at", Timestamp),
+                opt("invitation_sent_at", Timestamp),
+                opt("last_mail_error", Text),
             ],
             indexes: vec![
                 ("ix_users_organization_id", false, vec!["organization_id"]),
@@ -349,6 +353,41 @@ fn expected_schema() -> Vec<Table> {
             foreign_keys: vec![],
         },
         Table {
+            name: "mail_outbox",
+            columns: vec![
+                req("id", Uuid),
+                req("organization_id", Uuid),
+                opt("user_id", Uuid),
+                req("kind", Varchar(30)),
+                req("recipient", Varchar(255)),
+                req("payload", Json),
+                def("status", Varchar(20), Str("queued")),
+                def("attempts", Ty::Int, DefaultValue::Int(0)),
+                req("next_attempt_at", Timestamp),
+                opt("claimed_until", Timestamp),
+                opt("last_error", Text),
+                def("created_at", Timestamp, Now),
+                opt("sent_at", Timestamp),
+            ],
+            indexes: vec![
+                (
+                    "ix_mail_outbox_status_next_attempt_at",
+                    false,
+                    vec!["status", "next_attempt_at"],
+                ),
+                ("ix_mail_outbox_user_id", false, vec!["user_id"]),
+                (
+                    "ix_mail_outbox_organization_id",
+                    false,
+                    vec!["organization_id"],
+                ),
+            ],
+            foreign_keys: vec![
+                ("organization_id", "organizations", Cascade),
+                ("user_id", "users", Cascade),
+            ],
+        },
+        Table {
             name: "rate_limit_windows",
             columns: vec![
                 req("id", Varchar(64)),
@@ -443,10 +482,12 @@ fn parse_default(raw: Option<String>) -> DefaultValue {
         "'[]'" => DefaultValue::JsonList,
         "current_timestamp" => DefaultValue::Now,
         "pg_current_xact_id()" => DefaultValue::CurrentTransaction,
+        _ if value.parse::<i64>().is_ok() => DefaultValue::Int(value.parse().unwrap_or_default()),
         _ if lower.contains("strftime('%y-%m-%dt%h:%m:%f+00:00', 'now')") => DefaultValue::Now,
         _ => match value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
             Some("member") => DefaultValue::Str("member"),
             Some("organization") => DefaultValue::Str("organization"),
+            Some("queued") => DefaultValue::Str("queued"),
             _ => panic!("unexpected default {raw}"),
         },
     }
@@ -833,12 +874,13 @@ async fn step_by_step(db: TestDatabase) {
 }
 
 /// Tables created after the fourth step, with the migration that adds each.
-const LATER_TABLES: [(&str, &str); 2] = [
+const LATER_TABLES: [(&str, &str); 3] = [
     ("rate_limit_windows", "m20261202_000009_rate_limit_windows"),
     (
         "cache_invalidations",
         "m20261221_000012_cache_invalidations",
     ),
+    ("mail_outbox", "m20261222_000014_mail_outbox"),
 ];
 
 /// The tables once the first `applied` migrations have run.

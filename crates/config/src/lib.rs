@@ -49,7 +49,8 @@ pub use secret_key_source::{
 pub use secret_keys::{DEFAULT_SECRET_KEY_ID, SECRET_KEY_BYTES, SecretKeys};
 pub use settings::{DEFAULT_DATABASE_URL, JWT_SECRET_MIN_BYTES, JWT_SECRET_PLACEHOLDER, Settings};
 pub use values::{
-    CorsOriginRegex, CorsOrigins, DEFAULT_CORS_ORIGIN_REGEX, HealthDetails, JwtAlgorithm, LogFormat,
+    CorsOriginRegex, CorsOrigins, DEFAULT_CORS_ORIGIN_REGEX, HealthDetails, JwtAlgorithm,
+    LogFormat, SmtpTls,
 };
 
 #[cfg(test)]

@@ -496,6 +496,7 @@ impl Resolver {
         {
             return Err(self.invalid("CONNECTIONS_TEST_PROXY", problem.to_owned()));
         }
+        self.check_mail(s)?;
         // argon2 refuses less than 8 KiB per lane; say so now rather than at the first login.
         let min_memory = u64::from(s.argon2_parallelism) * 8;
         if u64::from(s.argon2_memory_kib) < min_memory {
@@ -507,6 +508,86 @@ impl Resolver {
         Ok(())
     }
 
+    /// The SMTP settings hang together: with `SMTP_HOST`, a sender and a
+    /// public URL; no plain connection beyond this machine; no password
+    /// without a user; no SMTP detail without a host.
+    fn check_mail(&self, s: &Settings) -> Result<(), ConfigError> {
+        for (variable, value) in [
+            ("MAIL_MAX_ATTEMPTS", u64::from(s.mail_max_attempts)),
+            ("MAIL_RETRY_BASE_SECONDS", s.mail_retry_base_seconds),
+            ("SMTP_TIMEOUT_SECONDS", s.smtp_timeout_seconds),
+        ] {
+            if value == 0 {
+                return Err(self.invalid(variable, "must be at least 1".to_owned()));
+            }
+        }
+        if s.smtp_port == Some(0) {
+            return Err(self.invalid("SMTP_PORT", "must be from 1 to 65535".to_owned()));
+        }
+        let Some(host) = &s.smtp_host else {
+            for (variable, set) in [
+                ("SMTP_USERNAME", s.smtp_username.is_some()),
+                ("SMTP_PASSWORD", s.smtp_password.is_some()),
+                ("SMTP_PORT", s.smtp_port.is_some()),
+                ("SMTP_CA_FILE", s.smtp_ca_file.is_some()),
+            ] {
+                if set {
+                    return Err(self.invalid(
+                        variable,
+                        "is set but SMTP_HOST is not; set SMTP_HOST to send mail".to_owned(),
+                    ));
+                }
+            }
+            return Ok(());
+        };
+        if host.contains(char::is_whitespace) || host.contains('/') {
+            return Err(self.invalid(
+                "SMTP_HOST",
+                "must be a host name or address, without a scheme or path".to_owned(),
+            ));
+        }
+        if s.smtp_tls == crate::SmtpTls::None && !is_loopback(host) {
+            return Err(self.invalid(
+                "SMTP_TLS",
+                format!(
+                    "none sends mail (and SMTP_PASSWORD) in the clear; it is allowed only to a                      server on this machine (localhost, 127.0.0.1, ::1), not to {host}; use                      starttls or tls"
+                ),
+            ));
+        }
+        if s.smtp_password.is_some() && s.smtp_username.is_none() {
+            return Err(self.invalid("SMTP_USERNAME", "must be set with SMTP_PASSWORD".to_owned()));
+        }
+        match &s.mail_from {
+            None => {
+                return Err(self.invalid(
+                    "MAIL_FROM",
+                    "must be set when SMTP_HOST is (the sender of every mail,                      e.g. `Curatore <curatore@example.com>`)"
+                        .to_owned(),
+                ));
+            }
+            Some(from) if !from.contains('@') => {
+                return Err(self.invalid(
+                    "MAIL_FROM",
+                    "must be an e-mail address (`Name <address>` or `address`)".to_owned(),
+                ));
+            }
+            Some(_) => {}
+        }
+        match s.public_url.as_deref() {
+            None => Err(self.invalid(
+                "PUBLIC_URL",
+                "must be set when SMTP_HOST is (the address people reach the console at;                  links in mail point there)"
+                    .to_owned(),
+            )),
+            Some(url) if public_url_problem(url) => Err(self.invalid(
+                "PUBLIC_URL",
+                "must be an http:// or https:// URL without query or fragment                  (e.g. https://curatore.example.com)"
+                    .to_owned(),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
     fn invalid(&self, variable: &'static str, problem: String) -> ConfigError {
         let origin = match self.sources.get(variable) {
             Some(label) => self.origin(label),
@@ -516,6 +597,31 @@ impl Resolver {
             variable,
             origin,
             problem,
+        }
+    }
+}
+
+/// Whether `host` names this machine.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `url` is unusable as the base of links.
+fn public_url_problem(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        None => true,
+        Some(rest) => {
+            rest.is_empty()
+                || rest.starts_with('/')
+                || rest.contains(['?', '#'])
+                || url.chars().any(char::is_whitespace)
         }
     }
 }

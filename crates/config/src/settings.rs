@@ -5,7 +5,7 @@ use crate::SecretKeys;
 use crate::error::ConfigError;
 use crate::load::Resolver;
 use crate::values::{
-    CorsOriginRegex, CorsOrigins, HealthDetails, JwtAlgorithm, LogFormat, SettingValue,
+    CorsOriginRegex, CorsOrigins, HealthDetails, JwtAlgorithm, LogFormat, SettingValue, SmtpTls,
 };
 use curatore_domain::{DatabaseUrl, Schedule, Secret};
 use std::net::{IpAddr, Ipv6Addr};
@@ -228,6 +228,35 @@ settings! {
     /// deleted after each successful backup.
     backup_keep: u32 = 7, env "BACKUP_KEEP";
 
+    // --- Mail (unset SMTP_HOST: no mail is sent) ---
+    /// The SMTP server that sends invitations, password resets and notices;
+    /// unset: no mail (invitations show a temporary password once instead).
+    smtp_host: Option<String> = None, env "SMTP_HOST";
+    /// Its port; unset: 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    smtp_port: Option<u16> = None, env "SMTP_PORT";
+    /// Sign in to the SMTP server with this name (and `SMTP_PASSWORD`); unset: no sign-in.
+    smtp_username: Option<String> = None, env "SMTP_USERNAME";
+    /// The password for `SMTP_USERNAME`.
+    smtp_password: Option<Secret> = None, env "SMTP_PASSWORD";
+    /// `starttls` (upgrade, the server must offer it), `tls` (TLS from the
+    /// start) or `none` (only to a server on this machine).
+    smtp_tls: SmtpTls = SmtpTls::StartTls, env "SMTP_TLS";
+    /// A PEM file of certificates trusted besides the public roots: a
+    /// private CA, or the SMTP server's self-signed certificate.
+    smtp_ca_file: Option<PathBuf> = None, env "SMTP_CA_FILE";
+    /// Longest one SMTP exchange may take, in seconds.
+    smtp_timeout_seconds: u64 = 30, env "SMTP_TIMEOUT_SECONDS";
+    /// The sender of every mail: `Name <address>` or an address.
+    mail_from: Option<String> = None, env "MAIL_FROM";
+    /// The address people use to reach the console (`https://curatore.example.com`);
+    /// links in mail point under it (`/console/reset?token=…`).
+    public_url: Option<String> = None, env "PUBLIC_URL";
+    /// Seconds before the second attempt at a mail the server did not
+    /// accept; each further attempt waits twice as long (at most an hour).
+    mail_retry_base_seconds: u64 = 30, env "MAIL_RETRY_BASE_SECONDS";
+    /// Attempts before a mail is given up.
+    mail_max_attempts: u32 = 8, env "MAIL_MAX_ATTEMPTS";
+
     // --- Rate limits (0: no limit) ---
     /// Apply the request rate limits below; off, no request is counted.
     rate_limit_enabled: bool = true, env "RATE_LIMIT_ENABLED";
@@ -444,6 +473,17 @@ impl Settings {
                 .parent()
                 .map_or_else(|| PathBuf::from("backups"), |dir| dir.join("backups"))
         }))
+    }
+
+    /// Whether mail is sent (`SMTP_HOST` is set).
+    pub fn mail_enabled(&self) -> bool {
+        self.smtp_host.is_some()
+    }
+
+    /// `SMTP_PORT`, else the usual port of `SMTP_TLS`.
+    pub fn smtp_port(&self) -> u16 {
+        self.smtp_port
+            .unwrap_or_else(|| self.smtp_tls.default_port())
     }
 
     /// `host:port` for binding, with an IPv6 host bracketed (`[::1]:8000`).

@@ -869,3 +869,105 @@ fn bad_backup_settings_name_the_variable() {
         .settings;
     assert_eq!(s.backup_dir(), None, "nothing to put there on PostgreSQL");
 }
+
+#[test]
+fn mail_is_off_by_default_and_its_password_is_redacted() {
+    let root = Root::new();
+    let s = root.load(&[]).unwrap().settings;
+    assert!(!s.mail_enabled());
+    assert_eq!(s.smtp_tls, crate::SmtpTls::StartTls);
+    let loaded = root
+        .load(&[
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_USERNAME", "mailer"),
+            ("SMTP_PASSWORD", "smtp-secret-value"),
+            ("SMTP_TLS", "TLS"),
+            ("MAIL_FROM", "Curatore <curatore@example.com>"),
+            ("PUBLIC_URL", "https://curatore.example.com/"),
+        ])
+        .unwrap();
+    let s = &loaded.settings;
+    assert!(s.mail_enabled());
+    assert_eq!(s.smtp_port(), 465);
+    assert!(!format!("{s:?}").contains("smtp-secret-value"));
+    let shown: BTreeMap<_, _> = loaded
+        .describe()
+        .into_iter()
+        .map(|v| (v.name, v.value))
+        .collect();
+    assert_eq!(shown["SMTP_PASSWORD"], "[REDACTED]");
+    assert_eq!(shown["SMTP_TLS"], "tls");
+    assert_eq!(shown["SMTP_HOST"], "smtp.example.com");
+    let s = root
+        .load(&[
+            ("SMTP_HOST", "localhost"),
+            ("SMTP_TLS", "none"),
+            ("MAIL_FROM", "c@example.com"),
+            ("PUBLIC_URL", "http://127.0.0.1:8000"),
+        ])
+        .unwrap()
+        .settings;
+    assert_eq!(s.smtp_port(), 25, "plain to this machine is allowed");
+}
+
+#[test]
+fn bad_mail_settings_name_the_variable() {
+    let root = Root::new();
+    let complete = [
+        ("SMTP_HOST", "smtp.example.com"),
+        ("MAIL_FROM", "c@example.com"),
+        ("PUBLIC_URL", "https://c.example.com"),
+    ];
+    for (changes, variable, says) in [
+        (vec![("SMTP_TLS", "none")], "SMTP_TLS", "in the clear"),
+        (
+            vec![("SMTP_TLS", "ssl")],
+            "SMTP_TLS",
+            "starttls, tls or none",
+        ),
+        (vec![("MAIL_FROM", "")], "MAIL_FROM", "must be set"),
+        (
+            vec![("MAIL_FROM", "curatore")],
+            "MAIL_FROM",
+            "e-mail address",
+        ),
+        (vec![("PUBLIC_URL", "")], "PUBLIC_URL", "must be set"),
+        (
+            vec![("PUBLIC_URL", "curatore.example.com")],
+            "PUBLIC_URL",
+            "http",
+        ),
+        (
+            vec![("SMTP_PASSWORD", "x")],
+            "SMTP_USERNAME",
+            "SMTP_PASSWORD",
+        ),
+        (vec![("SMTP_PORT", "0")], "SMTP_PORT", "1 to 65535"),
+        (
+            vec![("MAIL_MAX_ATTEMPTS", "0")],
+            "MAIL_MAX_ATTEMPTS",
+            "at least 1",
+        ),
+        (
+            vec![("SMTP_HOST", "smtp://x")],
+            "SMTP_HOST",
+            "without a scheme",
+        ),
+    ] {
+        let mut vars: Vec<(&str, &str)> = complete.to_vec();
+        vars.retain(|(k, _)| !changes.iter().any(|(c, _)| c == k));
+        vars.extend(changes.iter().copied().filter(|(_, v)| !v.is_empty()));
+        let err = root.load(&vars).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("invalid {variable}")), "{err}");
+        assert!(err.contains(says), "{variable}: {err}");
+        assert!(!err.contains("smtp-secret"), "{err}");
+    }
+    let err = root
+        .load(&[("SMTP_USERNAME", "mailer")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("invalid SMTP_USERNAME") && err.contains("SMTP_HOST"),
+        "{err}"
+    );
+}

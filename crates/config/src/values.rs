@@ -36,6 +36,39 @@ impl fmt::Display for LogFormat {
     }
 }
 
+/// How the connection to the SMTP server is secured (`SMTP_TLS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmtpTls {
+    /// A plain connection upgraded with `STARTTLS`, which the server must
+    /// offer (usually port 587).
+    #[default]
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+    /// No encryption: only to an SMTP server on this machine (loopback).
+    None,
+}
+
+impl SmtpTls {
+    /// The value as written in `SMTP_TLS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StartTls => "starttls",
+            Self::Tls => "tls",
+            Self::None => "none",
+        }
+    }
+
+    /// The usual port for this mode: 587, 465, 25.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::StartTls => 587,
+            Self::Tls => 465,
+            Self::None => 25,
+        }
+    }
+}
+
 /// The HMAC algorithm that signs access and refresh tokens.
 ///
 /// Only symmetric algorithms: the signing key is `JWT_SECRET_KEY`, shared by
@@ -254,6 +287,36 @@ impl SettingValue for JwtAlgorithm {
     }
     fn show(&self) -> String {
         self.as_str().to_owned()
+    }
+}
+
+impl SettingValue for SmtpTls {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        let text = raw.text()?.trim();
+        match text.to_ascii_lowercase().as_str() {
+            "starttls" => Ok(Self::StartTls),
+            "tls" => Ok(Self::Tls),
+            "none" => Ok(Self::None),
+            _ => Err(format!(
+                "{} is not a choice (use starttls, tls or none)",
+                quote(text)
+            )),
+        }
+    }
+    fn show(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+impl SettingValue for Option<u16> {
+    fn parse(raw: &Raw) -> Result<Self, String> {
+        if raw.text()?.trim().is_empty() {
+            return Ok(None);
+        }
+        u16::parse(raw).map(Some)
+    }
+    fn show(&self) -> String {
+        self.map(|v| v.to_string()).unwrap_or_default()
     }
 }
 

@@ -32,6 +32,7 @@ mod connection;
 mod database_url;
 mod error;
 mod ids;
+mod mail;
 mod records;
 mod role;
 mod schedule;
@@ -48,6 +49,7 @@ pub use error::DomainError;
 pub use ids::{
     ApiKeyId, AuditLogId, ConnectionId, OrganizationId, RefreshTokenId, SystemSettingId, UserId,
 };
+pub use mail::{MailKind, OutgoingMail};
 pub use records::{
     ApiKey, AuditLogEntry, Connection, NewApiKey, NewAuditLogEntry, NewConnection, NewOrganization,
     NewRefreshToken, NewSystemSetting, NewUser, Organization, PasswordHash, RefreshTokenRecord,

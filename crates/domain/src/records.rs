@@ -108,6 +108,11 @@ pub struct User {
     pub password_change_required: bool,
     /// When such a generated password stops working if still unchanged.
     pub password_expires_at: Option<DateTime<Utc>>,
+    /// When the SMTP server accepted the user's invitation mail.
+    pub invitation_sent_at: Option<DateTime<Utc>>,
+    /// Why the last mail to the user could not be delivered (yet); cleared
+    /// when one is.
+    pub last_mail_error: Option<String>,
 }
 
 /// What it takes to create a user.

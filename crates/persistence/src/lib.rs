@@ -68,10 +68,11 @@ pub use instances::{
     Invalidation, InvalidationListener, RateLimitWindows, Settlement, WindowCounts,
 };
 pub use repositories::{
-    AuditFeedPosition, AuditFilter, ConnectionChanges, ConnectionFilter, Organizations,
-    RefreshTokens, RotateOutcome, System, SystemApiKeys, SystemAuditLogs, SystemConnections,
-    SystemSettings, SystemUsers, Tenant, TenantApiKeys, TenantAuditLogs, TenantConnections,
-    TenantOrganization, TenantUsers,
+    AuditFeedPosition, AuditFilter, ConnectionChanges, ConnectionFilter, MailOutbox, NewOutboxMail,
+    OUTBOX_FAILED, OUTBOX_QUEUED, OUTBOX_SENT, Organizations, OutboxCounts, OutboxEntry,
+    OutboxMail, RefreshTokens, RotateOutcome, System, SystemApiKeys, SystemAuditLogs,
+    SystemConnections, SystemSettings, SystemUsers, Tenant, TenantApiKeys, TenantAuditLogs,
+    TenantConnections, TenantOrganization, TenantUsers,
 };
 pub use seed::{InitialTenant, SeedOutcome};
 #[cfg(feature = "sqlite")]

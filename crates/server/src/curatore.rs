@@ -11,10 +11,11 @@ use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, InvalidationListener, SeedOutcome};
 use curatore_service::{
-    InitialAdmin, Invalid, NotFound, Operator, RegistryError, ServiceError, Services,
-    ServicesConfig,
+    InitialAdmin, Invalid, MailTransport, NotFound, Operator, RegistryError, ServiceError,
+    Services, ServicesConfig,
 };
 use curatore_web::AppState;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The placeholder admin password of the seed; never used when auth is on.
@@ -55,6 +56,8 @@ pub struct Curatore {
     services: Services,
     operator: Operator,
     state: AppState,
+    /// The SMTP transport the outbox worker sends with (`SMTP_HOST`).
+    mail: Option<Arc<dyn MailTransport>>,
     _invalidations: Option<InvalidationListener>,
 }
 
@@ -133,6 +136,7 @@ impl Curatore {
     ) -> Result<Self, StartError> {
         // Before connecting: configuration errors exit 2 without waiting.
         let mut config = from_settings::services(settings)?;
+        let mail = from_settings::mail_transport(settings)?;
         customize(&mut config).map_err(|e| StartError::Config(e.to_string()))?;
         let secrets = config.connections.secrets.clone();
         // A database of the original that would be refused is refused before
@@ -168,6 +172,7 @@ impl Curatore {
             services,
             operator,
             state,
+            mail,
         })
     }
 
@@ -219,6 +224,21 @@ impl Curatore {
             tracing::info!("Authentication: disabled (backward compatibility mode)");
         }
         spawn_retention(settings, &self.operator);
+        let mail_worker = self.mail.clone().map(|transport| {
+            tracing::info!(
+                server = settings.smtp_host.as_deref().unwrap_or_default(),
+                port = settings.smtp_port(),
+                tls = settings.smtp_tls.as_str(),
+                "Mail: invitations, resets and notices are sent over SMTP"
+            );
+            let operator = self.operator.clone();
+            actix_web::rt::spawn(async move { operator.run_mail_outbox(transport).await })
+        });
+        if mail_worker.is_none() {
+            tracing::info!(
+                "Mail: off (SMTP_HOST is not set); invitations show a temporary password"
+            );
+        }
         #[cfg(feature = "sqlite")]
         let backups = crate::backup::schedule(settings, &self.operator, &self.database)?;
         #[cfg(not(feature = "sqlite"))]
@@ -282,6 +302,11 @@ impl Curatore {
         });
         let served = server.await;
         watcher.abort();
+        // The mail worker stops before the pool closes; a mail it was
+        // sending is tried again (by any instance) once its claim runs out.
+        if let Some(worker) = mail_worker {
+            worker.abort();
+        }
         // Scheduled backups stop before the pool they read closes.
         #[cfg(feature = "sqlite")]
         drop(backups);

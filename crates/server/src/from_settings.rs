@@ -13,7 +13,8 @@ use curatore_config::{HealthDetails, JwtAlgorithm, Settings};
 use curatore_persistence::DatabaseOptions;
 use curatore_service::{
     AuthConfig, ClientNetworks, ConnectionRegistry, ConnectionsConfig, DefaultOrganization,
-    LoginLimits, OutboundPolicy, RegistrationLimits, ServicesConfig,
+    LoginLimits, MailConfig, MailFailure, MailFuture, MailTransport, OutboundPolicy,
+    RegistrationLimits, ServicesConfig,
 };
 use curatore_web::{AppState, ClassLimits, CorsPolicy, RateLimits};
 use std::sync::Arc;
@@ -127,8 +128,75 @@ pub fn services(settings: &Settings) -> Result<ServicesConfig, StartError> {
     Ok(ServicesConfig {
         connections: connections(settings)?,
         default_organization: default_organization(settings),
+        mail: mail_config(settings),
         ..ServicesConfig::new(auth(settings)?)
     })
+}
+
+/// `SMTP_HOST` (on or off), `MAIL_RETRY_BASE_SECONDS`, `MAIL_MAX_ATTEMPTS`.
+pub fn mail_config(settings: &Settings) -> MailConfig {
+    let config = if settings.mail_enabled() {
+        MailConfig::enabled()
+    } else {
+        MailConfig::disabled()
+    };
+    config
+        .with_retry_base(Duration::from_secs(settings.mail_retry_base_seconds))
+        .with_max_attempts(settings.mail_max_attempts)
+        // A claim outlives the slowest exchange SMTP_TIMEOUT_SECONDS allows.
+        .with_lease(Duration::from_secs(
+            (settings.smtp_timeout_seconds * 4).max(60),
+        ))
+}
+
+/// The SMTP transport of `SMTP_*`, `MAIL_FROM` and `PUBLIC_URL`; `None`
+/// without `SMTP_HOST`.
+///
+/// # Errors
+/// An `SMTP_CA_FILE` that cannot be read or holds no certificate; a
+/// `MAIL_FROM` that is no mailbox.
+pub fn mail_transport(settings: &Settings) -> Result<Option<Arc<dyn MailTransport>>, StartError> {
+    let Some(host) = &settings.smtp_host else {
+        return Ok(None);
+    };
+    let extra_roots_pem = match &settings.smtp_ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            StartError::Config(format!("SMTP_CA_FILE: cannot read {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    let tls = match settings.smtp_tls {
+        curatore_config::SmtpTls::StartTls => curatore_mail::SmtpTls::StartTls,
+        curatore_config::SmtpTls::Tls => curatore_mail::SmtpTls::Tls,
+        curatore_config::SmtpTls::None => curatore_mail::SmtpTls::None,
+    };
+    let mailer = curatore_mail::Mailer::new(&curatore_mail::SmtpOptions {
+        host: host.clone(),
+        port: settings.smtp_port(),
+        tls,
+        username: settings.smtp_username.clone(),
+        password: settings.smtp_password.clone(),
+        extra_roots_pem,
+        from: settings.mail_from.clone().unwrap_or_default(),
+        public_url: settings.public_url.clone().unwrap_or_default(),
+        timeout: Duration::from_secs(settings.smtp_timeout_seconds),
+    })
+    .map_err(|e| StartError::Config(e.to_string()))?;
+    Ok(Some(Arc::new(SmtpTransport(mailer))))
+}
+
+/// `curatore-mail`'s SMTP mailer as the service layer's transport.
+struct SmtpTransport(curatore_mail::Mailer);
+
+impl MailTransport for SmtpTransport {
+    fn send<'a>(&'a self, mail: &'a curatore_domain::OutgoingMail) -> MailFuture<'a> {
+        Box::pin(async move {
+            self.0.send(mail).await.map_err(|f| MailFailure {
+                message: f.message,
+                permanent: f.permanent,
+            })
+        })
+    }
 }
 
 /// `DATABASE_URL`, `DB_POOL_SIZE`, `DB_MAX_OVERFLOW`, `DB_POOL_RECYCLE`,

@@ -45,6 +45,9 @@ audit_events! {
     ResetPassword = "reset_password";
     /// A user set a new password with a one-time reset token.
     RedeemResetToken = "redeem_reset_token";
+    /// Someone asked for a password reset mail for a known address
+    /// (`POST /auth/forgot-password`); unknown addresses leave no entry.
+    RequestPasswordReset = "request_password_reset";
     /// A user changed their own password.
     ChangePassword = "change_password";
     /// A user was created by registration or by an org_admin.

@@ -128,9 +128,9 @@ impl AuditLog<'_> {
     /// the next one.
     ///
     /// # Errors
-    /// [`Denied`] for non-admins and keys without `audit_logs:read`;
-    /// [`Invalid`] for a limit out of range or a bad entity type;
-    /// [`ServiceError::Unavailable`] when the database is unavailable.
+    /// [`crate::Denied`] for non-admins and keys without `audit_logs:read`;
+    /// [`crate::Invalid`] for a limit out of range or a bad entity type;
+    /// [`crate::ServiceError::Unavailable`] when the database is unavailable.
     pub async fn list(&self, query: &AuditLogQuery) -> Result<AuditLogPage> {
         self.0.admin("list_audit_log", READ).await?;
         let (filter, limit) = query.filter()?;

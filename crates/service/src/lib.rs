@@ -66,6 +66,7 @@ pub use export::{
 };
 mod instance;
 mod limiter;
+mod mail;
 pub mod metrics;
 mod operator;
 mod organizations;
@@ -113,6 +114,7 @@ pub use error::{
 };
 pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, Organizations, TenantChanges};
 pub use limiter::{ClientNetworks, DEFAULT_IPV6_PREFIX, LoginLimits, RegistrationLimits};
+pub use mail::{DeliveryReport, MailConfig, MailFailure, MailFuture, MailStatus, MailTransport};
 pub use operator::Operator;
 pub use organizations::{MyOrganization, OrganizationChanges};
 pub use page::{MAX_SKIP, Page};
@@ -124,6 +126,6 @@ pub use sessions::{Account, Anonymous, Registered, Registration, Session};
 pub use settings::{EffectiveSettings, Settings, SettingsSchema, SystemSettingsView};
 pub use text::NAME_MAX;
 pub use users::{
-    Invitation, InvitedUser, MAX_USER_PAGE, PasswordReset, RESET_TOKEN_HOURS,
-    TEMPORARY_PASSWORD_DAYS, UserChanges, UserQuery, Users,
+    INVITATION_TOKEN_DAYS, Invitation, InvitedUser, MAX_USER_PAGE, PasswordReset,
+    RESET_TOKEN_HOURS, TEMPORARY_PASSWORD_DAYS, UserChanges, UserQuery, Users,
 };

@@ -556,6 +556,8 @@ fn slowdown(earlier: usize, limit: u32) -> Duration {
 /// its outcome, so the endpoint cannot be used to probe for taken names.
 #[derive(Debug)]
 pub(crate) struct RegistrationLimiter {
+    /// The prefix of its shared counts' keys.
+    name: &'static str,
     per_ip: u32,
     networks: ClientNetworks,
     windows: Mutex<Windows<IpAddr>>,
@@ -569,7 +571,18 @@ impl RegistrationLimiter {
         networks: ClientNetworks,
         counts: Option<SharedCounts>,
     ) -> Self {
+        Self::named("registration-ip", limits, networks, counts)
+    }
+
+    /// The same limiter for another kind of attempt, counted apart under `name`.
+    pub(crate) fn named(
+        name: &'static str,
+        limits: RegistrationLimits,
+        networks: ClientNetworks,
+        counts: Option<SharedCounts>,
+    ) -> Self {
         Self {
+            name,
             per_ip: limits.per_ip,
             networks,
             windows: Mutex::new(Windows::new(limits.window)),
@@ -583,7 +596,7 @@ impl RegistrationLimiter {
         let ip = self.networks.budget_key(ip);
         self.reserve_here(ip)?;
         if let Some(counts) = &self.counts {
-            let names = [(format!("registration-ip|{ip}"), Some(self.per_ip))];
+            let names = [(format!("{}|{ip}", self.name), Some(self.per_ip))];
             let deadline = tokio::time::Instant::now() + WAIT_CAP;
             let (slots, _) = counts.reserve_waiting(&names, deadline).await?;
             // Every registration counts, whatever its outcome.

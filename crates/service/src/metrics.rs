@@ -14,3 +14,13 @@ pub const BACKUP_LAST_DURATION: &str = "curatore_backup_last_duration_seconds";
 pub const BACKUP_LAST_SIZE: &str = "curatore_backup_last_size_bytes";
 /// Counter, by `reason` (`disk_full`, `permission`, `error`): backups that failed.
 pub const BACKUP_FAILURES: &str = "curatore_backup_failures_total";
+/// Counter, by `kind` (`invitation`, `password_reset`, `password_changed`):
+/// mail the SMTP server accepted.
+pub const MAIL_SENT: &str = "curatore_mail_sent_total";
+/// Counter, by `kind` and `outcome` (`retry`, `given_up`): failed delivery attempts.
+pub const MAIL_FAILURES: &str = "curatore_mail_failures_total";
+/// Gauge: mail in the outbox waiting to be sent (all instances), as of this
+/// instance's last pass.
+pub const MAIL_QUEUED: &str = "curatore_mail_outbox_queued";
+/// Gauge: mail in the outbox given up (all instances).
+pub const MAIL_GIVEN_UP: &str = "curatore_mail_outbox_given_up";

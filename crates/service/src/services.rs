@@ -6,7 +6,8 @@ use crate::cache::{AuthCache, Forget};
 use crate::connections::ConnectionsConfig;
 use crate::context::{Actor, Client, Principal, RequestContext};
 use crate::error::{Denied, NotFound, Result, ServiceError, Unauthenticated};
-use crate::limiter::{LoginLimiter, RegistrationLimiter, SharedCounts};
+use crate::limiter::{LoginLimiter, RegistrationLimiter, RegistrationLimits, SharedCounts};
+use crate::mail::MailConfig;
 use crate::operator::Operator;
 use crate::refusals::RefusalSampler;
 use crate::registry::{AuditActions, ScopeRegistry};
@@ -89,6 +90,10 @@ struct Inner {
     unopenable_logged: Mutex<std::collections::HashSet<curatore_domain::ConnectionId>>,
     scopes: ScopeRegistry,
     audit_actions: AuditActions,
+    mail: MailConfig,
+    /// Rung after a request of this instance queued mail.
+    mail_wakeup: Arc<tokio::sync::Notify>,
+    pub(crate) password_resets: RegistrationLimiter,
 }
 
 /// Forgets `what` in this process: the authentication cache and the
@@ -130,6 +135,8 @@ pub struct ServicesConfig {
     pub scopes: ScopeRegistry,
     /// An embedding service's own audit actions.
     pub audit_actions: AuditActions,
+    /// Whether mail is sent and how the outbox retries (off by default).
+    pub mail: MailConfig,
 }
 
 impl ServicesConfig {
@@ -142,6 +149,7 @@ impl ServicesConfig {
             default_organization: DefaultOrganization::default(),
             scopes: ScopeRegistry::builtin(),
             audit_actions: AuditActions::default(),
+            mail: MailConfig::disabled(),
         }
     }
 }
@@ -159,6 +167,7 @@ impl Services {
             default_organization,
             scopes,
             audit_actions,
+            mail,
         } = config;
         let services = Self {
             inner: Arc::new(Inner {
@@ -175,6 +184,20 @@ impl Services {
                     db.rate_limit_windows()
                         .map(|store| SharedCounts::new(store, config.registration_limits.window)),
                 ),
+                // Reset mails are asked for without credentials, like logins:
+                // counted per address with the login limit and window.
+                password_resets: RegistrationLimiter::named(
+                    "password-reset-ip",
+                    RegistrationLimits {
+                        per_ip: config.login_limits.per_ip,
+                        window: config.login_limits.window,
+                    },
+                    config.client_networks,
+                    db.rate_limit_windows()
+                        .map(|store| SharedCounts::new(store, config.login_limits.window)),
+                ),
+                mail,
+                mail_wakeup: Arc::new(tokio::sync::Notify::new()),
                 refusals: RefusalSampler::default(),
                 settings: crate::settings::SettingsState::new(&config),
                 last_used: Mutex::new(HashMap::new()),
@@ -250,6 +273,14 @@ impl Services {
         }
     }
 
+    pub(crate) fn mail_config(&self) -> &MailConfig {
+        &self.inner.mail
+    }
+
+    pub(crate) fn mail_wakeup(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.mail_wakeup.clone()
+    }
+
     pub(crate) fn settings_state(&self) -> &crate::settings::SettingsState {
         &self.inner.settings
     }
@@ -296,6 +327,10 @@ impl Services {
 
     pub(crate) fn registrations(&self) -> &RegistrationLimiter {
         &self.inner.registrations
+    }
+
+    pub(crate) fn password_resets(&self) -> &RegistrationLimiter {
+        &self.inner.password_resets
     }
 
     /// The 429 for a client refused by `limit` (`login`, `registration`),

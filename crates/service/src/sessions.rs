@@ -456,6 +456,7 @@ impl Services {
         admin: Option<&RequestContext>,
         new: Registration,
         temporary_until: Option<chrono::DateTime<chrono::Utc>>,
+        invite_by_mail: bool,
     ) -> Result<Registered> {
         let config = self.config();
         let (organization, role) = match admin {
@@ -507,11 +508,33 @@ impl Services {
             Some(until) => users.require_password_change(user.id, until).await?,
             None => user,
         };
+        if invite_by_mail {
+            // The link in the mail is a reset token that lives as long as
+            // a temporary password would.
+            let issued = curatore_auth::generate_reset_token();
+            let expires_at =
+                chrono::Utc::now() + chrono::Duration::days(crate::users::INVITATION_TOKEN_DAYS);
+            users
+                .set_reset_token(user.id, &issued.hash, expires_at)
+                .await?;
+            crate::mail::queue(
+                work.system(),
+                curatore_domain::MailKind::Invitation,
+                &user,
+                &organization.name,
+                Some((&issued.token, expires_at)),
+            )
+            .await?;
+        }
         let entry = match admin {
             Some(_) => Entry::about(
                 "user",
                 user.id.as_uuid(),
-                json!({"username": user.username.as_str(), "role": role.as_str()}),
+                json!({
+                    "username": user.username.as_str(),
+                    "role": role.as_str(),
+                    "invitation_mailed": invite_by_mail,
+                }),
             ),
             None => Entry::about(
                 "user",
@@ -521,6 +544,9 @@ impl Services {
             .by_user(Some(organization.id), Some(user.id)),
         };
         work.commit(AuditEvent::Register, entry).await?;
+        if invite_by_mail {
+            self.wake_mail_worker();
+        }
         Ok(Registered {
             user,
             organization_name: organization.name,
@@ -599,7 +625,7 @@ impl<'a> Anonymous<'a> {
             return Err(authentication_required());
         }
         self.services
-            .register_user(self.client, None, new, None)
+            .register_user(self.client, None, new, None, false)
             .await
     }
 }
@@ -693,8 +719,19 @@ impl Account<'_> {
         let (user_id, session) = signed_in_user(self.0.principal())?;
         services.config().password_policy.check(new)?;
         let hash = services.config().hasher.hash(new).await?;
+        let mailing = services.mail_enabled();
         let mut work = self.0.begin().await?;
-        work.own().users().replace_password(user_id, &hash).await?;
+        let user = work.own().users().replace_password(user_id, &hash).await?;
+        if mailing {
+            crate::mail::queue(
+                work.system(),
+                curatore_domain::MailKind::PasswordChanged,
+                &user,
+                &self.0.principal().organization().name,
+                None,
+            )
+            .await?;
+        }
         let revoked = work.end_other_sessions(user_id, session).await?;
         let mut details = json!({ "revoked_tokens": revoked });
         if !current_was_checked {
@@ -704,7 +741,11 @@ impl Account<'_> {
             AuditEvent::ChangePassword,
             Entry::about("user", user_id.as_uuid(), details),
         )
-        .await
+        .await?;
+        if mailing {
+            services.wake_mail_worker();
+        }
+        Ok(())
     }
 }
 

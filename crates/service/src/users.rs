@@ -5,13 +5,14 @@ use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, RequestContext, Scope};
 use crate::error::{Denied, Invalid, Result, ServiceError, Unauthenticated};
 use crate::handle::Bound;
+use crate::mail::{self, MailStatus};
 use crate::page::{Page, cursor};
 use crate::services::Services;
 use crate::sessions::{Anonymous, Registered, Registration};
 use crate::text;
 use crate::work::{Origin, Work};
 use curatore_auth::{generate_reset_token, hash_refresh_token, random_password};
-use curatore_domain::{EmailAddress, Role, Secret, User, UserId, Username};
+use curatore_domain::{EmailAddress, MailKind, Role, Secret, User, UserId, Username};
 use curatore_persistence::Tenant;
 use serde_json::json;
 
@@ -79,6 +80,9 @@ pub struct Invitation {
     pub role: Option<Role>,
     /// The password, checked against the policy; `None`: one is generated.
     pub password: Option<Secret>,
+    /// Mail the invitation, with a one-time link to choose a password,
+    /// when this server sends mail; then no temporary password is made.
+    pub send_email: bool,
 }
 
 /// An invited user, and the password generated for them (shown once).
@@ -86,8 +90,11 @@ pub struct Invitation {
 pub struct InvitedUser {
     /// The new user.
     pub user: User,
-    /// The generated password when none was given; never logged or stored.
+    /// The generated password when none was given and no invitation was
+    /// mailed; never logged or stored.
     pub temporary_password: Option<Secret>,
+    /// What became of the invitation mail.
+    pub mail: MailStatus,
 }
 
 /// Generated passwords: ~142 bits, and never shorter than the policy asks.
@@ -99,11 +106,17 @@ pub const TEMPORARY_PASSWORD_DAYS: i64 = 7;
 /// How long a one-time password reset token works.
 pub const RESET_TOKEN_HOURS: i64 = 24;
 
+/// How long the link of a mailed invitation works.
+pub const INVITATION_TOKEN_DAYS: i64 = TEMPORARY_PASSWORD_DAYS;
+
 /// What an org_admin's password reset produced.
 #[derive(Debug)]
 pub enum PasswordReset {
     /// The given password was set.
-    Set,
+    Set {
+        /// The notice to the user that their password changed.
+        notice: MailStatus,
+    },
     /// A one-time token (shown once) with which the user sets a new
     /// password at `POST /api/v1/auth/reset-password` until `expires_at`.
     Token {
@@ -111,6 +124,8 @@ pub enum PasswordReset {
         token: Secret,
         /// When it stops working.
         expires_at: chrono::DateTime<chrono::Utc>,
+        /// The mail carrying the token as a link.
+        mail: MailStatus,
     },
 }
 
@@ -243,8 +258,21 @@ impl Users<'_> {
             .refuse_api_key("API keys cannot create users; sign in as a user")?;
         let services = self.0.services;
         let role = invitation.role;
+        let by_mail = invitation.send_email && services.mail_enabled();
+        let mail = match (invitation.send_email, by_mail) {
+            (false, _) => MailStatus::NotRequested,
+            (true, false) => MailStatus::NotConfigured,
+            (true, true) => MailStatus::Queued,
+        };
         let (password, temporary_password) = match invitation.password {
             Some(password) => (password, None),
+            // Nobody learns this one: the mailed link chooses the real one.
+            None if by_mail => (
+                random_password(
+                    TEMPORARY_PASSWORD_CHARS.max(services.config().password_policy.min_chars),
+                ),
+                None,
+            ),
             None => {
                 let len = TEMPORARY_PASSWORD_CHARS.max(services.config().password_policy.min_chars);
                 let generated = random_password(len);
@@ -270,11 +298,13 @@ impl Users<'_> {
                     role: Some(role.unwrap_or_default()),
                 },
                 temporary_until,
+                by_mail,
             )
             .await?;
         Ok(InvitedUser {
             user,
             temporary_password,
+            mail,
         })
     }
 
@@ -297,7 +327,7 @@ impl Users<'_> {
             return Err(Denied::CreateUsers.into());
         }
         services
-            .register_user(&self.0.ctx.client, admin, new, None)
+            .register_user(&self.0.ctx.client, admin, new, None, false)
             .await
     }
 
@@ -548,23 +578,51 @@ impl Users<'_> {
             }
             None => None,
         };
+        let mailing = self.0.services.mail_enabled();
+        let mail = if mailing {
+            MailStatus::Queued
+        } else {
+            MailStatus::NotConfigured
+        };
+        let organization = self.0.principal().organization().name.clone();
         let mut work = self.0.begin().await?;
         let tenant = work.own();
         let outcome = match &hash {
             Some(hash) => {
-                tenant.users().replace_password(id, hash).await?;
-                PasswordReset::Set
+                let user = tenant.users().replace_password(id, hash).await?;
+                if mailing {
+                    mail::queue(
+                        work.system(),
+                        MailKind::PasswordChanged,
+                        &user,
+                        &organization,
+                        None,
+                    )
+                    .await?;
+                }
+                PasswordReset::Set { notice: mail }
             }
             None => {
                 let issued = generate_reset_token();
                 let expires_at = chrono::Utc::now() + chrono::Duration::hours(RESET_TOKEN_HOURS);
-                tenant
+                let user = tenant
                     .users()
                     .set_reset_token(id, &issued.hash, expires_at)
                     .await?;
+                if mailing {
+                    mail::queue(
+                        work.system(),
+                        MailKind::PasswordReset,
+                        &user,
+                        &organization,
+                        Some((&issued.token, expires_at)),
+                    )
+                    .await?;
+                }
                 PasswordReset::Token {
                     token: issued.token,
                     expires_at,
+                    mail,
                 }
             }
         };
@@ -578,10 +636,14 @@ impl Users<'_> {
                     "username": user.username.as_str(),
                     "method": if hash.is_some() { "password" } else { "reset_token" },
                     "sessions_revoked": sessions,
+                    "mail_queued": mailing,
                 }),
             ),
         )
         .await?;
+        if mailing {
+            self.0.services.wake_mail_worker();
+        }
         Ok(outcome)
     }
 
@@ -630,10 +692,10 @@ impl Anonymous<'_> {
         let organization = system.organizations().get(user.organization_id).await?;
         let usable = expires_at.is_some_and(|at| at > chrono::Utc::now())
             && user.is_active
-            && organization.is_some_and(|o| o.is_active);
-        if !usable {
+            && organization.as_ref().is_some_and(|o| o.is_active);
+        let (Some(organization), true) = (organization, usable) else {
             return Err(invalid());
-        }
+        };
         services.config().password_policy.check(new_password)?;
         let hash = services.config().hasher.hash(new_password).await?;
         let mut work = Work::begin(services, Origin::Client(self.client())).await?;
@@ -647,6 +709,19 @@ impl Anonymous<'_> {
         {
             return Err(invalid());
         }
+        // A notice, unless this was an invitation being accepted (the
+        // user never signed in): then the person choosing it is the notice.
+        let notice = services.mail_enabled() && user.last_login_at.is_some();
+        if notice {
+            mail::queue(
+                work.system(),
+                MailKind::PasswordChanged,
+                &user,
+                &organization.name,
+                None,
+            )
+            .await?;
+        }
         let sessions = work.end_sessions(user.id).await?;
         work.commit(
             AuditEvent::RedeemResetToken,
@@ -657,6 +732,105 @@ impl Anonymous<'_> {
             )
             .by_user(Some(user.organization_id), Some(user.id)),
         )
-        .await
+        .await?;
+        if notice {
+            services.wake_mail_worker();
+        }
+        Ok(())
+    }
+
+    /// Asks for a password reset by e-mail ("forgot password"): when the
+    /// address belongs to an active user of an active organization, a
+    /// one-time link (valid [`RESET_TOKEN_HOURS`]) is mailed to it. The
+    /// answer is the same whether or not it does, and so is the work done
+    /// before answering: the reset is made after the answer. Requests are
+    /// counted per client address with the login limit and window.
+    ///
+    /// # Errors
+    /// 400 `validation_failed` for something that is no e-mail address; 429
+    /// `too_many_attempts` past the limit; 503 when the database is
+    /// unavailable.
+    pub async fn request_password_reset(&self, email: &str) -> Result<MailStatus> {
+        let services = self.services();
+        let client = self.client();
+        if let Err(refused) = services.password_resets().reserve(client.ip).await {
+            return Err(services
+                .refused(
+                    client,
+                    None,
+                    "password_reset",
+                    refused.retry_after,
+                    "password reset requests from this address",
+                )
+                .await);
+        }
+        let email = EmailAddress::parse(email)?;
+        if !services.mail_enabled() {
+            return Ok(MailStatus::NotConfigured);
+        }
+        let user = services
+            .database()
+            .system()
+            .users()
+            .find_by_email(email.as_str())
+            .await?;
+        let services = services.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Some(user) = user
+                && let Err(e) = services.mail_password_reset(&client, user).await
+            {
+                tracing::warn!("could not queue a requested password reset: {e}");
+            }
+        });
+        Ok(MailStatus::Queued)
+    }
+}
+
+impl Services {
+    /// Issues a reset token to `user` and queues the mail carrying it, as
+    /// the user asked without signing in; nothing for an inactive user or
+    /// organization.
+    async fn mail_password_reset(&self, client: &crate::context::Client, user: User) -> Result<()> {
+        let Some(organization) = self
+            .database()
+            .system()
+            .organizations()
+            .get(user.organization_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        if !user.is_active || !organization.is_active {
+            return Ok(());
+        }
+        let issued = generate_reset_token();
+        let expires_at = chrono::Utc::now() + chrono::Duration::hours(RESET_TOKEN_HOURS);
+        let work = Work::begin(self, Origin::Client(client)).await?;
+        let user = work
+            .tenant(organization.id)
+            .users()
+            .set_reset_token(user.id, &issued.hash, expires_at)
+            .await?;
+        mail::queue(
+            work.system(),
+            MailKind::PasswordReset,
+            &user,
+            &organization.name,
+            Some((&issued.token, expires_at)),
+        )
+        .await?;
+        work.commit(
+            AuditEvent::RequestPasswordReset,
+            Entry::about(
+                "user",
+                user.id.as_uuid(),
+                json!({"username": user.username.as_str()}),
+            )
+            .by_user(Some(organization.id), Some(user.id)),
+        )
+        .await?;
+        self.wake_mail_worker();
+        Ok(())
     }
 }

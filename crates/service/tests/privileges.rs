@@ -24,6 +24,7 @@ async fn invite(services: &Services, admin: &RequestContext, name: &str, role: &
             full_name: None,
             role: Some(role.parse().unwrap()),
             password: Some(Secret::new(format!("{name}-password-123456"))),
+            send_email: false,
         })
         .await
         .unwrap()

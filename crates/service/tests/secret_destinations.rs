@@ -152,6 +152,7 @@ async fn viewer(services: &Services, admin: &RequestContext) -> RequestContext {
             full_name: None,
             role: Some(curatore_domain::Role::Viewer),
             password: Some(Secret::new("viewer-password-123456")),
+            send_email: false,
         })
         .await
         .unwrap();

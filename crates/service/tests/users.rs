@@ -435,6 +435,7 @@ fn invitation(name: &str, password: Option<&str>) -> Invitation {
         full_name: None,
         role: None,
         password: password.map(Secret::new),
+        send_email: false,
     }
 }
 
@@ -711,6 +712,7 @@ async fn an_invite_without_a_username_derives_a_free_one_from_the_email() {
                 full_name: None,
                 role: None,
                 password: None,
+                send_email: false,
             })
             .await
             .unwrap_or_else(|e| panic!("{email}: {e}"));

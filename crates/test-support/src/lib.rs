@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod original;
+pub mod smtp;
 
 pub use original::{
     ORIGINAL_CLEAR_SECRETS, assert_original_secrets_gone, load_original, psql, sqlite_bytes,

@@ -132,6 +132,13 @@ pub(crate) struct UserBody {
     updated_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::dto::rfc3339_opt")]
     last_login_at: Option<DateTime<Utc>>,
+    /// When the SMTP server accepted the user's invitation mail (null: not
+    /// mailed, or not yet).
+    #[serde(serialize_with = "crate::dto::rfc3339_opt")]
+    invitation_sent_at: Option<DateTime<Utc>>,
+    /// Why the last mail to the user was not delivered yet (or was given
+    /// up); null once one was.
+    last_mail_error: Option<String>,
 }
 
 impl From<&User> for UserBody {
@@ -149,6 +156,8 @@ impl From<&User> for UserBody {
             created_at: u.created_at,
             updated_at: u.updated_at,
             last_login_at: u.last_login_at,
+            invitation_sent_at: u.invitation_sent_at,
+            last_mail_error: u.last_mail_error.clone(),
         }
     }
 }

@@ -160,6 +160,22 @@ fn describe() {
         "Backups that failed, by reason (disk_full, permission, error)"
     );
     describe_counter!(
+        curatore_service::metrics::MAIL_SENT,
+        "Mail the SMTP server accepted, by kind (invitation, password_reset, password_changed)"
+    );
+    describe_counter!(
+        curatore_service::metrics::MAIL_FAILURES,
+        "Failed mail delivery attempts, by kind and outcome (retry, given_up)"
+    );
+    describe_gauge!(
+        curatore_service::metrics::MAIL_QUEUED,
+        "Mail in the outbox waiting to be sent (every instance's), as of this instance's last pass"
+    );
+    describe_gauge!(
+        curatore_service::metrics::MAIL_GIVEN_UP,
+        "Mail in the outbox given up after its last attempt (every instance's)"
+    );
+    describe_counter!(
         crate::rate_limit::REJECTED,
         "Requests refused by the request rate limits, by route class"
     );

@@ -79,6 +79,16 @@ pub(crate) enum UiRoleName {
     User,
 }
 
+/// What became of a request to mail someone.
+#[derive(ToSchema)]
+#[schema(as = MailStatus, rename_all = "snake_case")]
+#[allow(dead_code, reason = "describes `curatore_service::MailStatus`")]
+pub(crate) enum MailStatusName {
+    NotRequested,
+    NotConfigured,
+    Queued,
+}
+
 /// Who may use a connection.
 #[derive(ToSchema)]
 #[schema(as = ConnectionScope, rename_all = "snake_case")]
@@ -147,6 +157,7 @@ pub(crate) enum LayerName {
         routes::auth::me,
         routes::auth::change_password,
         routes::auth::redeem_reset_token,
+        routes::auth::forgot_password,
         routes::api_keys::list,
         routes::api_keys::create,
         routes::api_keys::rename,
@@ -198,6 +209,7 @@ pub(crate) enum LayerName {
         ErrorCodeName,
         RoleName,
         UiRoleName,
+        MailStatusName,
         ConnectionScopeName,
         ConnectionTestStatusName,
         LayerName

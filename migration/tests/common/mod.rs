@@ -61,11 +61,12 @@ pub async fn has_counter_table(conn: &DatabaseConnection) -> bool {
 }
 
 /// The tables of the schema, sorted: the six Phase 1 tables and `refresh_tokens`.
-pub const SCHEMA_TABLES: [&str; 9] = [
+pub const SCHEMA_TABLES: [&str; 10] = [
     "api_keys",
     "audit_logs",
     "cache_invalidations",
     "connections",
+    "mail_outbox",
     "organizations",
     "rate_limit_windows",
     "refresh_tokens",

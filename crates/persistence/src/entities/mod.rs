@@ -5,6 +5,7 @@
 pub mod api_key;
 pub mod audit_log;
 pub mod connection;
+pub mod mail_outbox;
 pub mod organization;
 pub mod refresh_token;
 pub mod system_setting;

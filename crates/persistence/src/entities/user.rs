@@ -27,6 +27,8 @@ pub struct Model {
     pub password_expires_at: Option<DateTimeUtc>,
     pub password_reset_token_hash: Option<String>,
     pub password_reset_expires_at: Option<DateTimeUtc>,
+    pub invitation_sent_at: Option<DateTimeUtc>,
+    pub last_mail_error: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod api_keys;
 mod audit_feed;
 mod audit_logs;
 mod connections;
+mod mail_outbox;
 mod organizations;
 mod refresh_tokens;
 mod system_settings;
@@ -21,6 +22,10 @@ pub use api_keys::{SystemApiKeys, TenantApiKeys};
 pub use audit_feed::AuditFeedPosition;
 pub use audit_logs::{AuditFilter, SystemAuditLogs, TenantAuditLogs};
 pub use connections::{ConnectionChanges, ConnectionFilter, SystemConnections, TenantConnections};
+pub use mail_outbox::{
+    MailOutbox, NewOutboxMail, OUTBOX_FAILED, OUTBOX_QUEUED, OUTBOX_SENT, OutboxCounts,
+    OutboxEntry, OutboxMail,
+};
 pub use organizations::{Organizations, TenantOrganization};
 pub use refresh_tokens::{RefreshTokens, RotateOutcome};
 pub use system_settings::SystemSettings;
@@ -211,6 +216,12 @@ impl<'a> System<'a> {
     /// Audit entries of no or any organization.
     pub fn audit_logs(&self) -> SystemAuditLogs<'a> {
         SystemAuditLogs { h: self.h }
+    }
+
+    /// The mail outbox, which one worker per instance serves for every
+    /// organization.
+    pub fn mail_outbox(&self) -> MailOutbox<'a> {
+        MailOutbox { h: self.h }
     }
 }
 

@@ -41,6 +41,8 @@ impl TryFrom<user::Model> for User {
             last_login_at: m.last_login_at,
             password_change_required: m.password_change_required,
             password_expires_at: m.password_expires_at,
+            invitation_sent_at: m.invitation_sent_at,
+            last_mail_error: m.last_mail_error,
         })
     }
 }
@@ -81,6 +83,8 @@ impl TenantUsers<'_> {
             password_expires_at: Set(None),
             password_reset_token_hash: Set(None),
             password_reset_expires_at: Set(None),
+            invitation_sent_at: Set(None),
+            last_mail_error: Set(None),
         };
         write!(self.h, |c| model.insert(c).await?.try_into())
     }

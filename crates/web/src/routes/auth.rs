@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use curatore_domain::{Role, Secret};
-use curatore_service::{Registration, Session};
+use curatore_service::{MailStatus, Registration, Session};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,7 +20,8 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/v1/auth/logout").post(logout))
         .service(web::resource("/api/v1/auth/me").get(me))
         .service(web::resource("/api/v1/auth/change-password").post(change_password))
-        .service(web::resource("/api/v1/auth/reset-password").post(redeem_reset_token));
+        .service(web::resource("/api/v1/auth/reset-password").post(redeem_reset_token))
+        .service(web::resource("/api/v1/auth/forgot-password").post(forgot_password));
 }
 
 #[derive(Serialize)]
@@ -307,11 +308,93 @@ async fn redeem_reset_token(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+struct ForgotPasswordRequest {
+    /// The account's e-mail address.
+    email: String,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+struct ForgotPasswordBody {
+    message: &'static str,
+    /// Whether this server sends mail at all; the answer is otherwise the
+    /// same for every address, known or not.
+    mail_configured: bool,
+}
+
+/// Asks for a password reset link by e-mail. The answer is the same whether
+/// or not the address belongs to an account (no enumeration); when it does,
+/// a one-time link to `PUBLIC_URL/console/reset?token=…` is mailed.
+/// Counted per client address like logins.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "auth", security(()),
+    request_body = ForgotPasswordRequest,
+    responses((status = 202, description = "Accepted; a link is mailed if the address belongs to an account", body = ForgotPasswordBody))))]
+async fn forgot_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: Json<ForgotPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_of(&req, &state);
+    let status = state
+        .services()
+        .anonymous(&client)
+        .request_password_reset(&body.email)
+        .await?;
+    let body = match status {
+        MailStatus::NotConfigured => ForgotPasswordBody {
+            message: "this server sends no mail; ask an org_admin to reset your password",
+            mail_configured: false,
+        },
+        _ => ForgotPasswordBody {
+            message: "if the address belongs to an account, a link to choose a new password is on its way",
+            mail_configured: true,
+        },
+    };
+    Ok(HttpResponse::Accepted()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::testing::{PASSWORD, admin, app, call, state};
     use actix_web::test::TestRequest;
     use serde_json::json;
+
+    #[actix_web::test]
+    async fn forgot_password_without_mail_says_so_alike_for_every_address() {
+        let (_db, state) = state().await;
+        let app = app(state).await;
+        let mut answers = Vec::new();
+        for email in ["admin@test.example", "nobody@test.example"] {
+            answers.push(
+                call(
+                    &app,
+                    TestRequest::post()
+                        .uri("/api/v1/auth/forgot-password")
+                        .set_json(json!({ "email": email })),
+                )
+                .await,
+            );
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(answers[0].0, 202);
+        assert_eq!(answers[0].1["mail_configured"], false);
+        let (status, body) = call(
+            &app,
+            TestRequest::post()
+                .uri("/api/v1/auth/forgot-password")
+                .set_json(json!({ "email": "not an address" })),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &json!("validation_failed"))
+        );
+    }
 
     #[actix_web::test]
     async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {

@@ -13,7 +13,7 @@ use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use curatore_domain::{Secret, UserId};
-use curatore_service::{Invitation, UserChanges, UserQuery};
+use curatore_service::{Invitation, MailStatus, UserChanges, UserQuery};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -125,7 +125,8 @@ struct InviteRequest {
     /// Without it a temporary password is generated.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Password))]
     password: Option<Secret>,
-    /// Accepted; no mail transport exists, so nothing is sent.
+    /// Mail the invitation with a one-time link to choose a password (when
+    /// the server sends mail; then no temporary password is made).
     #[serde(default)]
     send_email: bool,
 }
@@ -139,7 +140,15 @@ struct InvitedBody {
     /// The generated password (null when the invite gave one): shown here
     /// once, never stored or logged.
     temporary_password: Option<String>,
+    /// Whether the invitation mail was sent by the time of this answer:
+    /// always false, since mail goes out in the background (see
+    /// `email_status`, then the user's `invitation_sent_at`).
     email_sent: bool,
+    /// `not_requested`, `not_configured` (no mail transport: nothing was
+    /// sent) or `queued` (the user's `invitation_sent_at` is set once the
+    /// SMTP server accepted it).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::MailStatusName))]
+    email_status: &'static str,
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/users/invite", tag = "users",
@@ -164,11 +173,16 @@ async fn invite(
         full_name,
         role: domain(from_ui_role(role))?,
         password,
+        send_email,
     };
     let invited = state.services().users(&ctx).invite(invitation).await?;
     let mut message = format!("user {} invited", invited.user.email.as_str());
-    if send_email {
-        message.push_str("; no e-mail was sent (this server has no mail transport)");
+    match invited.mail {
+        MailStatus::NotConfigured => {
+            message.push_str("; no e-mail was sent (this server has no mail transport)");
+        }
+        MailStatus::Queued => message.push_str("; the invitation e-mail is on its way"),
+        MailStatus::NotRequested => {}
     }
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -177,6 +191,7 @@ async fn invite(
             user: UiUserBody::from(&invited.user),
             temporary_password: invited.temporary_password.map(|p| p.expose().to_owned()),
             email_sent: false,
+            email_status: invited.mail.as_str(),
         }))
 }
 

@@ -105,6 +105,10 @@ struct InviteRequest {
     role: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Password))]
     password: Option<Secret>,
+    /// Mail the invitation with a one-time link to choose a password (when
+    /// the server sends mail; then no temporary password is made).
+    #[serde(default)]
+    send_email: bool,
 }
 
 #[derive(Serialize)]
@@ -112,9 +116,17 @@ struct InviteRequest {
 struct InvitedBody {
     #[serde(flatten)]
     user: UserBody,
-    /// The generated password (null when the invite gave one): shown here
-    /// once, never stored or logged.
+    /// The generated password (null when the invite gave one, or the
+    /// invitation was mailed): shown here once, never stored or logged.
     temporary_password: Option<String>,
+    /// Whether the invitation mail was sent by the time of this answer:
+    /// always false, since mail goes out in the background.
+    email_sent: bool,
+    /// `not_requested`, `not_configured` (no mail transport: nothing was
+    /// sent) or `queued` (`invitation_sent_at` is set once the SMTP server
+    /// accepted it).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::MailStatusName))]
+    email_status: &'static str,
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/v1/organizations/me/users", tag = "users",
@@ -131,6 +143,7 @@ async fn invite(
         full_name,
         role,
         password,
+        send_email,
     } = body.into_inner();
     let invitation = Invitation {
         email: email.parse()?,
@@ -138,6 +151,7 @@ async fn invite(
         full_name,
         role: domain(role)?,
         password,
+        send_email,
     };
     let invited = state.services().users(&ctx).invite(invitation).await?;
     Ok(HttpResponse::Created()
@@ -145,6 +159,8 @@ async fn invite(
         .json(InvitedBody {
             user: UserBody::from(&invited.user),
             temporary_password: invited.temporary_password.map(|p| p.expose().to_owned()),
+            email_sent: false,
+            email_status: invited.mail.as_str(),
         }))
 }
 
@@ -238,6 +254,11 @@ struct ResetBody {
     reset_token: Option<String>,
     /// When the reset token stops working.
     reset_token_expires_at: Option<DateTime<Utc>>,
+    /// The mail to the user (the token as a link, or the notice that the
+    /// password was set): `queued`, or `not_configured` when the server
+    /// sends no mail.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::MailStatusName))]
+    email_status: &'static str,
 }
 
 /// Sets another user's password, or issues a one-time reset token shown
@@ -261,15 +282,21 @@ async fn reset_password(
         .reset_password(id, password)
         .await?;
     let body = match reset {
-        PasswordReset::Set => ResetBody {
+        PasswordReset::Set { notice } => ResetBody {
             status: "password_set",
             reset_token: None,
             reset_token_expires_at: None,
+            email_status: notice.as_str(),
         },
-        PasswordReset::Token { token, expires_at } => ResetBody {
+        PasswordReset::Token {
+            token,
+            expires_at,
+            mail,
+        } => ResetBody {
             status: "reset_token_issued",
             reset_token: Some(token.expose().to_owned()),
             reset_token_expires_at: Some(expires_at),
+            email_status: mail.as_str(),
         },
     };
     Ok(HttpResponse::Ok()
