@@ -1,0 +1,344 @@
+//! Audit log: filters, keyset paging, one entry, exports.
+
+use crate::errors::Shown;
+use crate::forms::q;
+use crate::guard::{PageError, Signed};
+use crate::layout::{self, Layout, Notice};
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use curatore_domain::AuditLogEntry;
+use curatore_service::{AuditLogQuery, MAX_AUDIT_LIMIT};
+use serde::Deserialize;
+
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/audit", web::get().to(list))
+        .route("/audit/export", web::get().to(export))
+        .route("/audit/{id}", web::get().to(detail));
+}
+
+/// An entry as a table row shows it.
+pub(crate) struct EntryRow {
+    pub(crate) id: String,
+    pub(crate) at: String,
+    pub(crate) when: String,
+    pub(crate) action: String,
+    pub(crate) status: String,
+    pub(crate) failed: bool,
+    pub(crate) user: String,
+    pub(crate) entity: String,
+    pub(crate) ip: String,
+}
+
+impl From<AuditLogEntry> for EntryRow {
+    fn from(e: AuditLogEntry) -> Self {
+        Self {
+            id: e.id.to_string(),
+            at: q(&e.created_at.to_rfc3339()),
+            when: e.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            action: e.action.as_str().to_owned(),
+            status: e.status.as_str().to_owned(),
+            failed: e.status.as_str() == "failure",
+            user: e.user_id.map(|u| u.to_string()).unwrap_or_default(),
+            entity: match (e.entity_type, e.entity_id) {
+                (Some(t), Some(id)) => format!("{t} {id}"),
+                (Some(t), None) => t,
+                _ => String::new(),
+            },
+            ip: e.ip_address.unwrap_or_default(),
+        }
+    }
+}
+
+/// The filters, as the form sends them.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct Filters {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    entity_type: String,
+    #[serde(default)]
+    entity_id: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    cursor: String,
+    #[serde(default)]
+    format: String,
+}
+
+fn some(v: &str) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+/// A time from `<input type="datetime-local">` (no zone: UTC) or RFC 3339.
+fn instant(v: &str) -> Option<String> {
+    let v = some(v)?;
+    let with_zone = v.ends_with('Z') || v.rfind(['+', '-']).is_some_and(|i| i > 10);
+    Some(match (with_zone, v.len()) {
+        (true, _) => v,
+        (false, 16) => format!("{v}:00Z"),
+        (false, _) => format!("{v}Z"),
+    })
+}
+
+impl Filters {
+    fn query(&self, limit: u64) -> AuditLogQuery {
+        AuditLogQuery {
+            actions: some(&self.action)
+                .map(|a| a.split(',').map(|s| s.trim().to_owned()).collect())
+                .unwrap_or_default(),
+            user_id: some(&self.user_id),
+            entity_type: some(&self.entity_type),
+            entity_id: some(&self.entity_id),
+            status: some(&self.status),
+            since: instant(&self.since),
+            until: instant(&self.until),
+            limit: Some(limit.to_string()),
+            cursor: some(&self.cursor),
+        }
+    }
+
+    /// The filters as a query string (without the cursor).
+    fn encoded(&self) -> String {
+        [
+            ("action", &self.action),
+            ("user_id", &self.user_id),
+            ("entity_type", &self.entity_type),
+            ("entity_id", &self.entity_id),
+            ("status", &self.status),
+            ("since", &self.since),
+            ("until", &self.until),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| format!("{k}={}", q(v.trim())))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    layout: Layout,
+    f: Filters,
+    audit: Vec<EntryRow>,
+    next: Option<String>,
+    filters: String,
+    first_page: bool,
+}
+
+const PAGE: u64 = 50;
+
+async fn list(signed: Signed, f: web::Query<Filters>) -> Result<HttpResponse, PageError> {
+    let f = f.into_inner();
+    let result = signed
+        .services()
+        .audit_log(&signed.ctx)
+        .list(&f.query(PAGE))
+        .await;
+    let (audit, next, shown) = match result {
+        Ok(page) => (
+            page.items.into_iter().map(EntryRow::from).collect(),
+            page.next_cursor,
+            None,
+        ),
+        Err(e) => (Vec::new(), None, Some(Shown::from(e))),
+    };
+    let filters = f.encoded();
+    let next = next.map(|c| {
+        if filters.is_empty() {
+            format!("/console/audit?cursor={}", q(&c))
+        } else {
+            format!("/console/audit?{filters}&cursor={}", q(&c))
+        }
+    });
+    let page = AuditPage {
+        layout: Layout::of(&signed, "audit", "Audit log")
+            .await
+            .with_notice(shown.as_ref().map(Notice::from)),
+        first_page: f.cursor.is_empty(),
+        f,
+        audit,
+        next,
+        filters,
+    };
+    Ok(layout::page(shown.as_ref(), &page))
+}
+
+#[derive(Template)]
+#[template(path = "audit_entry.html")]
+struct EntryPage {
+    layout: Layout,
+    e: Option<EntryDetail>,
+}
+
+struct EntryDetail {
+    row: EntryRow,
+    organization: String,
+    user_agent: String,
+    error: String,
+    details: String,
+}
+
+#[derive(Deserialize)]
+struct At {
+    #[serde(default)]
+    at: String,
+}
+
+/// One entry, found by its time (the list's key) and id.
+async fn detail(
+    signed: Signed,
+    id: web::Path<String>,
+    at: web::Query<At>,
+) -> Result<HttpResponse, PageError> {
+    let id = id.into_inner();
+    let since = chrono::DateTime::parse_from_rfc3339(&at.at).map_err(|_| {
+        PageError::Shown(Shown::invalid("This link to an audit entry is incomplete."))
+    })?;
+    let until = since + chrono::Duration::milliseconds(1);
+    let query = AuditLogQuery {
+        since: Some(since.to_rfc3339()),
+        until: Some(until.to_rfc3339()),
+        limit: Some(MAX_AUDIT_LIMIT.to_string()),
+        ..AuditLogQuery::default()
+    };
+    let page = signed
+        .services()
+        .audit_log(&signed.ctx)
+        .list(&query)
+        .await?;
+    let e = page
+        .items
+        .into_iter()
+        .find(|e| e.id.to_string() == id)
+        .map(|e| EntryDetail {
+            organization: e.organization_id.map(|o| o.to_string()).unwrap_or_default(),
+            user_agent: e.user_agent.clone().unwrap_or_default(),
+            error: e.error_message.clone().unwrap_or_default(),
+            details: e
+                .details
+                .as_ref()
+                .and_then(|d| serde_json::to_string_pretty(d).ok())
+                .unwrap_or_default(),
+            row: EntryRow::from(e),
+        });
+    let status = if e.is_some() {
+        actix_web::http::StatusCode::OK
+    } else {
+        actix_web::http::StatusCode::NOT_FOUND
+    };
+    let page = EntryPage {
+        layout: Layout::of(&signed, "audit", "Audit entry").await,
+        e,
+    };
+    Ok(layout::html(status, &page))
+}
+
+const CSV_HEADER: &str = "id,created_at,organization_id,user_id,action,entity_type,entity_id,status,error_message,ip_address,user_agent,details\n";
+
+/// Every matching entry as NDJSON or CSV, read a page of 1,000 at a time.
+async fn export(signed: Signed, f: web::Query<Filters>) -> Result<HttpResponse, PageError> {
+    let mut f = f.into_inner();
+    let csv = f.format == "csv";
+    let mut body = String::new();
+    if csv {
+        body.push_str(CSV_HEADER);
+    }
+    let audit = signed.services().audit_log(&signed.ctx);
+    f.cursor.clear();
+    loop {
+        let page = audit.list(&f.query(MAX_AUDIT_LIMIT)).await?;
+        for e in &page.items {
+            if csv {
+                body.push_str(&csv_line(e));
+            } else {
+                body.push_str(&ndjson_line(e));
+            }
+        }
+        match page.next_cursor {
+            Some(c) => f.cursor = c,
+            None => break,
+        }
+    }
+    let (kind, name) = if csv {
+        ("text/csv; charset=utf-8", "audit-log.csv")
+    } else {
+        ("application/x-ndjson", "audit-log.ndjson")
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, kind))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(body))
+}
+
+fn ndjson_line(e: &AuditLogEntry) -> String {
+    let v = serde_json::json!({
+        "id": e.id.to_string(),
+        "created_at": e.created_at.to_rfc3339(),
+        "organization_id": e.organization_id.map(|o| o.to_string()),
+        "user_id": e.user_id.map(|u| u.to_string()),
+        "action": e.action.as_str(),
+        "entity_type": e.entity_type,
+        "entity_id": e.entity_id,
+        "status": e.status.as_str(),
+        "error_message": e.error_message,
+        "ip_address": e.ip_address,
+        "user_agent": e.user_agent,
+        "details": e.details,
+    });
+    format!("{v}\n")
+}
+
+fn csv_field(v: &str) -> String {
+    // A leading =, +, - or @ would be a formula in a spreadsheet.
+    let v = if v.starts_with(['=', '+', '-', '@']) {
+        format!("'{v}")
+    } else {
+        v.to_owned()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+fn csv_line(e: &AuditLogEntry) -> String {
+    let fields = [
+        e.id.to_string(),
+        e.created_at.to_rfc3339(),
+        e.organization_id.map(|o| o.to_string()).unwrap_or_default(),
+        e.user_id.map(|u| u.to_string()).unwrap_or_default(),
+        e.action.as_str().to_owned(),
+        e.entity_type.clone().unwrap_or_default(),
+        e.entity_id.map(|u| u.to_string()).unwrap_or_default(),
+        e.status.as_str().to_owned(),
+        e.error_message.clone().unwrap_or_default(),
+        e.ip_address.clone().unwrap_or_default(),
+        e.user_agent.clone().unwrap_or_default(),
+        e.details
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
+}

@@ -1,0 +1,5 @@
+//! stub
+
+use actix_web::web;
+
+pub(crate) fn routes(_cfg: &mut web::ServiceConfig) {}
