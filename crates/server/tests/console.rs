@@ -429,3 +429,329 @@ async fn console_enabled_false_serves_no_console() {
     let text = support::output_text(&out);
     assert!(text.contains("CONSOLE_ENABLED"), "{text}");
 }
+
+/// The text of the element with `id` (its first text run).
+fn by_id(page: &Page, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no #{id} in {}", page.body))
+        + marker.len();
+    let end = page.body[start..].find('<').unwrap() + start;
+    page.body[start..end].trim().to_owned()
+}
+
+/// The id in the first `action="/console/<what>/<id>/..."` after `after`.
+fn action_id(page: &Page, what: &str, after: &str) -> String {
+    let from = page
+        .body
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after} in {}", page.body));
+    let marker = format!("action=\"/console/{what}/");
+    let start = page.body[from..].find(&marker).unwrap() + from + marker.len();
+    let end = page.body[start..].find(['/', '"']).unwrap() + start;
+    page.body[start..end].to_owned()
+}
+
+on_both!(admin_pages_act_through_the_services);
+
+/// An administrator invites a user (the temporary password shown once),
+/// creates and revokes an API key (refused by the API afterwards), creates
+/// an `llm` connection through the generated form and tests it against a
+/// stand-in, makes it the default, saves an organization setting (its
+/// source changes), and finds each action in the audit log; a viewer sees
+/// none of the write actions.
+async fn admin_pages_act_through_the_services(db: TestDatabase) {
+    let server = start(&db);
+    let stub = support::stand_in::StandIn::start();
+    let mut b = Browser::new(&server);
+    assert_eq!(b.sign_in("admin", ADMIN_PASSWORD).status, 303);
+    let token = b.csrf();
+
+    // Users: invite, the password shown once with a copy button.
+    let users = b.get("/console/users");
+    assert_eq!(users.status, 200, "{users:?}");
+    assert!(
+        users.body.contains("You cannot change your own role"),
+        "self rule shown"
+    );
+    let invited = b.post(
+        "/console/users",
+        &[
+            ("csrf", &token),
+            ("email", "vera@example.test"),
+            ("username", "vera"),
+            ("role", "viewer"),
+        ],
+    );
+    assert_eq!(invited.status, 200, "{invited:?}");
+    assert!(invited.body.contains("vera is invited."));
+    assert!(invited.body.contains("data-copy=\"revealed-value\""));
+    let vera_password = by_id(&invited, "revealed-value");
+    assert!(vera_password.len() >= 16, "{vera_password}");
+    let again = b.post(
+        "/console/users",
+        &[
+            ("csrf", &token),
+            ("email", "vera@example.test"),
+            ("username", "vera2"),
+        ],
+    );
+    assert_eq!(again.status, 409, "{again:?}");
+    assert!(
+        again.body.contains("e-mail address is already in use"),
+        "{}",
+        again.body
+    );
+    let searched = b.get("/console/users?q=ver");
+    assert!(searched.body.contains("vera@example.test") && !searched.body.contains(">admin@"));
+    let filtered = b.get("/console/users?role=org_admin&active=true");
+    assert!(!filtered.body.contains("vera@example.test"));
+
+    // API keys: create with a scope, use it, revoke it, see it refused.
+    let keys = b.get("/console/api-keys");
+    assert_eq!(keys.status, 200);
+    assert!(
+        keys.body.contains("name=\"scope:users:read\""),
+        "scopes from the registry"
+    );
+    let created = b.post(
+        "/console/api-keys",
+        &[
+            ("csrf", &token),
+            ("name", "reporting"),
+            ("expires_in_days", "30"),
+            ("scope:users:read", "on"),
+        ],
+    );
+    assert_eq!(created.status, 200, "{created:?}");
+    let key = by_id(&created, "revealed-value");
+    let listed = server.get_with("/api/v1/organizations/me/users", &[("x-api-key", &key)]);
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let key_id = action_id(&created, "api-keys", "reporting</td>");
+    let revoked = b.post(
+        &format!("/console/api-keys/{key_id}/revoke"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    assert!(revoked.body.contains("revoked"));
+    let refused = server.get_with("/api/v1/organizations/me/users", &[("x-api-key", &key)]);
+    assert_eq!(refused.status, 401, "{refused:?}");
+
+    // Connections: the form from the llm schema, created, tested, default.
+    let form = b.get("/console/connections/new?type=llm");
+    assert_eq!(form.status, 200, "{form:?}");
+    assert!(
+        form.body
+            .contains("name=\"config.api_key\" type=\"password\""),
+        "{}",
+        form.body
+    );
+    assert!(
+        form.body
+            .contains("name=\"config.verify_ssl\" value=\"true\" checked")
+    );
+    assert!(
+        form.body
+            .contains("name=\"config.timeout\" type=\"number\"")
+    );
+    let base_url = format!("{}/v1", stub.base);
+    let saved = b.post(
+        "/console/connections/new",
+        &[
+            ("csrf", &token),
+            ("type", "llm"),
+            ("name", "Stub LLM"),
+            ("config.api_key", "sk-console"),
+            ("config.model", "gpt-stub"),
+            ("config.base_url", &base_url),
+            ("config.timeout", "5"),
+        ],
+    );
+    assert_eq!(saved.status, 200, "{saved:?}");
+    assert!(
+        saved.body.contains("The connection Stub LLM is created."),
+        "{}",
+        saved.body
+    );
+    assert!(
+        !saved.body.contains("sk-console"),
+        "the secret is never shown back"
+    );
+    assert!(saved.body.contains("stored: leave blank to keep"));
+    let id = action_id(&saved, "connections", "<h1>");
+    let tested = b.post(
+        &format!("/console/connections/{id}/test"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(tested.status, 200, "{tested:?}");
+    assert!(tested.body.contains("The test passed."), "{}", tested.body);
+    let default = b.post(
+        &format!("/console/connections/{id}/default"),
+        &[("csrf", &token)],
+    );
+    assert!(
+        default.body.contains("is the default llm connection"),
+        "{}",
+        default.body
+    );
+    // Saving with the secret left blank keeps it: the test still passes.
+    let edited = b.post(
+        &format!("/console/connections/{id}"),
+        &[
+            ("csrf", &token),
+            ("name", "Stub LLM"),
+            ("config.api_key", ""),
+            ("config.model", "gpt-stub-2"),
+            ("config.base_url", &base_url),
+            ("is_active", "true"),
+            ("test_on_save", "true"),
+        ],
+    );
+    assert_eq!(edited.status, 200, "{edited:?}");
+    assert!(
+        edited.body.contains("Test: <span class=\"ok\">passed"),
+        "{}",
+        edited.body
+    );
+    let overview = b.get("/console");
+    assert!(
+        overview.body.contains("Stub LLM"),
+        "the default connection on the overview"
+    );
+
+    // Settings: an organization value changes the effective source.
+    let settings = b.get("/console/settings");
+    assert_eq!(settings.status, 200, "{settings:?}");
+    assert!(
+        settings.body.contains("name=\"key.auto_optimize\""),
+        "{}",
+        settings.body
+    );
+    let saved = b.post(
+        "/console/settings/organization",
+        &[("csrf", &token), ("key.auto_optimize", "false")],
+    );
+    assert_eq!(saved.status, 303, "{saved:?}");
+    let after = b.get("/console/settings?done=saved");
+    assert!(after.body.contains("Saved."));
+
+    // Audit log: each action is there; filters and one entry.
+    let audit = b.get("/console/audit?action=api_key_created");
+    assert_eq!(audit.status, 200, "{audit:?}");
+    assert!(audit.body.contains(">api_key_created<"));
+    assert!(!audit.body.contains(">login<"));
+    for action in [
+        "register",
+        "api_key_revoked",
+        "create_connection",
+        "test_connection",
+        "set_default_connection",
+        "update_organization_settings",
+    ] {
+        let page = b.get(&format!("/console/audit?action={action}"));
+        assert!(
+            page.body.contains(&format!(">{action}<")),
+            "{action}: {}",
+            page.body
+        );
+    }
+    let at = audit.body.find("?at=").unwrap();
+    let link_start = audit.body[..at].rfind("href=\"").unwrap() + 6;
+    let link_end = audit.body[link_start..].find('"').unwrap() + link_start;
+    let link = audit.body[link_start..link_end].replace("&amp;", "&");
+    let entry = b.get(&link);
+    assert_eq!(entry.status, 200, "{entry:?}");
+    assert!(
+        entry.body.contains("<h1>Audit entry</h1>"),
+        "{link}: {}",
+        entry.body
+    );
+    assert!(
+        entry.body.contains("api_key_created"),
+        "{link}: {}",
+        entry.body
+    );
+    let csv = b.get("/console/audit/export?format=csv&action=api_key_created");
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.starts_with("id,created_at,"), "{}", csv.body);
+    assert_eq!(csv.body.lines().count(), 2, "{}", csv.body);
+    let bad = b.get("/console/audit?user_id=nope");
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("user_id"),
+        "the message names the parameter"
+    );
+
+    // Organizations (the default organization's admin is an instance admin).
+    let orgs = b.get("/console/organizations");
+    assert_eq!(orgs.status, 200, "{orgs:?}");
+    let made = b.post(
+        "/console/organizations",
+        &[
+            ("csrf", &token),
+            ("name", "Acme"),
+            ("slug", "acme"),
+            ("admin_email", "boss@acme.test"),
+            ("admin_username", "acmeboss"),
+            ("admin_password", ""),
+        ],
+    );
+    assert_eq!(made.status, 200, "{made:?}");
+    assert!(
+        made.body
+            .contains("Acme is created with acmeboss as its admin.")
+    );
+    let boss_password = by_id(&made, "revealed-value");
+
+    // The new organization's admin signs in to their own organization.
+    let mut boss = Browser::new(&server);
+    assert_eq!(boss.sign_in("acmeboss", &boss_password).status, 303);
+    let theirs = boss.get("/console");
+    assert!(theirs.body.contains("Acme"), "{}", theirs.body);
+    assert!(!theirs.body.contains("href=\"/console/organizations\""));
+
+    // A viewer: read-only pages, no write action.
+    let mut v = Browser::new(&server);
+    let first = v.sign_in("vera", &vera_password);
+    assert_eq!(first.header("location"), Some("/console/password"));
+    let page = v.get("/console/password");
+    let vt = page.hidden("csrf");
+    let changed = v.post(
+        "/console/password",
+        &[
+            ("csrf", &vt),
+            ("current", &vera_password),
+            ("password", "vera-own-password-1"),
+            ("confirm", "vera-own-password-1"),
+        ],
+    );
+    assert_eq!(changed.status, 303, "{changed:?}");
+    let conns = v.get("/console/connections");
+    assert_eq!(conns.status, 200, "{conns:?}");
+    assert!(conns.body.contains("Stub LLM"));
+    assert!(
+        !conns.body.contains("/console/connections/new"),
+        "no create for a viewer"
+    );
+    let one = v.get(&format!("/console/connections/{id}"));
+    assert!(!one.body.contains("/test\""), "no test button for a viewer");
+    let keys = v.get("/console/api-keys");
+    assert!(!keys.body.contains("Create key"), "a viewer creates no key");
+    let nav = v.get("/console");
+    assert!(
+        !nav.body.contains("href=\"/console/users\"")
+            && !nav.body.contains("href=\"/console/audit\"")
+    );
+    let forbidden = v.post(
+        &format!("/console/connections/{id}/default"),
+        &[("csrf", &vt)],
+    );
+    assert_eq!(forbidden.status, 403, "{forbidden:?}");
+    assert!(
+        forbidden.body.contains("Your role does not allow this."),
+        "{}",
+        forbidden.body
+    );
+}
