@@ -322,30 +322,31 @@ async fn resolve(req: &HttpRequest) -> Result<Signed, PageError> {
     let ended = || PageError::SignIn {
         clear: Some(session::cookie(SESSION_COOKIE, "", secure, Some(0))),
     };
-    let (access, successor) = match console.sessions().get(&cookie) {
+    let cached = console.sessions().get(&cookie);
+    let fresh = cached.is_none();
+    let (mut access, mut successor) = match cached {
         Some(cached) => (cached.access_token, cached.successor),
         None => {
-            let refreshed = services
-                .anonymous(&client)
-                .refresh(&Secret::new(cookie.clone()))
-                .await;
-            match refreshed {
-                Ok(s) => {
-                    let new = s.refresh_token.expose().to_owned();
-                    console
-                        .sessions()
-                        .put(&new, Some(&cookie), &s.access_token, s.expires_in);
-                    (s.access_token, Some(new))
-                }
-                Err(e) if e.code().status() == 401 => return Err(ended()),
-                Err(e) => return Err(e.into()),
-            }
+            let (access, new) = rotate(&console, &client, &cookie, secure).await?;
+            (access, Some(new))
         }
     };
-    let ctx = match services
-        .authenticate_pending(Credentials::Bearer(access), client)
-        .await
-    {
+    let mut ctx = services
+        .authenticate_pending(Credentials::Bearer(access.clone()), client.clone())
+        .await;
+    if !fresh && ctx.as_ref().is_err_and(|e| e.code().status() == 401) {
+        // The cached access token no longer works (a password change, a
+        // role change): the session may still, through its refresh token.
+        console.sessions().forget(&cookie);
+        let current = successor.clone().unwrap_or_else(|| cookie.clone());
+        let (a, new) = rotate(&console, &client, &current, secure).await?;
+        access = a;
+        successor = Some(new);
+        ctx = services
+            .authenticate_pending(Credentials::Bearer(access.clone()), client)
+            .await;
+    }
+    let ctx = match ctx {
         Ok(ctx) => ctx,
         Err(e) if e.code().status() == 401 || e.code() == ErrorCode::OrganizationInactive => {
             console.sessions().forget(&cookie);
@@ -373,6 +374,33 @@ async fn resolve(req: &HttpRequest) -> Result<Signed, PageError> {
         cookie: Some(cookie),
         secure,
     })
+}
+
+/// Rotates the refresh token `cookie`: the new access token and cookie.
+async fn rotate(
+    console: &Console,
+    client: &Client,
+    cookie: &str,
+    secure: bool,
+) -> Result<(String, String), PageError> {
+    let refreshed = console
+        .services()
+        .anonymous(client)
+        .refresh(&Secret::new(cookie.to_owned()))
+        .await;
+    match refreshed {
+        Ok(s) => {
+            let new = s.refresh_token.expose().to_owned();
+            console
+                .sessions()
+                .put(&new, Some(cookie), &s.access_token, s.expires_in);
+            Ok((s.access_token, new))
+        }
+        Err(e) if e.code().status() == 401 => Err(PageError::SignIn {
+            clear: Some(session::cookie(SESSION_COOKIE, "", secure, Some(0))),
+        }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The sign-in form's double-submit token: the cookie's, or a new one set

@@ -402,6 +402,10 @@ async fn temporary_password_leads_to_the_change_page(db: TestDatabase) {
     assert!(overview.body.contains("Your password is changed."));
     // A member sees no audit log.
     assert!(!overview.body.contains("Latest audit entries"));
+    // The session goes on after the change.
+    let keys = b.get("/console/api-keys");
+    assert_eq!(keys.status, 200, "{keys:?}\n{:#?}", server.logs());
+    assert!(keys.body.contains("Create a key"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
