@@ -140,7 +140,7 @@ async fn render(signed: &Signed, shown: Option<Shown>, notice: Option<Notice>) -
         sections.push(section(
             Layer::User,
             mine,
-            "Yours",
+            "Your own",
             "For you only; blank inherits the organization's.",
             !signed.open,
         ));
