@@ -288,6 +288,31 @@ impl Browser {
             .to_owned()
     }
 
+    /// axe-core's serious and critical violations on the page, as
+    /// `page: rule (impact): target…`.
+    fn axe(&mut self, tab: &Tab, page: &str) -> Vec<String> {
+        const AXE: &str = include_str!("assets/axe.min.js");
+        if self.eval(tab, "typeof window.axe") != json!("object") {
+            self.eval(tab, &format!("{AXE}\n;true"));
+        }
+        let found = self.eval(
+            tab,
+            r#"axe.run(document, {resultTypes: ["violations"]}).then(function (r) {
+  return r.violations
+    .filter(function (v) { return v.impact === "serious" || v.impact === "critical"; })
+    .map(function (v) {
+      return v.id + " (" + v.impact + "): " + v.nodes.slice(0, 3).map(function (n) { return n.target.join(" "); }).join(", ");
+    });
+})"#,
+        );
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("{page}: {}", v.as_str().unwrap()))
+            .collect()
+    }
+
     fn screenshot(&mut self, tab: &Tab, name: &str) {
         let Some(dir) = std::env::var_os("CONSOLE_SCREENSHOTS") else {
             return;
@@ -342,7 +367,10 @@ async fn the_console_in_a_real_browser(db: TestDatabase) {
     let base = server.base.clone();
     let mut b = Browser::start(&path);
     let admin = b.tab();
-    let snap = |b: &mut Browser, tab: &Tab, name: &str| {
+    // Every page is checked by axe-core, and photographed (once).
+    let mut a11y: Vec<String> = Vec::new();
+    let mut snap = |b: &mut Browser, tab: &Tab, name: &str| {
+        a11y.extend(b.axe(tab, name));
         if shots {
             b.screenshot(tab, name);
         }
@@ -600,6 +628,9 @@ async fn the_console_in_a_real_browser(db: TestDatabase) {
         "location.pathname === '/console/login' && document.readyState === 'complete'",
     );
 
+    // axe-core found nothing serious or critical on any page.
+    assert!(a11y.is_empty(), "accessibility: {a11y:#?}");
+
     // No page broke the Content-Security-Policy.
     assert_eq!(b.csp_violations(&admin), "[]");
     assert_eq!(b.csp_violations(&ivy), "[]");
@@ -619,4 +650,7 @@ async fn the_console_in_a_real_browser(db: TestDatabase) {
     );
     b.wait(&control, "sessionStorage.getItem('csp') !== null");
     assert!(b.csp_violations(&control).contains("img-src"));
+    // And axe-core does run: that image has no alternative text.
+    let found = b.axe(&control, "control");
+    assert!(found.iter().any(|v| v.contains("image-alt")), "{found:?}");
 }
