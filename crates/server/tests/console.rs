@@ -759,3 +759,128 @@ async fn admin_pages_act_through_the_services(db: TestDatabase) {
         forbidden.body
     );
 }
+
+on_both!(a_reset_token_sets_a_new_password);
+
+/// The reset token an admin issues in the console (shown once) sets a new
+/// password at `/console/reset?token=…`, once.
+async fn a_reset_token_sets_a_new_password(db: TestDatabase) {
+    let server = start(&db);
+    let mut admin = Browser::new(&server);
+    assert_eq!(admin.sign_in("admin", ADMIN_PASSWORD).status, 303);
+    let token = admin.csrf();
+    let invited = admin.post(
+        "/console/users",
+        &[
+            ("csrf", &token),
+            ("email", "rita@example.test"),
+            ("username", "rita"),
+        ],
+    );
+    assert_eq!(invited.status, 200, "{invited:?}");
+    let id = action_id(&invited, "users", "rita@example.test");
+    let issued = admin.post(&format!("/console/users/{id}/reset"), &[("csrf", &token)]);
+    assert_eq!(issued.status, 200, "{issued:?}");
+    assert!(issued.body.contains("A reset token is issued."));
+    let reset = by_id(&issued, "revealed-value");
+
+    let mut rita = Browser::new(&server);
+    let page = rita.get(&format!("/console/reset?token={}", urlencode(&reset)));
+    assert_eq!(page.status, 200);
+    assert_eq!(page.hidden("reset_token"), reset);
+    let csrf = page.hidden("csrf");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("reset_token", reset.as_str()),
+        ("password", "rita-chosen-password-1"),
+        ("confirm", "rita-chosen-password-1"),
+    ];
+    let done = rita.post("/console/reset", &fields);
+    assert_eq!(done.status, 303, "{done:?}");
+    assert_eq!(done.header("location"), Some("/console/login?done=reset"));
+    // Once only.
+    let page = rita.get("/console/reset");
+    let fields = [
+        ("csrf", page.hidden("csrf")),
+        ("reset_token", reset.clone()),
+        ("password", "another-password-12".into()),
+        ("confirm", "another-password-12".into()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let again = rita.post("/console/reset", &fields);
+    assert_eq!(again.status, 400, "{again:?}");
+    assert!(
+        again
+            .body
+            .contains("reset link is unknown, already used or expired"),
+        "{}",
+        again.body
+    );
+    let signed = rita.sign_in("rita", "rita-chosen-password-1");
+    assert_eq!(signed.status, 303, "{signed:?}");
+    assert_eq!(signed.header("location"), Some("/console"));
+}
+
+/// Behind a trusted proxy that says HTTPS the cookies are `__Host-` and
+/// `Secure`; the same header from anyone else changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_https_proxy_the_cookie_is_secure() {
+    let db = TestDatabase::sqlite();
+    let server = Server::start(
+        &db.url(),
+        &[
+            ("ENABLE_AUTH", "true"),
+            ("JWT_SECRET_KEY", SECRET),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    );
+    let mut b = Browser::new(&server);
+    let https = [("x-forwarded-proto", "https")];
+    let login = b.request("GET", "/console/login", &https, None);
+    assert!(
+        login.set_cookies()[0].starts_with("__Host-curatore_console_login="),
+        "{login:?}"
+    );
+    let csrf = login.hidden("csrf");
+    let origin = server.base.clone();
+    let signed = b.request(
+        "POST",
+        "/console/login",
+        &[("x-forwarded-proto", "https"), ("origin", &origin)],
+        Some(form(&[
+            ("csrf", &csrf),
+            ("login", "admin"),
+            ("password", ADMIN_PASSWORD),
+        ])),
+    );
+    assert_eq!(signed.status, 303, "{signed:?}");
+    let session = signed
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-curatore_console="))
+        .expect("the __Host- session cookie");
+    assert!(
+        session.contains("; Secure") && session.contains("Path=/"),
+        "{session}"
+    );
+    assert_eq!(b.request("GET", "/console", &https, None).status, 200);
+
+    // Without a trusted proxy, the header is not believed.
+    let plain_db = TestDatabase::sqlite();
+    let plain = Server::start(
+        &plain_db.url(),
+        &[
+            ("ENABLE_AUTH", "true"),
+            ("JWT_SECRET_KEY", SECRET),
+            ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let mut p = Browser::new(&plain);
+    let login = p.request("GET", "/console/login", &https, None);
+    assert!(
+        login.set_cookies()[0].starts_with("curatore_console_login="),
+        "{login:?}"
+    );
+    assert!(!login.set_cookies()[0].contains("Secure"));
+}
