@@ -4,7 +4,6 @@ use crate::errors::Shown;
 use crate::forms::q;
 use crate::guard::{PageError, Signed};
 use crate::layout::{self, Layout, Notice};
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use curatore_domain::AuditLogEntry;
@@ -244,101 +243,14 @@ async fn detail(
     Ok(layout::html(status, &page))
 }
 
-const CSV_HEADER: &str = "id,created_at,organization_id,user_id,action,entity_type,entity_id,status,error_message,ip_address,user_agent,details\n";
-
-/// Every matching entry as NDJSON or CSV, read a page of 1,000 at a time.
+/// Every matching entry as NDJSON or CSV, streamed a page at a time: the
+/// API's export, the same bytes.
 async fn export(signed: Signed, f: web::Query<Filters>) -> Result<HttpResponse, PageError> {
-    let mut f = f.into_inner();
+    let f = f.into_inner();
     let csv = f.format == "csv";
-    let mut body = String::new();
-    if csv {
-        body.push_str(CSV_HEADER);
-    }
-    let audit = signed.services().audit_log(&signed.ctx);
-    f.cursor.clear();
-    loop {
-        let page = audit.list(&f.query(MAX_AUDIT_LIMIT)).await?;
-        for e in &page.items {
-            if csv {
-                body.push_str(&csv_line(e));
-            } else {
-                body.push_str(&ndjson_line(e));
-            }
-        }
-        match page.next_cursor {
-            Some(c) => f.cursor = c,
-            None => break,
-        }
-    }
-    let (kind, name) = if csv {
-        ("text/csv; charset=utf-8", "audit-log.csv")
-    } else {
-        ("application/x-ndjson", "audit-log.ndjson")
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, kind))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{name}\""),
-        ))
-        .body(body))
-}
-
-fn ndjson_line(e: &AuditLogEntry) -> String {
-    let v = serde_json::json!({
-        "id": e.id.to_string(),
-        "created_at": e.created_at.to_rfc3339(),
-        "organization_id": e.organization_id.map(|o| o.to_string()),
-        "user_id": e.user_id.map(|u| u.to_string()),
-        "action": e.action.as_str(),
-        "entity_type": e.entity_type,
-        "entity_id": e.entity_id,
-        "status": e.status.as_str(),
-        "error_message": e.error_message,
-        "ip_address": e.ip_address,
-        "user_agent": e.user_agent,
-        "details": e.details,
-    });
-    format!("{v}\n")
-}
-
-fn csv_field(v: &str) -> String {
-    // A leading =, +, - or @ would be a formula in a spreadsheet.
-    let v = if v.starts_with(['=', '+', '-', '@']) {
-        format!("'{v}")
-    } else {
-        v.to_owned()
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
-    }
-}
-
-fn csv_line(e: &AuditLogEntry) -> String {
-    let fields = [
-        e.id.to_string(),
-        e.created_at.to_rfc3339(),
-        e.organization_id.map(|o| o.to_string()).unwrap_or_default(),
-        e.user_id.map(|u| u.to_string()).unwrap_or_default(),
-        e.action.as_str().to_owned(),
-        e.entity_type.clone().unwrap_or_default(),
-        e.entity_id.map(|u| u.to_string()).unwrap_or_default(),
-        e.status.as_str().to_owned(),
-        e.error_message.clone().unwrap_or_default(),
-        e.ip_address.clone().unwrap_or_default(),
-        e.user_agent.clone().unwrap_or_default(),
-        e.details
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    ];
-    let mut line = fields
-        .iter()
-        .map(|f| csv_field(f))
-        .collect::<Vec<_>>()
-        .join(",");
-    line.push('\n');
-    line
+    let services = signed.services().clone();
+    Ok(
+        curatore_web::audit_export_response(services, signed.ctx, f.query(MAX_AUDIT_LIMIT), csv)
+            .await?,
+    )
 }
