@@ -522,6 +522,11 @@ async fn the_console_in_a_real_browser(db: TestDatabase) {
 
     // The audit log: filter, open an entry.
     b.goto(&admin, &format!("{base}/console/audit"));
+    // The filter swaps only the results (htmx), not the page around them.
+    b.eval(
+        &admin,
+        "document.querySelector('h1').dataset.kept = 'yes', true",
+    );
     b.submit(
         &admin,
         "form[action='/console/audit']",
@@ -533,6 +538,10 @@ async fn the_console_in_a_real_browser(db: TestDatabase) {
         "document.querySelectorAll('#audit-results tbody tr').length",
     );
     assert_eq!(rows, json!(1), "{}", b.text(&admin));
+    assert_eq!(
+        b.eval(&admin, "document.querySelector('h1').dataset.kept"),
+        json!("yes")
+    );
     snap(&mut b, &admin, "audit");
     b.eval(
         &admin,

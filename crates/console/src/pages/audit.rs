@@ -3,7 +3,7 @@
 use crate::errors::Shown;
 use crate::forms::q;
 use crate::guard::{PageError, Signed};
-use crate::layout::{self, Layout, Notice};
+use crate::layout::{self, Layout};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use curatore_domain::AuditLogEntry;
@@ -133,6 +133,8 @@ struct AuditPage {
     next: Option<String>,
     filters: String,
     first_page: bool,
+    /// The failure, inside the results (what a partial update swaps in).
+    error: String,
 }
 
 const PAGE: u64 = 50;
@@ -161,9 +163,11 @@ async fn list(signed: Signed, f: web::Query<Filters>) -> Result<HttpResponse, Pa
         }
     });
     let page = AuditPage {
-        layout: Layout::of(&signed, "audit", "Audit log")
-            .await
-            .with_notice(shown.as_ref().map(Notice::from)),
+        error: shown
+            .as_ref()
+            .map(|s| s.message.clone())
+            .unwrap_or_default(),
+        layout: Layout::of(&signed, "audit", "Audit log").await,
         first_page: f.cursor.is_empty(),
         f,
         audit,
