@@ -374,3 +374,88 @@ async fn an_admin_operation_refused_to_a_member_is_recorded() {
     );
     assert_eq!(entry.status.as_str(), "failure");
 }
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session_and_is_audited() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let client = Client::local();
+    let first = services
+        .anonymous(&client)
+        .login("admin", &Secret::new(PASSWORD))
+        .await
+        .unwrap();
+    let second = admin(&services).await;
+    services.account(&second).logout_everywhere().await.unwrap();
+    // The other session's refresh token and this session's access token both stop.
+    let refreshed = services
+        .anonymous(&client)
+        .refresh(&first.refresh_token)
+        .await;
+    assert_eq!(
+        refreshed.unwrap_err().code(),
+        ErrorCode::InvalidRefreshToken
+    );
+    let again = services
+        .authenticate(Credentials::Bearer(first.access_token), client)
+        .await;
+    assert!(again.is_err());
+    let third = admin(&services).await;
+    let entries = services
+        .audit_log(&third)
+        .list(&AuditLogQuery {
+            actions: vec![AuditEvent::Logout.as_str().to_owned()],
+            ..AuditLogQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.items.len(), 1);
+    let details = entries.items[0].details.clone().unwrap();
+    assert_eq!(details["everywhere"], json!(true));
+    assert!(
+        details["revoked_tokens"].as_u64().unwrap() >= 2,
+        "{details}"
+    );
+}
+
+#[tokio::test]
+async fn users_are_searched_by_the_start_of_their_email_or_username() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    for name in ["alice", "alina", "bob"] {
+        services
+            .users(&ctx)
+            .invite(curatore_service::Invitation {
+                email: format!("{name}@example.test"),
+                username: Some(format!("u-{name}")),
+                full_name: None,
+                role: None,
+                password: None,
+            })
+            .await
+            .unwrap();
+    }
+    let search = |q: &str| curatore_service::UserQuery {
+        search: Some(q.into()),
+        limit: 1,
+        ..curatore_service::UserQuery::default()
+    };
+    let first = services.users(&ctx).list(search("ALI")).await.unwrap();
+    assert_eq!(first.items.len(), 1, "by e-mail, case-insensitively");
+    assert_eq!(first.total, None, "a search carries no count");
+    let next = first.next_cursor.clone().expect("a second match");
+    let second = services
+        .users(&ctx)
+        .list(curatore_service::UserQuery {
+            cursor: Some(next),
+            ..search("ali")
+        })
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert_ne!(second.items[0].id, first.items[0].id);
+    assert!(second.next_cursor.is_none());
+    let by_name = services.users(&ctx).list(search("u-bo")).await.unwrap();
+    assert_eq!(by_name.items[0].username.as_str(), "u-bob");
+}
