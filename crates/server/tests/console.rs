@@ -708,6 +708,9 @@ async fn admin_pages_act_through_the_services(db: TestDatabase) {
             .contains("Acme is created with acmeboss as its admin.")
     );
     let boss_password = by_id(&made, "revealed-value");
+    let found = b.get("/console/organizations?q=acm");
+    assert!(found.body.contains("<td>acme</td>"), "{}", found.body);
+    assert!(!found.body.contains("<td>default</td>"));
 
     // The new organization's admin signs in to their own organization.
     let mut boss = Browser::new(&server);

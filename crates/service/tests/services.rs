@@ -459,3 +459,41 @@ async fn users_are_searched_by_the_start_of_their_email_or_username() {
     let by_name = services.users(&ctx).list(search("u-bo")).await.unwrap();
     assert_eq!(by_name.items[0].username.as_str(), "u-bob");
 }
+
+#[tokio::test]
+async fn organizations_are_searched_and_paged_by_keyset() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    for (name, slug) in [
+        ("Globex One", "globex-one"),
+        ("Globex Two", "globex-two"),
+        ("Initech", "initech"),
+    ] {
+        services
+            .organizations(&ctx)
+            .create(curatore_service::NewTenant {
+                name: name.into(),
+                slug: slug.into(),
+                display_name: None,
+                admin: curatore_service::NewAdmin {
+                    email: format!("admin@{slug}.test"),
+                    username: format!("{slug}-admin"),
+                    full_name: None,
+                    password: Secret::new("a-long-admin-password-1"),
+                },
+            })
+            .await
+            .unwrap();
+    }
+    let orgs = services.organizations(&ctx);
+    let first = orgs.search(Some("globex"), None, 1).await.unwrap();
+    assert_eq!(first.items[0].slug.as_str(), "globex-one");
+    let next = first.next_cursor.clone().expect("another match");
+    let second = orgs.search(Some("globex"), Some(&next), 1).await.unwrap();
+    assert_eq!(second.items[0].slug.as_str(), "globex-two");
+    assert!(second.next_cursor.is_none());
+    assert_eq!(orgs.search(None, None, 100).await.unwrap().items.len(), 4);
+    let bad = orgs.search(None, Some("nope"), 1).await.unwrap_err();
+    assert_eq!(bad.code(), ErrorCode::InvalidQueryParameter);
+}

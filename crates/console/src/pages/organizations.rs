@@ -47,7 +47,7 @@ struct OrgsPage {
 #[derive(Debug, Default, Deserialize)]
 struct ListQuery {
     #[serde(default)]
-    skip: u64,
+    cursor: String,
     #[serde(default)]
     q: String,
 }
@@ -62,23 +62,30 @@ async fn render(
     let listed = signed
         .services()
         .organizations(&signed.ctx)
-        .list(query.skip, PAGE)
+        .search(
+            Some(query.q.as_str()),
+            Some(query.cursor.as_str()).filter(|c| !c.is_empty()),
+            PAGE,
+        )
         .await;
     let mine = signed.ctx.organization_id();
-    let needle = query.q.trim().to_lowercase();
     let (rows, next, failed) = match listed {
         Ok(page) => {
-            let next = (page.items.len() as u64 == PAGE)
-                .then(|| format!("/console/organizations?skip={}", query.skip + PAGE));
+            let q = query.q.trim();
+            let next = page.next_cursor.map(|c| {
+                if q.is_empty() {
+                    format!("/console/organizations?cursor={}", crate::forms::q(&c))
+                } else {
+                    format!(
+                        "/console/organizations?q={}&cursor={}",
+                        crate::forms::q(q),
+                        crate::forms::q(&c)
+                    )
+                }
+            });
             let rows = page
                 .items
                 .into_iter()
-                .filter(|o| {
-                    needle.is_empty()
-                        || o.name.to_lowercase().contains(&needle)
-                        || o.display_name.to_lowercase().contains(&needle)
-                        || o.slug.as_str().contains(&needle)
-                })
                 .map(|o| Row {
                     id: o.id.to_string(),
                     mine: o.id == mine,
