@@ -420,6 +420,23 @@ async fn with_auth_off_the_console_is_read_only_with_a_banner() {
     let post = b.post("/console/logout-everywhere", &[("csrf", "")]);
     assert_eq!(post.status, 403, "{post:?}");
     assert!(post.body.contains("read-only"), "{}", post.body);
+    assert!(
+        page.body.contains("Rows per table"),
+        "public health details"
+    );
+
+    // HEALTH_DETAILS=authenticated: nobody authenticates, nobody sees them.
+    let hidden_db = TestDatabase::sqlite();
+    let hidden = Server::start(
+        &hidden_db.url(),
+        &[
+            ("ENABLE_AUTH", "false"),
+            ("HEALTH_DETAILS", "authenticated"),
+        ],
+    );
+    let page = Browser::new(&hidden).get("/console");
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Rows per table"), "{}", page.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

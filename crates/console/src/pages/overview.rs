@@ -41,11 +41,22 @@ pub(crate) struct Done {
     done: Option<String>,
 }
 
-pub(crate) async fn page(signed: Signed, q: web::Query<Done>) -> Result<HttpResponse, PageError> {
+pub(crate) async fn page(
+    req: actix_web::HttpRequest,
+    signed: Signed,
+    q: web::Query<Done>,
+) -> Result<HttpResponse, PageError> {
     let services = signed.services();
     let ctx = &signed.ctx;
     let health = services.database_health().await;
-    let (migration, size, counts) = match &health.stats {
+    // `HEALTH_DETAILS=authenticated` hides the figures from callers without
+    // credentials: with authentication off, that is everyone.
+    let hidden = signed.open
+        && req
+            .app_data::<web::Data<curatore_web::AppState>>()
+            .is_some_and(|s| s.health_details() == curatore_web::HealthDetails::Authenticated);
+    let stats = if hidden { None } else { health.stats.as_ref() };
+    let (migration, size, counts) = match stats {
         Some(stats) => (
             stats
                 .migration_version
