@@ -15,6 +15,33 @@
 //! Nothing here performs I/O apart from drawing from the operating system's
 //! CSPRNG and running hashes on tokio's blocking pool; storage and transport
 //! belong to the callers.
+//!
+//! ```
+//! use curatore_auth::{ApiKeyFormat, SecretBox};
+//!
+//! // Stored secrets are sealed under a named key and say so, so any process
+//! // holding the keys can open or re-seal them, whatever they belong to.
+//! let old = SecretBox::new([("k1", SecretBox::generate_key())])?;
+//! let sealed = old.seal("sk-live-123");
+//! assert!(SecretBox::is_sealed(&sealed) && !sealed.contains("sk-live"));
+//! assert_eq!(SecretBox::key_id_of(&sealed), Some("k1"));
+//!
+//! // Rotation: a new key seals, the old one still opens until dropped.
+//! let k2 = SecretBox::generate_key();
+//! let alone = SecretBox::new([("k2", k2)])?;
+//! assert!(alone.open(&sealed).is_err(), "k2 alone cannot open k1's seal");
+//! assert_eq!(old.open(&sealed)?, "sk-live-123");
+//!
+//! // API keys carry a checksum: a typo is refused without a database query.
+//! let format = ApiKeyFormat::new("cur_");
+//! let generated = format.generate();
+//! let key = generated.key.expose().to_owned();
+//! assert_eq!(format.check(&key)?, generated.hash);
+//! let mut typo = key.clone();
+//! typo.replace_range(6..7, if &key[6..7] == "a" { "b" } else { "a" });
+//! assert!(format.check(&typo).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod api_keys;
 mod digest;

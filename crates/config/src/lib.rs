@@ -10,6 +10,28 @@
 //! name the variable, the problem and the layer it came from, and never echo a
 //! secret. This crate depends only on `curatore-domain`: it knows nothing of the
 //! database driver or the web framework.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use curatore_config::{ConfigError, ConfigSource, Settings};
+//!
+//! // A root without config/ or .env: the defaults, then this map as the environment.
+//! let dir = std::env::temp_dir().join("curatore-doc-no-such-dir");
+//! let env = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+//!     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+//! };
+//!
+//! let loaded = Settings::load_from(&ConfigSource::new(&dir, env(&[("DB_POOL_SIZE", "7")])))?;
+//! assert_eq!(loaded.settings.db_pool_size, Some(7));
+//! let shown = loaded.describe().into_iter().find(|v| v.name == "DB_POOL_SIZE").unwrap();
+//! assert_eq!((shown.value.as_str(), shown.source.as_str()), ("7", "environment"));
+//!
+//! // A bad value is refused with the variable named, and where it came from.
+//! let err = Settings::load_from(&ConfigSource::new(&dir, env(&[("DB_POOL_SIZE", "many")])))
+//!     .unwrap_err();
+//! assert!(matches!(err, ConfigError::Invalid { variable: "DB_POOL_SIZE", .. }), "{err}");
+//! # Ok::<(), ConfigError>(())
+//! ```
 
 mod error;
 mod load;

@@ -1,7 +1,9 @@
 //! Every error code as a sentence for people, shown in the page where the
 //! error happened.
 
-use curatore_service::{ErrorCode, ServiceError};
+use curatore_domain::DomainError;
+use curatore_service::ServiceError;
+use curatore_web::{ApiError, ErrorCode};
 
 /// A failure as the page shows it.
 #[derive(Debug, Clone)]
@@ -69,11 +71,11 @@ pub(crate) fn human(code: ErrorCode) -> &'static str {
     }
 }
 
-impl From<&ServiceError> for Shown {
-    fn from(err: &ServiceError) -> Self {
+impl From<&ApiError> for Shown {
+    fn from(err: &ApiError) -> Self {
         let code = err.code();
         let mut message = human(code).to_owned();
-        // The service's message says which value or rule; it never holds
+        // The API's message says which value or rule; it never holds
         // secrets or internals.
         let detail = err.message();
         if !detail.is_empty() && code.status() < 500 {
@@ -81,7 +83,7 @@ impl From<&ServiceError> for Shown {
             message.push_str(&sentence(detail));
         }
         if let Some(after) = err.retry_after() {
-            message.push_str(&format!(" Try again in {} s.", after.as_secs().max(1)));
+            message.push_str(&format!(" Try again in {} s.", after.max(1)));
         } else if code.status() == 429 || code.status() == 503 {
             message.push_str(" Try again in a few seconds.");
         }
@@ -95,7 +97,13 @@ impl From<&ServiceError> for Shown {
 
 impl From<ServiceError> for Shown {
     fn from(err: ServiceError) -> Self {
-        Self::from(&err)
+        Self::from(&ApiError::from(err))
+    }
+}
+
+impl From<DomainError> for Shown {
+    fn from(err: DomainError) -> Self {
+        Self::from(&ApiError::from(err))
     }
 }
 
@@ -136,7 +144,7 @@ mod tests {
 
     #[test]
     fn busy_and_unavailable_say_when_to_retry() {
-        let shown = Shown::from(ServiceError::new(ErrorCode::DatabaseUnavailable, "x"));
+        let shown = Shown::from(&ApiError::database_unavailable());
         assert_eq!(shown.status, 503);
         assert!(shown.message.contains("database is unavailable"));
         assert!(shown.message.contains("Try again"));

@@ -12,7 +12,8 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use curatore_domain::{Role, Secret};
-use curatore_service::{Client, Credentials, ErrorCode, RequestContext, ServiceError, Services};
+use curatore_service::{Client, Credentials, RequestContext, ServiceError, Services};
+use curatore_web::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -297,7 +298,7 @@ impl FromRequest for Pending {
 pub(crate) fn console(req: &HttpRequest) -> Result<Console, PageError> {
     req.app_data::<web::Data<Console>>()
         .map(|c| c.get_ref().clone())
-        .ok_or_else(|| ServiceError::internal().into())
+        .ok_or_else(|| PageError::Shown(Shown::from(&curatore_web::ApiError::internal())))
 }
 
 async fn resolve(req: &HttpRequest) -> Result<Signed, PageError> {
@@ -334,7 +335,7 @@ async fn resolve(req: &HttpRequest) -> Result<Signed, PageError> {
     let mut ctx = services
         .authenticate_pending(Credentials::Bearer(access.clone()), client.clone())
         .await;
-    if !fresh && ctx.as_ref().is_err_and(|e| e.code().status() == 401) {
+    if !fresh && ctx.as_ref().is_err_and(|e| code_of(e).status() == 401) {
         // The cached access token no longer works (a password change, a
         // role change): the session may still, through its refresh token.
         console.sessions().forget(&cookie);
@@ -348,7 +349,7 @@ async fn resolve(req: &HttpRequest) -> Result<Signed, PageError> {
     }
     let ctx = match ctx {
         Ok(ctx) => ctx,
-        Err(e) if e.code().status() == 401 || e.code() == ErrorCode::OrganizationInactive => {
+        Err(e) if code_of(&e).status() == 401 || code_of(&e) == ErrorCode::OrganizationInactive => {
             console.sessions().forget(&cookie);
             return Err(ended());
         }
@@ -396,7 +397,7 @@ async fn rotate(
                 .put(&new, Some(cookie), &s.access_token, s.expires_in);
             Ok((s.access_token, new))
         }
-        Err(e) if e.code().status() == 401 => Err(PageError::SignIn {
+        Err(e) if code_of(&e).status() == 401 => Err(PageError::SignIn {
             clear: Some(session::cookie(SESSION_COOKIE, "", secure, Some(0))),
         }),
         Err(e) => Err(e.into()),
@@ -412,4 +413,9 @@ pub(crate) fn login_token(req: &HttpRequest, secure: bool) -> String {
     let t = session::random_token();
     set_cookie(req, session::cookie(LOGIN_COOKIE, &t, secure, None));
     t
+}
+
+/// The wire code of a service failure (the API's one mapping).
+pub(crate) fn code_of(err: &ServiceError) -> ErrorCode {
+    curatore_web::wire(err).0
 }

@@ -4,6 +4,28 @@
 //! service that imports Curatore can use these types without pulling either in.
 //! Values that carry rules (slugs, e-mail addresses, usernames, roles) are
 //! validated when they are constructed, so holding one is proof it is valid.
+//!
+//! ```
+//! use curatore_domain::{DatabaseUrl, EmailAddress, Role, Secret, Slug};
+//!
+//! // Holding a value is proof it is valid: a bad one never gets this far.
+//! assert!(Slug::parse("Not a slug!").is_err());
+//! let email = EmailAddress::parse("Alice@Example.COM")?;
+//! assert_eq!(email.as_str(), "alice@example.com");
+//!
+//! // Roles are ordered by what they allow.
+//! let role: Role = "org_admin".parse()?;
+//! assert!(role.satisfies(Role::Member));
+//! assert!(!Role::Viewer.satisfies(Role::Member));
+//!
+//! // Secrets and database passwords never reach a log by accident.
+//! let key = Secret::new("sk-live-123");
+//! assert_eq!(format!("{key:?} {key}"), "[REDACTED] [REDACTED]");
+//! let url = DatabaseUrl::parse("postgresql://app:hunter2@db:5432/curatore")?;
+//! assert!(!url.redacted().contains("hunter2"));
+//! assert!(!format!("{url:?}").contains("hunter2"));
+//! # Ok::<(), curatore_domain::DomainError>(())
+//! ```
 
 mod audit;
 mod connection;

@@ -279,7 +279,7 @@ fn builtin_keys() -> Vec<SettingKey> {
 /// The keys the original stored into every organization it created (its
 /// `app/commands/seed.py`, `create_default_organization`: the
 /// `DEFAULT_*_THRESHOLD` settings of its `app/config.py`, 70/7/7/7/7, and
-/// `auto_optimize: false`), with the defaults of [`builtin_keys`] as values.
+/// `auto_optimize: false`), with the registry's defaults as values.
 pub const SEEDED_ORGANIZATION_KEYS: &[&str] = &["quality_thresholds", "auto_optimize"];
 
 /// Names that are configuration secrets: never settings, never stored, and

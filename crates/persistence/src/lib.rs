@@ -8,25 +8,35 @@
 //! token hash, instance administration) go through [`System`],
 //! `db.system()`, so an unscoped query is always written out on purpose.
 //!
-//! ```no_run
-//! # async fn demo(org: curatore_domain::OrganizationId, id: curatore_domain::UserId)
-//! # -> Result<(), curatore_persistence::PersistenceError> {
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = format!("sqlite://{}/curatore.db", dir.path().display());
+//! use curatore_domain::{DatabaseUrl, NewOrganization, Slug, UserId};
 //! use curatore_persistence::{Database, DatabaseOptions};
-//! let url = curatore_domain::DatabaseUrl::parse("sqlite://./data/curatore.db").unwrap();
-//! let db = Database::connect(&DatabaseOptions::new(url)).await?;
+//! let db = Database::connect(&DatabaseOptions::new(DatabaseUrl::parse(&path)?)).await?;
+//! # use curatore_migration::MigratorTrait;
+//! # curatore_migration::Migrator::up(db.connection(), None).await?;
 //! let report = db.health_check().await;
-//! println!("{} ({})", report.status.as_str(), report.database_type);
-//! let user = db.tenant(org).users().get(id).await?;  // None if `id` is in another organization
-//! let by_login = db.system().users().find_by_login("alice").await?;  // any organization
+//! assert_eq!(report.database_type.as_str(), "sqlite");
+//!
 //! let tx = db.begin().await?;            // one write transaction …
-//! if let Some(user) = user {
-//!     tx.tenant(org).users().set_active(user.id, false).await?;
-//! }
-//! let _orgs = tx.system().organizations().count().await?;
+//! let acme = tx.system().organizations().create(NewOrganization {
+//!     name: "acme".into(),
+//!     display_name: "Acme".into(),
+//!     slug: Slug::parse("acme")?,
+//!     settings: serde_json::json!({}),
+//!     created_by: None,
+//! }).await?;
 //! tx.commit().await?;                    // … committed as a whole
-//! # let _ = by_login;
+//!
+//! // Everything Acme owns is reached through its tenant handle; a user of
+//! // another organization reads as absent.
+//! let stranger = UserId::new();
+//! assert!(db.tenant(acme.id).users().get(stranger).await?.is_none());
+//! assert_eq!(db.system().organizations().count().await?, 1);
 //! db.close().await;
-//! # Ok(()) }
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 //!
 //! Migrations live in the separate `curatore-migration` crate (frozen

@@ -6,7 +6,7 @@ use crate::curatore::{Curatore, import_environment, scrub};
 use crate::error::StartError as Failure;
 use curatore_auth::PassphraseBox;
 use curatore_config::{LoadedSettings, Settings};
-use curatore_service::{ErrorCode, ExportDocument, ExportOptions};
+use curatore_service::{ExportDocument, ExportOptions, ServiceError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -118,8 +118,8 @@ pub async fn purge_audit(settings: &Settings, days: Option<u32>) -> Result<(), F
     let curatore = Curatore::open(settings).await?;
     let purged = curatore.operator().purge_audit_log(days).await;
     curatore.close().await;
-    let deleted = purged.map_err(|e| match e.code() {
-        ErrorCode::ValidationFailed => Failure::Config(format!("--older-than: {}", e.message())),
+    let deleted = purged.map_err(|e| match e {
+        ServiceError::Invalid(_) => Failure::Config(format!("--older-than: {e}")),
         _ => Failure::Runtime(format!("purging the audit log failed: {e}")),
     })?;
     tracing::info!(

@@ -11,7 +11,8 @@ use curatore_domain::{EmailAddress, Slug, Username};
 use curatore_migration::{Migrator, MigratorTrait};
 use curatore_persistence::{Database, InvalidationListener, SeedOutcome};
 use curatore_service::{
-    ErrorCode, InitialAdmin, Operator, RegistryError, Services, ServicesConfig,
+    InitialAdmin, Invalid, NotFound, Operator, RegistryError, ServiceError, Services,
+    ServicesConfig,
 };
 use curatore_web::AppState;
 use std::time::{Duration, Instant};
@@ -98,14 +99,23 @@ impl Curatore {
     /// services before they start: its API-key scopes, audit actions and
     /// connection types.
     ///
-    /// ```no_run
-    /// # async fn run(settings: curatore_config::Settings) -> Result<(), curatore_server::StartError> {
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let settings = curatore_config::Settings {
+    /// #     database_url: curatore_domain::DatabaseUrl::parse(
+    /// #         &format!("sqlite://{}/curatore.db", dir.path().display()),
+    /// #     )?,
+    /// #     ..curatore_config::Settings::default()
+    /// # };
     /// let curatore = curatore_server::Curatore::build_with(&settings, |config| {
     ///     config.scopes.register("documents", "documents and their summaries")?;
     ///     config.audit_actions.register("summarize_document")
     /// })
     /// .await?;
-    /// # Ok(()) }
+    /// assert!(curatore.services().scopes().is_known("documents:write"));
+    /// curatore.close().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
     /// ```
     ///
     /// # Errors
@@ -461,11 +471,10 @@ async fn seed(settings: &Settings, operator: &Operator) -> Result<(), StartError
             admin_full_name: Some(settings.admin_full_name.clone()).filter(|n| !n.is_empty()),
         })
         .await
-        .map_err(|e| match e.code() {
-            ErrorCode::WeakPassword => StartError::Config(format!(
-                "ADMIN_PASSWORD (PASSWORD_MIN_LENGTH): {}",
-                e.message()
-            )),
+        .map_err(|e| match e {
+            ServiceError::Invalid(Invalid::WeakPassword(_) | Invalid::SamePassword) => {
+                StartError::Config(format!("ADMIN_PASSWORD (PASSWORD_MIN_LENGTH): {e}"))
+            }
             _ => runtime("seeding failed", e),
         })?;
     match outcome {
@@ -522,10 +531,9 @@ async fn check_default_organization(operator: &Operator) -> Result<(), StartErro
             );
             Ok(())
         }
-        Err(e) if e.code() == ErrorCode::OrganizationNotFound => Err(StartError::Config(format!(
-            "DEFAULT_ORG_ID: {}",
-            e.message()
-        ))),
+        Err(e @ ServiceError::NotFound(NotFound::ConfiguredOrganization(_))) => {
+            Err(StartError::Config(format!("DEFAULT_ORG_ID: {e}")))
+        }
         Err(e) => Err(runtime("cannot look up the default organization", e)),
     }
 }

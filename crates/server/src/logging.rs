@@ -15,7 +15,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// Installs the global subscriber: `LOG_LEVEL` as an env-filter directive,
 /// `LOG_FORMAT` pretty (colours only on a terminal) or one JSON object per
-/// line, and [`ClientErrorsAreNotOurs`] so clients cannot fill the error log.
+/// line, and a filter that keeps client errors (4xx) below ERROR, so
+/// clients cannot fill the error log.
 /// A subscriber already installed (by an embedding program) is kept.
 ///
 /// # Errors

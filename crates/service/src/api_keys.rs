@@ -3,7 +3,7 @@
 use crate::audit::{AuditEvent, Entry};
 use crate::cache::Forget;
 use crate::context::{Access, RequestContext, Scope};
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{Conflict, Denied, Invalid, Result, ServiceError};
 use crate::handle::Bound;
 use crate::page::Page;
 use crate::registry::ScopeRegistry;
@@ -118,14 +118,10 @@ impl ApiKeys<'_> {
         if matches!(ctx.principal.actor(), crate::Actor::ApiKey { .. }) {
             let held = ctx.principal.scopes();
             if !held.iter().any(|s| s == "api_keys:write") {
-                return Err(ServiceError::forbidden(
-                    "API keys cannot mint API keys unless their scopes include api_keys:write",
-                ));
+                return Err(Denied::KeyCannotMint.into());
             }
             if scopes.is_empty() || !scopes.iter().all(|s| held.contains(s)) {
-                return Err(ServiceError::forbidden(
-                    "a key minted by a key must have scopes, all of them held by the minting key",
-                ));
+                return Err(Denied::MintedScopes.into());
             }
         }
         let days = match (new.expires_in_days, new.expires_days) {
@@ -189,10 +185,7 @@ impl ApiKeys<'_> {
     pub async fn list(&self, query: KeyQuery) -> Result<Page<ApiKey>> {
         self.0.scope(READ)?;
         if !(1..=MAX_KEY_PAGE).contains(&query.limit) {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("limit must be between 1 and {MAX_KEY_PAGE}"),
-            ));
+            return Err(Invalid::PageSize { max: MAX_KEY_PAGE }.into());
         }
         let principal = self.0.principal();
         let user = principal.user_id();
@@ -228,13 +221,13 @@ impl ApiKeys<'_> {
             .api_keys()
             .get(id)
             .await?
-            .ok_or_else(|| ServiceError::not_found("API key not found"))?;
+            .ok_or_else(|| ServiceError::not_found("API key"))?;
         let principal = self.0.principal();
         let own = key.user_id.is_some() && key.user_id == principal.user_id();
         if own || principal.role() == Role::OrgAdmin {
             Ok(key)
         } else {
-            Err(ServiceError::not_found("API key not found"))
+            Err(ServiceError::not_found("API key"))
         }
     }
 
@@ -249,10 +242,7 @@ impl ApiKeys<'_> {
         let name = text::required("name", name, text::NAME_MAX)?;
         let key = self.manageable(id).await?;
         if !key.is_active {
-            return Err(ServiceError::new(
-                ErrorCode::ApiKeyRevoked,
-                "the API key is revoked and cannot be changed",
-            ));
+            return Err(Conflict::ApiKeyRevoked.into());
         }
         let mut work = self.0.begin().await?;
         let renamed = work.own().api_keys().rename(key.id, &name).await?;

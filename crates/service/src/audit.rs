@@ -104,6 +104,13 @@ impl AuditEvent {
     }
 }
 
+/// Our events as actions, to filter the trail by them.
+impl From<AuditEvent> for AuditAction {
+    fn from(event: AuditEvent) -> Self {
+        event.action()
+    }
+}
+
 /// One audit entry before it is written.
 pub(crate) struct Entry {
     pub(crate) organization_id: Option<OrganizationId>,

@@ -5,19 +5,19 @@
 //! `curatore_persistence`'s `audit_feed` module.
 
 use crate::audit_logs::AuditLog;
-use crate::audit_logs::{READ, invalid, parse_limit};
-use crate::error::Result;
+use crate::audit_logs::{READ, page_size};
+use crate::error::{Invalid, Result};
 use curatore_domain::AuditLogEntry;
 use curatore_persistence::AuditFeedPosition;
 
-/// A read of the feed as a client asks for it, every value still the text
-/// it sent.
+/// A read of the feed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFeedQuery {
-    /// The `position` of the previous read (absent: from the first entry).
+    /// The `position` of the previous read, as handed out (absent: from the
+    /// first entry). Its form depends on the engine, so it is checked here.
     pub after: Option<String>,
-    /// 1 to [`crate::MAX_AUDIT_LIMIT`], default [`crate::DEFAULT_AUDIT_LIMIT`].
-    pub limit: Option<String>,
+    /// 1 to [`crate::MAX_AUDIT_LIMIT`]; `None`: [`crate::DEFAULT_AUDIT_LIMIT`].
+    pub limit: Option<u64>,
 }
 
 /// Entries in commit order and where to resume.
@@ -40,17 +40,16 @@ impl AuditLog<'_> {
     /// behind a position already handed out.
     ///
     /// # Errors
-    /// 403 for non-admins and keys without `audit_logs:read`; 400
-    /// `invalid_query_parameter` for a bad limit or a position this server
-    /// did not hand out; 503 when the database is unavailable.
+    /// [`crate::Denied`] for non-admins and keys without `audit_logs:read`;
+    /// [`Invalid::PageSize`] and [`Invalid::UnknownPosition`]; unavailable
+    /// when the database is.
     pub async fn feed(&self, query: &AuditFeedQuery) -> Result<AuditFeedPage> {
         self.0.admin("audit_log_feed", READ).await?;
-        let limit = parse_limit(query.limit.as_deref())?;
+        let limit = page_size(query.limit)?;
         let kind = self.0.services.database().kind();
         let after = match query.after.as_deref() {
             None => AuditFeedPosition::Start,
-            Some(raw) => AuditFeedPosition::decode(raw, kind)
-                .ok_or_else(|| invalid("after", "is not a position this API handed out"))?,
+            Some(raw) => AuditFeedPosition::decode(raw, kind).ok_or(Invalid::UnknownPosition)?,
         };
         let rows = self.0.tenant().audit_logs().feed(after, limit).await?;
         let position = rows.last().map_or(after, |(p, _)| *p).encode();

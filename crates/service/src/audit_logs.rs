@@ -1,7 +1,7 @@
 //! The organization's audit trail (read-only: it is append-only).
 
 use crate::context::{Access, RequestContext, Scope};
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{Invalid, Result, ServiceError};
 use crate::handle::Bound;
 use crate::operator::Operator;
 use crate::page::cursor;
@@ -18,28 +18,51 @@ pub const MAX_AUDIT_LIMIT: u64 = 1000;
 
 pub(crate) const READ: Scope = Scope::new("audit_logs", Access::Read);
 
-/// A read of the audit trail as a client asks for it: every value still the
-/// text it sent, so that each bad one is refused naming its parameter.
+/// A read of the audit trail: typed values (the web layer parses the query
+/// string and names a bad parameter; a worker builds one directly).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditLogQuery {
     /// Any of these actions (none: all).
-    pub actions: Vec<String>,
+    pub actions: Vec<AuditAction>,
     /// The actor's user id.
-    pub user_id: Option<String>,
-    /// The kind of entity (`user`, `api_key`, …).
+    pub user_id: Option<UserId>,
+    /// The kind of entity (`user`, `api_key`, …; 1 to 50 characters).
     pub entity_type: Option<String>,
     /// The entity's id.
-    pub entity_id: Option<String>,
-    /// `success` or `failure`.
-    pub status: Option<String>,
-    /// RFC 3339: entries at or after.
-    pub since: Option<String>,
-    /// RFC 3339: entries strictly before.
-    pub until: Option<String>,
-    /// 1 to [`MAX_AUDIT_LIMIT`], default [`DEFAULT_AUDIT_LIMIT`].
-    pub limit: Option<String>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+    pub entity_id: Option<Uuid>,
+    /// Successes or failures only.
+    pub status: Option<AuditStatus>,
+    /// Entries at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Entries strictly before.
+    pub until: Option<DateTime<Utc>>,
+    /// 1 to [`MAX_AUDIT_LIMIT`]; `None`: [`DEFAULT_AUDIT_LIMIT`].
+    pub limit: Option<u64>,
+    /// Where the page starts: the `next_cursor` of the previous page.
+    pub cursor: Option<AuditCursor>,
+}
+
+/// A position in the trail, newest first: the page after the entry it
+/// names. Opaque to clients (48 hex digits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCursor(DateTime<Utc>, AuditLogId);
+
+impl AuditCursor {
+    /// The cursor a client sent back; `None` for anything this API did not
+    /// issue.
+    pub fn parse(raw: &str) -> Option<Self> {
+        cursor::decode(raw).map(|(at, id)| Self(at, AuditLogId::from(id)))
+    }
+
+    fn after(entry: &AuditLogEntry) -> Self {
+        Self(entry.created_at, entry.id)
+    }
+}
+
+impl std::fmt::Display for AuditCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&cursor::encode(self.0, self.1.as_uuid()))
+    }
 }
 
 /// One page of the audit trail, newest first.
@@ -50,113 +73,40 @@ pub struct AuditLogPage {
     /// The most this page could hold.
     pub limit: u64,
     /// Where the next page starts; `None` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-pub(crate) fn invalid(param: &str, why: &str) -> ServiceError {
-    ServiceError::new(
-        ErrorCode::InvalidQueryParameter,
-        format!("query parameter `{param}` {why}"),
-    )
-}
-
-fn uuid(param: &str, raw: &str) -> Result<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| invalid(param, "must be a UUID"))
-}
-
-fn instant(param: &str, raw: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| invalid(param, "must be an RFC 3339 timestamp"))
+    pub next_cursor: Option<AuditCursor>,
 }
 
 /// A page size: 1 to [`MAX_AUDIT_LIMIT`], [`DEFAULT_AUDIT_LIMIT`] when absent.
-pub(crate) fn parse_limit(raw: Option<&str>) -> Result<u64> {
-    match raw {
+pub(crate) fn page_size(limit: Option<u64>) -> Result<u64> {
+    match limit {
         None => Ok(DEFAULT_AUDIT_LIMIT),
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|l| (1..=MAX_AUDIT_LIMIT).contains(l))
-            .ok_or_else(|| invalid("limit", &format!("must be between 1 and {MAX_AUDIT_LIMIT}"))),
+        Some(l) if (1..=MAX_AUDIT_LIMIT).contains(&l) => Ok(l),
+        Some(_) => Err(Invalid::PageSize {
+            max: MAX_AUDIT_LIMIT,
+        }
+        .into()),
     }
 }
 
-fn encode_cursor(entry: &AuditLogEntry) -> String {
-    cursor::encode(entry.created_at, entry.id.as_uuid())
-}
-
-/// Where a page starts: strictly after the entry with this key.
-type Position = (DateTime<Utc>, AuditLogId);
-
-fn decode_cursor(raw: &str) -> Result<Position> {
-    cursor::decode(raw)
-        .map(|(at, id)| (at, AuditLogId::from(id)))
-        .ok_or_else(|| invalid("cursor", "is not a cursor this API issued"))
-}
+/// The longest entity type a filter or an entry may name.
+pub const ENTITY_TYPE_MAX: usize = 50;
 
 impl AuditLogQuery {
-    fn parse(&self) -> Result<(AuditFilter, Option<Position>, u64)> {
-        let actions = self
-            .actions
-            .iter()
-            .map(|a| {
-                // Control characters get the answer they get everywhere else.
-                curatore_domain::text::check_line("action", a)?;
-                AuditAction::parse(a).map_err(|_| {
-                    invalid(
-                        "action",
-                        "must be 1-100 characters of lowercase letters, digits, `_` and `.`",
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+    fn filter(&self) -> Result<(AuditFilter, u64)> {
         let entity_type = match &self.entity_type {
-            Some(t) if t.is_empty() || t.len() > 50 => {
-                return Err(invalid("entity_type", "must be 1-50 characters"));
-            }
-            Some(t) => {
-                curatore_domain::text::check_line("entity_type", t)?;
-                Some(t.clone())
-            }
+            Some(t) => Some(crate::text::required("entity_type", t, ENTITY_TYPE_MAX)?),
             None => None,
         };
-        let status = self
-            .status
-            .as_deref()
-            .map(|s| {
-                s.parse::<AuditStatus>()
-                    .map_err(|_| invalid("status", "must be `success` or `failure`"))
-            })
-            .transpose()?;
         let filter = AuditFilter {
-            actions,
-            user_id: self
-                .user_id
-                .as_deref()
-                .map(|u| uuid("user_id", u).map(UserId::from))
-                .transpose()?,
+            actions: self.actions.clone(),
+            user_id: self.user_id,
             entity_type,
-            entity_id: self
-                .entity_id
-                .as_deref()
-                .map(|e| uuid("entity_id", e))
-                .transpose()?,
-            status,
-            since: self
-                .since
-                .as_deref()
-                .map(|s| instant("since", s))
-                .transpose()?,
-            until: self
-                .until
-                .as_deref()
-                .map(|s| instant("until", s))
-                .transpose()?,
+            entity_id: self.entity_id,
+            status: self.status,
+            since: self.since,
+            until: self.until,
         };
-        let limit = parse_limit(self.limit.as_deref())?;
-        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
-        Ok((filter, after, limit))
+        Ok((filter, page_size(self.limit)?))
     }
 }
 
@@ -178,12 +128,13 @@ impl AuditLog<'_> {
     /// the next one.
     ///
     /// # Errors
-    /// 403 for non-admins and keys without `audit_logs:read`; 400
-    /// `invalid_query_parameter` naming the parameter for a bad limit,
-    /// filter or cursor; 503 when the database is unavailable.
+    /// [`Denied`] for non-admins and keys without `audit_logs:read`;
+    /// [`Invalid`] for a limit out of range or a bad entity type;
+    /// [`ServiceError::Unavailable`] when the database is unavailable.
     pub async fn list(&self, query: &AuditLogQuery) -> Result<AuditLogPage> {
         self.0.admin("list_audit_log", READ).await?;
-        let (filter, after, limit) = query.parse()?;
+        let (filter, limit) = query.filter()?;
+        let after = query.cursor.map(|c| (c.0, c.1));
         // One more than asked: whether it comes back says if a next page exists.
         let mut items = self
             .0
@@ -194,7 +145,7 @@ impl AuditLog<'_> {
         let more = items.len() as u64 > limit;
         items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next_cursor = if more {
-            items.last().map(encode_cursor)
+            items.last().map(AuditCursor::after)
         } else {
             None
         };
@@ -254,9 +205,6 @@ impl ActionEntry {
         self
     }
 }
-
-/// The longest entity type an entry may name.
-const ENTITY_TYPE_MAX: usize = 50;
 
 impl AuditLog<'_> {
     /// Records an embedding service's own action (registered with
@@ -362,7 +310,8 @@ mod tests {
         let mut raw = at.timestamp_micros().to_be_bytes().to_vec();
         raw.extend_from_slice(id.as_uuid().as_bytes());
         let cursor: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(decode_cursor(&cursor).ok(), Some((at, id)));
+        assert_eq!(AuditCursor::parse(&cursor), Some(AuditCursor(at, id)));
+        assert_eq!(AuditCursor(at, id).to_string(), cursor);
         for bad in [
             "",
             "zz",
@@ -372,8 +321,7 @@ mod tests {
             // the id's version nibble changed from 7 to 4
             &format!("{}4{}", &cursor[..28], &cursor[29..]),
         ] {
-            let err = decode_cursor(bad).err().map(|e| e.code());
-            assert_eq!(err, Some(ErrorCode::InvalidQueryParameter), "{bad}");
+            assert_eq!(AuditCursor::parse(bad), None, "{bad}");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Who acts, for which organization, from where: what every use case takes.
 
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{Denied, Result};
 use curatore_domain::{ApiKeyId, Organization, OrganizationId, Role, User, UserId};
 use std::net::IpAddr;
 use uuid::Uuid;
@@ -112,10 +112,7 @@ impl Principal {
         if self.role.satisfies(role) {
             Ok(())
         } else {
-            Err(ServiceError::forbidden(format!(
-                "this action needs the {} role",
-                role.as_str()
-            )))
+            Err(Denied::Role { required: role }.into())
         }
     }
 
@@ -133,10 +130,7 @@ impl Principal {
     /// 403 `password_change_required`.
     pub fn refuse_pending_password_change(&self) -> Result<()> {
         if self.must_change_password() {
-            return Err(ServiceError::new(
-                ErrorCode::PasswordChangeRequired,
-                "this account signed in with a temporary password; set a new one with POST /api/v1/auth/change-password first",
-            ));
+            return Err(Denied::PasswordChangeRequired.into());
         }
         Ok(())
     }
@@ -148,7 +142,7 @@ impl Principal {
     /// 403 `forbidden` with `message`.
     pub fn refuse_api_key(&self, message: &'static str) -> Result<()> {
         if matches!(self.actor, Actor::ApiKey { .. }) {
-            return Err(ServiceError::forbidden(message));
+            return Err(Denied::PersonRequired(message).into());
         }
         Ok(())
     }
@@ -165,14 +159,11 @@ impl Principal {
         if self.scopes.iter().any(|s| scope.granted_by(s)) {
             return Ok(());
         }
-        Err(ServiceError::new(
-            ErrorCode::InsufficientScope,
-            format!(
-                "this API key's scopes do not include {} (or {})",
-                scope.name(),
-                scope.access.as_str()
-            ),
-        ))
+        Err(Denied::Scope {
+            scope: scope.name(),
+            access: scope.access.as_str(),
+        }
+        .into())
     }
 }
 

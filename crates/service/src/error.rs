@@ -1,215 +1,357 @@
-//! The one error type of the use cases, and the vocabulary of its codes.
+//! Why a use case refused or failed, one enum per area of failure, each
+//! with its cause. Nothing here knows HTTP: the wire codes, statuses and the
+//! hints that name routes or variables are `curatore-web`'s (and the CLI's),
+//! mapped once at that edge.
 
-use curatore_auth::AuthError;
-use curatore_domain::DomainError;
+use curatore_auth::{AuthError, SecretsError};
+use curatore_domain::setting_keys::SettingError;
+use curatore_domain::{DomainError, OrganizationId, Role};
 use curatore_persistence::PersistenceError;
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a client should wait before retrying while the database or the
 /// password hasher cannot serve.
 pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-macro_rules! error_codes {
-    ($($(#[$doc:meta])* $variant:ident = $text:literal, $status:literal;)+) => {
-        /// Every code a client can receive, with the HTTP status it is sent
-        /// with. Stable: clients branch on these.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ErrorCode {
-            $($(#[$doc])* $variant,)+
-        }
-
-        impl ErrorCode {
-            /// All codes, for documentation and tests.
-            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)+];
-
-            /// The code as sent in `{"error": {"code": …}}`.
-            pub fn as_str(self) -> &'static str {
-                match self { $(ErrorCode::$variant => $text,)+ }
-            }
-
-            /// The HTTP status it is answered with.
-            pub fn status(self) -> u16 {
-                match self { $(ErrorCode::$variant => $status,)+ }
-            }
-        }
-    };
+/// A refused or failed operation. Match on the area, then on the reason;
+/// `Display` is a sentence for people that never carries SQL, secrets or
+/// internals (those are logged where they happen, and kept as the
+/// [`std::error::Error::source`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The caller did not prove who it is.
+    #[error(transparent)]
+    Unauthenticated(#[from] Unauthenticated),
+    /// The caller is known, and may not do this.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// What was asked breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// It would clash with what exists.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    /// Nothing the caller may see is there.
+    #[error(transparent)]
+    NotFound(#[from] NotFound),
+    /// Too many attempts; retry later.
+    #[error(transparent)]
+    Limited(#[from] Limited),
+    /// The database or the password hasher cannot serve now; retry later.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    /// A stored secret cannot be opened or sealed.
+    #[error(transparent)]
+    Secrets(#[from] SecretsFailure),
+    /// Our failure; the cause is the source, and was logged.
+    #[error("an internal error occurred")]
+    Internal(#[source] Failure),
 }
 
-error_codes! {
-    /// 400: the request is not valid (generic, from the HTTP layer).
-    BadRequest = "bad_request", 400;
-    /// 400: the body is not JSON.
-    InvalidJson = "invalid_json", 400;
-    /// 400: the body is JSON of the wrong shape.
-    InvalidBody = "invalid_body", 400;
-    /// 400: a path parameter is malformed.
-    InvalidPathParameter = "invalid_path_parameter", 400;
-    /// 400: a query parameter is malformed.
-    InvalidQueryParameter = "invalid_query_parameter", 400;
-    /// 400: a value breaks a rule; the message says which.
-    ValidationFailed = "validation_failed", 400;
-    /// 400: the new password breaks the password policy.
-    WeakPassword = "weak_password", 400;
-    /// 400: the setting key is not registered; the message names it.
-    UnknownSetting = "unknown_setting", 400;
-    /// 400: the setting comes from the environment only, or not from this layer.
-    SettingNotWritable = "setting_not_writable", 400;
-    /// 401: no credentials were sent.
-    AuthenticationRequired = "authentication_required", 401;
-    /// 401: the access token is not valid.
-    InvalidToken = "invalid_token", 401;
-    /// 401: the access token has expired.
-    TokenExpired = "token_expired", 401;
-    /// 401: the API key is not valid.
-    InvalidApiKey = "invalid_api_key", 401;
-    /// 401: wrong login or password (whatever the reason).
-    InvalidCredentials = "invalid_credentials", 401;
-    /// 401: the refresh token is not valid.
-    InvalidRefreshToken = "invalid_refresh_token", 401;
-    /// 401: the temporary password was never changed and has expired; an
-    /// org_admin must issue a new one.
-    TemporaryPasswordExpired = "temporary_password_expired", 401;
-    /// 400: the password reset token is unknown, used or expired.
-    InvalidResetToken = "invalid_reset_token", 400;
-    /// 403: the caller's role or key does not allow this.
-    Forbidden = "forbidden", 403;
-    /// 403: the API key's scopes do not include this operation.
-    InsufficientScope = "insufficient_scope", 403;
-    /// 403: signed in with a temporary password, which must be changed
-    /// (`POST /api/v1/auth/change-password`) before anything else.
-    PasswordChangeRequired = "password_change_required", 403;
-    /// 403: the organization is deactivated.
-    OrganizationInactive = "organization_inactive", 403;
-    /// 403: the connection is managed by environment variables; change those instead.
-    ManagedConnection = "managed_connection", 403;
-    /// 404: no such resource (or one the caller may not see).
-    NotFound = "not_found", 404;
-    /// 404: no default organization exists yet.
-    OrganizationNotFound = "organization_not_found", 404;
-    /// 405: the method is not allowed on this resource.
-    MethodNotAllowed = "method_not_allowed", 405;
-    /// 408: the request did not arrive in time.
-    RequestTimeout = "request_timeout", 408;
-    /// 409: the e-mail address is taken.
-    EmailTaken = "email_taken", 409;
-    /// 409: the username is taken.
-    UsernameTaken = "username_taken", 409;
-    /// 409: the slug is taken.
-    SlugTaken = "slug_taken", 409;
-    /// 409: the name is taken.
-    NameTaken = "name_taken", 409;
-    /// 409: another unique value is taken.
-    Conflict = "conflict", 409;
-    /// 409: the API key is revoked and cannot be changed.
-    ApiKeyRevoked = "api_key_revoked", 409;
-    /// 413: the body is too large.
-    PayloadTooLarge = "payload_too_large", 413;
-    /// 415: the body is not JSON.
-    UnsupportedMediaType = "unsupported_media_type", 415;
-    /// 422: a referenced record does not exist.
-    MissingReference = "missing_reference", 422;
-    /// 422: a setting's value has the wrong type or is out of bounds; the message names the key.
-    InvalidSettingValue = "invalid_setting_value", 422;
-    /// 429: too many attempts; see `Retry-After`.
-    TooManyAttempts = "too_many_attempts", 429;
-    /// 500: a stored secret cannot be decrypted with the configured keys (or none is configured).
-    SecretDecryptionFailed = "secret_decryption_failed", 500;
-    /// 429: too many requests in the rate-limit window; see `Retry-After` and `X-RateLimit-*`.
-    RateLimited = "rate_limited", 429;
-    /// 500: our failure; the detail is in the log.
-    InternalError = "internal_error", 500;
-    /// 503: the database cannot be reached or written; see `Retry-After`.
-    DatabaseUnavailable = "database_unavailable", 503;
-    /// 503: too many password checks at once; see `Retry-After`.
-    ServerBusy = "server_busy", 503;
-    /// 503: not serving (starting or shutting down).
-    ServiceUnavailable = "service_unavailable", 503;
+/// The caller did not prove who it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unauthenticated {
+    /// No credentials at all.
+    #[error("authentication required")]
+    Missing,
+    /// The access token is forged, malformed or revoked.
+    #[error("the access token is not valid")]
+    InvalidToken,
+    /// The access token has expired.
+    #[error("the access token has expired")]
+    TokenExpired,
+    /// The API key is unknown, revoked or expired.
+    #[error("the API key is not valid")]
+    InvalidApiKey,
+    /// Wrong login or password, whatever the reason (no enumeration).
+    #[error("invalid email/username or password")]
+    InvalidCredentials,
+    /// The refresh token is unknown, used, expired or revoked.
+    #[error("the refresh token is not valid")]
+    InvalidRefreshToken,
+    /// A temporary password was never changed and has expired.
+    #[error("this temporary password has expired unused; ask an org_admin for a new one")]
+    TemporaryPasswordExpired,
+    /// The password reset token is unknown, used or expired.
+    #[error(
+        "the reset token is not valid (unknown, used or expired); ask an org_admin for a new one"
+    )]
+    InvalidResetToken,
 }
 
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+/// The caller is known, and may not do this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Denied {
+    /// The caller's role is below the one this needs.
+    #[error("this action needs the {} role", required.as_str())]
+    Role {
+        /// The least role that may.
+        required: Role,
+    },
+    /// The API key's scopes do not include this operation.
+    #[error("this API key's scopes do not include {scope} (or {access})")]
+    Scope {
+        /// The scope needed (`users:write`).
+        scope: String,
+        /// The blanket scope that would also do (`write`).
+        access: &'static str,
+    },
+    /// Signed in with a temporary password, which must be changed first.
+    #[error("this account signed in with a temporary password; set a new one first")]
+    PasswordChangeRequired,
+    /// The caller's organization is deactivated.
+    #[error("the organization is deactivated")]
+    OrganizationInactive,
+    /// The connection is managed by environment variables.
+    #[error("this connection is managed by environment variables ({managed_by})")]
+    ManagedConnection {
+        /// The variables that define it.
+        managed_by: String,
+    },
+    /// The last active org_admin cannot be demoted or deactivated.
+    #[error(
+        "the organization's last active org_admin cannot be demoted or deactivated; make another user org_admin first"
+    )]
+    LastAdmin,
+    /// Nobody changes their own role.
+    #[error("you cannot change your own role")]
+    OwnRole,
+    /// Nobody deactivates themselves.
+    #[error("you cannot deactivate yourself")]
+    DeactivateSelf,
+    /// One's own password is changed with the current one, not set.
+    #[error("change your own password with the change-password operation")]
+    OwnPassword,
+    /// Only org_admins create users.
+    #[error("only an org_admin may create users")]
+    CreateUsers,
+    /// Open registration makes members only.
+    #[error("self-registered users are members")]
+    SelfRegisteredMember,
+    /// The signed-in user was deleted meanwhile.
+    #[error("the user no longer exists")]
+    UserGone,
+    /// Something only a signed-in person may do (not an API key or the
+    /// system principal); the sentence says what.
+    #[error("{0}")]
+    PersonRequired(&'static str),
+    /// Organizations are managed by the default organization's admins only.
+    #[error("only the administrators of the default organization manage organizations")]
+    NotInstanceAdmin,
+    /// User settings need a user, and none acts in this request.
+    #[error(
+        "no user acts in this request (an organization-wide API key, or authentication disabled): there are no user settings"
+    )]
+    NoUserInRequest,
+    /// A key may mint keys only with `api_keys:write`.
+    #[error("API keys cannot mint API keys unless their scopes include api_keys:write")]
+    KeyCannotMint,
+    /// A key minted by a key holds a subset of its scopes.
+    #[error("a key minted by a key must have scopes, all of them held by the minting key")]
+    MintedScopes,
+}
+
+/// What was asked breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Invalid {
+    /// A value breaks a rule of the use case; the sentence says which.
+    #[error("{0}")]
+    Rule(Cow<'static, str>),
+    /// A value breaks a rule of the domain (a slug, an address, a role).
+    #[error(transparent)]
+    Value(#[from] DomainError),
+    /// The new password breaks the password policy.
+    #[error("{0}")]
+    WeakPassword(String),
+    /// The new password is the current one.
+    #[error("the new password must differ from the current one")]
+    SamePassword,
+    /// A setting is unknown, not writable here, or its value is refused.
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    /// A page size out of range.
+    #[error("limit must be between 1 and {max}")]
+    PageSize {
+        /// The largest page.
+        max: u64,
+    },
+    /// An offset beyond what offset paging serves.
+    #[error("skip must be at most {max}")]
+    Skip {
+        /// The largest offset.
+        max: u64,
+    },
+    /// Offset and keyset paging at once.
+    #[error("skip and cursor cannot be combined")]
+    SkipWithCursor,
+    /// A cursor this API did not issue.
+    #[error("cursor is not a cursor this API issued")]
+    UnknownCursor,
+    /// An audit feed position this API did not hand out.
+    #[error("the position was not handed out by this API")]
+    UnknownPosition,
+    /// A text value holds a character the database cannot store.
+    #[error("a text value holds a character that cannot be stored (such as U+0000)")]
+    Text,
+}
+
+/// It would clash with what exists.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// A unique value is taken (`email`, `username`, `slug`, `name`, …).
+    #[error("a record with this {field} already exists")]
+    Taken {
+        /// The value's field.
+        field: &'static str,
+    },
+    /// A revoked API key cannot be changed.
+    #[error("the API key is revoked and cannot be changed")]
+    ApiKeyRevoked,
+    /// The default organization cannot be deactivated.
+    #[error("the default organization cannot be deactivated: its admins administer the instance")]
+    DefaultOrganization,
+    /// An import would mix with what the organization holds.
+    #[error("{0}")]
+    Import(String),
+    /// A referenced record does not exist.
+    #[error("a referenced record does not exist")]
+    MissingReference,
+}
+
+/// Nothing the caller may see is there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotFound {
+    /// No such record of this kind (`user`, `API key`, …), or one in another
+    /// organization.
+    #[error("{0} not found")]
+    Record(&'static str),
+    /// No organization has this slug.
+    #[error("no organization has slug `{0}`")]
+    Slug(String),
+    /// No default organization exists yet (nothing was seeded).
+    #[error("no default organization exists")]
+    NoDefaultOrganization,
+    /// The configured default organization does not exist.
+    #[error("the configured default organization {0} does not exist")]
+    ConfiguredOrganization(OrganizationId),
+    /// A row vanished under a write.
+    #[error("not found")]
+    Row,
+}
+
+/// Too many attempts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Limited {
+    /// Too many attempts of one kind (`failed logins`, `registrations`).
+    #[error("too many {what}; try again in {} s", whole_seconds(*.retry_after))]
+    TooManyAttempts {
+        /// What was attempted, plural.
+        what: String,
+        /// When to try again.
+        retry_after: Duration,
+    },
+}
+
+/// The database or the password hasher cannot serve now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unavailable {
+    /// The database cannot be reached or written; the reason is logged.
+    #[error("the database is unavailable; try again shortly")]
+    Database(String),
+    /// Too many password checks at once.
+    #[error("too many password checks at once; try again shortly")]
+    Busy,
+}
+
+/// A stored secret cannot be opened or sealed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretsFailure {
+    /// No configured key opens it (wrong key, dropped key, altered value).
+    #[error(transparent)]
+    CannotOpen(#[from] SecretsError),
+    /// No secrets key is configured at all.
+    #[error("no secrets key is configured, so connection secrets cannot be stored or read")]
+    NoKey,
+    /// An export file's secrets do not open with the passphrase given.
+    #[error(
+        "the secrets in the file do not open with the export passphrase: wrong passphrase or altered file"
+    )]
+    ExportPassphrase,
+}
+
+/// The cause of an internal error, shareable so errors stay `Clone`.
+#[derive(Debug, Clone)]
+pub struct Failure(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Failure {
+    /// Wraps a cause.
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(cause))
     }
 }
 
-/// A refused or failed operation: a code (which carries its status), a
-/// message for people, and when to retry where that applies. Messages never
-/// carry SQL, secrets or internals; those are logged where they happen.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} ({code})")]
-pub struct ServiceError {
-    code: ErrorCode,
-    message: String,
-    retry_after: Option<Duration>,
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 impl ServiceError {
-    /// An error with a code and a message.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        let retry_after = match code {
-            ErrorCode::DatabaseUnavailable | ErrorCode::ServerBusy => Some(UNAVAILABLE_RETRY_AFTER),
-            _ => None,
-        };
-        Self {
-            code,
-            message: message.into(),
-            retry_after,
-        }
-    }
-
-    /// 429 `too_many_attempts`, retry after `wait` (at least a second).
+    /// Too many attempts of `what`, retry after `wait` (rounded up to whole
+    /// seconds, at least one).
     pub fn too_many_attempts(wait: Duration, what: &str) -> Self {
-        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-        Self {
-            code: ErrorCode::TooManyAttempts,
-            message: format!("too many {what}; try again in {secs} s"),
-            retry_after: Some(Duration::from_secs(secs)),
+        Limited::TooManyAttempts {
+            what: what.to_owned(),
+            retry_after: Duration::from_secs(whole_seconds(wait)),
         }
+        .into()
     }
 
-    /// 429 `rate_limited`, retry after `wait` (at least a second).
-    pub fn rate_limited(wait: Duration) -> Self {
-        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-        Self {
-            code: ErrorCode::RateLimited,
-            message: format!("too many requests; try again in {secs} s"),
-            retry_after: Some(Duration::from_secs(secs)),
-        }
+    /// A rule of the use case, in a sentence.
+    pub(crate) fn validation(message: impl Into<Cow<'static, str>>) -> Self {
+        Invalid::Rule(message.into()).into()
     }
 
-    /// 400 `validation_failed`.
-    pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::ValidationFailed, message)
+    /// No such `kind` of record (`"user"`, `"API key"`).
+    pub(crate) fn not_found(kind: &'static str) -> Self {
+        NotFound::Record(kind).into()
     }
 
-    /// 404 `not_found`.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::NotFound, message)
+    /// Our failure: logs `cause` and keeps it as the source.
+    pub(crate) fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        tracing::error!(error = %cause, "internal failure");
+        Self::Internal(Failure::new(cause))
     }
 
-    /// 403 `forbidden`.
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Forbidden, message)
-    }
-
-    /// 500 `internal_error`; log the cause before calling this.
-    pub fn internal() -> Self {
-        Self::new(ErrorCode::InternalError, "an internal error occurred")
-    }
-
-    /// The stable code.
-    pub fn code(&self) -> ErrorCode {
-        self.code
-    }
-
-    /// The message for people.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// When the client may retry, for 429 and 503.
+    /// When the client may retry: after the wait for too many attempts, a
+    /// short while when the database or the hasher cannot serve.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        match self {
+            Self::Limited(Limited::TooManyAttempts { retry_after, .. }) => Some(*retry_after),
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        }
     }
 }
 
@@ -218,32 +360,15 @@ impl From<PersistenceError> for ServiceError {
         match err {
             PersistenceError::Unavailable(reason) => {
                 tracing::warn!(%reason, "database unavailable");
-                Self::new(
-                    ErrorCode::DatabaseUnavailable,
-                    "the database is unavailable; try again shortly",
-                )
+                Unavailable::Database(reason).into()
             }
-            PersistenceError::Conflict { field } => Self::new(
-                match field {
-                    "email" => ErrorCode::EmailTaken,
-                    "username" => ErrorCode::UsernameTaken,
-                    "slug" => ErrorCode::SlugTaken,
-                    "name" => ErrorCode::NameTaken,
-                    _ => ErrorCode::Conflict,
-                },
-                format!("a record with this {field} already exists"),
-            ),
-            PersistenceError::MissingReference => Self::new(
-                ErrorCode::MissingReference,
-                "a referenced record does not exist",
-            ),
-            PersistenceError::NotFound => Self::not_found("not found"),
-            PersistenceError::InvalidText => Self::validation(
-                "a text value holds a character that cannot be stored (such as U+0000)",
-            ),
+            PersistenceError::Conflict { field } => Conflict::Taken { field }.into(),
+            PersistenceError::MissingReference => Conflict::MissingReference.into(),
+            PersistenceError::NotFound => NotFound::Row.into(),
+            PersistenceError::InvalidText => Invalid::Text.into(),
             other => {
                 tracing::error!(error = %other, cause = ?std::error::Error::source(&other), "database failure");
-                Self::internal()
+                Self::Internal(Failure::new(other))
             }
         }
     }
@@ -251,34 +376,22 @@ impl From<PersistenceError> for ServiceError {
 
 impl From<DomainError> for ServiceError {
     fn from(err: DomainError) -> Self {
-        Self::validation(err.to_string())
+        Invalid::Value(err).into()
     }
 }
 
-impl From<curatore_domain::setting_keys::SettingError> for ServiceError {
-    fn from(err: curatore_domain::setting_keys::SettingError) -> Self {
-        use curatore_domain::setting_keys::SettingError;
-        let code = match &err {
-            SettingError::Unknown { .. } => ErrorCode::UnknownSetting,
-            SettingError::Invalid { .. } => ErrorCode::InvalidSettingValue,
-            SettingError::NotWritable { .. } => ErrorCode::SettingNotWritable,
-        };
-        Self::new(code, err.to_string())
+impl From<SettingError> for ServiceError {
+    fn from(err: SettingError) -> Self {
+        Invalid::Setting(err).into()
     }
 }
 
 impl From<AuthError> for ServiceError {
     fn from(err: AuthError) -> Self {
         match err {
-            AuthError::PasswordPolicy(reason) => Self::new(ErrorCode::WeakPassword, reason),
-            AuthError::Busy => Self::new(
-                ErrorCode::ServerBusy,
-                "too many password checks at once; try again shortly",
-            ),
-            other => {
-                tracing::error!(error = %other, "authentication failure");
-                Self::internal()
-            }
+            AuthError::PasswordPolicy(reason) => Invalid::WeakPassword(reason).into(),
+            AuthError::Busy => Unavailable::Busy.into(),
+            other => Self::internal(other),
         }
     }
 }
@@ -291,26 +404,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_unique_snake_case_and_carry_error_statuses() {
-        let mut seen = std::collections::HashSet::new();
-        for code in ErrorCode::ALL {
-            assert!(seen.insert(code.as_str()), "{code} twice");
-            assert!(
-                code.as_str()
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b == b'_')
-            );
-            assert!((400..600).contains(&code.status()), "{code}");
-        }
+    fn unavailable_and_too_many_say_when_to_retry() {
+        let e = ServiceError::from(PersistenceError::Unavailable("down".into()));
+        assert!(matches!(
+            e,
+            ServiceError::Unavailable(Unavailable::Database(_))
+        ));
+        assert_eq!(e.retry_after(), Some(UNAVAILABLE_RETRY_AFTER));
+        assert!(
+            !e.to_string().contains("down"),
+            "the reason is logged, not shown"
+        );
+        let e = ServiceError::too_many_attempts(Duration::from_millis(10), "logins");
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(1)));
+        assert_eq!(e.to_string(), "too many logins; try again in 1 s");
+        assert_eq!(ServiceError::from(Denied::LastAdmin).retry_after(), None);
     }
 
     #[test]
-    fn unavailable_and_busy_say_when_to_retry() {
-        let e = ServiceError::from(PersistenceError::Unavailable("down".into()));
-        assert_eq!(e.code(), ErrorCode::DatabaseUnavailable);
-        assert_eq!(e.retry_after(), Some(UNAVAILABLE_RETRY_AFTER));
-        let e = ServiceError::too_many_attempts(Duration::from_millis(10), "logins");
-        assert_eq!(e.retry_after(), Some(Duration::from_secs(1)));
-        assert_eq!(e.code().status(), 429);
+    fn internal_errors_keep_their_cause_as_the_source_and_show_none_of_it() {
+        let cause = std::io::Error::other("disk on fire at /var/lib/x");
+        let e = ServiceError::internal(cause);
+        assert_eq!(e.to_string(), "an internal error occurred");
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.to_string().contains("disk on fire"));
+    }
+
+    #[test]
+    fn refusals_that_share_a_wire_code_stay_apart_here() {
+        let own = ServiceError::from(Denied::OwnRole);
+        let last = ServiceError::from(Denied::LastAdmin);
+        assert!(matches!(own, ServiceError::Denied(Denied::OwnRole)));
+        assert!(matches!(last, ServiceError::Denied(Denied::LastAdmin)));
+        assert_ne!(own.to_string(), last.to_string());
     }
 }

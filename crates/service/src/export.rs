@@ -177,7 +177,7 @@ impl Operator {
             .organizations()
             .find_by_slug(slug)
             .await?
-            .ok_or_else(|| ServiceError::not_found(format!("no organization has slug `{slug}`")))?;
+            .ok_or_else(|| ServiceError::from(crate::NotFound::Slug(slug.to_owned())))?;
         let tenant = self.services.database().tenant(org.id);
 
         let mut users = Vec::new();
@@ -397,12 +397,9 @@ impl Operator {
                     passphrase,
                     node.get(PASSPHRASE_ENVELOPE).and_then(Value::as_str),
                 ) {
-                    let plain = pass.open(s).map_err(|_| {
-                        ServiceError::new(
-                            crate::ErrorCode::SecretDecryptionFailed,
-                            "the secrets in the file do not open with CURATORE_EXPORT_PASSPHRASE: wrong passphrase or altered file",
-                        )
-                    })?;
+                    let plain = pass
+                        .open(s)
+                        .map_err(|_| ServiceError::from(crate::SecretsFailure::ExportPassphrase))?;
                     *node = Value::String(plain);
                 }
             }
@@ -458,14 +455,12 @@ impl Operator {
             .iter()
             .find(|u| !doc.users.iter().any(|d| d.email == u.email.as_str()))
         {
-            return Err(ServiceError::new(
-                crate::ErrorCode::Conflict,
-                format!(
-                    "the organization `{}` already has users the file does not name (such as {}): import fills only an empty organization",
-                    doc.organization.slug,
-                    foreign.email.as_str()
-                ),
-            ));
+            return Err(crate::Conflict::Import(format!(
+                "the organization `{}` already has users the file does not name (such as {}): import fills only an empty organization",
+                doc.organization.slug,
+                foreign.email.as_str()
+            ))
+            .into());
         }
 
         let mut user_ids: HashMap<uuid::Uuid, UserId> = HashMap::new();

@@ -10,7 +10,7 @@
 use crate::audit::{AuditEvent, Entry};
 use crate::cache::Forget;
 use crate::context::RequestContext;
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{Conflict, Denied, Invalid, Result, ServiceError};
 use crate::handle::Bound;
 use crate::page::Page;
 use crate::services::Services;
@@ -63,7 +63,7 @@ pub struct TenantChanges {
 }
 
 fn not_found() -> ServiceError {
-    ServiceError::not_found("organization not found")
+    ServiceError::not_found("organization")
 }
 
 /// Every organization, for the instance administrators
@@ -95,9 +95,7 @@ impl Bound<'_> {
         // No key scope: keys never administer the instance.
         self.admin_role(operation).await?;
         if !self.services.is_instance_admin(self.ctx).await? {
-            return Err(ServiceError::forbidden(
-                "only the administrators of the default organization manage organizations",
-            ));
+            return Err(Denied::NotInstanceAdmin.into());
         }
         Ok(())
     }
@@ -188,10 +186,10 @@ impl Organizations<'_> {
     pub async fn list(&self, skip: u64, limit: u64) -> Result<Page<Organization>> {
         self.0.instance_admin("list_organizations").await?;
         if !(1..=MAX_ORGANIZATION_PAGE).contains(&limit) {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("limit must be between 1 and {MAX_ORGANIZATION_PAGE}"),
-            ));
+            return Err(Invalid::PageSize {
+                max: MAX_ORGANIZATION_PAGE,
+            }
+            .into());
         }
         crate::page::check_skip(skip)?;
         let (items, total) = self
@@ -227,10 +225,10 @@ impl Organizations<'_> {
     ) -> Result<Page<Organization>> {
         self.0.instance_admin("list_organizations").await?;
         if !(1..=MAX_ORGANIZATION_PAGE).contains(&limit) {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("limit must be between 1 and {MAX_ORGANIZATION_PAGE}"),
-            ));
+            return Err(crate::error::Invalid::PageSize {
+                max: MAX_ORGANIZATION_PAGE,
+            }
+            .into());
         }
         let search = search.map(str::trim).filter(|s| !s.is_empty());
         if let Some(s) = search {
@@ -241,12 +239,7 @@ impl Organizations<'_> {
             Some(raw) => Some(
                 crate::page::cursor::decode(raw)
                     .map(|(at, id)| (at, OrganizationId::from_uuid(id)))
-                    .ok_or_else(|| {
-                        ServiceError::new(
-                            ErrorCode::InvalidQueryParameter,
-                            "cursor is not a cursor this API issued",
-                        )
-                    })?,
+                    .ok_or_else(|| ServiceError::from(crate::error::Invalid::UnknownCursor))?,
             ),
         };
         let mut items = self
@@ -324,10 +317,7 @@ impl Organizations<'_> {
             )?;
         }
         if changes.is_active == Some(false) && id == services.default_organization().await?.id {
-            return Err(ServiceError::new(
-                ErrorCode::Conflict,
-                "the default organization cannot be deactivated: its admins administer the instance",
-            ));
+            return Err(Conflict::DefaultOrganization.into());
         }
         let mut work = self.0.begin().await?;
         let tenant = work.tenant(id);

@@ -39,8 +39,12 @@
 //! # Ok::<(), curatore_service::ServiceError>(()) }).unwrap();
 //! ```
 //!
-//! Errors are [`ServiceError`]s whose [`ErrorCode`] carries the HTTP status
-//! the web layer answers with, so the mapping happens once, at the edge.
+//! Errors are [`ServiceError`]s: one enum per area of failure
+//! ([`Unauthenticated`], [`Denied`], [`Invalid`], [`Conflict`],
+//! [`NotFound`], [`Limited`], [`Unavailable`], [`SecretsFailure`], and
+//! internal failures with their cause), so a worker can match on the reason;
+//! `curatore-web` maps them to wire codes and HTTP statuses, once, at the
+//! edge.
 
 mod api_keys;
 mod audit;
@@ -84,7 +88,9 @@ mod work;
 pub use api_keys::{ApiKeys, CreatedKey, KeyQuery, MAX_EXPIRY_DAYS, MAX_KEY_PAGE, NewKey};
 pub use audit::AuditEvent;
 pub use audit_feed::{AuditFeedPage, AuditFeedQuery};
-pub use audit_logs::{ActionEntry, AuditLog, AuditLogPage, AuditLogQuery};
+pub use audit_logs::{
+    ActionEntry, AuditCursor, AuditLog, AuditLogPage, AuditLogQuery, ENTITY_TYPE_MAX,
+};
 pub use audit_logs::{DEFAULT_AUDIT_LIMIT, MAX_AUDIT_LIMIT};
 pub use auth_config::AuthConfig;
 pub use backups::{
@@ -100,7 +106,10 @@ pub use connections::{
     MAX_CONNECTION_PAGE, NewConnectionRequest, SavedConnection, SecretsReport, TestReport,
 };
 pub use context::{Access, Actor, Client, Principal, RequestContext, Scope};
-pub use error::{ErrorCode, Result, ServiceError, UNAVAILABLE_RETRY_AFTER};
+pub use error::{
+    Conflict, Denied, Failure, Invalid, Limited, NotFound, Result, SecretsFailure, ServiceError,
+    UNAVAILABLE_RETRY_AFTER, Unauthenticated, Unavailable,
+};
 pub use instance::{MAX_ORGANIZATION_PAGE, NewAdmin, NewTenant, Organizations, TenantChanges};
 pub use limiter::{ClientNetworks, DEFAULT_IPV6_PREFIX, LoginLimits, RegistrationLimits};
 pub use operator::Operator;

@@ -6,7 +6,7 @@
 //! whoever built the services (the start-up path, a CLI, a worker); nothing a
 //! request can reach gives one out, so no request acts with its powers.
 
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{NotFound, Result};
 use crate::services::Services;
 use curatore_domain::Organization;
 use curatore_persistence::InvalidationListener;
@@ -60,10 +60,7 @@ impl Operator {
         let rule = self.services.default_organization_rule();
         let found = rule.resolve(self.services.database()).await?;
         match (found, rule.id) {
-            (None, Some(id)) => Err(ServiceError::new(
-                ErrorCode::OrganizationNotFound,
-                format!("the configured default organization {id} does not exist"),
-            )),
+            (None, Some(id)) => Err(NotFound::ConfiguredOrganization(id).into()),
             (found, _) => Ok(found),
         }
     }

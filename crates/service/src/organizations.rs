@@ -53,7 +53,7 @@ impl MyOrganization<'_> {
     pub fn get_by_id(&self, id: OrganizationId) -> Result<Organization> {
         self.0.scope(READ)?;
         if self.0.org() != id {
-            return Err(ServiceError::not_found("organization not found"));
+            return Err(ServiceError::not_found("organization"));
         }
         Ok(self.0.principal().organization().clone())
     }
@@ -142,7 +142,7 @@ impl MyOrganization<'_> {
             .organization()
             .get_for_update()
             .await?
-            .ok_or_else(|| ServiceError::not_found("organization not found"))?
+            .ok_or_else(|| ServiceError::not_found("organization"))?
             .settings;
         merge_settings(&mut settings, patch);
         check_settings(&settings)?;

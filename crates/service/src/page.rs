@@ -72,10 +72,7 @@ pub const MAX_SKIP: u64 = i64::MAX as u64;
 /// 400 `invalid_query_parameter` for a `skip` beyond [`MAX_SKIP`].
 pub(crate) fn check_skip(skip: u64) -> crate::Result<()> {
     if skip > MAX_SKIP {
-        return Err(crate::ServiceError::new(
-            crate::ErrorCode::InvalidQueryParameter,
-            format!("skip must be at most {MAX_SKIP}"),
-        ));
+        return Err(crate::Invalid::Skip { max: MAX_SKIP }.into());
     }
     Ok(())
 }

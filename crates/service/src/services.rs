@@ -5,7 +5,7 @@ use crate::auth_config::AuthConfig;
 use crate::cache::{AuthCache, Forget};
 use crate::connections::ConnectionsConfig;
 use crate::context::{Actor, Client, Principal, RequestContext};
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{Denied, NotFound, Result, ServiceError, Unauthenticated};
 use crate::limiter::{LoginLimiter, RegistrationLimiter, SharedCounts};
 use crate::operator::Operator;
 use crate::refusals::RefusalSampler;
@@ -112,7 +112,7 @@ impl std::fmt::Debug for Services {
 /// What the services are built from: authentication, connections, and how
 /// the default organization is chosen. `curatore_server::Curatore::build`
 /// makes one from the settings; others start from
-/// [`AuthConfig::builder`] and [`ConnectionsConfig::default`].
+/// [`AuthConfig::new`] (defaults, then `with_…` setters) and [`ConnectionsConfig::default`].
 #[derive(Debug, Clone)]
 pub struct ServicesConfig {
     /// Tokens, passwords, keys, limits.
@@ -333,19 +333,11 @@ impl Services {
                     .resolved_organization
                     .write()
                     .unwrap_or_else(|e| e.into_inner()) = found.as_ref().map(|o| o.id);
-                found.ok_or_else(|| {
-                    ServiceError::new(
-                        ErrorCode::OrganizationNotFound,
-                        "no default organization exists; run `curatore-server seed`",
-                    )
-                })?
+                found.ok_or_else(|| ServiceError::from(NotFound::NoDefaultOrganization))?
             }
         };
         if !organization.is_active {
-            return Err(ServiceError::new(
-                ErrorCode::OrganizationInactive,
-                "the organization is deactivated",
-            ));
+            return Err(Denied::OrganizationInactive.into());
         }
         Ok(organization)
     }
@@ -408,9 +400,7 @@ impl Services {
             .signer
             .verify_access(token)
             .map_err(|e| match e {
-                TokenError::Expired => {
-                    ServiceError::new(ErrorCode::TokenExpired, "the access token has expired")
-                }
+                TokenError::Expired => ServiceError::from(Unauthenticated::TokenExpired),
                 _ => invalid_token(),
             })?;
         let cache = &self.inner.cache;
@@ -562,16 +552,13 @@ impl Services {
 
 /// 401 `authentication_required`.
 pub fn authentication_required() -> ServiceError {
-    ServiceError::new(
-        ErrorCode::AuthenticationRequired,
-        "authentication required: send a bearer token or an API key",
-    )
+    Unauthenticated::Missing.into()
 }
 
 fn invalid_token() -> ServiceError {
-    ServiceError::new(ErrorCode::InvalidToken, "the access token is not valid")
+    Unauthenticated::InvalidToken.into()
 }
 
 fn invalid_key() -> ServiceError {
-    ServiceError::new(ErrorCode::InvalidApiKey, "the API key is not valid")
+    Unauthenticated::InvalidApiKey.into()
 }

@@ -7,7 +7,7 @@
 use crate::audit::{AuditEvent, Entry};
 use crate::cache::Forget;
 use crate::context::{Client, Principal, RequestContext};
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{Denied, Invalid, Result, ServiceError, Unauthenticated};
 use crate::handle::Bound;
 use crate::limiter::{Account as Limited, LoginAttempt, Refused};
 use crate::services::{Services, authentication_required};
@@ -94,17 +94,11 @@ pub struct Registration {
 }
 
 fn invalid_credentials() -> ServiceError {
-    ServiceError::new(
-        ErrorCode::InvalidCredentials,
-        "invalid email/username or password",
-    )
+    Unauthenticated::InvalidCredentials.into()
 }
 
 fn invalid_refresh_token() -> ServiceError {
-    ServiceError::new(
-        ErrorCode::InvalidRefreshToken,
-        "the refresh token is not valid",
-    )
+    Unauthenticated::InvalidRefreshToken.into()
 }
 
 /// A login attempt whose password has been checked.
@@ -148,8 +142,8 @@ impl Services {
         let session = self.log_in(client, login, password).await;
         let outcome = match &session {
             Ok(_) => "success",
-            Err(e) if e.code() == ErrorCode::InvalidCredentials => "failure",
-            Err(e) if e.code() == ErrorCode::TooManyAttempts => "locked_out",
+            Err(ServiceError::Unauthenticated(Unauthenticated::InvalidCredentials)) => "failure",
+            Err(ServiceError::Limited(_)) => "locked_out",
             Err(_) => "error",
         };
         metrics::counter!(crate::metrics::LOGINS, "outcome" => outcome).increment(1);
@@ -215,10 +209,7 @@ impl Services {
                     .done_from(AuditEvent::Login, client),
                 )
                 .await?;
-            return Err(ServiceError::new(
-                ErrorCode::TemporaryPasswordExpired,
-                "this temporary password has expired unused; ask an org_admin for a new one",
-            ));
+            return Err(Unauthenticated::TemporaryPasswordExpired.into());
         }
         // Hashing happens before the write transaction: SQLite writers wait
         // for each other, so nothing slow may run while holding the turn.
@@ -485,7 +476,7 @@ impl Services {
                         .await);
                 }
                 if new.role.is_some_and(|r| r != Role::Member) {
-                    return Err(ServiceError::forbidden("self-registered users are members"));
+                    return Err(ServiceError::from(Denied::SelfRegisteredMember));
                 }
                 (self.default_organization().await?, Role::Member)
             }
@@ -677,7 +668,7 @@ impl Account<'_> {
             .users()
             .get(user_id)
             .await?
-            .ok_or_else(|| ServiceError::forbidden("the user no longer exists"))?;
+            .ok_or_else(|| ServiceError::from(Denied::UserGone))?;
         let limiter = services.limiter();
         let reservation = match limiter.reserve_ip(ctx.client.ip).await {
             Ok(reserved) => reserved,
@@ -712,10 +703,7 @@ impl Account<'_> {
         }
         attempt.succeeded();
         if current.expose() == new.expose() {
-            return Err(ServiceError::new(
-                ErrorCode::WeakPassword,
-                "the new password must differ from the current one",
-            ));
+            return Err(Invalid::SamePassword.into());
         }
         self.set_password(new, true).await
     }
@@ -749,8 +737,6 @@ fn signed_in_user(p: &Principal) -> Result<(UserId, Uuid)> {
     p.refuse_api_key("API keys cannot change passwords; sign in as a user")?;
     match (p.user_id(), p.session_id()) {
         (Some(user), Some(session)) => Ok((user, session)),
-        _ => Err(ServiceError::forbidden(
-            "only a signed-in user can change a password",
-        )),
+        _ => Err(Denied::PersonRequired("only a signed-in user can change a password").into()),
     }
 }

@@ -12,7 +12,7 @@
 use crate::audit::{AuditEvent, Entry};
 use crate::cache::Forget;
 use crate::context::{Access, RequestContext, Scope};
-use crate::error::{Result, ServiceError};
+use crate::error::{Denied, Result, ServiceError};
 use crate::handle::Bound;
 use crate::services::Services;
 use crate::sessions::Anonymous;
@@ -375,9 +375,7 @@ impl Settings<'_> {
     /// unavailable.
     pub async fn merge_user(&self, patch: Value) -> Result<Map<String, Value>> {
         let Some(user_id) = self.0.principal().user_id() else {
-            return Err(ServiceError::forbidden(
-                "no user acts in this request (an organization-wide API key, or authentication disabled): there are no user settings",
-            ));
+            return Err(Denied::NoUserInRequest.into());
         };
         self.0.scope(WRITE)?;
         check_settings(&patch)?;
@@ -392,7 +390,7 @@ impl Settings<'_> {
         let mut settings = users
             .get_for_update(user_id)
             .await?
-            .ok_or_else(|| ServiceError::not_found("user not found"))?
+            .ok_or_else(|| ServiceError::not_found("user"))?
             .settings;
         merge_settings(&mut settings, patch);
         check_settings(&settings)?;

@@ -3,7 +3,7 @@
 
 use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, RequestContext, Scope};
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{Denied, Invalid, Result, ServiceError, Unauthenticated};
 use crate::handle::Bound;
 use crate::page::{Page, cursor};
 use crate::services::Services;
@@ -26,8 +26,8 @@ pub const MAX_USER_PAGE: u64 = 1000;
 pub struct UserQuery {
     /// Only active (`true`) or only deactivated (`false`) users.
     pub is_active: Option<bool>,
-    /// Only users with this role (`org_admin`, `member`, `viewer`).
-    pub role: Option<String>,
+    /// Only users with this role.
+    pub role: Option<Role>,
     /// How many to pass over (offset paging; 0 with a cursor).
     pub skip: u64,
     /// Keyset paging: the `next_cursor` of the previous page. Such pages
@@ -58,12 +58,12 @@ impl Default for UserQuery {
 pub struct UserChanges {
     /// The name shown to people (blank clears it).
     pub full_name: Option<String>,
-    /// The new role (`org_admin`, `member`, `viewer`).
-    pub role: Option<String>,
+    /// The new role.
+    pub role: Option<Role>,
     /// The new e-mail address (unique across the instance).
-    pub email: Option<String>,
+    pub email: Option<EmailAddress>,
     /// The new login name (unique across the instance).
-    pub username: Option<String>,
+    pub username: Option<Username>,
     /// `false` deactivates, `true` reactivates, with the rules of
     /// [`Users::deactivate`] and [`Users::reactivate`].
     pub is_active: Option<bool>,
@@ -73,14 +73,14 @@ pub struct UserChanges {
 #[derive(Debug)]
 pub struct Invitation {
     /// E-mail address.
-    pub email: String,
+    pub email: EmailAddress,
     /// Login name (3 to 100 characters); `None`: derived from the e-mail
     /// address and made unique.
     pub username: Option<String>,
     /// Display name (at most 255 characters).
     pub full_name: Option<String>,
-    /// Role (`org_admin`, `member`, `viewer`); `None`: member.
-    pub role: Option<String>,
+    /// Role; `None`: member.
+    pub role: Option<Role>,
     /// The password, checked against the policy; `None`: one is generated.
     pub password: Option<Secret>,
 }
@@ -135,18 +135,12 @@ fn username_candidates(email: &str) -> impl Iterator<Item = String> {
     std::iter::once(base).chain((2..=20).map(move |n| format!("{numbered}{n}")))
 }
 
-fn parse_role(raw: &str) -> Result<Role> {
-    Ok(raw.parse::<Role>()?)
-}
-
 fn user_not_found() -> ServiceError {
-    ServiceError::not_found("user not found")
+    ServiceError::not_found("user")
 }
 
 fn last_admin() -> ServiceError {
-    ServiceError::forbidden(
-        "the organization's last active org_admin cannot be demoted or deactivated; make another user org_admin first",
-    )
+    Denied::LastAdmin.into()
 }
 
 /// Refuses when `user` is the organization's last active org_admin. The
@@ -183,13 +177,10 @@ impl Users<'_> {
     pub async fn list(&self, query: UserQuery) -> Result<Page<User>> {
         self.0.admin("list_users", READ).await?;
         if !(1..=MAX_USER_PAGE).contains(&query.limit) {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("limit must be between 1 and {MAX_USER_PAGE}"),
-            ));
+            return Err(Invalid::PageSize { max: MAX_USER_PAGE }.into());
         }
         crate::page::check_skip(query.skip)?;
-        let role = query.role.as_deref().map(parse_role).transpose()?;
+        let role = query.role;
         let users = self.0.tenant().users();
         let search = query
             .search
@@ -221,22 +212,14 @@ impl Users<'_> {
             });
         }
         if query.skip != 0 {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidQueryParameter,
-                "skip cannot be combined with cursor or search",
-            ));
+            return Err(Invalid::SkipWithCursor.into());
         }
         let after = match query.cursor.as_deref() {
             None => None,
             Some(raw) => Some(
                 cursor::decode(raw)
                     .map(|(at, id)| (at, UserId::from_uuid(id)))
-                    .ok_or_else(|| {
-                        ServiceError::new(
-                            ErrorCode::InvalidQueryParameter,
-                            "cursor is not a cursor this API issued",
-                        )
-                    })?,
+                    .ok_or_else(|| ServiceError::from(Invalid::UnknownCursor))?,
             ),
         };
         // A search is paged by keyset from its first page: no count.
@@ -277,7 +260,7 @@ impl Users<'_> {
             .principal()
             .refuse_api_key("API keys cannot create users; sign in as a user")?;
         let services = self.0.services;
-        let role = invitation.role.as_deref().map(parse_role).transpose()?;
+        let role = invitation.role;
         let (password, temporary_password) = match invitation.password {
             Some(password) => (password, None),
             None => {
@@ -291,14 +274,14 @@ impl Users<'_> {
             .then(|| chrono::Utc::now() + chrono::Duration::days(TEMPORARY_PASSWORD_DAYS));
         let username = match invitation.username {
             Some(username) => username,
-            None => self.free_username(&invitation.email).await?,
+            None => self.free_username(invitation.email.as_str()).await?,
         };
         let Registered { user, .. } = services
             .register_user(
                 &self.0.ctx.client,
                 Some(self.0.ctx),
                 Registration {
-                    email: invitation.email,
+                    email: invitation.email.into_inner(),
                     username,
                     password,
                     full_name: invitation.full_name,
@@ -329,9 +312,7 @@ impl Users<'_> {
         // Anyone else signed in registers as anyone may, when anyone may.
         let admin = (principal.role() == Role::OrgAdmin).then_some(self.0.ctx);
         if admin.is_none() && !services.config().allow_registration {
-            return Err(ServiceError::forbidden(
-                "only an org_admin may create users",
-            ));
+            return Err(Denied::CreateUsers.into());
         }
         services
             .register_user(&self.0.ctx.client, admin, new, None)
@@ -383,21 +364,12 @@ impl Users<'_> {
     /// last admin; 503 when the database is unavailable.
     pub async fn update(&self, id: UserId, changes: UserChanges) -> Result<User> {
         self.0.admin("update_user", WRITE).await?;
-        let role = changes.role.as_deref().map(parse_role).transpose()?;
+        let role = changes.role;
         let full_name = changes
             .full_name
             .map(|n| text::optional("full_name", Some(n), text::NAME_MAX))
             .transpose()?;
-        let email = changes
-            .email
-            .as_deref()
-            .map(EmailAddress::parse)
-            .transpose()?;
-        let username = changes
-            .username
-            .as_deref()
-            .map(Username::parse)
-            .transpose()?;
+        let (email, username) = (changes.email, changes.username);
         let mut work = self.0.begin().await?;
         let tenant = work.own();
         tenant.organization().get_for_update().await?;
@@ -408,10 +380,10 @@ impl Users<'_> {
         let is_active = changes.is_active.filter(|a| *a != user.is_active);
         let myself = self.0.principal().user_id() == Some(id);
         if role.is_some() && myself {
-            return Err(ServiceError::forbidden("you cannot change your own role"));
+            return Err(Denied::OwnRole.into());
         }
         if is_active == Some(false) && myself {
-            return Err(ServiceError::forbidden("you cannot deactivate yourself"));
+            return Err(Denied::DeactivateSelf.into());
         }
         let mut updated = user.clone();
         if let Some(full_name) = full_name {
@@ -492,7 +464,7 @@ impl Users<'_> {
         tenant.organization().get_for_update().await?;
         let user = tenant.users().get(id).await?.ok_or_else(user_not_found)?;
         if self.0.principal().user_id() == Some(id) {
-            return Err(ServiceError::forbidden("you cannot deactivate yourself"));
+            return Err(Denied::DeactivateSelf.into());
         }
         if !user.is_active {
             return Ok(user);
@@ -561,9 +533,7 @@ impl Users<'_> {
             .principal()
             .refuse_api_key("API keys cannot set passwords; sign in as a user")?;
         if self.0.principal().user_id() == Some(id) {
-            return Err(ServiceError::forbidden(
-                "change your own password with /api/v1/auth/change-password",
-            ));
+            return Err(Denied::OwnPassword.into());
         }
         let user = self
             .0
@@ -653,12 +623,7 @@ impl Anonymous<'_> {
     /// the database or hasher cannot serve.
     pub async fn redeem_reset_token(&self, token: &Secret, new_password: &Secret) -> Result<()> {
         let services = self.services();
-        let invalid = || {
-            ServiceError::new(
-                ErrorCode::InvalidResetToken,
-                "the reset token is not valid (unknown, used or expired); ask an org_admin for a new one",
-            )
-        };
+        let invalid = || ServiceError::from(Unauthenticated::InvalidResetToken);
         let digest = hash_refresh_token(token.expose());
         let system = services.database().system();
         let Some((user, expires_at)) = system.users().find_by_reset_token(&digest).await? else {

@@ -7,9 +7,7 @@
 mod common;
 
 use curatore_domain::Secret;
-use curatore_service::{
-    Client, ErrorCode, LoginLimits, Registration, Services, ServicesConfig, testing,
-};
+use curatore_service::{Client, LoginLimits, Registration, Services, ServicesConfig, testing};
 use curatore_test_support::{TestDatabase, each_engine};
 use std::net::IpAddr;
 
@@ -38,8 +36,10 @@ async fn guess(services: &Services, ip: IpAddr, login: &str) -> bool {
         .login(login, &Secret::new("wrong-password-123"))
         .await
     {
-        Err(e) if e.code() == ErrorCode::InvalidCredentials => true,
-        Err(e) if e.code() == ErrorCode::TooManyAttempts => false,
+        Err(curatore_service::ServiceError::Unauthenticated(
+            curatore_service::Unauthenticated::InvalidCredentials,
+        )) => true,
+        Err(curatore_service::ServiceError::Limited(_)) => false,
         other => panic!("{ip}: {:?}", other.map(|_| "signed in")),
     }
 }
@@ -121,7 +121,7 @@ async fn registration_budgets(db: TestDatabase) {
             .await;
         match done {
             Ok(_) => admitted += 1,
-            Err(e) if e.code() == ErrorCode::TooManyAttempts => {}
+            Err(curatore_service::ServiceError::Limited(_)) => {}
             Err(e) => panic!("{e}"),
         }
     }

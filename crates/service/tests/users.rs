@@ -9,8 +9,8 @@
 
 use curatore_domain::{Role, Secret, UserId};
 use curatore_service::{
-    AuditEvent, AuditLogQuery, Client, Credentials, ErrorCode, Invitation, NewAdmin, NewKey,
-    NewTenant, RequestContext, Services, ServicesConfig, UserChanges, UserQuery, testing,
+    AuditEvent, AuditLogQuery, Client, Credentials, Invitation, NewAdmin, NewKey, NewTenant,
+    RequestContext, Services, ServicesConfig, UserChanges, UserQuery, testing,
 };
 use curatore_test_support::TestDatabase;
 
@@ -51,7 +51,7 @@ async fn user(
 
 fn role(r: &str) -> UserChanges {
     UserChanges {
-        role: Some(r.into()),
+        role: Some(r.parse().unwrap()),
         ..UserChanges::default()
     }
 }
@@ -75,9 +75,12 @@ async fn two_admins_demoting_each_other_leave_one_admin() {
         .update(admin_id, role("member"))
         .await
         .expect_err("the last admin stays");
-    assert_eq!(refused.code(), ErrorCode::Forbidden);
     assert!(
-        refused.message().contains("last active org_admin"),
+        matches!(refused, curatore_service::ServiceError::Denied(_)),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("last active org_admin"),
         "{refused:?}"
     );
     let refused = services
@@ -85,11 +88,14 @@ async fn two_admins_demoting_each_other_leave_one_admin() {
         .deactivate(admin_id)
         .await
         .expect_err("the last admin stays active");
-    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    assert!(
+        matches!(refused, curatore_service::ServiceError::Denied(_)),
+        "{refused:?}"
+    );
     let admins = services
         .users(&admin)
         .list(UserQuery {
-            role: Some("org_admin".into()),
+            role: Some(curatore_domain::Role::OrgAdmin),
             is_active: Some(true),
             ..UserQuery::default()
         })
@@ -126,7 +132,10 @@ async fn not_even_the_system_may_remove_the_last_admin() {
             .await
             .expect_err("deactivation"),
     ] {
-        assert_eq!(refused.code(), ErrorCode::Forbidden);
+        assert!(
+            matches!(refused, curatore_service::ServiceError::Denied(_)),
+            "{refused:?}"
+        );
     }
     // A name change is no demotion.
     let renamed = open
@@ -135,7 +144,7 @@ async fn not_even_the_system_may_remove_the_last_admin() {
             admin_id,
             UserChanges {
                 full_name: Some("Ada Admin".into()),
-                role: Some("org_admin".into()),
+                role: Some(curatore_domain::Role::OrgAdmin),
                 ..UserChanges::default()
             },
         )
@@ -156,15 +165,21 @@ async fn admins_cannot_change_their_own_role_or_deactivate_themselves() {
         .update(bob, role("member"))
         .await
         .expect_err("own role");
-    assert_eq!(refused.code(), ErrorCode::Forbidden);
-    assert!(refused.message().contains("your own role"));
+    assert!(
+        matches!(refused, curatore_service::ServiceError::Denied(_)),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("your own role"));
     let refused = services
         .users(&bob_ctx)
         .deactivate(bob)
         .await
         .expect_err("oneself");
-    assert_eq!(refused.code(), ErrorCode::Forbidden);
-    assert!(refused.message().contains("yourself"));
+    assert!(
+        matches!(refused, curatore_service::ServiceError::Denied(_)),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("yourself"));
 }
 
 #[tokio::test]
@@ -198,7 +213,15 @@ async fn deactivation_ends_sessions_tokens_and_keys_at_once() {
         .authenticate(Credentials::Bearer(token), Client::local())
         .await
         .expect_err("old access token");
-    assert_eq!(err.code(), ErrorCode::InvalidToken);
+    assert!(
+        matches!(
+            err,
+            curatore_service::ServiceError::Unauthenticated(
+                curatore_service::Unauthenticated::InvalidToken
+            )
+        ),
+        "{err:?}"
+    );
     let err = services
         .authenticate(
             Credentials::ApiKey(key.secret.expose().to_owned()),
@@ -206,7 +229,15 @@ async fn deactivation_ends_sessions_tokens_and_keys_at_once() {
         )
         .await
         .expect_err("key of an inactive user");
-    assert_eq!(err.code(), ErrorCode::InvalidApiKey);
+    assert!(
+        matches!(
+            err,
+            curatore_service::ServiceError::Unauthenticated(
+                curatore_service::Unauthenticated::InvalidApiKey
+            )
+        ),
+        "{err:?}"
+    );
     assert!(
         services
             .anonymous(&Client::local())
@@ -261,13 +292,9 @@ async fn a_role_change_ends_the_users_sessions() {
             .await
             .is_err()
     );
-    let refused = services
-        .users(&admin)
-        .update(bob, role(""))
-        .await
-        .expect_err("empty role");
-    assert_eq!(refused.code(), ErrorCode::ValidationFailed);
-    assert!(refused.message().contains("org_admin, member, viewer"));
+    // An empty or unknown role cannot be asked for: `Role` is typed (the web
+    // layer refuses the text, see crates/web/src/routes/users.rs).
+    assert!("".parse::<Role>().is_err());
 }
 
 #[tokio::test]
@@ -314,7 +341,10 @@ async fn another_organizations_user_is_not_found_and_never_listed() {
             .await
             .expect_err("reactivate"),
     ] {
-        assert_eq!(err.code(), ErrorCode::NotFound);
+        assert!(
+            matches!(err, curatore_service::ServiceError::NotFound(_)),
+            "{err:?}"
+        );
     }
     let listed = services
         .users(&beta_admin)
@@ -370,14 +400,26 @@ async fn a_key_needs_the_users_scopes() {
         .deactivate(bob)
         .await
         .expect_err("write without the scope");
-    assert_eq!(err.code(), ErrorCode::InsufficientScope);
+    assert!(
+        matches!(
+            err,
+            curatore_service::ServiceError::Denied(curatore_service::Denied::Scope { .. })
+        ),
+        "{err:?}"
+    );
     let other = as_key(&["organization:read"]).await;
     let err = services
         .users(&other)
         .list(UserQuery::default())
         .await
         .expect_err("read without the scope");
-    assert_eq!(err.code(), ErrorCode::InsufficientScope);
+    assert!(
+        matches!(
+            err,
+            curatore_service::ServiceError::Denied(curatore_service::Denied::Scope { .. })
+        ),
+        "{err:?}"
+    );
     let writer = as_key(&["write"]).await;
     services
         .users(&writer)
@@ -388,7 +430,7 @@ async fn a_key_needs_the_users_scopes() {
 
 fn invitation(name: &str, password: Option<&str>) -> Invitation {
     Invitation {
-        email: format!("{name}@example.test"),
+        email: curatore_domain::EmailAddress::parse(&format!("{name}@example.test")).unwrap(),
         username: Some(name.into()),
         full_name: None,
         role: None,
@@ -432,7 +474,15 @@ async fn an_invite_generates_a_password_only_when_none_is_given() {
         .login("ivy", &temporary)
         .await
         .expect_err("expired");
-    assert_eq!(expired.code(), ErrorCode::TemporaryPasswordExpired);
+    assert!(
+        matches!(
+            expired,
+            curatore_service::ServiceError::Unauthenticated(
+                curatore_service::Unauthenticated::TemporaryPasswordExpired
+            )
+        ),
+        "{expired:?}"
+    );
     let given = services
         .users(&admin)
         .invite(invitation("vic", Some("a-given-password")))
@@ -444,20 +494,38 @@ async fn an_invite_generates_a_password_only_when_none_is_given() {
         .invite(invitation("wes", Some("short")))
         .await
         .expect_err("policy");
-    assert_eq!(weak.code(), ErrorCode::WeakPassword);
+    assert!(
+        matches!(
+            weak,
+            curatore_service::ServiceError::Invalid(
+                curatore_service::Invalid::WeakPassword(_)
+                    | curatore_service::Invalid::SamePassword
+            )
+        ),
+        "{weak:?}"
+    );
     let taken = services
         .users(&admin)
         .invite(invitation("ivy", None))
         .await
         .expect_err("taken");
-    assert_eq!(taken.code().status(), 409);
+    assert!(
+        matches!(
+            taken,
+            curatore_service::ServiceError::Conflict(curatore_service::Conflict::Taken { .. })
+        ),
+        "{taken:?}"
+    );
     let (_, member, _) = user(&services, &admin, "bob", Role::Member).await;
     let refused = services
         .users(&member)
         .invite(invitation("eve", None))
         .await
         .expect_err("member");
-    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    assert!(
+        matches!(refused, curatore_service::ServiceError::Denied(_)),
+        "{refused:?}"
+    );
     let key = services
         .api_keys(&admin)
         .create(NewKey {
@@ -480,7 +548,10 @@ async fn an_invite_generates_a_password_only_when_none_is_given() {
         .invite(invitation("kim", None))
         .await
         .expect_err("keys never create users");
-    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    assert!(
+        matches!(refused, curatore_service::ServiceError::Denied(_)),
+        "{refused:?}"
+    );
 }
 
 /// How many entries of `event` the trail holds about `user`.
@@ -493,9 +564,9 @@ async fn entries(
     services
         .audit_log(ctx)
         .list(&AuditLogQuery {
-            actions: vec![event.as_str().to_owned()],
-            entity_id: Some(user.as_uuid().to_string()),
-            limit: Some("1000".into()),
+            actions: vec![event.into()],
+            entity_id: Some(user.as_uuid()),
+            limit: Some(1000),
             ..AuditLogQuery::default()
         })
         .await
@@ -604,7 +675,19 @@ async fn keyset_pages_walk_the_list_newest_first_without_gaps_or_repeats() {
             })
             .await
             .expect_err("a cursor this API did not issue");
-        assert_eq!(refused.code(), ErrorCode::InvalidQueryParameter);
+        assert!(
+            matches!(
+                refused,
+                curatore_service::ServiceError::Invalid(
+                    curatore_service::Invalid::PageSize { .. }
+                        | curatore_service::Invalid::Skip { .. }
+                        | curatore_service::Invalid::SkipWithCursor
+                        | curatore_service::Invalid::UnknownCursor
+                        | curatore_service::Invalid::UnknownPosition
+                )
+            ),
+            "{refused:?}"
+        );
     }
 }
 
@@ -623,7 +706,7 @@ async fn an_invite_without_a_username_derives_a_free_one_from_the_email() {
         let invited = services
             .users(&admin)
             .invite(Invitation {
-                email: email.into(),
+                email: curatore_domain::EmailAddress::parse(email).unwrap(),
                 username: None,
                 full_name: None,
                 role: None,
@@ -652,14 +735,22 @@ async fn one_edit_changes_email_username_and_activity_or_nothing() {
         .update(
             bob,
             UserChanges {
-                email: Some("robert@example.test".into()),
-                username: Some("carol".into()),
+                email: Some(curatore_domain::EmailAddress::parse("robert@example.test").unwrap()),
+                username: Some(curatore_domain::Username::parse("carol").unwrap()),
                 ..UserChanges::default()
             },
         )
         .await
         .expect_err("taken");
-    assert_eq!(err.code(), ErrorCode::UsernameTaken);
+    assert!(
+        matches!(
+            err,
+            curatore_service::ServiceError::Conflict(curatore_service::Conflict::Taken {
+                field: "username"
+            })
+        ),
+        "{err:?}"
+    );
     let unchanged = services.users(&admin).get(bob).await.expect("bob");
     assert_eq!(unchanged.email.as_str(), "bob@example.test");
 
@@ -668,8 +759,8 @@ async fn one_edit_changes_email_username_and_activity_or_nothing() {
         .update(
             bob,
             UserChanges {
-                email: Some("Robert@Example.test".into()),
-                username: Some("robert".into()),
+                email: Some(curatore_domain::EmailAddress::parse("Robert@Example.test").unwrap()),
+                username: Some(curatore_domain::Username::parse("robert").unwrap()),
                 is_active: Some(false),
                 ..UserChanges::default()
             },
@@ -728,9 +819,9 @@ async fn one_edit_changes_email_username_and_activity_or_nothing() {
         .update(
             admin_id,
             UserChanges {
-                role: Some("org_admin".into()),
+                role: Some(curatore_domain::Role::OrgAdmin),
                 is_active: Some(true),
-                email: Some(me.email.as_str().to_owned()),
+                email: Some(me.email.clone()),
                 ..UserChanges::default()
             },
         )
@@ -747,7 +838,10 @@ async fn one_edit_changes_email_username_and_activity_or_nothing() {
         )
         .await
         .expect_err("not oneself");
-    assert_eq!(err.code(), ErrorCode::Forbidden);
+    assert!(
+        matches!(err, curatore_service::ServiceError::Denied(_)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -794,5 +888,8 @@ async fn setting_ones_own_password_keeps_this_session_and_ends_the_others() {
         .set_password(admin_id, Secret::new("taken-over-123"))
         .await
         .expect_err("member");
-    assert_eq!(err.code(), ErrorCode::Forbidden);
+    assert!(
+        matches!(err, curatore_service::ServiceError::Denied(_)),
+        "{err:?}"
+    );
 }

@@ -227,7 +227,7 @@ impl From<AuditLogPage> for AuditLogPageBody {
         Self {
             items: page.items.into_iter().map(AuditLogBody::from).collect(),
             limit: page.limit,
-            next_cursor: page.next_cursor,
+            next_cursor: page.next_cursor.map(|c| c.to_string()),
         }
     }
 }

@@ -3,10 +3,10 @@
 //! actix answers its own extractor failures in plain text (and a malformed
 //! path parameter as a 404) unless each extractor's config has a handler.
 
+use crate::ErrorCode;
 use crate::error::ApiError;
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::{HttpRequest, web};
-use curatore_service::ErrorCode;
 
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
@@ -157,4 +157,16 @@ fn query_error(err: &QueryPayloadError) -> ApiError {
         ErrorCode::InvalidQueryParameter,
         format!("a query parameter is not valid: {e}"),
     )
+}
+
+/// A text value of a body or a query string as its domain type (a role, an
+/// e-mail address, a username); a bad one is 400 `validation_failed` with
+/// the domain's sentence.
+pub(crate) fn domain<T>(raw: Option<String>) -> Result<Option<T>, ApiError>
+where
+    T: std::str::FromStr<Err = curatore_domain::DomainError>,
+{
+    raw.map(|r| r.parse::<T>())
+        .transpose()
+        .map_err(ApiError::from)
 }

@@ -1,14 +1,20 @@
 //! Curatore's HTTP API as a library: mount it in any actix-web server.
 //!
-//! ```no_run
-//! # async fn demo(services: curatore_service::Services) -> std::io::Result<()> {
-//! use curatore_web::AppState;
-//! let state = AppState::from_services(services);
-//! actix_web::HttpServer::new(move || curatore_web::app(state.clone()))
-//!     .bind(("127.0.0.1", 8000))?
-//!     .run()
-//!     .await
-//! # }
+//! ```
+//! use actix_web::test;
+//! # actix_web::rt::System::new().block_on(async {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let url = format!("sqlite://{}/doc.db", dir.path().display());
+//! # let (services, _operator) = curatore_service::testing::seeded(&url, "docs").await;
+//! let state = curatore_web::AppState::from_services(services);
+//! // In a server: `HttpServer::new(move || curatore_web::app(state.clone()))`.
+//! let app = test::init_service(curatore_web::app(state)).await;
+//! let req = test::TestRequest::get().uri("/api/v1/users").to_request();
+//! let res = test::call_service(&app, req).await;
+//! assert_eq!(res.status(), 401);
+//! let body: serde_json::Value = test::read_body_json(res).await;
+//! assert_eq!(body["error"]["code"], "authentication_required");
+//! # });
 //! ```
 //!
 //! `curatore_server::Curatore::build` makes the services and this state from
@@ -51,11 +57,12 @@ pub use auth::{
 };
 pub use cors::CorsPolicy;
 pub use curatore_service::{DefaultOrganization, RequestContext, Services};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode, wire};
 pub use input::BODY_LIMIT_BYTES;
 pub use rate_limit::{ClassLimits, RateLimits, rate_limit};
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};
 pub use routes::audit_export::export_response as audit_export_response;
+pub use routes::audit_logs::audit_query;
 pub use routes::health::VERSION;
 pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, HealthDetails};
 

@@ -7,13 +7,13 @@
 //! recorder behind the facade for the whole process, and `/metrics` renders
 //! it. Each metric is described in `docs/metrics.md`.
 
+use crate::ErrorCode;
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use curatore_auth::constant_time_eq;
-use curatore_service::ErrorCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -9,9 +9,9 @@
 //! are secured by a bearer token or an API key unless they say otherwise
 //! (`security(())`). How to describe a new route: `docs/openapi.md`.
 
+use crate::ErrorCode;
 use crate::routes;
 use actix_web::{HttpResponse, web};
-use curatore_service::ErrorCode;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -474,7 +474,7 @@ mod tests {
             .as_array()
             .unwrap()
             .len();
-        assert_eq!(codes, curatore_service::ErrorCode::ALL.len());
+        assert_eq!(codes, crate::ErrorCode::ALL.len());
         let schemes = &json["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["api_key"]["name"], "X-API-Key");

@@ -2,6 +2,7 @@
 //! deadline, and turning actix's own plain-text or empty error responses into
 //! the JSON shape.
 
+use crate::ErrorCode;
 use crate::body_deadline::{self, BodyTimeout};
 use crate::error::ApiError;
 use crate::state::DEFAULT_REQUEST_TIMEOUT;
@@ -11,7 +12,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
-use curatore_service::ErrorCode;
 use std::future::{Ready, ready};
 use std::time::Instant;
 use tracing::Instrument;

@@ -89,20 +89,25 @@ fn instant(v: &str) -> Option<String> {
 }
 
 impl Filters {
-    fn query(&self, limit: u64) -> AuditLogQuery {
-        AuditLogQuery {
-            actions: some(&self.action)
-                .map(|a| a.split(',').map(|s| s.trim().to_owned()).collect())
-                .unwrap_or_default(),
-            user_id: some(&self.user_id),
-            entity_type: some(&self.entity_type),
-            entity_id: some(&self.entity_id),
-            status: some(&self.status),
-            since: instant(&self.since),
-            until: instant(&self.until),
-            limit: Some(limit.to_string()),
-            cursor: some(&self.cursor),
-        }
+    /// The typed query, parsed as the API parses its query string (each
+    /// bad value refused naming its parameter).
+    fn query(&self, limit: u64) -> Result<AuditLogQuery, Shown> {
+        let mut pairs = Vec::new();
+        let mut add = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                pairs.push((k.to_owned(), v));
+            }
+        };
+        add("action", some(&self.action));
+        add("user_id", some(&self.user_id));
+        add("entity_type", some(&self.entity_type));
+        add("entity_id", some(&self.entity_id));
+        add("status", some(&self.status));
+        add("since", instant(&self.since));
+        add("until", instant(&self.until));
+        add("limit", Some(limit.to_string()));
+        add("cursor", some(&self.cursor));
+        curatore_web::audit_query(pairs).map_err(|e| Shown::from(&e))
     }
 
     /// The filters as a query string (without the cursor).
@@ -141,18 +146,22 @@ const PAGE: u64 = 50;
 
 async fn list(signed: Signed, f: web::Query<Filters>) -> Result<HttpResponse, PageError> {
     let f = f.into_inner();
-    let result = signed
-        .services()
-        .audit_log(&signed.ctx)
-        .list(&f.query(PAGE))
-        .await;
+    let result = match f.query(PAGE) {
+        Ok(query) => signed
+            .services()
+            .audit_log(&signed.ctx)
+            .list(&query)
+            .await
+            .map_err(Shown::from),
+        Err(shown) => Err(shown),
+    };
     let (audit, next, shown) = match result {
         Ok(page) => (
             page.items.into_iter().map(EntryRow::from).collect(),
-            page.next_cursor,
+            page.next_cursor.map(|c| c.to_string()),
             None,
         ),
-        Err(e) => (Vec::new(), None, Some(Shown::from(e))),
+        Err(shown) => (Vec::new(), None, Some(shown)),
     };
     let filters = f.encoded();
     let next = next.map(|c| {
@@ -205,14 +214,16 @@ async fn detail(
     at: web::Query<At>,
 ) -> Result<HttpResponse, PageError> {
     let id = id.into_inner();
-    let since = chrono::DateTime::parse_from_rfc3339(&at.at).map_err(|_| {
-        PageError::Shown(Shown::invalid("This link to an audit entry is incomplete."))
-    })?;
+    let since = chrono::DateTime::parse_from_rfc3339(&at.at)
+        .map_err(|_| {
+            PageError::Shown(Shown::invalid("This link to an audit entry is incomplete."))
+        })?
+        .with_timezone(&chrono::Utc);
     let until = since + chrono::Duration::milliseconds(1);
     let query = AuditLogQuery {
-        since: Some(since.to_rfc3339()),
-        until: Some(until.to_rfc3339()),
-        limit: Some(MAX_AUDIT_LIMIT.to_string()),
+        since: Some(since),
+        until: Some(until),
+        limit: Some(MAX_AUDIT_LIMIT),
         ..AuditLogQuery::default()
     };
     let page = signed
@@ -252,9 +263,7 @@ async fn detail(
 async fn export(signed: Signed, f: web::Query<Filters>) -> Result<HttpResponse, PageError> {
     let f = f.into_inner();
     let csv = f.format == "csv";
+    let query = f.query(MAX_AUDIT_LIMIT).map_err(PageError::Shown)?;
     let services = signed.services().clone();
-    Ok(
-        curatore_web::audit_export_response(services, signed.ctx, f.query(MAX_AUDIT_LIMIT), csv)
-            .await?,
-    )
+    Ok(curatore_web::audit_export_response(services, signed.ctx, query, csv).await?)
 }

@@ -108,7 +108,7 @@ pub(crate) async fn page(
     let audit_shown = ctx.principal().role().satisfies(Role::OrgAdmin);
     let audit = if audit_shown {
         let query = AuditLogQuery {
-            limit: Some("10".into()),
+            limit: Some(10),
             ..AuditLogQuery::default()
         };
         services

@@ -94,7 +94,7 @@ async fn render(
 ) -> HttpResponse {
     let users = signed.services().users(&signed.ctx);
     let query = UserQuery {
-        role: Some(f.role.clone()).filter(|r| !r.is_empty()),
+        role: f.role.parse::<Role>().ok(),
         is_active: flag(Some(f.active.as_str())),
         search: Some(f.q.clone()).filter(|s| !s.trim().is_empty()),
         cursor: Some(f.cursor.clone()).filter(|c| !c.is_empty()),
@@ -110,7 +110,7 @@ async fn render(
             let admins = if admin {
                 users
                     .list(UserQuery {
-                        role: Some("org_admin".into()),
+                        role: Some(Role::OrgAdmin),
                         is_active: Some(true),
                         limit: 2,
                         ..UserQuery::default()
@@ -225,17 +225,16 @@ fn some(v: &str) -> Option<String> {
 async fn invite(signed: Signed, form: web::Form<InviteForm>) -> Result<HttpResponse, PageError> {
     signed.check(&form.csrf)?;
     let form = form.into_inner();
-    let result = signed
-        .services()
-        .users(&signed.ctx)
-        .invite(Invitation {
-            email: form.email.trim().to_owned(),
-            username: some(&form.username),
-            full_name: some(&form.full_name),
-            role: some(&form.role),
-            password: None,
-        })
-        .await;
+    let invitation = parse_invitation(&form);
+    let result = match invitation {
+        Ok(invitation) => signed
+            .services()
+            .users(&signed.ctx)
+            .invite(invitation)
+            .await
+            .map_err(Shown::from),
+        Err(shown) => Err(shown),
+    };
     Ok(match result {
         Ok(invited) => {
             let revealed = invited.temporary_password.map(|p| Revealed {
@@ -249,16 +248,24 @@ async fn invite(signed: Signed, form: web::Form<InviteForm>) -> Result<HttpRespo
             let done = format!("{} is invited.", invited.user.username.as_str());
             render(&signed, Filters::default(), None, Some(done), revealed).await
         }
-        Err(e) => {
-            render(
-                &signed,
-                Filters::default(),
-                Some(Shown::from(e)),
-                None,
-                None,
-            )
-            .await
-        }
+        Err(shown) => render(&signed, Filters::default(), Some(shown), None, None).await,
+    })
+}
+
+/// The invitation as the form sends it, its e-mail address and role parsed
+/// with the domain's rules.
+fn parse_invitation(form: &InviteForm) -> Result<Invitation, Shown> {
+    let email = curatore_domain::EmailAddress::parse(form.email.trim())?;
+    let role = match some(&form.role) {
+        None => None,
+        Some(r) => Some(r.parse::<Role>()?),
+    };
+    Ok(Invitation {
+        email,
+        username: some(&form.username),
+        full_name: some(&form.full_name),
+        role,
+        password: None,
     })
 }
 
@@ -283,17 +290,21 @@ async fn change_role(
 ) -> Result<HttpResponse, PageError> {
     signed.check(&form.csrf)?;
     let id = user_id(&id)?;
-    let result = signed
-        .services()
-        .users(&signed.ctx)
-        .update(
-            id,
-            UserChanges {
-                role: Some(form.role.clone()),
-                ..UserChanges::default()
-            },
-        )
-        .await;
+    let result = match form.role.parse::<Role>() {
+        Ok(role) => signed
+            .services()
+            .users(&signed.ctx)
+            .update(
+                id,
+                UserChanges {
+                    role: Some(role),
+                    ..UserChanges::default()
+                },
+            )
+            .await
+            .map_err(Shown::from),
+        Err(e) => Err(Shown::from(e)),
+    };
     Ok(match result {
         Ok(u) => {
             let done = format!("{} is now {}.", u.username.as_str(), u.role.as_str());
@@ -303,7 +314,7 @@ async fn change_role(
             render(
                 &signed,
                 Filters::default(),
-                Some(Shown::from(e)),
+                Some(e),
                 None,
                 None,
             )

@@ -5,18 +5,30 @@
 //!
 //! Services that call those outside services ask for one thing:
 //!
-//! ```no_run
-//! # async fn demo(services: curatore_service::Services, ctx: curatore_service::RequestContext)
-//! # -> Result<(), curatore_service::ServiceError> {
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let url = format!("sqlite://{}/doc.db", dir.path().display());
+//! # let (services, _operator) = curatore_service::testing::seeded(&url, "docs").await;
+//! # let client = curatore_service::Client::local();
+//! # let password = curatore_domain::Secret::new(curatore_service::testing::ADMIN_PASSWORD);
+//! # let session = services.anonymous(&client).login("admin", &password).await?;
+//! # let ctx = services
+//! #     .authenticate(curatore_service::Credentials::Bearer(session.access_token), client)
+//! #     .await?;
 //! // The caller's organization's active default `llm` connection,
 //! // decrypted, or the one the OPENAI_* variables describe when it has none.
-//! if let Some(llm) = services.connections(&ctx).active("llm").await? {
-//!     let base_url = llm.text("base_url").unwrap_or_default();
-//!     let api_key = llm.secret("api_key").map(|s| s.expose().to_owned());
-//!     println!("{} via {base_url} ({:?})", llm.name, llm.source);
-//!     # let _ = api_key;
+//! match services.connections(&ctx).active("llm").await? {
+//!     Some(llm) => {
+//!         let base_url = llm.text("base_url").unwrap_or_default();
+//!         let api_key = llm.secret("api_key"); // `Debug` shows [REDACTED]
+//!         println!("{} via {base_url} ({api_key:?})", llm.name);
+//!     }
+//!     None => println!("no llm configured for this organization"),
 //! }
-//! # Ok(()) }
+//! // Unknown types are refused, not silently empty.
+//! assert!(services.connections(&ctx).active("no_such_type").await.is_err());
+//! # Ok::<(), curatore_service::ServiceError>(()) }).unwrap();
 //! ```
 //!
 //! [`ActiveConnection`]'s `Debug` and `Serialize` never show a secret.
@@ -30,7 +42,7 @@ pub use sealing::{ClearSecrets, SecretsReport};
 
 use crate::audit::{AuditEvent, Entry};
 use crate::context::{Access, RequestContext, Scope};
-use crate::error::{ErrorCode, Result, ServiceError};
+use crate::error::{Denied, Invalid, Result, SecretsFailure, ServiceError};
 use crate::handle::Bound;
 use crate::operator::Operator;
 use crate::page::Page;
@@ -268,26 +280,21 @@ fn unknown_type(name: &str, registry: &ConnectionRegistry) -> ServiceError {
 
 pub(crate) fn secrets_error(e: &SecretsError) -> ServiceError {
     tracing::error!(error = %e, "cannot open a stored connection secret");
-    ServiceError::new(ErrorCode::SecretDecryptionFailed, e.to_string())
+    SecretsFailure::CannotOpen(e.clone()).into()
 }
 
 pub(crate) fn no_key() -> ServiceError {
-    ServiceError::new(
-        ErrorCode::SecretDecryptionFailed,
-        "no SECRETS_ENCRYPTION_KEY is configured, so connection secrets cannot be stored or read",
-    )
+    SecretsFailure::NoKey.into()
 }
 
 fn managed_refusal(c: &Connection) -> ServiceError {
-    ServiceError::new(
-        ErrorCode::ManagedConnection,
-        format!(
-            "this connection is managed by environment variables ({}); change the environment and restart, or run `curatore-server connections import-env`",
-            c.managed_by
-                .as_deref()
-                .unwrap_or("see the server's configuration")
-        ),
-    )
+    Denied::ManagedConnection {
+        managed_by: c
+            .managed_by
+            .clone()
+            .unwrap_or_else(|| "see the server's configuration".to_owned()),
+    }
+    .into()
 }
 
 fn audit_details(c: &Connection) -> Value {
@@ -472,7 +479,7 @@ impl Connections<'_> {
             .get(id)
             .await?
             .filter(|c| self.can_see(c))
-            .ok_or_else(|| ServiceError::not_found("connection not found"))?;
+            .ok_or_else(|| ServiceError::not_found("connection"))?;
         Ok(c)
     }
 
@@ -528,10 +535,10 @@ impl Connections<'_> {
     pub async fn list(&self, q: ConnectionQuery) -> Result<Page<Connection>> {
         self.0.scope(READ)?;
         if !(1..=MAX_CONNECTION_PAGE).contains(&q.limit) {
-            return Err(ServiceError::new(
-                ErrorCode::InvalidQueryParameter,
-                format!("limit must be between 1 and {MAX_CONNECTION_PAGE}"),
-            ));
+            return Err(Invalid::PageSize {
+                max: MAX_CONNECTION_PAGE,
+            }
+            .into());
         }
         crate::page::check_skip(q.skip)?;
         let connection_type = q

@@ -11,9 +11,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use curatore_domain::AuditLogEntry;
-use curatore_service::{
-    AuditLogPage, AuditLogQuery, ErrorCode, MAX_AUDIT_LIMIT, RequestContext, Services,
-};
+use curatore_service::{AuditLogPage, AuditLogQuery, MAX_AUDIT_LIMIT, RequestContext, Services};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
@@ -66,8 +64,7 @@ async fn export(
     let (format, rest) = split_format(pairs.into_inner())?;
     let query = audit_query(rest)?;
     if query.limit.is_some() || query.cursor.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQueryParameter,
+        return Err(ApiError::query(
             "the export sends every matching entry: leave out `limit` and `cursor`",
         ));
     }
@@ -95,7 +92,7 @@ pub async fn export_response(
     csv: bool,
 ) -> Result<HttpResponse, curatore_service::ServiceError> {
     let format = if csv { Format::Csv } else { Format::Ndjson };
-    query.limit = Some(MAX_AUDIT_LIMIT.to_string());
+    query.limit = Some(MAX_AUDIT_LIMIT);
     query.cursor = None;
     let page = services.audit_log(&ctx).list(&query).await?;
     let rx = stream_pages(services, ctx, query, page, format);
@@ -163,15 +160,13 @@ fn split_format(pairs: Vec<(String, String)>) -> Result<(Format, Vec<(String, St
             "ndjson" => Format::Ndjson,
             "csv" => Format::Csv,
             _ => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidQueryParameter,
+                return Err(ApiError::query(
                     "query parameter `format` must be ndjson or csv",
                 ));
             }
         };
         if format.replace(parsed).is_some() {
-            return Err(ApiError::new(
-                ErrorCode::InvalidQueryParameter,
+            return Err(ApiError::query(
                 "query parameter `format` is given more than once",
             ));
         }

@@ -5,7 +5,12 @@ use crate::dto::{AuditFeedBody, AuditLogPageBody};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use curatore_service::{AuditFeedQuery, AuditLogQuery, ErrorCode};
+use chrono::{DateTime, Utc};
+use curatore_domain::{AuditAction, AuditStatus, UserId};
+use curatore_service::{
+    AuditCursor, AuditFeedQuery, AuditLogQuery, ENTITY_TYPE_MAX, MAX_AUDIT_LIMIT,
+};
+use uuid::Uuid;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/api/v1/audit-logs").get(list))
@@ -49,47 +54,154 @@ pub(crate) struct PageParams {
     cursor: Option<String>,
 }
 
-/// The query string as the service reads it. `action` may repeat and may
-/// hold several comma-separated actions; every other parameter appears at
-/// most once. (`web::Query` into a struct cannot collect repeated keys, so
-/// the pairs are decoded as a list and sorted out here.)
-pub(super) fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery, ApiError> {
-    let mut q = AuditLogQuery::default();
+/// The query string parsed into the service's typed filter. `action` may
+/// repeat and may hold several comma-separated actions; every other
+/// parameter appears at most once. (`web::Query` into a struct cannot
+/// collect repeated keys, so the pairs are decoded as a list and sorted out
+/// here.) Each bad value is refused naming its parameter.
+pub fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery, ApiError> {
+    let mut raw = RawAuditQuery::default();
     for (key, value) in pairs {
         let slot = match key.as_str() {
             "action" => {
-                q.actions.extend(value.split(',').map(str::to_owned));
+                raw.actions.extend(value.split(',').map(str::to_owned));
                 continue;
             }
-            "user_id" => &mut q.user_id,
-            "entity_type" => &mut q.entity_type,
-            "entity_id" => &mut q.entity_id,
-            "status" => &mut q.status,
-            "since" => &mut q.since,
-            "until" => &mut q.until,
-            "limit" => &mut q.limit,
-            "cursor" => &mut q.cursor,
+            "user_id" => &mut raw.user_id,
+            "entity_type" => &mut raw.entity_type,
+            "entity_id" => &mut raw.entity_id,
+            "status" => &mut raw.status,
+            "since" => &mut raw.since,
+            "until" => &mut raw.until,
+            "limit" => &mut raw.limit,
+            "cursor" => &mut raw.cursor,
             _ => return Err(unknown(&key)),
         };
         once(slot, &key, value)?;
     }
-    Ok(q)
+    raw.parse()
+}
+
+/// The audit parameters as sent, before parsing.
+#[derive(Default)]
+struct RawAuditQuery {
+    actions: Vec<String>,
+    user_id: Option<String>,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn invalid(param: &str, why: &str) -> ApiError {
+    ApiError::query(format!("query parameter `{param}` {why}"))
+}
+
+fn uuid(param: &str, raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| invalid(param, "must be a UUID"))
+}
+
+fn instant(param: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| invalid(param, "must be an RFC 3339 timestamp"))
+}
+
+/// A page size: 1 to [`MAX_AUDIT_LIMIT`]; absent: the service's default.
+fn limit(raw: Option<&str>) -> Result<Option<u64>, ApiError> {
+    raw.map(|raw| {
+        raw.parse::<u64>()
+            .ok()
+            .filter(|l| (1..=MAX_AUDIT_LIMIT).contains(l))
+            .ok_or_else(|| invalid("limit", &format!("must be between 1 and {MAX_AUDIT_LIMIT}")))
+    })
+    .transpose()
+}
+
+impl RawAuditQuery {
+    fn parse(self) -> Result<AuditLogQuery, ApiError> {
+        let actions = self
+            .actions
+            .iter()
+            .map(|a| {
+                // Control characters get the answer they get everywhere else.
+                curatore_domain::text::check_line("action", a)?;
+                AuditAction::parse(a).map_err(|_| {
+                    invalid(
+                        "action",
+                        "must be 1-100 characters of lowercase letters, digits, `_` and `.`",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let entity_type = match self.entity_type {
+            Some(t) if t.is_empty() || t.len() > ENTITY_TYPE_MAX => {
+                return Err(invalid("entity_type", "must be 1-50 characters"));
+            }
+            Some(t) => {
+                curatore_domain::text::check_line("entity_type", &t)?;
+                Some(t)
+            }
+            None => None,
+        };
+        let status = self
+            .status
+            .as_deref()
+            .map(|s| {
+                s.parse::<AuditStatus>()
+                    .map_err(|_| invalid("status", "must be `success` or `failure`"))
+            })
+            .transpose()?;
+        Ok(AuditLogQuery {
+            actions,
+            user_id: self
+                .user_id
+                .as_deref()
+                .map(|u| uuid("user_id", u).map(UserId::from))
+                .transpose()?,
+            entity_type,
+            entity_id: self
+                .entity_id
+                .as_deref()
+                .map(|e| uuid("entity_id", e))
+                .transpose()?,
+            status,
+            since: self
+                .since
+                .as_deref()
+                .map(|s| instant("since", s))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|s| instant("until", s))
+                .transpose()?,
+            limit: limit(self.limit.as_deref())?,
+            cursor: self
+                .cursor
+                .as_deref()
+                .map(|c| {
+                    AuditCursor::parse(c)
+                        .ok_or_else(|| invalid("cursor", "is not a cursor this API issued"))
+                })
+                .transpose()?,
+        })
+    }
 }
 
 fn unknown(key: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::InvalidQueryParameter,
-        format!("unknown query parameter `{key}`"),
-    )
+    ApiError::query(format!("unknown query parameter `{key}`"))
 }
 
 /// Puts `value` in `slot`, refusing a parameter given twice.
 fn once(slot: &mut Option<String>, key: &str, value: String) -> Result<(), ApiError> {
     if slot.replace(value).is_some() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQueryParameter,
-            format!("query parameter `{key}` is given more than once"),
-        ));
+        return Err(ApiError::query(format!(
+            "query parameter `{key}` is given more than once"
+        )));
     }
     Ok(())
 }
@@ -122,16 +234,19 @@ pub(crate) struct FeedParams {
 
 /// The query string of the feed: `after` and `limit`, each at most once.
 fn feed_query(pairs: Vec<(String, String)>) -> Result<AuditFeedQuery, ApiError> {
-    let mut q = AuditFeedQuery::default();
+    let (mut after, mut raw_limit) = (None, None);
     for (key, value) in pairs {
         let slot = match key.as_str() {
-            "after" => &mut q.after,
-            "limit" => &mut q.limit,
+            "after" => &mut after,
+            "limit" => &mut raw_limit,
             _ => return Err(unknown(&key)),
         };
         once(slot, &key, value)?;
     }
-    Ok(q)
+    Ok(AuditFeedQuery {
+        after,
+        limit: limit(raw_limit.as_deref())?,
+    })
 }
 
 /// The trail in commit order, for incremental pulls: pass `position` back

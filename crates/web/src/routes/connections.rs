@@ -9,8 +9,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use curatore_domain::{Connection, ConnectionId, ConnectionScope, ConnectionTestStatus};
 use curatore_service::{
-    ConnectionQuery, ConnectionUpdate, ErrorCode, MAX_SKIP, NewConnectionRequest, SavedConnection,
-    TestOutcome,
+    ConnectionQuery, ConnectionUpdate, MAX_SKIP, NewConnectionRequest, SavedConnection, TestOutcome,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -297,10 +296,7 @@ async fn list(
     let q = query.into_inner();
     // Databases count offsets in signed 64 bits: a larger skip would fail there.
     if q.skip.is_some_and(|skip| skip > MAX_SKIP) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQueryParameter,
-            format!("skip must be at most {MAX_SKIP}"),
-        ));
+        return Err(ApiError::query(format!("skip must be at most {MAX_SKIP}")));
     }
     let defaults = ConnectionQuery::default();
     let query = ConnectionQuery {

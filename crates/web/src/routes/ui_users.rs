@@ -8,7 +8,7 @@
 use crate::auth::Caller;
 use crate::dto::UiUserBody;
 use crate::error::ApiError;
-use crate::input::Json;
+use crate::input::{Json, domain};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -82,7 +82,7 @@ async fn list(
     let defaults = UserQuery::default();
     let query = UserQuery {
         is_active,
-        role: from_ui_role(role),
+        role: domain(from_ui_role(role))?,
         skip: skip.unwrap_or(defaults.skip),
         limit: limit.unwrap_or(defaults.limit),
         ..defaults
@@ -159,10 +159,10 @@ async fn invite(
         send_email,
     } = body.into_inner();
     let invitation = Invitation {
-        email,
+        email: email.parse()?,
         username,
         full_name,
-        role: from_ui_role(role),
+        role: domain(from_ui_role(role))?,
         password,
     };
     let invited = state.services().users(&ctx).invite(invitation).await?;
@@ -220,9 +220,9 @@ async fn update(
     } = body.into_inner();
     let changes = UserChanges {
         full_name,
-        role: from_ui_role(role),
-        email,
-        username,
+        role: domain(from_ui_role(role))?,
+        email: domain(email)?,
+        username: domain(username)?,
         is_active,
     };
     let user = state

@@ -4,7 +4,7 @@
 use crate::auth::Caller;
 use crate::dto::UserBody;
 use crate::error::ApiError;
-use crate::input::Json;
+use crate::input::{Json, domain};
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -79,7 +79,7 @@ async fn list(
     let defaults = UserQuery::default();
     let query = UserQuery {
         is_active,
-        role,
+        role: domain(role)?,
         skip: skip.unwrap_or(defaults.skip),
         cursor,
         limit: limit.unwrap_or(defaults.limit),
@@ -134,10 +134,10 @@ async fn invite(
         password,
     } = body.into_inner();
     let invitation = Invitation {
-        email,
+        email: email.parse()?,
         username: Some(username),
         full_name,
-        role,
+        role: domain(role)?,
         password,
     };
     let invited = state.services().users(&ctx).invite(invitation).await?;
@@ -185,7 +185,7 @@ async fn update(
     let UpdateRequest { full_name, role } = body.into_inner();
     let changes = UserChanges {
         full_name,
-        role,
+        role: domain(role)?,
         ..UserChanges::default()
     };
     let user = state

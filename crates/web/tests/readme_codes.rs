@@ -6,7 +6,7 @@
     reason = "a panic in a test is a failed test with a message"
 )]
 
-use curatore_service::ErrorCode;
+use curatore_web::ErrorCode;
 use std::collections::BTreeMap;
 
 #[test]
