@@ -2,7 +2,8 @@
 # The real-browser test: installs Debian's chromium when it is missing (as
 # root, or through sudo), then runs crates/server/tests/browser.rs, which
 # loads a page from another origin in headless Chromium against the real
-# server. scripts/test.sh calls the installer part (--install-only) before the
+# server, and crates/server/tests/console_browser.rs, which drives the console
+# over the DevTools protocol. scripts/test.sh calls the installer part (--install-only) before the
 # test suite, so .ci/run runs the browser test too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,4 +25,4 @@ install_chromium
 if [ "${1:-}" = "--install-only" ]; then
   exit 0
 fi
-cargo test -p curatore-server --locked --test browser -- --nocapture
+cargo test -p curatore-server --locked --test browser --test console_browser -- --nocapture

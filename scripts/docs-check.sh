@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 publishable=(curatore-domain curatore-config curatore-auth curatore-persistence
-  curatore-service curatore-web curatore-migration curatore-backup curatore-server)
+  curatore-service curatore-web curatore-migration curatore-backup curatore-mail
+  curatore-console curatore-server)
 for crate in "${publishable[@]}"; do
   files="$(cargo package --list --allow-dirty --locked -p "$crate" 2>/dev/null)"
   grep -qx 'src/lib.rs' <<<"$files" || { echo "docs-check: $crate packages no src/lib.rs" >&2; exit 1; }

@@ -285,6 +285,10 @@ settings! {
     /// When set, `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`.
     metrics_token: Option<Secret> = None, env "METRICS_TOKEN";
 
+    // --- Console ---
+    /// Serve the administration console under `/console` (and redirect `/` there).
+    console_enabled: bool = true, env "CONSOLE_ENABLED";
+
     // --- Multi-Tenancy ---
     /// Require authentication; off keeps the single-tenant behaviour of old deployments.
     enable_auth: bool = false, env "ENABLE_AUTH";

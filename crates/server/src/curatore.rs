@@ -24,6 +24,17 @@ const PLACEHOLDER_ADMIN_PASSWORD: &str = "changeme";
 /// Connections one instance holds besides its pool: the invalidation listener.
 const EXTRA_CONNECTIONS: u32 = 1;
 
+/// The key of the console's CSRF tokens: derived from `JWT_SECRET_KEY`, so
+/// every instance of a deployment agrees on it, and useless for signing
+/// tokens.
+fn console_key(settings: &Settings) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"curatore-console-csrf\0");
+    hasher.update(settings.jwt_secret_key.expose().as_bytes());
+    hasher.finalize().to_vec()
+}
+
 /// How often retention runs while serving.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -270,20 +281,35 @@ impl Curatore {
         );
         let signals = ShutdownSignals::listen()?;
         let state = self.state.clone();
-        let server = HttpServer::new(move || curatore_web::app_with(state.clone(), routes.clone()))
-            .disable_signals()
-            .workers(budget.workers)
-            .max_connections(budget.per_worker)
-            .shutdown_timeout(settings.shutdown_timeout_seconds)
-            // Bounds the headers; the body's deadline is the web layer's.
-            .client_request_timeout(request_timeout)
-            .bind((settings.host.as_str(), settings.port))
-            .map_err(|e| {
-                StartError::Runtime(format!(
-                    "cannot listen on {} (HOST, PORT): {e}",
-                    settings.bind_address()
-                ))
-            })?;
+        let console = settings.console_enabled.then(|| {
+            curatore_console::Console::new(self.services.clone(), &console_key(settings)).routes()
+        });
+        if console.is_some() {
+            tracing::info!("Console: /console");
+        }
+        let server = HttpServer::new(move || {
+            let routes = routes.clone();
+            let console = console.clone();
+            curatore_web::app_with(state.clone(), move |cfg: &mut ServiceConfig| {
+                routes(cfg);
+                if let Some(console) = console {
+                    console(cfg);
+                }
+            })
+        })
+        .disable_signals()
+        .workers(budget.workers)
+        .max_connections(budget.per_worker)
+        .shutdown_timeout(settings.shutdown_timeout_seconds)
+        // Bounds the headers; the body's deadline is the web layer's.
+        .client_request_timeout(request_timeout)
+        .bind((settings.host.as_str(), settings.port))
+        .map_err(|e| {
+            StartError::Runtime(format!(
+                "cannot listen on {} (HOST, PORT): {e}",
+                settings.bind_address()
+            ))
+        })?;
         for addr in server.addrs() {
             tracing::info!(
                 %addr,

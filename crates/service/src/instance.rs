@@ -210,6 +210,65 @@ impl Organizations<'_> {
         })
     }
 
+    /// Organizations, oldest first, by keyset (instance admins): those whose
+    /// name, display name or slug contains `search`, after `cursor` (the
+    /// previous page's `next_cursor`). No count: the same cost at any depth.
+    ///
+    /// # Errors
+    /// 403 for anyone else; 400 for a limit outside 1..=1000, a search with
+    /// control characters or a cursor this API did not issue.
+    pub async fn search(
+        &self,
+        search: Option<&str>,
+        cursor: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<Organization>> {
+        self.0.instance_admin("list_organizations").await?;
+        if !(1..=MAX_ORGANIZATION_PAGE).contains(&limit) {
+            return Err(crate::error::Invalid::PageSize {
+                max: MAX_ORGANIZATION_PAGE,
+            }
+            .into());
+        }
+        let search = search.map(str::trim).filter(|s| !s.is_empty());
+        if let Some(s) = search {
+            curatore_domain::text::check_line("search", s)?;
+        }
+        let after = match cursor {
+            None => None,
+            Some(raw) => Some(
+                crate::page::cursor::decode(raw)
+                    .map(|(at, id)| (at, OrganizationId::from_uuid(id)))
+                    .ok_or_else(|| ServiceError::from(crate::error::Invalid::UnknownCursor))?,
+            ),
+        };
+        let mut items = self
+            .0
+            .services
+            .database()
+            .system()
+            .organizations()
+            .page_after(search, after, limit + 1)
+            .await?;
+        let more = items.len() as u64 > limit;
+        items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next_cursor = if more {
+            items
+                .last()
+                .map(|o| crate::page::cursor::encode(o.created_at, o.id.as_uuid()))
+        } else {
+            None
+        };
+        Ok(Page {
+            items,
+            total: None,
+            total_estimated: false,
+            limit,
+            offset: 0,
+            next_cursor,
+        })
+    }
+
     /// An organization by id: the caller's own, or any for an instance admin.
     ///
     /// # Errors

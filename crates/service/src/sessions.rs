@@ -651,6 +651,29 @@ impl Account<'_> {
             .await
     }
 
+    /// Ends every session of the caller, this one included: every refresh
+    /// token of theirs is revoked, and access tokens issued with them stop
+    /// working at once.
+    ///
+    /// # Errors
+    /// 403 for API keys and callers that are not signed-in users; 503 when
+    /// the database is unavailable.
+    pub async fn logout_everywhere(&self) -> Result<u64> {
+        let (user_id, _) = signed_in_user(self.0.principal())?;
+        let mut work = self.0.begin().await?;
+        let revoked = work.end_sessions(user_id).await?;
+        work.commit(
+            AuditEvent::Logout,
+            Entry::about(
+                "user",
+                user_id.as_uuid(),
+                json!({"revoked_tokens": revoked, "everywhere": true}),
+            ),
+        )
+        .await?;
+        Ok(revoked)
+    }
+
     /// Changes the caller's own password. The current one must be given
     /// (guesses count against the login limits); every other session of the
     /// user ends, the one in use stays.

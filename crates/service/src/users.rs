@@ -36,6 +36,9 @@ pub struct UserQuery {
     pub cursor: Option<String>,
     /// The most to return (1 to [`MAX_USER_PAGE`]).
     pub limit: u64,
+    /// Only users whose e-mail address or username starts with this; such
+    /// lists are paged by keyset and carry no total.
+    pub search: Option<String>,
 }
 
 impl Default for UserQuery {
@@ -43,6 +46,7 @@ impl Default for UserQuery {
         Self {
             is_active: None,
             role: None,
+            search: None,
             skip: 0,
             cursor: None,
             limit: 100,
@@ -193,7 +197,15 @@ impl Users<'_> {
         crate::page::check_skip(query.skip)?;
         let role = query.role;
         let users = self.0.tenant().users();
-        let Some(raw) = query.cursor else {
+        let search = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        if let Some(s) = search {
+            curatore_domain::text::check_line("search", s)?;
+        }
+        if query.cursor.is_none() && search.is_none() {
             let (items, total) = users
                 .page(query.is_active, role, query.skip, query.limit)
                 .await?;
@@ -213,15 +225,21 @@ impl Users<'_> {
                 offset: query.skip,
                 next_cursor,
             });
-        };
+        }
         if query.skip != 0 {
             return Err(Invalid::SkipWithCursor.into());
         }
-        let after = cursor::decode(&raw)
-            .map(|(at, id)| (at, UserId::from_uuid(id)))
-            .ok_or_else(|| ServiceError::from(Invalid::UnknownCursor))?;
+        let after = match query.cursor.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                cursor::decode(raw)
+                    .map(|(at, id)| (at, UserId::from_uuid(id)))
+                    .ok_or_else(|| ServiceError::from(Invalid::UnknownCursor))?,
+            ),
+        };
+        // A search is paged by keyset from its first page: no count.
         let mut items = users
-            .page_after(query.is_active, role, Some(after), query.limit + 1)
+            .page_after(query.is_active, role, search, after, query.limit + 1)
             .await?;
         let more = items.len() as u64 > query.limit;
         items.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));

@@ -426,3 +426,138 @@ async fn an_admin_operation_refused_to_a_member_is_recorded() {
     );
     assert_eq!(entry.status.as_str(), "failure");
 }
+
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session_and_is_audited() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let client = Client::local();
+    let first = services
+        .anonymous(&client)
+        .login("admin", &Secret::new(PASSWORD))
+        .await
+        .unwrap();
+    let second = admin(&services).await;
+    services.account(&second).logout_everywhere().await.unwrap();
+    // The other session's refresh token and this session's access token both stop.
+    let refreshed = services
+        .anonymous(&client)
+        .refresh(&first.refresh_token)
+        .await;
+    assert!(
+        matches!(
+            refreshed,
+            Err(curatore_service::ServiceError::Unauthenticated(
+                curatore_service::Unauthenticated::InvalidRefreshToken
+            ))
+        ),
+        "{refreshed:?}"
+    );
+    let again = services
+        .authenticate(Credentials::Bearer(first.access_token), client)
+        .await;
+    assert!(again.is_err());
+    let third = admin(&services).await;
+    let entries = services
+        .audit_log(&third)
+        .list(&AuditLogQuery {
+            actions: vec![AuditEvent::Logout.into()],
+            ..AuditLogQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.items.len(), 1);
+    let details = entries.items[0].details.clone().unwrap();
+    assert_eq!(details["everywhere"], json!(true));
+    assert!(
+        details["revoked_tokens"].as_u64().unwrap() >= 2,
+        "{details}"
+    );
+}
+
+#[tokio::test]
+async fn users_are_searched_by_the_start_of_their_email_or_username() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    for name in ["alice", "alina", "bob"] {
+        services
+            .users(&ctx)
+            .invite(curatore_service::Invitation {
+                email: EmailAddress::parse(&format!("{name}@example.test")).unwrap(),
+                username: Some(format!("u-{name}")),
+                full_name: None,
+                role: None,
+                password: None,
+                send_email: false,
+            })
+            .await
+            .unwrap();
+    }
+    let search = |q: &str| curatore_service::UserQuery {
+        search: Some(q.into()),
+        limit: 1,
+        ..curatore_service::UserQuery::default()
+    };
+    let first = services.users(&ctx).list(search("ALI")).await.unwrap();
+    assert_eq!(first.items.len(), 1, "by e-mail, case-insensitively");
+    assert_eq!(first.total, None, "a search carries no count");
+    let next = first.next_cursor.clone().expect("a second match");
+    let second = services
+        .users(&ctx)
+        .list(curatore_service::UserQuery {
+            cursor: Some(next),
+            ..search("ali")
+        })
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert_ne!(second.items[0].id, first.items[0].id);
+    assert!(second.next_cursor.is_none());
+    let by_name = services.users(&ctx).list(search("u-bo")).await.unwrap();
+    assert_eq!(by_name.items[0].username.as_str(), "u-bob");
+}
+
+#[tokio::test]
+async fn organizations_are_searched_and_paged_by_keyset() {
+    let db = TestDatabase::sqlite();
+    let services = services(&db, "acme").await;
+    let ctx = admin(&services).await;
+    for (name, slug) in [
+        ("Globex One", "globex-one"),
+        ("Globex Two", "globex-two"),
+        ("Initech", "initech"),
+    ] {
+        services
+            .organizations(&ctx)
+            .create(curatore_service::NewTenant {
+                name: name.into(),
+                slug: slug.into(),
+                display_name: None,
+                admin: curatore_service::NewAdmin {
+                    email: format!("admin@{slug}.test"),
+                    username: format!("{slug}-admin"),
+                    full_name: None,
+                    password: Secret::new("a-long-admin-password-1"),
+                },
+            })
+            .await
+            .unwrap();
+    }
+    let orgs = services.organizations(&ctx);
+    let first = orgs.search(Some("globex"), None, 1).await.unwrap();
+    assert_eq!(first.items[0].slug.as_str(), "globex-one");
+    let next = first.next_cursor.clone().expect("another match");
+    let second = orgs.search(Some("globex"), Some(&next), 1).await.unwrap();
+    assert_eq!(second.items[0].slug.as_str(), "globex-two");
+    assert!(second.next_cursor.is_none());
+    assert_eq!(orgs.search(None, None, 100).await.unwrap().items.len(), 4);
+    let bad = orgs.search(None, Some("nope"), 1).await.unwrap_err();
+    assert!(
+        matches!(
+            bad,
+            curatore_service::ServiceError::Invalid(curatore_service::Invalid::UnknownCursor)
+        ),
+        "{bad:?}"
+    );
+}

@@ -61,6 +61,8 @@ pub use error::{ApiError, ErrorCode, wire};
 pub use input::BODY_LIMIT_BYTES;
 pub use rate_limit::{ClassLimits, RateLimits, rate_limit};
 pub use request::{REQUEST_ID_HEADER, RequestId, request_context};
+pub use routes::audit_export::export_response as audit_export_response;
+pub use routes::audit_logs::audit_query;
 pub use routes::health::VERSION;
 pub use state::{AppState, DEFAULT_REQUEST_TIMEOUT, HealthDetails};
 

@@ -152,7 +152,13 @@ fn json_errors_only(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+    // HTML pages (the console's) carry their own error page.
+    let is_page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_json || is_page {
         return res;
     }
     let (code, message) = generic_error(status);

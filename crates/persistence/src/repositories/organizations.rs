@@ -126,6 +126,44 @@ impl Organizations<'_> {
         rows.into_iter().map(Organization::try_from).collect()
     }
 
+    /// Organizations ordered by creation, strictly after `(created_at, id)`
+    /// when given, at most `limit`: a keyset page (no count). `search`
+    /// keeps those whose name, display name or slug contains it.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn page_after(
+        &self,
+        search: Option<&str>,
+        after: Option<(chrono::DateTime<chrono::Utc>, OrganizationId)>,
+        limit: u64,
+    ) -> Result<Vec<Organization>> {
+        let mut filter = sea_orm::Condition::all();
+        if let Some(search) = search {
+            filter = filter.add(
+                sea_orm::Condition::any()
+                    .add(Column::Name.contains(search))
+                    .add(Column::DisplayName.contains(search))
+                    .add(Column::Slug.contains(search.to_lowercase())),
+            );
+        }
+        if let Some((at, id)) = after {
+            filter = filter.add(Column::CreatedAt.gte(at)).add(
+                sea_orm::Condition::any()
+                    .add(Column::CreatedAt.gt(at))
+                    .add(Column::Id.gt(id.as_uuid())),
+            );
+        }
+        let rows = read!(self.h, |c| Entity::find()
+            .filter(filter.clone())
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .limit(limit)
+            .all(c)
+            .await?);
+        rows.into_iter().map(Organization::try_from).collect()
+    }
+
     /// Organizations ordered by creation, a page at a time, and how many
     /// exist ([`crate::Total`]).
     ///

@@ -170,7 +170,8 @@ impl TenantUsers<'_> {
 
     /// The organization's users matching the filters, newest first, strictly
     /// after the user `(created_at, id)` when given, at most `limit`: a
-    /// keyset page that costs the same at any depth (no count).
+    /// keyset page that costs the same at any depth (no count). `search`
+    /// keeps the users whose e-mail address or username starts with it.
     ///
     /// # Errors
     /// When the database fails.
@@ -178,10 +179,18 @@ impl TenantUsers<'_> {
         &self,
         is_active: Option<bool>,
         role: Option<Role>,
+        search: Option<&str>,
         after: Option<(DateTime<Utc>, UserId)>,
         limit: u64,
     ) -> Result<Vec<User>> {
         let mut filter = Condition::all().add(Column::OrganizationId.eq(self.org.as_uuid()));
+        if let Some(search) = search {
+            filter = filter.add(
+                Condition::any()
+                    .add(Column::Email.starts_with(search.to_lowercase()))
+                    .add(Column::Username.starts_with(search)),
+            );
+        }
         if let Some(active) = is_active {
             filter = filter.add(Column::IsActive.eq(active));
         }

@@ -62,15 +62,38 @@ async fn export(
     pairs: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let (format, rest) = split_format(pairs.into_inner())?;
-    let mut query = audit_query(rest)?;
+    let query = audit_query(rest)?;
     if query.limit.is_some() || query.cursor.is_some() {
         return Err(ApiError::query(
             "the export sends every matching entry: leave out `limit` and `cursor`",
         ));
     }
+    Ok(export_response(
+        state.services().clone(),
+        ctx,
+        query,
+        matches!(format, Format::Csv),
+    )
+    .await?)
+}
+
+/// The export's answer: every entry `query` matches (its `limit` and
+/// `cursor` are ignored), streamed as NDJSON or (`csv`) CSV, a page at a
+/// time. The first page is read before answering, so a refusal is an
+/// error rather than a broken stream. The console's export links use it
+/// too, so both give the same bytes.
+///
+/// # Errors
+/// As [`curatore_service::AuditLog::list`].
+pub async fn export_response(
+    services: Services,
+    ctx: RequestContext,
+    mut query: AuditLogQuery,
+    csv: bool,
+) -> Result<HttpResponse, curatore_service::ServiceError> {
+    let format = if csv { Format::Csv } else { Format::Ndjson };
     query.limit = Some(MAX_AUDIT_LIMIT);
-    // The first page before answering, so a refusal is a JSON error.
-    let services = state.services().clone();
+    query.cursor = None;
     let page = services.audit_log(&ctx).list(&query).await?;
     let rx = stream_pages(services, ctx, query, page, format);
     let (content_type, name) = match format {

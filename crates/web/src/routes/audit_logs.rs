@@ -59,7 +59,7 @@ pub(crate) struct PageParams {
 /// parameter appears at most once. (`web::Query` into a struct cannot
 /// collect repeated keys, so the pairs are decoded as a list and sorted out
 /// here.) Each bad value is refused naming its parameter.
-pub(super) fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery, ApiError> {
+pub fn audit_query(pairs: Vec<(String, String)>) -> Result<AuditLogQuery, ApiError> {
     let mut raw = RawAuditQuery::default();
     for (key, value) in pairs {
         let slot = match key.as_str() {

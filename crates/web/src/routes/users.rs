@@ -83,6 +83,7 @@ async fn list(
         skip: skip.unwrap_or(defaults.skip),
         cursor,
         limit: limit.unwrap_or(defaults.limit),
+        search: None,
     };
     let page = state.services().users(&ctx).list(query).await?;
     let users: Vec<UserBody> = page.items.iter().map(UserBody::from).collect();
