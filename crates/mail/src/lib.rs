@@ -1,4 +1,4 @@
-//! Curatore's mail layer: what an [`OutgoingMail`] says (plain text and
+//! Curatore's mail layer: what an [`OutgoingMail`](curatore_domain::OutgoingMail) says (plain text and
 //! HTML, from templates compiled into the binary) and how it travels (SMTP
 //! through `lettre`, TLS by rustls).
 //!

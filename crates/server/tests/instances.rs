@@ -249,6 +249,11 @@ async fn what_one_server_revokes_the_others_refuse_at_once(db: TestDatabase) {
     );
     assert_eq!(r.status, 204, "{r:?}");
     let took = refused_after(b, ("x-api-key", &key), Instant::now());
+    // The figure docs/benchmarks.md records (`-- --nocapture`).
+    eprintln!(
+        "propagation {}: a revoked key refused by B after {took:?}",
+        db.engine()
+    );
     assert!(took.is_some_and(|t| t <= PROPAGATION), "key on B: {took:?}");
 
     // A user deactivated on A.
@@ -263,6 +268,10 @@ async fn what_one_server_revokes_the_others_refuse_at_once(db: TestDatabase) {
     );
     assert_eq!(r.status, 204, "{r:?}");
     let took = refused_after(b, ("authorization", &bob_auth), Instant::now());
+    eprintln!(
+        "propagation {}: a deactivated user refused by B after {took:?}",
+        db.engine()
+    );
     assert!(took.is_some_and(|t| t <= PROPAGATION), "bob on B: {took:?}");
 
     // A refresh token rotated on A and reused on B ends the session everywhere.
