@@ -107,7 +107,13 @@ async fn render(
         Ok(page) => {
             // Whether the active admins on this page are the last one: the
             // service refuses it either way; this only says why beforehand.
-            let admins = if admin {
+            // Asked only when the page shows an active org_admin: finding a
+            // second one can mean reading every user of a large organization.
+            let shows_admin = page
+                .items
+                .iter()
+                .any(|u| u.role == Role::OrgAdmin && u.is_active);
+            let admins = if admin && shows_admin {
                 users
                     .list(UserQuery {
                         role: Some(Role::OrgAdmin),
