@@ -215,9 +215,7 @@ async fn create(
 }
 
 fn key_id(raw: &str) -> Result<ApiKeyId, PageError> {
-    raw.parse::<uuid::Uuid>()
-        .map(ApiKeyId::from_uuid)
-        .map_err(|_| PageError::Shown(Shown::invalid("No such key.")))
+    super::path_id(raw, "No such key.")
 }
 
 #[derive(Deserialize)]

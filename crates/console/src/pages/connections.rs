@@ -365,9 +365,7 @@ async fn show(
 }
 
 fn connection_id(raw: &str) -> Result<ConnectionId, PageError> {
-    raw.parse::<uuid::Uuid>()
-        .map(ConnectionId::from_uuid)
-        .map_err(|_| PageError::Shown(Shown::invalid("No such connection.")))
+    super::path_id(raw, "No such connection.")
 }
 
 async fn edit_form(signed: Signed, id: web::Path<String>) -> Result<HttpResponse, PageError> {

@@ -54,3 +54,14 @@ pub(crate) fn done_notice(key: Option<&str>) -> Option<crate::layout::Notice> {
     };
     Some(crate::layout::Notice::success(message))
 }
+
+/// The id in a page's path; one that is not a UUID names nothing, so the
+/// page says `missing` (`"No such user."`) as it would for an unknown id.
+pub(crate) fn path_id<T: From<uuid::Uuid>>(
+    raw: &str,
+    missing: &'static str,
+) -> Result<T, crate::guard::PageError> {
+    raw.parse::<uuid::Uuid>()
+        .map(T::from)
+        .map_err(|_| crate::guard::PageError::Shown(crate::errors::Shown::invalid(missing)))
+}

@@ -220,10 +220,7 @@ async fn change(
     form: web::Form<ChangeForm>,
 ) -> Result<HttpResponse, PageError> {
     signed.check(&form.csrf)?;
-    let id = id
-        .parse::<uuid::Uuid>()
-        .map(OrganizationId::from_uuid)
-        .map_err(|_| PageError::Shown(Shown::invalid("No such organization.")))?;
+    let id: OrganizationId = super::path_id(&id, "No such organization.")?;
     let display = form.display_name.trim();
     let changes = TenantChanges {
         display_name: (!display.is_empty()).then(|| display.to_owned()),

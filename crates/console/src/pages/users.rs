@@ -290,9 +290,7 @@ fn parse_invitation(form: &InviteForm) -> Result<Invitation, Shown> {
 }
 
 fn user_id(raw: &str) -> Result<UserId, PageError> {
-    raw.parse::<uuid::Uuid>()
-        .map(UserId::from_uuid)
-        .map_err(|_| PageError::Shown(Shown::invalid("No such user.")))
+    super::path_id(raw, "No such user.")
 }
 
 #[derive(Deserialize)]
