@@ -49,7 +49,7 @@ pub use error::DomainError;
 pub use ids::{
     ApiKeyId, AuditLogId, ConnectionId, OrganizationId, RefreshTokenId, SystemSettingId, UserId,
 };
-pub use mail::{MailKind, OutgoingMail};
+pub use mail::{MailKind, OutgoingMail, SmtpTls};
 pub use records::{
     ApiKey, AuditLogEntry, Connection, NewApiKey, NewAuditLogEntry, NewConnection, NewOrganization,
     NewRefreshToken, NewSystemSetting, NewUser, Organization, PasswordHash, RefreshTokenRecord,

@@ -59,3 +59,36 @@ pub struct OutgoingMail {
     /// When the token stops working.
     pub expires_at: Option<DateTime<Utc>>,
 }
+
+/// How the connection to the SMTP server is secured (`SMTP_TLS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmtpTls {
+    /// A plain connection upgraded with `STARTTLS`, which the server must
+    /// offer (usually port 587).
+    #[default]
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+    /// No encryption: only to an SMTP server on this machine (loopback).
+    None,
+}
+
+impl SmtpTls {
+    /// The value as written in `SMTP_TLS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StartTls => "starttls",
+            Self::Tls => "tls",
+            Self::None => "none",
+        }
+    }
+
+    /// The usual port for this mode: 587, 465, 25.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::StartTls => 587,
+            Self::Tls => 465,
+            Self::None => 25,
+        }
+    }
+}

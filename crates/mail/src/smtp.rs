@@ -8,36 +8,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
-/// How the connection to the SMTP server is secured (`SMTP_TLS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// Plain connection upgraded with `STARTTLS`, which the server must offer (port 587).
-    StartTls,
-    /// TLS from the first byte (port 465).
-    Tls,
-    /// No encryption: only to a server on this machine (loopback).
-    None,
-}
-
-impl SmtpTls {
-    /// The name as written in `SMTP_TLS`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::StartTls => "starttls",
-            Self::Tls => "tls",
-            Self::None => "none",
-        }
-    }
-
-    /// The usual port for this mode: 587, 465, 25.
-    pub fn default_port(self) -> u16 {
-        match self {
-            Self::StartTls => 587,
-            Self::Tls => 465,
-            Self::None => 25,
-        }
-    }
-}
+pub use curatore_domain::SmtpTls;
 
 /// Where and how to send.
 #[derive(Debug, Clone)]

@@ -165,11 +165,7 @@ pub fn mail_transport(settings: &Settings) -> Result<Option<Arc<dyn MailTranspor
         })?),
         None => None,
     };
-    let tls = match settings.smtp_tls {
-        curatore_config::SmtpTls::StartTls => curatore_mail::SmtpTls::StartTls,
-        curatore_config::SmtpTls::Tls => curatore_mail::SmtpTls::Tls,
-        curatore_config::SmtpTls::None => curatore_mail::SmtpTls::None,
-    };
+    let tls = settings.smtp_tls;
     let mailer = curatore_mail::Mailer::new(&curatore_mail::SmtpOptions {
         host: host.clone(),
         port: settings.smtp_port(),
